@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/turso"
+	"github.com/tursync/tursync/turso/tursotest"
+)
+
+// demoQueries are what an analyst would ask the mirror first.
+var demoQueries = []struct{ title, sql string }{
+	{"Access review: who holds admin or owner, and since when", `SELECT organization_id, username, email, role_id, since
+  FROM access_review WHERE role_id IN ('owner', 'admin') ORDER BY organization_id, role_id, username LIMIT 5;`},
+	{"Pending invites, oldest first", `SELECT organization_id, email, role, age_days
+  FROM pending_invites ORDER BY age_days DESC LIMIT 5;`},
+	{"Databases per group and primary region", `SELECT organization_id, group_name, primary_region, count(*) AS databases
+  FROM databases WHERE deleted_at IS NULL
+  GROUP BY 1, 2, 3 ORDER BY databases DESC LIMIT 5;`},
+}
+
+// serveSimulator starts the simulator on a loopback port and returns its
+// base URL and a stop func.
+func serveSimulator(addr string, sim *tursotest.Server) (string, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("simulator listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}
+	return "http://" + ln.Addr().String(), stop, nil
+}
+
+func (m *Main) runDemo(ctx context.Context, args []string) error {
+	fs := m.flags("demo")
+	db := fs.String("db", "./tursync-demo.db", "mirror file to write")
+	seed := fs.Uint64("seed", 1, "simulator seed")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	const token = "demo-token"
+	sim := tursotest.New(tursotest.Config{Seed: *seed, Size: tursotest.Small, Token: token})
+	base, stop, err := serveSimulator("127.0.0.1:0", sim)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(m.Stdout, "simulated Turso API on %s (%d orgs); mirror %s\n\n", base, len(sim.Orgs()), *db)
+
+	st, err := storage.Open(ctx, "file:"+*db, storage.Options{Now: m.Now})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	client, err := turso.NewClient(turso.Options{BaseURL: base, Token: turso.NewSecret(token)})
+	if err != nil {
+		return err
+	}
+	cfg := DefaultConfig()
+	o := m.syncerOptions(cfg, newLogger(m.Stderr, "warn", "text"))
+	o.Trigger = "demo"
+	res := tsync.New(st, o).SyncAccount(ctx, tsync.Account{ID: "demo", API: client})
+	printResults(m.Stdout, []tsync.Result{res}, false)
+
+	counts, err := st.Summary(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "\nrows in the mirror:\n")
+	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, c := range counts {
+		fmt.Fprintf(tw, "  %s\t%d\t\n", c.Table, c.Live)
+	}
+	tw.Flush()
+	for _, q := range demoQueries {
+		fmt.Fprintf(m.Stdout, "\n-- %s\n%s\n", q.title, q.sql)
+		if err := printQuery(ctx, m, st.DB(), q.sql); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(m.Stdout, "\nTry: sqlite3 %s 'select * from access_review limit 5'\n", *db)
+	if res.Failed() {
+		return ErrSyncFailed
+	}
+	return nil
+}
+
+func printQuery(ctx context.Context, m *Main, db *sql.DB, q string) error {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("demo query: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		cells := make([]string, len(vals))
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			cells[i] = fmt.Sprint(v)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	tw.Flush()
+	return rows.Err()
+}
+
+func (m *Main) runSimulate(ctx context.Context, args []string) error {
+	fs := m.flags("simulate")
+	listen := fs.String("listen", "127.0.0.1:8081", "address to serve on")
+	seed := fs.Uint64("seed", 1, "generator seed")
+	scale := fs.String("scale", "small", "small or large")
+	token := fs.String("token", "", "accept only this bearer token (default: any non-empty token)")
+	fleet := fs.Int("fleet", 0, "serve N accounts; token fleet-<i> sees only its own small org")
+	latency := fs.Duration("latency", 0, "delay every response by this much")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	size, err := tursotest.ScaleSize(*scale)
+	if err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	if *fleet < 0 {
+		return &UsageError{Msg: "--fleet must not be negative"}
+	}
+	sim := tursotest.New(tursotest.Config{Seed: *seed, Size: size, Token: *token, Fleet: *fleet, Latency: *latency})
+	base, stop, err := serveSimulator(*listen, sim)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(m.Stdout, "simulated Turso Platform API on %s (scale %s, seed %d)\n", base, *scale, *seed)
+	<-ctx.Done()
+	if errors.Is(context.Cause(ctx), context.Canceled) {
+		return nil
+	}
+	return nil
+}

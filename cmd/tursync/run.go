@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// Build information, stamped with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// Main is the program, with its environment injected for tests.
+type Main struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Now            func() time.Time
+}
+
+// NewMain returns a Main wired to the process.
+func NewMain() *Main {
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now}
+}
+
+// UsageError is a bad command line; the command exits 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// ErrSyncFailed means a pass ran but a scope or account failed; exit 1.
+var ErrSyncFailed = errors.New("sync failed")
+
+const usage = `tursync keeps a SQL mirror of Turso organizations.
+
+Usage: tursync <command> [flags]
+
+Commands:
+  demo       sync a bundled simulated Turso API into a local mirror
+  sync       one pass now, then exit
+  migrate    apply or list the mirror's schema migrations
+  check      validate the config and each account's token
+  simulate   serve the simulated Turso Platform API
+  version    print version information
+
+Run 'tursync <command> -h' for a command's flags.
+`
+
+// Run runs the command named by args[0].
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return &UsageError{Msg: "no command given"}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "demo":
+		return m.runDemo(ctx, rest)
+	case "sync":
+		return m.runSync(ctx, rest)
+	case "migrate":
+		return m.runMigrate(ctx, rest)
+	case "check":
+		return m.runCheck(ctx, rest)
+	case "simulate":
+		return m.runSimulate(ctx, rest)
+	case "version":
+		fmt.Fprintf(m.Stdout, "tursync %s\ncommit %s\n%s\n", version, buildCommit(), runtime.Version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return nil
+	}
+	fmt.Fprint(m.Stderr, usage)
+	return &UsageError{Msg: fmt.Sprintf("unknown command %q", cmd)}
+}
+
+func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}
+
+// exitCode maps an error to the exit codes of PRODUCT.md and prints it.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ue *UsageError
+	var ce *ConfigError
+	switch {
+	case errors.As(err, &ue), errors.As(err, &ce):
+		fmt.Fprintln(stderr, "tursync:", err)
+		return 2
+	case errors.Is(err, ErrSyncFailed):
+		return 1 // the summary already said what failed
+	}
+	fmt.Fprintln(stderr, "tursync:", err)
+	return 1
+}
+
+// newLogger builds the one logger of the process: JSON when stderr is not a
+// terminal (log.format auto), text otherwise.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(strings.ToUpper(level)))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

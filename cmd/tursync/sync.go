@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/turso"
+)
+
+func (m *Main) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &UsageError{Msg: "help requested"}
+		}
+		return &UsageError{Msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &UsageError{Msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}
+
+func (m *Main) loadConfig(path string) (Config, error) {
+	if path == "" {
+		return Config{}, &UsageError{Msg: "--config is required"}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, &ConfigError{Msg: scrubPathErr(err).Error()}
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(f, true, m.Getenv)
+	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.Msg = path + ": " + ce.Msg
+		}
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func (m *Main) openStore(ctx context.Context, cfg Config, noMigrate bool) (*storage.Store, error) {
+	var tok string
+	if cfg.Mirror.AuthTokenEnv != "" {
+		tok = m.Getenv(cfg.Mirror.AuthTokenEnv)
+	}
+	return storage.Open(ctx, cfg.Mirror.URL, storage.Options{AuthToken: tok, Now: m.Now, NoMigrate: noMigrate})
+}
+
+// limiters keeps one token bucket per token, shared by every account that
+// uses the same token.
+type limiters map[string]*rate.Limiter
+
+func (l limiters) get(tok turso.Secret, rps float64) *rate.Limiter {
+	if lim, ok := l[tok.Reveal()]; ok {
+		return lim
+	}
+	lim := rate.NewLimiter(rate.Limit(rps), max(1, int(rps)))
+	l[tok.Reveal()] = lim
+	return lim
+}
+
+// accounts builds the sync accounts of the config, reading each token now.
+func (m *Main) accounts(cfg Config, only string, lims limiters) ([]tsync.Account, error) {
+	var out []tsync.Account
+	for i, a := range cfg.Accounts {
+		if only != "" && a.ID != only {
+			continue
+		}
+		tok, err := a.Token(m.Getenv)
+		if err != nil {
+			return nil, configErr(fmt.Sprintf("accounts[%d]", i), a.line, "%v", err)
+		}
+		c, err := turso.NewClient(turso.Options{BaseURL: cfg.API.BaseURL, Token: tok, Timeout: time.Duration(cfg.API.Timeout),
+			MaxRetries: cfg.API.MaxRetries, Limiter: lims.get(tok, cfg.API.RequestsPerSecond)})
+		if err != nil {
+			return nil, configErr(fmt.Sprintf("accounts[%d]", i), a.line, "%v", err)
+		}
+		out = append(out, tsync.Account{ID: a.ID, Orgs: a.Orgs, Resources: cfg.Resources(a), API: c})
+	}
+	if only != "" && len(out) == 0 {
+		return nil, &UsageError{Msg: fmt.Sprintf("--account %q is not in the config", only)}
+	}
+	return out, nil
+}
+
+func (m *Main) syncerOptions(cfg Config, log *slog.Logger) tsync.Options {
+	return tsync.Options{
+		Guard:                 storage.Guard{MaxFraction: cfg.DeleteGuard.MaxFraction, MinRows: cfg.DeleteGuard.MinRows},
+		Backfill:              time.Duration(cfg.AuditLogs.Backfill),
+		MaxConcurrentAccounts: cfg.Sync.MaxConcurrentAccounts,
+		Now:                   m.Now,
+		Logger:                log,
+	}
+}
+
+func (m *Main) runSync(ctx context.Context, args []string) error {
+	fs := m.flags("sync")
+	cfgPath := fs.String("config", "", "config file (YAML)")
+	account := fs.String("account", "", "sync only this account id")
+	org := fs.String("org", "", "sync only this organization slug")
+	dry := fs.Bool("dry-run", false, "fetch and diff, write nothing, print the planned changes")
+	force := fs.Bool("force-deletes", false, "apply deletes the delete guard would hold back")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := m.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format)
+	accts, err := m.accounts(cfg, *account, limiters{})
+	if err != nil {
+		return err
+	}
+	st, err := m.openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o := m.syncerOptions(cfg, log)
+	o.ForceDeletes, o.OnlyOrg = *force, *org
+	var store tsync.Store = st
+	if *dry {
+		store = tsync.DryRun(st)
+		o.Trigger = "dry-run"
+	}
+	results := tsync.New(store, o).Run(ctx, accts)
+	printResults(m.Stdout, results, *dry)
+	for _, r := range results {
+		if r.Failed() {
+			return ErrSyncFailed
+		}
+	}
+	return nil
+}
+
+// printResults prints a per-org summary of a pass.
+func printResults(w io.Writer, results []tsync.Result, dry bool) {
+	for _, r := range results {
+		head := fmt.Sprintf("account %s", r.Account)
+		if !dry {
+			head += fmt.Sprintf(" run %d", r.RunID)
+		}
+		fmt.Fprintf(w, "%s: %s (%d API requests, %d retries, %s)\n", head, r.Status, r.Stats.Requests, r.Stats.Retries,
+			r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond))
+		if r.Err != nil {
+			fmt.Fprintf(w, "  error: %v\n", r.Err)
+		}
+		for _, o := range r.Orgs {
+			note := ""
+			if o.Removed {
+				note = " (vanished from the API: offboarded)"
+			}
+			fmt.Fprintf(w, "  org %s%s\n", o.Org, note)
+			if o.Err != nil && !o.Removed {
+				fmt.Fprintf(w, "    error: %v\n", o.Err)
+			}
+			for _, sc := range o.Scopes {
+				verb := ""
+				if dry {
+					verb = "would "
+				}
+				line := fmt.Sprintf("    %-13s %-11s %screate %d, update %d, delete %d; unchanged %d", sc.Resource, sc.Status, verb,
+					sc.Counts.Created, sc.Counts.Updated, sc.Counts.Deleted, sc.Counts.Unchanged)
+				switch sc.Status {
+				case storage.StatusGuarded:
+					line += fmt.Sprintf("\n      warning: delete guard held %d deletes; rerun with --force-deletes --account %s --org %s to apply them",
+						sc.DeletesHeld, r.Account, o.Org)
+				case storage.StatusFailed, storage.StatusUnavailable:
+					line = fmt.Sprintf("    %-13s %-11s [%s] %s", sc.Resource, sc.Status, sc.ErrorClass, sc.Error)
+				}
+				fmt.Fprintln(w, line)
+			}
+		}
+	}
+}
+
+func (m *Main) runMigrate(ctx context.Context, args []string) error {
+	fs := m.flags("migrate")
+	cfgPath := fs.String("config", "", "config file (YAML)")
+	status := fs.Bool("status", false, "list migrations and whether each is applied")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := m.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	st, err := m.openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *status {
+		ms, err := st.MigrationStatus(ctx)
+		if err != nil {
+			return err
+		}
+		for _, mg := range ms {
+			state := "pending"
+			if mg.Applied {
+				state = "applied"
+			}
+			fmt.Fprintf(m.Stdout, "%05d %-8s %s\n", mg.Version, state, mg.Source)
+		}
+		return nil
+	}
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(m.Stdout, "mirror schema is up to date")
+	}
+	for _, mg := range applied {
+		fmt.Fprintf(m.Stdout, "applied %05d %s\n", mg.Version, mg.Source)
+	}
+	return nil
+}
+
+// runCheck validates the config and, per account, what the token can see.
+func (m *Main) runCheck(ctx context.Context, args []string) error {
+	fs := m.flags("check")
+	cfgPath := fs.String("config", "", "config file (YAML)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := m.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "config ok: %d accounts\n", len(cfg.Accounts))
+	accts, err := m.accounts(cfg, "", limiters{})
+	if err != nil {
+		return err
+	}
+	failed := false
+	for _, a := range accts {
+		c := a.API.(*turso.Client)
+		exp, err := c.ValidateToken(ctx)
+		if err != nil {
+			failed = true
+			fmt.Fprintf(m.Stdout, "account %s: token refused: %v\n", a.ID, err)
+			continue
+		}
+		expires := "never expires"
+		if exp > 0 {
+			expires = "expires " + time.Unix(exp, 0).UTC().Format(time.RFC3339)
+		}
+		orgs, err := c.ListOrganizations(ctx)
+		if err != nil {
+			failed = true
+			fmt.Fprintf(m.Stdout, "account %s: token ok (%s); list organizations: %v\n", a.ID, expires, err)
+			continue
+		}
+		fmt.Fprintf(m.Stdout, "account %s: token ok (%s), sees %d orgs\n", a.ID, expires, len(orgs))
+		for _, o := range orgs {
+			if len(a.Orgs) > 0 && !slices.Contains(a.Orgs, o.Slug) {
+				continue
+			}
+			fmt.Fprintf(m.Stdout, "  org %s (%s plan):", o.Slug, o.PlanID)
+			probes := []struct {
+				name string
+				call func() error
+			}{
+				{"members", func() error { _, err := c.ListMembers(ctx, o.Slug); return err }},
+				{"invites", func() error { _, err := c.ListInvites(ctx, o.Slug); return err }},
+				{"api_tokens", func() error { _, err := c.ListAPITokens(ctx, o.Slug); return err }},
+				{"audit_logs", func() error { _, err := c.AuditLogs(ctx, o.Slug, 1, 1); return err }},
+			}
+			for _, p := range probes {
+				switch err := p.call(); turso.ClassOf(err) {
+				case "":
+					fmt.Fprintf(m.Stdout, " %s ok;", p.name)
+				case turso.ClassPlan:
+					fmt.Fprintf(m.Stdout, " %s unavailable (plan);", p.name)
+				case turso.ClassForbidden:
+					fmt.Fprintf(m.Stdout, " %s unavailable (needs admin or owner);", p.name)
+				default:
+					failed = true
+					fmt.Fprintf(m.Stdout, " %s error (%s);", p.name, turso.ClassOf(err))
+				}
+			}
+			fmt.Fprintln(m.Stdout)
+		}
+		for _, want := range a.Orgs {
+			if !slices.ContainsFunc(orgs, func(o turso.Organization) bool { return o.Slug == want }) {
+				fmt.Fprintf(m.Stdout, "  org %s: configured but not listed by this token\n", want)
+			}
+		}
+	}
+	if failed {
+		return ErrSyncFailed
+	}
+	return nil
+}

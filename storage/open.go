@@ -1,0 +1,203 @@
+// Package storage is the mirror: it opens it (file:, libsql:, http:),
+// migrates it, and performs the reconcile write: diff against live rows,
+// upsert, tombstone, change events and run records, all of one org in one
+// transaction.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/tursodatabase/libsql-client-go/libsql"
+	_ "modernc.org/sqlite" // the file: driver libsql-client-go looks for
+
+	"github.com/tursync/tursync/schema"
+)
+
+// Options configure Open.
+type Options struct {
+	// AuthToken authenticates to a remote mirror; unused for file: URLs.
+	AuthToken string
+	// BusyTimeout is how long a write waits for another writer; default 5s.
+	BusyTimeout time.Duration
+	// Now is the clock stamped on rows; default time.Now.
+	Now func() time.Time
+	// NoMigrate skips the migration on open (for `migrate --status`).
+	NoMigrate bool
+}
+
+// Store is an open mirror.
+type Store struct {
+	db     *sql.DB
+	remote bool
+	now    func() time.Time
+	prov   *goose.Provider
+}
+
+// Open opens the mirror at rawURL and migrates it to this binary's schema.
+func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" {
+		return nil, fmt.Errorf("open mirror: url %q: want file:PATH, libsql://HOST or http(s)://HOST", redactURL(rawURL))
+	}
+	s := &Store{now: o.Now}
+	var connector driver.Connector
+	dialect := goose.DialectSQLite3
+	switch u.Scheme {
+	case "file":
+		path := strings.TrimPrefix(strings.SplitN(rawURL, "?", 2)[0], "file:")
+		if path == "" {
+			return nil, errors.New("open mirror: file: url has no path")
+		}
+		if err := createPrivate(path, u.Query().Get("mode")); err != nil {
+			return nil, fmt.Errorf("open mirror %s: %w", path, err)
+		}
+		sep := "?"
+		if strings.Contains(rawURL, "?") {
+			sep = "&"
+		}
+		// WAL lets analysts read while a pass writes; IMMEDIATE transactions
+		// take the write lock up front instead of failing to upgrade later.
+		dsn := rawURL + sep + fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate",
+			o.BusyTimeout.Milliseconds())
+		connector, err = libsql.NewConnector(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open mirror %s: %w", path, err)
+		}
+	case "libsql", "http", "https", "ws", "wss":
+		s.remote = true
+		dialect = goose.DialectTurso
+		var opts []libsql.Option
+		if o.AuthToken != "" {
+			opts = append(opts, libsql.WithAuthToken(o.AuthToken))
+		}
+		connector, err = libsql.NewConnector(rawURL, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("open mirror %s: %w", redactURL(rawURL), err)
+		}
+	default:
+		return nil, fmt.Errorf("open mirror: unsupported url scheme %q (want file, libsql, http or https)", u.Scheme)
+	}
+	s.db = sql.OpenDB(connector)
+	if !s.remote {
+		// One writer at a time is all SQLite allows; readers use their own
+		// connections through WAL.
+		s.db.SetMaxOpenConns(4)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("open mirror %s: %w", redactURL(rawURL), err)
+	}
+	s.prov, err = goose.NewProvider(dialect, s.db, schema.Migrations())
+	if err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("open mirror: migrations: %w", err)
+	}
+	if !o.NoMigrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// createPrivate creates a missing mirror file readable only by its owner, so
+// the mirror's emails and org data are not world-readable by default.
+func createPrivate(path, mode string) error {
+	if mode == "ro" || mode == "memory" || strings.HasPrefix(path, ":memory:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// redactURL drops credentials and query parameters from a mirror URL before
+// it reaches an error or a log.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable url)"
+	}
+	u.User = nil
+	u.RawQuery = ""
+	return u.String()
+}
+
+// Migration is one applied or pending migration.
+type Migration struct {
+	Version int64
+	Source  string
+	Applied bool
+}
+
+// Migrate applies pending migrations and returns those it applied. A mirror
+// migrated by a newer tursync is refused rather than written with an older
+// idea of its shape.
+func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
+	cur, err := s.prov.GetDBVersion(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate mirror: read version: %w", err)
+	}
+	if latest := s.latestVersion(); cur > latest {
+		return nil, fmt.Errorf("migrate mirror: schema version %d is newer than this tursync knows (%d); upgrade tursync", cur, latest)
+	}
+	res, err := s.prov.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate mirror: %w", err)
+	}
+	out := make([]Migration, 0, len(res))
+	for _, r := range res {
+		out = append(out, Migration{Version: r.Source.Version, Source: r.Source.Path, Applied: true})
+	}
+	return out, nil
+}
+
+func (s *Store) latestVersion() int64 {
+	srcs := s.prov.ListSources()
+	if len(srcs) == 0 {
+		return 0
+	}
+	return srcs[len(srcs)-1].Version
+}
+
+// MigrationStatus lists every migration and whether it is applied.
+func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
+	st, err := s.prov.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mirror migration status: %w", err)
+	}
+	out := make([]Migration, 0, len(st))
+	for _, m := range st {
+		out = append(out, Migration{Version: m.Source.Version, Source: m.Source.Path, Applied: m.State == goose.StateApplied})
+	}
+	return out, nil
+}
+
+// Ping checks the mirror is reachable.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// DB exposes the database for read-only queries (demo summaries, tests).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the mirror.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }

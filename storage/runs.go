@@ -1,0 +1,301 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tursync/tursync/schema"
+)
+
+// StartRun records the start of an account pass and returns its run id, an
+// integer that grows with every run.
+func (s *Store) StartRun(ctx context.Context, account, trigger string, at time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO sync_runs (account_id, trigger, started_at, status) VALUES (?, ?, ?, 'running')`,
+		account, trigger, s.ts(at))
+	if err != nil {
+		return 0, fmt.Errorf("start run of %s: %w", account, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil || id == 0 {
+		// Remote libSQL may not report the id; read it back.
+		err = s.db.QueryRowContext(ctx, `SELECT max(id) FROM sync_runs WHERE account_id = ?`, account).Scan(&id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("start run of %s: %w", account, err)
+	}
+	return id, nil
+}
+
+// Run is the summary of an account pass.
+type Run struct {
+	ID                 int64
+	Status             string // complete, partial or failed
+	FinishedAt         time.Time
+	APIRequests        int64
+	APIRetries         int64
+	RateLimitedSeconds float64
+	Counts             Counts
+	Error              string
+}
+
+// FinishRun records the end of an account pass.
+func (s *Store) FinishRun(ctx context.Context, r Run) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE sync_runs SET finished_at = ?, status = ?, api_requests = ?, api_retries = ?, rate_limited_seconds = ?,
+		rows_created = ?, rows_updated = ?, rows_deleted = ?, rows_unchanged = ?, error = ? WHERE id = ?`,
+		s.ts(r.FinishedAt), r.Status, r.APIRequests, r.APIRetries, r.RateLimitedSeconds,
+		r.Counts.Created, r.Counts.Updated, r.Counts.Deleted, r.Counts.Unchanged, nullStr(r.Error), r.ID)
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// RecordFailedScopes records scopes of an org that never reached ApplyOrg
+// (the account failed before its orgs were written).
+func (s *Store) RecordFailedScopes(ctx context.Context, account string, runID int64, org string, scopes []*Scope) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record scopes of %s: %w", org, err)
+	}
+	defer tx.Rollback()
+	w := &writer{tx: tx, s: s, account: account, runID: runID, stmts: map[string]*sql.Stmt{}}
+	defer w.close()
+	for _, sc := range scopes {
+		if err := w.recordScope(ctx, org, sc); err != nil {
+			return fmt.Errorf("record scopes of %s: %w", org, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// AuditHighWater returns the newest audit event time stored for an org, or ""
+// when none is.
+func (s *Store) AuditHighWater(ctx context.Context, account, org string) (string, error) {
+	var hw sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT max(created_at) FROM audit_logs WHERE account_id = ? AND organization_id = ?`, account, org).Scan(&hw)
+	if err != nil {
+		return "", fmt.Errorf("audit high-water mark of %s: %w", org, err)
+	}
+	return hw.String, nil
+}
+
+// MemberEmails maps the normalized emails of the account's live member users
+// to their usernames, for resolving invites.
+func (s *Store) MemberEmails(ctx context.Context, account string) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT email, id FROM users WHERE account_id = ? AND deleted_at IS NULL AND id NOT LIKE 'email:%' AND email <> ''`, account)
+	if err != nil {
+		return nil, fmt.Errorf("member emails of %s: %w", account, err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var email, id string
+		if err := rows.Scan(&email, &id); err != nil {
+			return nil, err
+		}
+		out[email] = id
+	}
+	return out, rows.Err()
+}
+
+// OrgMembers returns the usernames with a live membership of an org.
+func (s *Store) OrgMembers(ctx context.Context, account, org string) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT user_id FROM role_assignments WHERE account_id = ? AND organization_id = ? AND source = 'members' AND deleted_at IS NULL`, account, org)
+	if err != nil {
+		return nil, fmt.Errorf("members of %s: %w", org, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}
+
+// LiveOrgs returns the slugs of the account's organizations not tombstoned.
+func (s *Store) LiveOrgs(ctx context.Context, account string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM organizations WHERE account_id = ? AND deleted_at IS NULL ORDER BY id`, account)
+	if err != nil {
+		return nil, fmt.Errorf("orgs of %s: %w", account, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// ApplyAccount writes the account-wide rows that belong to no org scope: the
+// four roles and the locations list. Unchanged rows are not rewritten.
+func (s *Store) ApplyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (Counts, error) {
+	var c Counts
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return c, fmt.Errorf("apply account %s: %w", account, err)
+	}
+	defer tx.Rollback()
+	w := &writer{tx: tx, s: s, account: account, runID: runID, at: s.ts(s.now()), stmts: map[string]*sql.Stmt{}}
+	defer w.close()
+	for _, r := range roles {
+		op, err := w.upsert(ctx, r, true, false)
+		if err != nil {
+			return c, fmt.Errorf("apply account %s: roles: %w", account, err)
+		}
+		c.count(op)
+	}
+	for _, l := range locs {
+		res, err := w.exec(ctx, `INSERT INTO locations (code, description, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (code) DO UPDATE SET description = excluded.description, updated_at = excluded.updated_at
+			WHERE locations.description <> excluded.description`, l.Code, l.Description, w.at)
+		if err != nil {
+			return c, fmt.Errorf("apply account %s: locations: %w", account, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			c.Unchanged++
+		} else {
+			c.Updated++
+		}
+	}
+	return c, tx.Commit()
+}
+
+// SettleUsers recomputes the status of the account's users from their live
+// role assignments: active when a member somewhere, invited when only
+// invited, inactive otherwise. A user is settled only when every org it has
+// (or just lost) an assignment in had its members and invites scopes complete
+// in this run: settledOrgs lists those orgs. An email: user whose email now
+// belongs to a member is tombstoned with reason merged.
+func (s *Store) SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (Counts, error) {
+	var c Counts
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return c, fmt.Errorf("settle users of %s: %w", account, err)
+	}
+	defer tx.Rollback()
+	w := &writer{tx: tx, s: s, account: account, runID: runID, at: s.ts(s.now()), stmts: map[string]*sql.Stmt{}}
+	defer w.close()
+	started := s.ts(runStarted)
+	rows, err := tx.QueryContext(ctx, `
+		SELECT u.id, u.username, u.email, u.status, u.remote_data, u.first_seen_at,
+		       coalesce(group_concat(ra.organization_id, char(31)), ''),
+		       coalesce(max(ra.deleted_at IS NULL AND ra.status = 'active'), 0),
+		       coalesce(max(ra.deleted_at IS NULL AND ra.status = 'invited'), 0),
+		       EXISTS (SELECT 1 FROM users m WHERE m.account_id = u.account_id AND m.deleted_at IS NULL AND m.id NOT LIKE 'email:%'
+		               AND m.email = u.email AND u.id LIKE 'email:%')
+		FROM users u
+		LEFT JOIN role_assignments ra ON ra.account_id = u.account_id AND ra.user_id = u.id
+		     AND (ra.deleted_at IS NULL OR ra.deleted_at >= ?)
+		WHERE u.account_id = ? AND u.deleted_at IS NULL
+		GROUP BY u.id`, started, account)
+	if err != nil {
+		return c, fmt.Errorf("settle users of %s: %w", account, err)
+	}
+	type change struct {
+		u      schema.User
+		first  string
+		merged bool
+	}
+	var changes []change
+	for rows.Next() {
+		var u schema.User
+		var remote, first, orgs string
+		var active, invited, merged bool
+		if err := rows.Scan(&u.ID, &u.Username, &u.Email, &u.Status, &remote, &first, &orgs, &active, &invited, &merged); err != nil {
+			rows.Close()
+			return c, fmt.Errorf("settle users of %s: %w", account, err)
+		}
+		u.RemoteData = []byte(remote)
+		settled := true
+		for _, o := range strings.Split(orgs, "\x1f") {
+			if o != "" && !settledOrgs[o] {
+				settled = false
+			}
+		}
+		if !settled {
+			continue
+		}
+		want := schema.UserInactive
+		switch {
+		case active:
+			want = schema.UserActive
+		case invited:
+			want = schema.UserInvited
+		}
+		if merged && !invited {
+			changes = append(changes, change{u: u, first: first, merged: true})
+			continue
+		}
+		if want != u.Status {
+			u.Status = want
+			changes = append(changes, change{u: u, first: first})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return c, fmt.Errorf("settle users of %s: %w", account, err)
+	}
+	for _, ch := range changes {
+		// A user first seen in this very run is part of its baseline.
+		baseline := ch.first >= started
+		if ch.merged {
+			if _, err := w.exec(ctx, `UPDATE users SET deleted_at = ?, deleted_reason = 'merged', updated_at = ? WHERE account_id = ? AND id = ?`,
+				w.at, w.at, account, ch.u.ID); err != nil {
+				return c, fmt.Errorf("settle users of %s: %w", account, err)
+			}
+			if !baseline {
+				if err := w.event(ctx, schema.Users, []string{ch.u.ID}, opDeleted, map[string]any{"deleted_reason": map[string]any{"old": nil, "new": "merged"}}); err != nil {
+					return c, err
+				}
+			}
+			c.Deleted++
+			continue
+		}
+		op, err := w.upsert(ctx, ch.u, baseline, false)
+		if err != nil {
+			return c, fmt.Errorf("settle users of %s: %w", account, err)
+		}
+		c.count(op)
+	}
+	return c, tx.Commit()
+}
+
+// ScopeCount is one row of a summary: rows of a table by state.
+type TableCount struct {
+	Table string
+	Live  int
+	Gone  int
+}
+
+// Summary counts the live and tombstoned rows of every table for an account
+// ("" for all accounts).
+func (s *Store) Summary(ctx context.Context) ([]TableCount, error) {
+	var out []TableCount
+	for _, t := range []string{"organizations", "users", "roles", "role_assignments", "invites", "databases", "groups", "api_tokens"} {
+		tc := TableCount{Table: t}
+		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(deleted_at IS NULL), 0), coalesce(sum(deleted_at IS NOT NULL), 0) FROM "`+t+`"`).Scan(&tc.Live, &tc.Gone); err != nil {
+			return nil, fmt.Errorf("summary of %s: %w", t, err)
+		}
+		out = append(out, tc)
+	}
+	for _, t := range []string{"audit_logs", "usage", "locations", "change_events", "sync_runs", "sync_scopes"} {
+		tc := TableCount{Table: t}
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t).Scan(&tc.Live); err != nil {
+			return nil, fmt.Errorf("summary of %s: %w", t, err)
+		}
+		out = append(out, tc)
+	}
+	return out, nil
+}
+

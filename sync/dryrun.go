@@ -1,0 +1,32 @@
+package sync
+
+import (
+	"context"
+	"time"
+
+	"github.com/tursync/tursync/schema"
+	"github.com/tursync/tursync/storage"
+)
+
+// DryRun wraps a Store so a pass fetches and diffs but writes nothing: org
+// writes are computed inside a transaction that is rolled back, and run
+// records are not kept.
+func DryRun(s Store) Store { return dryStore{s} }
+
+type dryStore struct{ Store }
+
+func (d dryStore) StartRun(context.Context, string, string, time.Time) (int64, error) { return 0, nil }
+func (d dryStore) FinishRun(context.Context, storage.Run) error                       { return nil }
+func (d dryStore) ApplyAccount(context.Context, string, int64, []schema.Role, []schema.Location) (storage.Counts, error) {
+	return storage.Counts{}, nil
+}
+func (d dryStore) ApplyOrg(ctx context.Context, p *storage.OrgPass) error {
+	p.DryRun = true
+	return d.Store.ApplyOrg(ctx, p)
+}
+func (d dryStore) RecordFailedScopes(context.Context, string, int64, string, []*storage.Scope) error {
+	return nil
+}
+func (d dryStore) SettleUsers(context.Context, string, int64, time.Time, map[string]bool) (storage.Counts, error) {
+	return storage.Counts{}, nil
+}

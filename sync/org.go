@@ -1,0 +1,320 @@
+package sync
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/tursync/tursync/mapper"
+	"github.com/tursync/tursync/schema"
+	"github.com/tursync/tursync/storage"
+	"github.com/tursync/tursync/turso"
+)
+
+// syncOrg fetches every resource of one org, then writes them in one
+// transaction. Fetching happens before the transaction opens, so the
+// mirror's write lock is never held across network calls; databases are
+// staged page by page in a spill file so memory does not grow with the org.
+func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po plannedOrg, members *fetchedMembers, byEmail map[string]string, log *slog.Logger) OrgResult {
+	or := OrgResult{Org: po.slug}
+	pass := &storage.OrgPass{Account: a.ID, Org: po.slug, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes}
+
+	if po.vanished {
+		_, err := a.API.GetOrganization(ctx, po.slug)
+		if turso.StatusOf(err) != 404 {
+			if err == nil {
+				// Still there, only unlisted: sync it like any other.
+				po.vanished = false
+				return s.syncOrg(ctx, a, runID, po, nil, byEmail, log)
+			}
+			or.Err = fmt.Errorf("check vanished org %s: %w", po.slug, err)
+			log.Warn("vanished org not confirmed gone", "error", err)
+			return or
+		}
+		pass.Offboard = true
+		if err := s.store.ApplyOrg(ctx, pass); err != nil {
+			or.Err = err
+			return or
+		}
+		or.Removed = true
+		or.Scopes = pass.Scopes
+		for _, sc := range pass.Scopes {
+			if sc.Status == storage.StatusGuarded {
+				log.Warn("org removal held by the delete guard", "deletes_held", sc.DeletesHeld)
+			}
+		}
+		return or
+	}
+
+	var spills []*spill
+	defer func() {
+		for _, sp := range spills {
+			sp.remove()
+		}
+	}()
+	var orgMembers map[string]bool
+	var authErr error
+	for _, res := range schema.Resources {
+		if len(a.Resources) > 0 && !slices.Contains(a.Resources, res) {
+			continue
+		}
+		if authErr != nil {
+			pass.Scopes = append(pass.Scopes, &storage.Scope{Resource: res, Status: storage.StatusFailed, ErrorClass: string(turso.ClassAuth),
+				Error: "skipped: the token was refused earlier in this pass", StartedAt: s.o.Now(), FinishedAt: s.o.Now()})
+			continue
+		}
+		sc := &storage.Scope{Resource: res, StartedAt: s.o.Now()}
+		var err error
+		if res == schema.ResMembers && members != nil {
+			err = members.err
+			sc.StartedAt, sc.FinishedAt = members.start, members.end
+			if err == nil {
+				users, ras := mapper.Members(po.slug, members.members)
+				sc.Users, sc.Rows = users, storage.SliceIter(ras)
+				orgMembers = map[string]bool{}
+				for _, m := range members.members {
+					orgMembers[m.Username] = true
+				}
+			}
+		} else {
+			err = s.fetch(ctx, a, po.slug, sc, orgMembers, byEmail, &spills)
+			sc.FinishedAt = s.o.Now()
+		}
+		sc.Status, sc.ErrorClass = scopeStatus(err)
+		if err != nil {
+			sc.Error = err.Error()
+			sc.Rows, sc.Users, sc.Audit, sc.Usage = nil, nil, nil, nil
+			lvl := slog.LevelWarn
+			if sc.Status == storage.StatusUnavailable {
+				lvl = slog.LevelInfo
+			}
+			log.Log(ctx, lvl, "scope not synced", KeyResource, res, "status", sc.Status, "class", sc.ErrorClass, "error", err)
+			if turso.ClassOf(err) == turso.ClassAuth {
+				authErr = err
+			}
+		}
+		pass.Scopes = append(pass.Scopes, sc)
+	}
+	or.Scopes = pass.Scopes
+	if authErr != nil {
+		// Rule 7: nothing of this org is written; only the scopes are recorded.
+		or.Err = authErr
+		if err := s.store.RecordFailedScopes(ctx, a.ID, runID, po.slug, pass.Scopes); err != nil {
+			log.Error("record failed scopes", "error", err)
+		}
+		return or
+	}
+	if err := s.store.ApplyOrg(ctx, pass); err != nil {
+		// A mirror failure fails every scope of the org: nothing was written.
+		or.Err = err
+		log.Error("org not written", "error", err)
+		for _, sc := range pass.Scopes {
+			if sc.Status == storage.StatusComplete || sc.Status == storage.StatusGuarded {
+				sc.Status, sc.ErrorClass, sc.Error = storage.StatusFailed, "mirror", err.Error()
+				sc.Counts, sc.DeletesHeld = storage.Counts{}, 0
+			}
+		}
+		if rerr := s.store.RecordFailedScopes(ctx, a.ID, runID, po.slug, pass.Scopes); rerr != nil {
+			log.Error("record failed scopes", "error", rerr)
+		}
+		return or
+	}
+	for _, sc := range pass.Scopes {
+		if sc.Status == storage.StatusGuarded {
+			log.Warn("delete guard held deletes; confirm with --force-deletes", KeyResource, sc.Resource, "deletes_held", sc.DeletesHeld)
+		}
+		log.Debug("scope synced", KeyResource, sc.Resource, "status", sc.Status, "created", sc.Counts.Created,
+			"updated", sc.Counts.Updated, "deleted", sc.Counts.Deleted, "unchanged", sc.Counts.Unchanged)
+	}
+	return or
+}
+
+// fetch reads one resource of an org into its scope.
+func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.Scope, members map[string]bool, byEmail map[string]string, spills *[]*spill) error {
+	api := a.API
+	switch sc.Resource {
+	case schema.ResOrganization:
+		o, err := api.GetOrganization(ctx, org)
+		if err != nil {
+			return err
+		}
+		sc.Rows = storage.SliceIter([]schema.Organization{mapper.Organization(o)})
+	case schema.ResMembers:
+		ms, err := api.ListMembers(ctx, org)
+		if err != nil {
+			return err
+		}
+		users, ras := mapper.Members(org, ms)
+		sc.Users, sc.Rows = users, storage.SliceIter(ras)
+	case schema.ResInvites:
+		is, err := api.ListInvites(ctx, org)
+		if err != nil {
+			return err
+		}
+		if members == nil {
+			// The members scope failed or was skipped: the mirror's
+			// memberships decide whom an invite must not re-assign.
+			if members, err = s.store.OrgMembers(ctx, a.ID, org); err != nil {
+				return err
+			}
+		}
+		invs, users, ras := mapper.Invites(org, is, mapper.Directory{UserByEmail: byEmail, OrgMembers: members})
+		sc.Users = users
+		sc.Rows = chain(storage.SliceIter(invs), storage.SliceIter(ras))
+	case schema.ResDatabases:
+		sp, err := newSpill(s.o.SpillDir)
+		if err != nil {
+			return err
+		}
+		*spills = append(*spills, sp)
+		err = api.ListDatabases(ctx, org, func(page []turso.Database) error {
+			for _, d := range page {
+				if err := sp.write(mapper.Database(org, d)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := sp.finish(); err != nil {
+			return err
+		}
+		sc.Rows = sp.iter()
+	case schema.ResGroups:
+		gs, err := api.ListGroups(ctx, org)
+		if err != nil {
+			return err
+		}
+		rows := make([]schema.Group, len(gs))
+		for i, g := range gs {
+			rows[i] = mapper.Group(org, g)
+		}
+		sc.Rows = storage.SliceIter(rows)
+	case schema.ResAPITokens:
+		ts, err := api.ListAPITokens(ctx, org)
+		if err != nil {
+			return err
+		}
+		rows := make([]schema.APIToken, len(ts))
+		for i, t := range ts {
+			rows[i] = mapper.APIToken(org, t)
+		}
+		sc.Rows = storage.SliceIter(rows)
+	case schema.ResAuditLogs:
+		return s.fetchAudit(ctx, a, org, sc)
+	case schema.ResUsage:
+		u, err := api.OrganizationUsage(ctx, org)
+		if err != nil {
+			return err
+		}
+		sc.Usage = mapper.Usage(org, s.o.Now().UTC().Format("2006-01-02"), u)
+	}
+	return nil
+}
+
+// fetchAudit reads newest-first pages until it passes the stored high-water
+// mark less the overlap, or the backfill window on the first pass.
+func (s *Syncer) fetchAudit(ctx context.Context, a Account, org string, sc *storage.Scope) error {
+	hw, err := s.store.AuditHighWater(ctx, a.ID, org)
+	if err != nil {
+		return err
+	}
+	stop := s.o.Now().Add(-s.o.Backfill)
+	if hw != "" {
+		if t, err := time.Parse(time.RFC3339, hw); err == nil {
+			stop = t.Add(-s.o.AuditOverlap)
+		}
+	}
+	for page := 1; ; page++ {
+		p, err := a.API.AuditLogs(ctx, org, page, turso.AuditLogPageSize)
+		if err != nil {
+			return fmt.Errorf("audit logs page %d: %w", page, err)
+		}
+		done := len(p.AuditLogs) == 0
+		for _, ev := range p.AuditLogs {
+			t, err := time.Parse(time.RFC3339, ev.CreatedAt)
+			if err != nil {
+				return &turso.APIError{Endpoint: turso.RouteAuditLogs, Org: org, Status: 200, Class: turso.ClassDecode,
+					Err: fmt.Errorf("audit event created_at %q: %w", ev.CreatedAt, err)}
+			}
+			if t.Before(stop) {
+				done = true
+				break
+			}
+			sc.Audit = append(sc.Audit, mapper.AuditLog(org, ev))
+		}
+		if done || page >= p.Pagination.TotalPages {
+			return nil
+		}
+	}
+}
+
+func chain(its ...storage.RowIter) storage.RowIter {
+	return func(yield func(schema.Row) error) error {
+		for _, it := range its {
+			if err := it(yield); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// spill stages mapped database rows on disk as JSON lines, so the write step
+// streams them back without holding the org in memory.
+type spill struct {
+	f   *os.File
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+func newSpill(dir string) (*spill, error) {
+	f, err := os.CreateTemp(dir, "tursync-spill-*.jsonl")
+	if err != nil {
+		return nil, fmt.Errorf("stage databases: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<16)
+	return &spill{f: f, w: w, enc: json.NewEncoder(w)}, nil
+}
+
+func (sp *spill) write(d schema.Database) error { return sp.enc.Encode(d) }
+
+func (sp *spill) finish() error {
+	if err := sp.w.Flush(); err != nil {
+		return fmt.Errorf("stage databases: %w", err)
+	}
+	return nil
+}
+
+func (sp *spill) iter() storage.RowIter {
+	return func(yield func(schema.Row) error) error {
+		if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		dec := json.NewDecoder(bufio.NewReaderSize(sp.f, 1<<16))
+		for {
+			var d schema.Database
+			if err := dec.Decode(&d); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return fmt.Errorf("read staged databases: %w", err)
+			}
+			if err := yield(d); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (sp *spill) remove() {
+	sp.f.Close()
+	os.Remove(sp.f.Name())
+}

@@ -1,0 +1,412 @@
+// Package sync orchestrates passes: for each account the plan of orgs and
+// resources, the scopes and their statuses, the delete guard and the
+// per-org commit. It declares the small interfaces it consumes (API, Store)
+// so its tests can use fakes.
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/tursync/tursync/mapper"
+	"github.com/tursync/tursync/schema"
+	"github.com/tursync/tursync/storage"
+	"github.com/tursync/tursync/turso"
+)
+
+// API is what a pass needs of the Platform API client.
+type API interface {
+	ValidateToken(ctx context.Context) (int64, error)
+	ListOrganizations(ctx context.Context) ([]turso.Organization, error)
+	GetOrganization(ctx context.Context, org string) (turso.Organization, error)
+	ListMembers(ctx context.Context, org string) ([]turso.Member, error)
+	ListInvites(ctx context.Context, org string) ([]turso.Invite, error)
+	ListDatabases(ctx context.Context, org string, fn func([]turso.Database) error) error
+	ListGroups(ctx context.Context, org string) ([]turso.Group, error)
+	ListAPITokens(ctx context.Context, org string) ([]turso.APIToken, error)
+	AuditLogs(ctx context.Context, org string, page, pageSize int) (turso.AuditLogPage, error)
+	OrganizationUsage(ctx context.Context, org string) (turso.OrgUsage, error)
+	ListLocations(ctx context.Context) ([]turso.Location, error)
+	Stats() turso.Stats
+}
+
+// Store is what a pass needs of the mirror.
+type Store interface {
+	StartRun(ctx context.Context, account, trigger string, at time.Time) (int64, error)
+	FinishRun(ctx context.Context, r storage.Run) error
+	ApplyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (storage.Counts, error)
+	ApplyOrg(ctx context.Context, p *storage.OrgPass) error
+	RecordFailedScopes(ctx context.Context, account string, runID int64, org string, scopes []*storage.Scope) error
+	SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (storage.Counts, error)
+	AuditHighWater(ctx context.Context, account, org string) (string, error)
+	MemberEmails(ctx context.Context, account string) (map[string]string, error)
+	OrgMembers(ctx context.Context, account, org string) (map[string]bool, error)
+	LiveOrgs(ctx context.Context, account string) ([]string, error)
+}
+
+// Log keys, the same on every line of a pass.
+const (
+	KeyAccount  = "account"
+	KeyOrg      = "org"
+	KeyResource = "resource"
+	KeyRunID    = "run_id"
+)
+
+// Account is one linked Turso account to sync.
+type Account struct {
+	ID        string
+	Orgs      []string // empty: every org the token sees
+	Resources []string // empty: every resource
+	API       API
+}
+
+// Options tune a pass. Zero values take PRODUCT.md's defaults.
+type Options struct {
+	Guard        storage.Guard
+	ForceDeletes bool
+	// Backfill is how far back the first pass reads audit logs.
+	Backfill time.Duration
+	// AuditOverlap re-reads this much before the high-water mark, so events
+	// that arrived out of order are not missed.
+	AuditOverlap time.Duration
+	// OnlyOrg restricts the pass to one org slug.
+	OnlyOrg string
+	Trigger string
+	// MaxConcurrentAccounts bounds how many accounts Run syncs at once.
+	MaxConcurrentAccounts int
+	// SpillDir holds the per-org staging files; default os.TempDir().
+	SpillDir string
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Syncer runs passes against a mirror.
+type Syncer struct {
+	store Store
+	o     Options
+}
+
+// New returns a Syncer.
+func New(store Store, o Options) *Syncer {
+	if o.Guard == (storage.Guard{}) {
+		o.Guard = storage.Guard{MaxFraction: 0.5, MinRows: 10}
+	}
+	if o.Backfill <= 0 {
+		o.Backfill = 720 * time.Hour
+	}
+	if o.AuditOverlap <= 0 {
+		o.AuditOverlap = 10 * time.Minute
+	}
+	if o.Trigger == "" {
+		o.Trigger = "manual"
+	}
+	if o.MaxConcurrentAccounts <= 0 {
+		o.MaxConcurrentAccounts = 4
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{store: store, o: o}
+}
+
+// Result is what one account pass did.
+type Result struct {
+	Account    string
+	RunID      int64
+	Status     string // complete, partial or failed
+	Err        error  // account-level failure (auth, org list, mirror)
+	Orgs       []OrgResult
+	Counts     storage.Counts
+	Stats      turso.Stats
+	TokenExp   int64
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// OrgResult is one org's part of a pass.
+type OrgResult struct {
+	Org     string
+	Scopes  []*storage.Scope
+	Removed bool // offboarded: the org vanished from the API
+	Err     error
+}
+
+// Failed reports whether any scope failed or the account failed.
+func (r Result) Failed() bool { return r.Status != storage.StatusComplete }
+
+// Run syncs every account, at most MaxConcurrentAccounts at once. One
+// account's failure never stops the others.
+func (s *Syncer) Run(ctx context.Context, accounts []Account) []Result {
+	out := make([]Result, len(accounts))
+	sem := make(chan struct{}, s.o.MaxConcurrentAccounts)
+	var wg stdsync.WaitGroup
+	for i, a := range accounts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				out[i] = Result{Account: a.ID, Status: storage.StatusFailed, Err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			out[i] = s.SyncAccount(ctx, a)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// SyncAccount runs one pass over an account.
+func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
+	res = Result{Account: a.ID, StartedAt: s.o.Now(), Status: storage.StatusComplete}
+	log := s.o.Logger.With(KeyAccount, a.ID)
+	runID, err := s.store.StartRun(ctx, a.ID, s.o.Trigger, res.StartedAt)
+	if err != nil {
+		res.Status, res.Err = storage.StatusFailed, err
+		log.Error("sync failed", "error", err)
+		return res
+	}
+	res.RunID = runID
+	log = log.With(KeyRunID, runID)
+	// A client lives across passes in the daemon: count this pass only.
+	before := a.API.Stats()
+	defer func() {
+		res.FinishedAt = s.o.Now()
+		after := a.API.Stats()
+		res.Stats = turso.Stats{Requests: after.Requests - before.Requests, Retries: after.Retries - before.Retries,
+			RateLimitedSeconds: after.RateLimitedSeconds - before.RateLimitedSeconds}
+		run := storage.Run{ID: runID, Status: res.Status, FinishedAt: res.FinishedAt, APIRequests: res.Stats.Requests,
+			APIRetries: res.Stats.Retries, RateLimitedSeconds: res.Stats.RateLimitedSeconds, Counts: res.Counts}
+		if res.Err != nil {
+			run.Error = res.Err.Error()
+		}
+		// The run record must land even when ctx was cancelled mid-pass.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.store.FinishRun(fctx, run); err != nil && res.Err == nil {
+			res.Status, res.Err = storage.StatusFailed, err
+		}
+		log.Info("account pass", "status", res.Status, "orgs", len(res.Orgs), "created", res.Counts.Created, "updated", res.Counts.Updated,
+			"deleted", res.Counts.Deleted, "unchanged", res.Counts.Unchanged, "api_requests", res.Stats.Requests,
+			"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String(), "error", errString(res.Err))
+	}()
+
+	exp, err := a.API.ValidateToken(ctx)
+	if err != nil {
+		res.Status, res.Err = storage.StatusFailed, fmt.Errorf("validate token of account %s: %w", a.ID, err)
+		return res
+	}
+	res.TokenExp = exp
+
+	orgs, err := s.plan(ctx, a)
+	if err != nil {
+		res.Status, res.Err = storage.StatusFailed, err
+		return res
+	}
+	locs, err := a.API.ListLocations(ctx)
+	if err != nil {
+		if turso.ClassOf(err) == turso.ClassAuth {
+			res.Status, res.Err = storage.StatusFailed, err
+			return res
+		}
+		// Locations are a reference list shared by all accounts; a failure
+		// here leaves the stored list and costs no scope.
+		log.Warn("locations not refreshed", "error", err)
+	}
+	c, err := s.store.ApplyAccount(ctx, a.ID, runID, mapper.Roles(), mapper.Locations(locs))
+	if err != nil {
+		res.Status, res.Err = storage.StatusFailed, err
+		return res
+	}
+	res.Counts.Add(c)
+
+	members := s.prefetchMembers(ctx, a, orgs)
+	dir, err := s.emailIndex(ctx, a.ID, members)
+	if err != nil {
+		res.Status, res.Err = storage.StatusFailed, err
+		return res
+	}
+	settled := map[string]bool{}
+	for _, po := range orgs {
+		olog := log.With(KeyOrg, po.slug)
+		or := s.syncOrg(ctx, a, runID, po, members[po.slug], dir, olog)
+		res.Orgs = append(res.Orgs, or)
+		for _, sc := range or.Scopes {
+			res.Counts.Add(sc.Counts)
+			if sc.Status == storage.StatusFailed {
+				res.Status = "partial"
+			}
+		}
+		if or.Err != nil {
+			res.Status = "partial"
+			if turso.ClassOf(or.Err) == turso.ClassAuth {
+				// Rule 7: a revoked token fails the whole account and keeps
+				// its data as it was.
+				res.Status, res.Err = storage.StatusFailed, or.Err
+				return res
+			}
+		}
+		if orgSettled(or) {
+			settled[po.slug] = true
+		}
+	}
+	c, err = s.store.SettleUsers(ctx, a.ID, runID, res.StartedAt, settled)
+	if err != nil {
+		res.Status, res.Err = storage.StatusFailed, err
+		return res
+	}
+	res.Counts.Add(c)
+	return res
+}
+
+// orgSettled reports whether users may be recomputed from the org: its
+// members and invites scopes completed (invites may be unavailable by plan,
+// which leaves nothing of them to be stale).
+func orgSettled(or OrgResult) bool {
+	if or.Err != nil {
+		return false
+	}
+	if or.Removed {
+		return true
+	}
+	ok := 0
+	for _, sc := range or.Scopes {
+		switch {
+		case sc.Resource == schema.ResMembers && sc.Status == storage.StatusComplete:
+			ok++
+		case sc.Resource == schema.ResInvites && (sc.Status == storage.StatusComplete || sc.Status == storage.StatusUnavailable):
+			ok++
+		}
+	}
+	return ok == 2
+}
+
+// fetchedMembers is one org's member list, fetched before any org is
+// written so that invites in every org resolve against the members of all.
+type fetchedMembers struct {
+	members    []turso.Member
+	err        error
+	start, end time.Time
+}
+
+func (s *Syncer) prefetchMembers(ctx context.Context, a Account, orgs []plannedOrg) map[string]*fetchedMembers {
+	out := map[string]*fetchedMembers{}
+	if len(a.Resources) > 0 && !slices.Contains(a.Resources, schema.ResMembers) {
+		return out
+	}
+	for _, po := range orgs {
+		if po.vanished {
+			continue
+		}
+		f := &fetchedMembers{start: s.o.Now()}
+		f.members, f.err = a.API.ListMembers(ctx, po.slug)
+		f.end = s.o.Now()
+		out[po.slug] = f
+		if turso.ClassOf(f.err) == turso.ClassAuth {
+			break // the org pass reports it and stops the account
+		}
+	}
+	return out
+}
+
+// emailIndex maps normalized emails to usernames: the mirror's members,
+// overridden by the members just fetched.
+func (s *Syncer) emailIndex(ctx context.Context, account string, fresh map[string]*fetchedMembers) (map[string]string, error) {
+	byEmail, err := s.store.MemberEmails(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fresh {
+		for _, m := range f.members {
+			if e := mapper.NormalizeEmail(m.Email); e != "" {
+				byEmail[e] = m.Username
+			}
+		}
+	}
+	return byEmail, nil
+}
+
+type plannedOrg struct {
+	slug     string
+	vanished bool // in the mirror but no longer listed by the token
+}
+
+// plan decides which orgs this pass visits: the configured ones (or every
+// org the token lists), plus mirrored orgs the token no longer lists, which
+// are checked for offboarding.
+func (s *Syncer) plan(ctx context.Context, a Account) ([]plannedOrg, error) {
+	listed, err := a.API.ListOrganizations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list organizations of account %s: %w", a.ID, err)
+	}
+	var slugs []string
+	for _, o := range listed {
+		slugs = append(slugs, o.Slug)
+	}
+	want := slugs
+	if len(a.Orgs) > 0 {
+		want = a.Orgs
+	}
+	var out []plannedOrg
+	for _, slug := range want {
+		if s.o.OnlyOrg != "" && slug != s.o.OnlyOrg {
+			continue
+		}
+		out = append(out, plannedOrg{slug: slug})
+	}
+	live, err := s.store.LiveOrgs(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, slug := range live {
+		if slices.Contains(slugs, slug) || slices.ContainsFunc(out, func(p plannedOrg) bool { return p.slug == slug }) {
+			continue
+		}
+		if len(a.Orgs) > 0 && !slices.Contains(a.Orgs, slug) {
+			continue // not configured any more: kept until `tursync prune`
+		}
+		if s.o.OnlyOrg != "" && slug != s.o.OnlyOrg {
+			continue
+		}
+		out = append(out, plannedOrg{slug: slug, vanished: true})
+	}
+	if s.o.OnlyOrg != "" && len(out) == 0 {
+		out = append(out, plannedOrg{slug: s.o.OnlyOrg})
+	}
+	return out, nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// scopeStatus maps a fetch error to the scope's status and class.
+func scopeStatus(err error) (status, class string) {
+	if err == nil {
+		return storage.StatusComplete, ""
+	}
+	c := turso.ClassOf(err)
+	switch c {
+	case turso.ClassPlan, turso.ClassForbidden:
+		return storage.StatusUnavailable, string(c)
+	case "":
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return storage.StatusFailed, string(turso.ClassNetwork)
+		}
+		return storage.StatusFailed, "mirror"
+	}
+	return storage.StatusFailed, string(c)
+}

@@ -1,0 +1,399 @@
+// Package turso is a read-only client of the Turso Platform API: wire types
+// decoded exactly as the API sends them, bearer auth, pagination, retries that
+// honour Retry-After, a token bucket per token and a typed *APIError with a
+// class. It knows nothing of the mirror.
+package turso
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Version is stamped into the User-Agent; cmd sets it from the build.
+var Version = "dev"
+
+// Defaults of the client; PRODUCT.md lists the config keys that change them.
+const (
+	DefaultBaseURL          = "https://api.turso.tech"
+	DefaultTimeout          = 30 * time.Second
+	DefaultMaxRetries       = 6
+	DefaultMaxResponseBytes = 256 << 20
+	// MaxRetryAfter caps what a Retry-After header can make us wait.
+	MaxRetryAfter = 5 * time.Minute
+	// DatabasePageSize is the page size of the databases list; the API cuts
+	// an unpaginated list at 1000.
+	DatabasePageSize = 1000
+	// AuditLogPageSize is the page size of the audit-log list.
+	AuditLogPageSize = 100
+)
+
+// Observer receives what the client does, for metrics. Every method may be
+// called from many goroutines.
+type Observer interface {
+	Request(endpoint string, code int, d time.Duration)
+	Retry(reason string)
+	RateLimited(d time.Duration)
+}
+
+// Options configure a Client. Zero values take the defaults.
+type Options struct {
+	BaseURL          string
+	Token            Secret
+	HTTPClient       *http.Client
+	Timeout          time.Duration // per request attempt
+	MaxRetries       int
+	MaxResponseBytes int64
+	// Limiter is the token bucket of this token, shared by every client that
+	// uses the same token. Nil means unlimited.
+	Limiter  *rate.Limiter
+	Observer Observer
+	// Sleep waits d or until ctx ends; tests inject one that records the
+	// waits instead of sleeping.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock used to read Retry-After dates.
+	Now func() time.Time
+}
+
+// Client calls the Platform API with one token.
+type Client struct {
+	opts    Options
+	base    *url.URL
+	reqs    atomic.Int64
+	retries atomic.Int64
+	waitedN atomic.Int64 // nanoseconds waited on rate limits
+}
+
+// Stats counts what a client did since it was made.
+type Stats struct {
+	Requests           int64
+	Retries            int64
+	RateLimitedSeconds float64
+}
+
+// NewClient checks the options and returns a client.
+func NewClient(o Options) (*Client, error) {
+	if o.BaseURL == "" {
+		o.BaseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("api base url %q: want http(s)://host", o.BaseURL)
+	}
+	if o.Token.Empty() {
+		return nil, errors.New("api token is empty")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxRetries < 0 {
+		o.MaxRetries = 0
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Client{opts: o, base: u}, nil
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Requests:           c.reqs.Load(),
+		Retries:            c.retries.Load(),
+		RateLimitedSeconds: time.Duration(c.waitedN.Load()).Seconds(),
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// call is one logical GET: the route template (for metrics and errors), the
+// concrete path and query.
+type call struct {
+	endpoint string
+	org      string
+	path     string
+	query    url.Values
+}
+
+// get performs the call with retries and returns the body of a 200.
+func (c *Client) get(ctx context.Context, cl call) ([]byte, error) {
+	var lastErr *APIError
+	for attempt := 0; ; attempt++ {
+		body, retryAfter, err := c.attempt(ctx, cl)
+		if err == nil {
+			return body, nil
+		}
+		var ae *APIError
+		if !errors.As(err, &ae) {
+			return nil, err // context ended
+		}
+		lastErr = ae
+		if !retryable(ae) || attempt >= c.opts.MaxRetries {
+			return nil, lastErr
+		}
+		reason := string(ae.Class)
+		if ae.Status >= 500 {
+			reason = "server"
+		}
+		if c.opts.Observer != nil {
+			c.opts.Observer.Retry(reason)
+		}
+		c.retries.Add(1)
+		wait := backoff(attempt)
+		// Jitter may lengthen the wait but never cut a Retry-After short.
+		if retryAfter > wait {
+			wait = retryAfter
+		}
+		if ae.Class == ClassRateLimited {
+			c.noteWait(wait)
+		}
+		if err := c.opts.Sleep(ctx, wait); err != nil {
+			return nil, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: fmt.Errorf("retry wait: %w", err)}
+		}
+	}
+}
+
+func (c *Client) noteWait(d time.Duration) {
+	c.waitedN.Add(int64(d))
+	if c.opts.Observer != nil {
+		c.opts.Observer.RateLimited(d)
+	}
+}
+
+func retryable(e *APIError) bool {
+	switch e.Class {
+	case ClassRateLimited, ClassNetwork:
+		return true
+	case ClassServer:
+		return e.Status >= 500
+	}
+	return false
+}
+
+// backoff is exponential from 500ms, capped at 30s, with full jitter on the
+// upper half so retries of many jobs spread out.
+func backoff(attempt int) time.Duration {
+	d := 500 * time.Millisecond << min(attempt, 6)
+	if d > 30*time.Second {
+		d = 30 * time.Second
+	}
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(half)+1))
+}
+
+func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter time.Duration, err error) {
+	if c.opts.Limiter != nil {
+		start := time.Now()
+		if err := c.opts.Limiter.Wait(ctx); err != nil {
+			return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: fmt.Errorf("rate limiter: %w", err)}
+		}
+		if w := time.Since(start); w > time.Millisecond {
+			c.noteWait(w)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	actx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	u := *c.base
+	u.Path = c.base.Path + cl.path
+	u.RawQuery = cl.query.Encode()
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+c.opts.Token.Reveal())
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "tursync/"+Version+" (+https://github.com/tursync/tursync)")
+
+	c.reqs.Add(1)
+	start := time.Now()
+	resp, err := c.opts.HTTPClient.Do(req)
+	if err != nil {
+		c.observe(cl.endpoint, 0, start)
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: scrubURL(err)}
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
+	c.observe(cl.endpoint, resp.StatusCode, start)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: ClassNetwork, Err: fmt.Errorf("read body: %w", scrubURL(err))}
+	}
+	if int64(len(body)) > c.opts.MaxResponseBytes {
+		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: ClassDecode,
+			Err: fmt.Errorf("response larger than the %d-byte cap", c.opts.MaxResponseBytes)}
+	}
+	if resp.StatusCode == http.StatusOK {
+		return body, 0, nil
+	}
+	ae := &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: classifyStatus(resp.StatusCode)}
+	ae.Message, ae.Code = errorBody(body)
+	return nil, parseRetryAfter(resp.Header.Get("Retry-After"), c.opts.Now()), ae
+}
+
+func (c *Client) observe(endpoint string, code int, start time.Time) {
+	if c.opts.Observer != nil {
+		c.opts.Observer.Request(endpoint, code, time.Since(start))
+	}
+}
+
+// scrubURL drops the URL from a transport error: it is noise, and a proxy URL
+// could carry credentials.
+func scrubURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// errorBody reads the API's {"error": ..., "code": ...}; anything else (an
+// HTML page from a proxy) is reported by its first bytes.
+func errorBody(body []byte) (msg, code string) {
+	var e struct {
+		Error any    `json:"error"`
+		Code  string `json:"code"`
+	}
+	if json.Unmarshal(body, &e) == nil && (e.Error != nil || e.Code != "") {
+		switch v := e.Error.(type) {
+		case string:
+			msg = v
+		case nil:
+		default:
+			b, _ := json.Marshal(v)
+			msg = string(b)
+		}
+		return truncate(msg, 300), truncate(e.Code, 100)
+	}
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if s == "" {
+		return "", ""
+	}
+	return "non-JSON body: " + truncate(s, 200), ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// parseRetryAfter reads seconds or an HTTP date, capped at MaxRetryAfter.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter
+		}
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d < 0 {
+		return 0
+	}
+	return min(d, MaxRetryAfter)
+}
+
+// decodeErr wraps a JSON failure as a decode-class error.
+func decodeErr(cl call, err error) error {
+	return &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: 200, Class: ClassDecode, Err: err}
+}
+
+// decodeList decodes body[key] (or the body itself when key is "") as an
+// array and keeps each element's raw JSON.
+func decodeList[T any](body []byte, key string, setRaw func(*T, json.RawMessage)) ([]T, error) {
+	raw := json.RawMessage(body)
+	if key != "" {
+		var wrap map[string]json.RawMessage
+		if err := json.Unmarshal(body, &wrap); err != nil {
+			return nil, err
+		}
+		v, ok := wrap[key]
+		if !ok {
+			return nil, fmt.Errorf("response has no %q key", key)
+		}
+		raw = v
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, fmt.Errorf("%s: %w", orBody(key), err)
+	}
+	out := make([]T, len(items))
+	for i, it := range items {
+		if err := json.Unmarshal(it, &out[i]); err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", orBody(key), i, err)
+		}
+		setRaw(&out[i], compactRaw(it))
+	}
+	return out, nil
+}
+
+func orBody(key string) string {
+	if key == "" {
+		return "body"
+	}
+	return key
+}
+
+// compactRaw copies an element out of the page buffer so the page can be
+// freed, and removes insignificant whitespace.
+func compactRaw(b json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return append(json.RawMessage(nil), b...)
+	}
+	return buf.Bytes()
+}
+
+func orgPath(format, org string) string {
+	return fmt.Sprintf(format, url.PathEscape(org))
+}

@@ -1,0 +1,344 @@
+package turso
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+)
+
+// Route templates: the endpoint label of metrics and errors.
+const (
+	RouteOrganizations = "/v1/organizations"
+	RouteOrganization  = "/v1/organizations/{organizationSlug}"
+	RouteMembers       = "/v1/organizations/{organizationSlug}/members"
+	RouteInvites       = "/v2/organizations/{organizationSlug}/invites"
+	RouteDatabases     = "/v1/organizations/{organizationSlug}/databases"
+	RouteGroups        = "/v1/organizations/{organizationSlug}/groups"
+	RouteAPITokens     = "/v1/organizations/{organizationSlug}/api-tokens"
+	RouteAuditLogs     = "/v1/organizations/{organizationSlug}/audit-logs"
+	RouteUsage         = "/v1/organizations/{organizationSlug}/usage"
+	RouteLocations     = "/v1/locations"
+	RouteValidate      = "/v1/auth/validate"
+)
+
+func orgCall(route, format, org string) call {
+	return call{endpoint: route, org: org, path: orgPath(format, org)}
+}
+
+// ListOrganizations returns every org the token sees. The API sends a bare
+// array; a {"organizations": [...]} wrapper (the v2 shape) is accepted too.
+func (c *Client) ListOrganizations(ctx context.Context) ([]Organization, error) {
+	cl := call{endpoint: RouteOrganizations, path: RouteOrganizations}
+	body, err := c.get(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	key := ""
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		key = "organizations"
+	}
+	orgs, err := decodeList(body, key, func(o *Organization, r json.RawMessage) { o.Raw = r })
+	if err != nil {
+		return nil, decodeErr(cl, err)
+	}
+	for i, o := range orgs {
+		if o.Slug == "" {
+			return nil, decodeErr(cl, fmt.Errorf("organizations[%d] has no slug", i))
+		}
+	}
+	return orgs, nil
+}
+
+// GetOrganization returns one org.
+func (c *Client) GetOrganization(ctx context.Context, org string) (Organization, error) {
+	cl := orgCall(RouteOrganization, "/v1/organizations/%s", org)
+	body, err := c.get(ctx, cl)
+	if err != nil {
+		return Organization{}, err
+	}
+	var wrap struct {
+		Organization json.RawMessage `json:"organization"`
+	}
+	if err := json.Unmarshal(body, &wrap); err != nil {
+		return Organization{}, decodeErr(cl, err)
+	}
+	if len(wrap.Organization) == 0 || string(wrap.Organization) == "null" {
+		return Organization{}, decodeErr(cl, errors.New(`response has no "organization" object`))
+	}
+	var o Organization
+	if err := json.Unmarshal(wrap.Organization, &o); err != nil {
+		return Organization{}, decodeErr(cl, fmt.Errorf("organization: %w", err))
+	}
+	if o.Slug == "" {
+		return Organization{}, decodeErr(cl, errors.New("organization has no slug"))
+	}
+	o.Raw = compactRaw(wrap.Organization)
+	return o, nil
+}
+
+// ListMembers returns the org's members.
+func (c *Client) ListMembers(ctx context.Context, org string) ([]Member, error) {
+	cl := orgCall(RouteMembers, "/v1/organizations/%s/members", org)
+	body, err := c.get(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := decodeList(body, "members", func(m *Member, r json.RawMessage) { m.Raw = r })
+	if err != nil {
+		return nil, decodeErr(cl, err)
+	}
+	for i, m := range ms {
+		if m.Username == "" {
+			return nil, decodeErr(cl, fmt.Errorf("members[%d] has no username", i))
+		}
+	}
+	return ms, nil
+}
+
+// ListInvites returns the org's pending invites (v2: no token in the list).
+func (c *Client) ListInvites(ctx context.Context, org string) ([]Invite, error) {
+	cl := orgCall(RouteInvites, "/v2/organizations/%s/invites", org)
+	body, err := c.get(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	is, err := decodeList(body, "invites", func(i *Invite, r json.RawMessage) { i.Raw = stripToken(r) })
+	if err != nil {
+		return nil, decodeErr(cl, err)
+	}
+	for i, inv := range is {
+		if inv.Email == "" {
+			return nil, decodeErr(cl, fmt.Errorf("invites[%d] has no email", i))
+		}
+	}
+	return is, nil
+}
+
+// stripToken removes an invite token should an old API version still send
+// one: an invite token is a secret and must not reach the mirror.
+func stripToken(r json.RawMessage) json.RawMessage {
+	if !bytes.Contains(bytes.ToLower(r), []byte(`"token"`)) {
+		return r
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(r, &m) != nil {
+		return r
+	}
+	for k := range m {
+		if k == "token" || k == "Token" {
+			delete(m, k)
+		}
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// ListDatabases walks every page of the org's databases (limit=1000, cursor,
+// pagination.next) and hands each page to fn as it arrives, so an org of
+// 250,000 databases is never in memory at once.
+func (c *Client) ListDatabases(ctx context.Context, org string, fn func(page []Database) error) error {
+	seen := map[string]bool{}
+	cursor := ""
+	for page := 1; ; page++ {
+		cl := orgCall(RouteDatabases, "/v1/organizations/%s/databases", org)
+		cl.query = url.Values{"limit": {strconv.Itoa(DatabasePageSize)}}
+		if cursor != "" {
+			cl.query.Set("cursor", cursor)
+		}
+		body, err := c.get(ctx, cl)
+		if err != nil {
+			return fmt.Errorf("databases page %d: %w", page, err)
+		}
+		var wrap struct {
+			Databases  json.RawMessage `json:"databases"`
+			Pagination *struct {
+				Next *string `json:"next"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(body, &wrap); err != nil {
+			return decodeErr(cl, fmt.Errorf("databases page %d: %w", page, err))
+		}
+		if len(wrap.Databases) == 0 {
+			return decodeErr(cl, fmt.Errorf("databases page %d: response has no \"databases\" key", page))
+		}
+		dbs, err := decodeList(wrap.Databases, "", func(d *Database, r json.RawMessage) { d.Raw = r })
+		if err != nil {
+			return decodeErr(cl, fmt.Errorf("databases page %d: %w", page, err))
+		}
+		for i, d := range dbs {
+			if d.DbID == "" || d.Name == "" {
+				return decodeErr(cl, fmt.Errorf("databases page %d item %d has no DbId or Name", page, i))
+			}
+		}
+		if err := fn(dbs); err != nil {
+			return err
+		}
+		if wrap.Pagination == nil || wrap.Pagination.Next == nil || *wrap.Pagination.Next == "" {
+			return nil
+		}
+		cursor = *wrap.Pagination.Next
+		if seen[cursor] {
+			return decodeErr(cl, fmt.Errorf("databases page %d: cursor repeats (pagination loop)", page))
+		}
+		seen[cursor] = true
+	}
+}
+
+// ListGroups returns the org's groups.
+func (c *Client) ListGroups(ctx context.Context, org string) ([]Group, error) {
+	cl := orgCall(RouteGroups, "/v1/organizations/%s/groups", org)
+	body, err := c.get(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	gs, err := decodeList(body, "groups", func(g *Group, r json.RawMessage) { g.Raw = r })
+	if err != nil {
+		return nil, decodeErr(cl, err)
+	}
+	for i, g := range gs {
+		if g.Name == "" {
+			return nil, decodeErr(cl, fmt.Errorf("groups[%d] has no name", i))
+		}
+	}
+	return gs, nil
+}
+
+// ListAPITokens returns the org's API tokens (names and ids, never values).
+func (c *Client) ListAPITokens(ctx context.Context, org string) ([]APIToken, error) {
+	cl := orgCall(RouteAPITokens, "/v1/organizations/%s/api-tokens", org)
+	body, err := c.get(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := decodeList(body, "tokens", func(t *APIToken, r json.RawMessage) { t.Raw = stripToken(r) })
+	if err != nil {
+		return nil, decodeErr(cl, err)
+	}
+	for i, t := range ts {
+		if t.ID == "" {
+			return nil, decodeErr(cl, fmt.Errorf("tokens[%d] has no id", i))
+		}
+	}
+	return ts, nil
+}
+
+// AuditLogs returns one page (1-based) of the org's audit log, newest first.
+func (c *Client) AuditLogs(ctx context.Context, org string, page, pageSize int) (AuditLogPage, error) {
+	cl := orgCall(RouteAuditLogs, "/v1/organizations/%s/audit-logs", org)
+	cl.query = url.Values{"page": {strconv.Itoa(page)}, "page_size": {strconv.Itoa(pageSize)}}
+	body, err := c.get(ctx, cl)
+	if err != nil {
+		return AuditLogPage{}, err
+	}
+	var wrap struct {
+		AuditLogs  json.RawMessage `json:"audit_logs"`
+		Pagination json.RawMessage `json:"pagination"`
+	}
+	if err := json.Unmarshal(body, &wrap); err != nil {
+		return AuditLogPage{}, decodeErr(cl, err)
+	}
+	var p AuditLogPage
+	if len(wrap.Pagination) > 0 {
+		if err := json.Unmarshal(wrap.Pagination, &p.Pagination); err != nil {
+			return AuditLogPage{}, decodeErr(cl, fmt.Errorf("pagination: %w", err))
+		}
+	}
+	if len(wrap.AuditLogs) == 0 || string(wrap.AuditLogs) == "null" {
+		return p, nil
+	}
+	p.AuditLogs, err = decodeList(wrap.AuditLogs, "", func(a *AuditLog, r json.RawMessage) { a.Raw = r })
+	if err != nil {
+		return AuditLogPage{}, decodeErr(cl, fmt.Errorf("audit_logs: %w", err))
+	}
+	return p, nil
+}
+
+// OrganizationUsage returns the org's billing-cycle usage with every
+// database's usage in the same response.
+func (c *Client) OrganizationUsage(ctx context.Context, org string) (OrgUsage, error) {
+	cl := orgCall(RouteUsage, "/v1/organizations/%s/usage", org)
+	body, err := c.get(ctx, cl)
+	if err != nil {
+		return OrgUsage{}, err
+	}
+	var wrap struct {
+		Organization json.RawMessage `json:"organization"`
+	}
+	if err := json.Unmarshal(body, &wrap); err != nil {
+		return OrgUsage{}, decodeErr(cl, err)
+	}
+	if len(wrap.Organization) == 0 || string(wrap.Organization) == "null" {
+		return OrgUsage{}, decodeErr(cl, errors.New(`response has no "organization" object`))
+	}
+	var u struct {
+		UUID      string          `json:"uuid"`
+		Usage     UsageCounters   `json:"usage"`
+		Databases json.RawMessage `json:"databases"`
+	}
+	if err := json.Unmarshal(wrap.Organization, &u); err != nil {
+		return OrgUsage{}, decodeErr(cl, fmt.Errorf("organization: %w", err))
+	}
+	out := OrgUsage{UUID: u.UUID, Usage: u.Usage}
+	if len(u.Databases) > 0 && string(u.Databases) != "null" {
+		out.Databases, err = decodeList(u.Databases, "", func(d *DatabaseUsage, r json.RawMessage) { d.Raw = r })
+		if err != nil {
+			return OrgUsage{}, decodeErr(cl, fmt.Errorf("organization.databases: %w", err))
+		}
+	}
+	for i := range out.Databases {
+		d := &out.Databases[i]
+		switch {
+		case d.Total != nil:
+			d.Counters = *d.Total
+		case d.Usage != nil:
+			d.Counters = *d.Usage
+		}
+	}
+	return out, nil
+}
+
+// ListLocations returns the locations map as a list sorted by code.
+func (c *Client) ListLocations(ctx context.Context) ([]Location, error) {
+	cl := call{endpoint: RouteLocations, path: RouteLocations}
+	body, err := c.get(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	var wrap struct {
+		Locations map[string]string `json:"locations"`
+	}
+	if err := json.Unmarshal(body, &wrap); err != nil {
+		return nil, decodeErr(cl, err)
+	}
+	out := make([]Location, 0, len(wrap.Locations))
+	for code, desc := range wrap.Locations {
+		out = append(out, Location{Code: code, Description: desc})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	return out, nil
+}
+
+// ValidateToken returns the token's expiry in Unix seconds, -1 for a token
+// that never expires.
+func (c *Client) ValidateToken(ctx context.Context) (int64, error) {
+	cl := call{endpoint: RouteValidate, path: RouteValidate}
+	body, err := c.get(ctx, cl)
+	if err != nil {
+		return 0, err
+	}
+	var v struct {
+		Exp *int64 `json:"exp"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return 0, decodeErr(cl, err)
+	}
+	if v.Exp == nil {
+		return 0, decodeErr(cl, errors.New(`response has no "exp"`))
+	}
+	return *v.Exp, nil
+}

@@ -1,0 +1,232 @@
+package tursotest
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The mutation API: tests change the simulated account between passes. Every
+// method takes the account key ("" for the default account, fleet-<i> in
+// fleet mode) implicitly as the default account unless it says otherwise, and
+// panics on a slug or name that does not exist, since that is a bug in the
+// test itself.
+
+func (s *Server) mustOrg(slug string) *org {
+	for _, orgs := range s.accounts {
+		for _, o := range orgs {
+			if o.Org.Slug == slug && !o.gone {
+				return o
+			}
+		}
+	}
+	panic(fmt.Sprintf("tursotest: no org %q", slug))
+}
+
+// Orgs returns the slugs of the default account's live orgs.
+func (s *Server) Orgs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, o := range s.accounts[""] {
+		if !o.gone {
+			out = append(out, o.Org.Slug)
+		}
+	}
+	return out
+}
+
+// Members returns a copy of an org's members.
+func (s *Server) Members(slug string) []Member {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Member(nil), s.mustOrg(slug).Members...)
+}
+
+// Invites returns a copy of an org's pending invites.
+func (s *Server) Invites(slug string) []Invite {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Invite(nil), s.mustOrg(slug).Invites...)
+}
+
+// Databases returns a copy of an org's databases.
+func (s *Server) Databases(slug string) []Database {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Database(nil), s.mustOrg(slug).Databases...)
+}
+
+// Groups returns a copy of an org's groups.
+func (s *Server) Groups(slug string) []Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Group(nil), s.mustOrg(slug).Groups...)
+}
+
+// AuditEvents returns how many audit events an org has.
+func (s *Server) AuditEvents(slug string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mustOrg(slug).Audit)
+}
+
+// AddMember adds a member to an org.
+func (s *Server) AddMember(slug string, m Member) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	o.Members = append(o.Members, m)
+}
+
+// RemoveMember removes a member from an org.
+func (s *Server) RemoveMember(slug, username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	o.Members = without(o.Members, func(m Member) bool { return m.Username == username }, "member "+username)
+}
+
+// SetMemberRole changes a member's role.
+func (s *Server) SetMemberRole(slug, username, role string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	for i := range o.Members {
+		if o.Members[i].Username == username {
+			o.Members[i].Role = role
+			return
+		}
+	}
+	panic("tursotest: no member " + username)
+}
+
+// CreateInvite adds a pending invite and returns it.
+func (s *Server) CreateInvite(slug, email, role string) Invite {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	inv := Invite{ID: o.nextInvID, Email: email, Role: role, CreatedAt: s.cfg.Now().UTC().Format(time.RFC3339)}
+	o.nextInvID++
+	o.Invites = append(o.Invites, inv)
+	return inv
+}
+
+// AcceptInvite turns the pending invite for email into a membership of
+// username, as the real API does when the invitee signs up.
+func (s *Server) AcceptInvite(slug, email, username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	var role string
+	o.Invites = without(o.Invites, func(i Invite) bool {
+		if strings.EqualFold(i.Email, email) {
+			role = i.Role
+			return true
+		}
+		return false
+	}, "invite "+email)
+	o.Members = append(o.Members, Member{Username: username, Role: role, Email: strings.ToLower(email)})
+}
+
+// RevokeInvite deletes the pending invite for email.
+func (s *Server) RevokeInvite(slug, email string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	o.Invites = without(o.Invites, func(i Invite) bool { return strings.EqualFold(i.Email, email) }, "invite "+email)
+}
+
+// CreateDatabase adds a database to a group ("" picks one) and returns it.
+func (s *Server) CreateDatabase(slug, name, group string) Database {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mustOrg(slug).addDatabase(s.r, name, group)
+}
+
+// DeleteDatabase removes a database by name.
+func (s *Server) DeleteDatabase(slug, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	o.Databases = without(o.Databases, func(d Database) bool { return d.Name == name }, "database "+name)
+	o.dbIndex = map[string]int{}
+	for i, d := range o.Databases {
+		o.dbIndex[d.Name] = i
+	}
+}
+
+// UpdateDatabase applies fn to a database, for tests that change fields.
+func (s *Server) UpdateDatabase(slug, name string, fn func(*Database)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	i, ok := o.dbIndex[name]
+	if !ok {
+		panic("tursotest: no database " + name)
+	}
+	fn(&o.Databases[i])
+}
+
+// SetDatabases keeps only the first n databases of an org (n may exceed the
+// count, which keeps all), for tests that empty a list.
+func (s *Server) SetDatabases(slug string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	o.Databases = o.Databases[:min(n, len(o.Databases))]
+}
+
+// CreateGroup adds a group.
+func (s *Server) CreateGroup(slug, name, primary string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	o.Groups = append(o.Groups, Group{Name: name, Version: "v0.24.32", UUID: uuidFrom(s.r), Locations: []string{primary}, Primary: primary})
+}
+
+// DeleteGroup removes a group.
+func (s *Server) DeleteGroup(slug, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	o.Groups = without(o.Groups, func(g Group) bool { return g.Name == name }, "group "+name)
+}
+
+// AppendAudit adds an audit event at the simulator's now, newest first.
+func (s *Server) AppendAudit(slug, code, author string, data map[string]any) AuditLog {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	raw, _ := json.Marshal(data)
+	if data == nil {
+		raw = []byte("{}")
+	}
+	a := AuditLog{Code: code, Origin: "cli", Author: author, CreatedAt: s.cfg.Now().UTC().Format(time.RFC3339), Data: raw}
+	o.Audit = append([]AuditLog{a}, o.Audit...)
+	return a
+}
+
+// DeleteOrg makes an org vanish: it is no longer listed and answers 404.
+func (s *Server) DeleteOrg(slug string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustOrg(slug).gone = true
+}
+
+func without[T any](list []T, match func(T) bool, what string) []T {
+	out := list[:0:0]
+	found := false
+	for _, v := range list {
+		if match(v) {
+			found = true
+			continue
+		}
+		out = append(out, v)
+	}
+	if !found {
+		panic("tursotest: no " + what)
+	}
+	return out
+}
