@@ -1,0 +1,340 @@
+package sync_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/turso"
+	"github.com/tursync/tursync/turso/tursotest"
+)
+
+var small = tursotest.Size{Orgs: 2, Members: 30, Invites: 6, Databases: 120, Groups: 3, APITokens: 3, AuditEvents: 40}
+
+// snapshot is every entity row's content hash and tombstone, to prove a
+// pass changed nothing.
+func (e *env) snapshot(tables ...string) string {
+	e.t.Helper()
+	var b strings.Builder
+	for _, tbl := range tables {
+		rows, err := e.db().Query(`SELECT content_hash || '|' || coalesce(deleted_at, '') FROM "` + tbl + `" ORDER BY 1`)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			b.WriteString(s + "\n")
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+var entityTables = []string{"organizations", "users", "role_assignments", "invites", "databases", "groups", "api_tokens"}
+
+func TestInvites500KeepsInvitesAndCommitsMembers(t *testing.T) {
+	e := newEnv(t, small)
+	e.pass()
+	invitesBefore := e.snapshot("invites")
+	e.sim.RevokeInvite("org1", e.sim.Invites("org1")[0].Email)
+	e.sim.SetMemberRole("org1", e.sim.Members("org1")[3].Username, "owner")
+	e.sim.Inject(turso.RouteInvites, "org1", tursotest.Fault{Status: 500})
+
+	r := e.pass()
+	sc := scope(t, r, "org1", "invites")
+	if sc.Status != storage.StatusFailed || sc.ErrorClass != "server" {
+		t.Fatalf("invites scope: %s/%s, want failed/server", sc.Status, sc.ErrorClass)
+	}
+	if got := e.snapshot("invites"); got != invitesBefore {
+		t.Errorf("invites changed although their scope failed")
+	}
+	if got := scope(t, r, "org1", "members"); got.Status != storage.StatusComplete || got.Counts.Updated != 1 {
+		t.Errorf("members scope: %s, %+v; want complete with 1 update", got.Status, got.Counts)
+	}
+	if r.Status != "partial" {
+		t.Errorf("run status %q, want partial", r.Status)
+	}
+	if got := e.str(`SELECT status FROM sync_scopes WHERE organization_id = 'org1' AND resource = 'invites' ORDER BY run_id DESC LIMIT 1`); got != "failed" {
+		t.Errorf("sync_scopes invites: %q", got)
+	}
+	// 5 tries of a 500 (1 + 3 retries).
+	n := 0
+	for _, req := range e.sim.Requests() {
+		if req.Route == turso.RouteInvites && req.Org == "org1" && req.Status == 500 {
+			n++
+		}
+	}
+	if n != 4 {
+		t.Errorf("invites requests answered 500: %d, want 4 (1 + 3 retries)", n)
+	}
+	// The next clean pass converges.
+	e.sim.ClearFaults()
+	r = e.pass()
+	if r.Status != storage.StatusComplete {
+		t.Fatalf("clean pass: %s", r.Status)
+	}
+	if got, want := e.count(`SELECT count(*) FROM invites WHERE organization_id = 'org1' AND deleted_at IS NULL`), len(e.sim.Invites("org1")); got != want {
+		t.Errorf("live invites after convergence: %d, want %d", got, want)
+	}
+}
+
+func TestEmptyMemberListIsGuarded(t *testing.T) {
+	e := newEnv(t, small)
+	e.pass()
+	before := e.snapshot("role_assignments")
+	e.sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: `{"members": []}`})
+	r := e.pass()
+	sc := scope(t, r, "org1", "members")
+	if sc.Status != storage.StatusGuarded || sc.DeletesHeld != small.Members {
+		t.Fatalf("members scope: %s held %d; want guarded holding %d", sc.Status, sc.DeletesHeld, small.Members)
+	}
+	if r.Failed() {
+		t.Errorf("a guarded scope is not a failure; run status %s", r.Status)
+	}
+	if got := e.snapshot("role_assignments"); got != before {
+		t.Errorf("guarded scope deleted memberships")
+	}
+	if got := e.count(`SELECT deletes_held FROM sync_scopes WHERE organization_id = 'org1' AND resource = 'members' ORDER BY run_id DESC LIMIT 1`); got != small.Members {
+		t.Errorf("sync_scopes.deletes_held = %d", got)
+	}
+	// An operator confirms: the deletes apply.
+	e.sim.ClearFaults()
+	e.sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: `{"members": []}`})
+	r = e.pass(func(o *tsync.Options) { o.ForceDeletes = true })
+	if sc := scope(t, r, "org1", "members"); sc.Status != storage.StatusComplete || sc.Counts.Deleted != small.Members {
+		t.Errorf("forced: %s deleted %d", sc.Status, sc.Counts.Deleted)
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	e := newEnv(t, small)
+	e.sim.Inject(turso.RouteGroups, "org1", tursotest.Fault{Status: 429, RetryAfter: "2", Times: 1})
+	r := e.pass()
+	if sc := scope(t, r, "org1", "groups"); sc.Status != storage.StatusComplete {
+		t.Fatalf("groups after one 429: %s %s", sc.Status, sc.Error)
+	}
+	if len(e.sleeps) != 1 || e.sleeps[0] < 2*time.Second {
+		t.Fatalf("waits: %v; want one wait of at least 2s", e.sleeps)
+	}
+	if r.Stats.Retries != 1 || r.Stats.RateLimitedSeconds < 2 {
+		t.Errorf("stats: %+v", r.Stats)
+	}
+	if got := e.count(`SELECT api_retries FROM sync_runs ORDER BY id DESC LIMIT 1`); got != 1 {
+		t.Errorf("sync_runs.api_retries = %d", got)
+	}
+}
+
+func TestRevokedTokenChangesNothing(t *testing.T) {
+	e := newEnv(t, small)
+	e.pass()
+	before := e.snapshot(entityTables...)
+	e.sim.RemoveMember("org1", e.sim.Members("org1")[1].Username)
+	r := e.passWith("revoked-token")
+	if r.Status != storage.StatusFailed || turso.ClassOf(r.Err) != turso.ClassAuth {
+		t.Fatalf("status %s err %v; want failed with class auth", r.Status, r.Err)
+	}
+	if got := e.snapshot(entityTables...); got != before {
+		t.Errorf("a 401 pass changed the mirror")
+	}
+	// A 401 in the middle of an org (the token revoked mid-pass).
+	e.sim.Inject(turso.RouteDatabases, "org1", tursotest.Fault{Status: 401})
+	r = e.pass()
+	if r.Status != storage.StatusFailed {
+		t.Fatalf("mid-pass 401: status %s", r.Status)
+	}
+	if got := e.snapshot(entityTables...); got != before {
+		t.Errorf("a mid-pass 401 changed the mirror")
+	}
+}
+
+func TestBadBodiesFailWithDecode(t *testing.T) {
+	for _, f := range []tursotest.Fault{{Truncate: true}, {Malformed: true}, {Body: `{"groups": "not a list"}`}} {
+		e := newEnv(t, small)
+		e.pass()
+		before := e.snapshot("groups")
+		e.sim.DeleteGroup("org2", e.sim.Groups("org2")[0].Name)
+		e.sim.Inject(turso.RouteGroups, "org2", f)
+		r := e.pass()
+		sc := scope(t, r, "org2", "groups")
+		if sc.Status != storage.StatusFailed || sc.ErrorClass != "decode" {
+			t.Errorf("fault %+v: groups %s/%s, want failed/decode", f, sc.Status, sc.ErrorClass)
+		}
+		if got := e.snapshot("groups"); got != before {
+			t.Errorf("fault %+v: groups changed", f)
+		}
+		if sc := scope(t, r, "org2", "databases"); sc.Status != storage.StatusComplete {
+			t.Errorf("fault %+v: databases %s", f, sc.Status)
+		}
+	}
+}
+
+func TestPlanAndRoleGatesAreUnavailable(t *testing.T) {
+	e := newEnv(t, small)
+	e.sim.Inject(turso.RouteAuditLogs, "", tursotest.Fault{Status: 402, Body: `{"code":"feature_not_available_for_starter_plan"}`})
+	e.sim.Inject(turso.RouteInvites, "org2", tursotest.Fault{Status: 403})
+	r := e.pass()
+	if r.Failed() {
+		t.Fatalf("unavailable scopes made the run %s", r.Status)
+	}
+	if sc := scope(t, r, "org1", "audit_logs"); sc.Status != storage.StatusUnavailable || sc.ErrorClass != "plan" {
+		t.Errorf("audit_logs: %s/%s", sc.Status, sc.ErrorClass)
+	}
+	if sc := scope(t, r, "org2", "invites"); sc.Status != storage.StatusUnavailable || sc.ErrorClass != "forbidden" {
+		t.Errorf("invites: %s/%s", sc.Status, sc.ErrorClass)
+	}
+}
+
+func TestLockedMirrorFailsCleanly(t *testing.T) {
+	e := newEnv(t, small)
+	e.pass()
+	before := e.snapshot(entityTables...)
+	e.sim.RemoveMember("org1", e.sim.Members("org1")[1].Username)
+	// Another writer holds the write lock for the whole pass.
+	other, err := sql.Open("sqlite", e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.pass()
+	conn.ExecContext(context.Background(), "ROLLBACK")
+	if r.Status != storage.StatusFailed || r.Err == nil || !strings.Contains(r.Err.Error(), "locked") {
+		t.Fatalf("status %s err %v; want failed naming the lock", r.Status, r.Err)
+	}
+	if got := e.snapshot(entityTables...); got != before {
+		t.Errorf("mirror changed under a lock")
+	}
+}
+
+func TestOrgWriteFailureRollsBackTheWholeOrg(t *testing.T) {
+	e := newEnv(t, small)
+	e.pass()
+	before := e.snapshot(entityTables...)
+	e.sim.RemoveMember("org1", e.sim.Members("org1")[1].Username)
+	e.sim.CreateDatabase("org1", "late-db", "")
+	// The lock is taken after the account rows are written, before org1's
+	// transaction: a store that locks the file from ApplyOrg on.
+	ls := &lockingStore{Store: e.store, path: e.path, t: t}
+	defer ls.release()
+	r := tsync.New(ls, e.opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
+	for _, o := range r.Orgs {
+		for _, sc := range o.Scopes {
+			if sc.Status != storage.StatusFailed || sc.ErrorClass != "mirror" {
+				t.Errorf("%s/%s: %s/%s, want failed/mirror", o.Org, sc.Resource, sc.Status, sc.ErrorClass)
+			}
+		}
+	}
+	ls.release()
+	if got := e.snapshot(entityTables...); got != before {
+		t.Errorf("a failed org write left rows behind")
+	}
+}
+
+type lockingStore struct {
+	*storage.Store
+	path string
+	t    *testing.T
+	db   *sql.DB
+	conn *sql.Conn
+}
+
+func (l *lockingStore) ApplyOrg(ctx context.Context, p *storage.OrgPass) error {
+	if l.conn == nil {
+		l.db, _ = sql.Open("sqlite", l.path)
+		c, err := l.db.Conn(ctx)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			l.t.Fatal(err)
+		}
+		l.conn = c
+	}
+	return l.Store.ApplyOrg(ctx, p)
+}
+
+func (l *lockingStore) release() {
+	if l.conn != nil {
+		l.conn.ExecContext(context.Background(), "ROLLBACK")
+		l.conn.Close()
+		l.db.Close()
+		l.conn = nil
+	}
+}
+
+func TestVanishedOrgIsOffboarded(t *testing.T) {
+	e := newEnv(t, tursotest.Size{Orgs: 2, Members: 3, Invites: 1, Databases: 3, Groups: 1, APITokens: 1, AuditEvents: 2})
+	e.pass()
+	e.sim.DeleteOrg("org2")
+	// Removing a whole org trips the guard (every row goes) until an
+	// operator confirms it.
+	r := e.pass()
+	if sc := scope(t, r, "org2", "organization"); sc.Status != storage.StatusGuarded || sc.DeletesHeld < 10 {
+		t.Fatalf("org2 removal: %s held %d, want guarded", sc.Status, sc.DeletesHeld)
+	}
+	if n := e.count(`SELECT count(*) FROM databases WHERE organization_id = 'org2' AND deleted_at IS NULL`); n != 3 {
+		t.Fatalf("guarded removal deleted databases: %d live", n)
+	}
+	r = e.pass(func(o *tsync.Options) { o.ForceDeletes = true })
+	var removed bool
+	for _, o := range r.Orgs {
+		if o.Org == "org2" && o.Removed {
+			removed = true
+		}
+	}
+	if !removed {
+		t.Fatalf("org2 not offboarded: %+v", r.Orgs)
+	}
+	if n := e.count(`SELECT count(*) FROM databases WHERE organization_id = 'org2' AND deleted_reason = 'organization_removed'`); n != 3 {
+		t.Errorf("org2 databases tombstoned: %d", n)
+	}
+	if got := e.str(`SELECT deleted_reason FROM organizations WHERE id = 'org2'`); got != "organization_removed" {
+		t.Errorf("org2 tombstone reason %q", got)
+	}
+	if n := e.count(`SELECT count(*) FROM databases WHERE organization_id = 'org1' AND deleted_at IS NULL`); n != 3 {
+		t.Errorf("org1 databases live: %d", n)
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	e := newEnv(t, small)
+	e.pass()
+	before := e.snapshot(entityTables...)
+	runs := e.count(`SELECT count(*) FROM sync_runs`)
+	e.sim.DeleteDatabase("org1", e.sim.Databases("org1")[0].Name)
+	r := tsync.New(tsync.DryRun(e.store), e.opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
+	if sc := scope(t, r, "org1", "databases"); sc.Counts.Deleted != 1 {
+		t.Errorf("dry run planned %d deletes, want 1", sc.Counts.Deleted)
+	}
+	if got := e.snapshot(entityTables...); got != before {
+		t.Errorf("dry run changed the mirror")
+	}
+	if got := e.count(`SELECT count(*) FROM sync_runs`); got != runs {
+		t.Errorf("dry run recorded a run")
+	}
+}
+
+func TestContextCancelStopsCleanly(t *testing.T) {
+	e := newEnv(t, small)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := tsync.New(e.store, e.opts).SyncAccount(ctx, tsync.Account{ID: "acme", API: e.client(testToken)})
+	if r.Status != storage.StatusFailed || !errors.Is(r.Err, context.Canceled) {
+		t.Errorf("cancelled pass: %s %v", r.Status, r.Err)
+	}
+}

@@ -1,0 +1,303 @@
+package sync_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"log/slog"
+	"os"
+	"path/filepath"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/turso"
+	"github.com/tursync/tursync/turso/tursotest"
+)
+
+var _ tsync.API = (*turso.Client)(nil)
+var _ tsync.Store = (*storage.Store)(nil)
+
+// clock is an injected clock tests move by hand.
+type clock struct {
+	mu stdsync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+const testToken = "tok-SECRET-e2e-0123456789"
+
+// env is a simulator, a mirror file and a syncer over them.
+type env struct {
+	t      *testing.T
+	clk    *clock
+	sim    *tursotest.Server
+	url    string
+	store  *storage.Store
+	path   string
+	sleeps []time.Duration
+	logs   *bytes.Buffer
+	opts   tsync.Options
+	mu     stdsync.Mutex
+}
+
+func newEnv(t *testing.T, size tursotest.Size) *env {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	sim, url := tursotest.NewServer(t, tursotest.Config{Seed: 7, Size: size, Token: testToken, Now: clk.Now})
+	path := filepath.Join(t.TempDir(), "mirror.db")
+	st, err := storage.Open(context.Background(), "file:"+path, storage.Options{Now: clk.Now, BusyTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("open mirror: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &env{t: t, clk: clk, sim: sim, url: url, store: st, path: path, logs: &bytes.Buffer{}}
+	e.opts = tsync.Options{Now: clk.Now, Logger: slog.New(slog.NewJSONHandler(lockedWriter{e}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	return e
+}
+
+type lockedWriter struct{ e *env }
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.e.mu.Lock()
+	defer w.e.mu.Unlock()
+	return w.e.logs.Write(p)
+}
+
+func (e *env) client(token string) *turso.Client {
+	c, err := turso.NewClient(turso.Options{BaseURL: e.url, Token: turso.NewSecret(token), MaxRetries: 3, Timeout: 5 * time.Second,
+		Now: e.clk.Now,
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.sleeps = append(e.sleeps, d)
+			return nil
+		}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// pass runs one sync of the account "acme" and advances the clock a minute.
+func (e *env) pass(opts ...func(*tsync.Options)) tsync.Result {
+	e.t.Helper()
+	return e.passWith(testToken, opts...)
+}
+
+func (e *env) passWith(token string, opts ...func(*tsync.Options)) tsync.Result {
+	e.t.Helper()
+	o := e.opts
+	for _, f := range opts {
+		f(&o)
+	}
+	res := tsync.New(e.store, o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(token)})
+	e.clk.Advance(time.Minute)
+	return res
+}
+
+func (e *env) db() *sql.DB { return e.store.DB() }
+
+func (e *env) count(q string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.db().QueryRow(q, args...).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func (e *env) str(q string, args ...any) string {
+	e.t.Helper()
+	var s sql.NullString
+	if err := e.db().QueryRow(q, args...).Scan(&s); err != nil {
+		e.t.Fatalf("%s: %v", q, err)
+	}
+	return s.String
+}
+
+func scope(t *testing.T, r tsync.Result, org, resource string) *storage.Scope {
+	t.Helper()
+	for _, o := range r.Orgs {
+		if o.Org != org {
+			continue
+		}
+		for _, sc := range o.Scopes {
+			if sc.Resource == resource {
+				return sc
+			}
+		}
+	}
+	t.Fatalf("no scope %s/%s in result", org, resource)
+	return nil
+}
+
+var mid = tursotest.Size{Orgs: 2, Members: 30, Invites: 6, Databases: 2500, Groups: 5, APITokens: 4, AuditEvents: 250}
+
+func TestEndToEnd(t *testing.T) {
+	e := newEnv(t, mid)
+	r1 := e.pass()
+	if r1.Status != storage.StatusComplete {
+		t.Fatalf("first pass: status %s, err %v", r1.Status, r1.Err)
+	}
+	for _, org := range []string{"org1", "org2"} {
+		if got, want := e.count(`SELECT count(*) FROM databases WHERE organization_id = ? AND deleted_at IS NULL`, org), len(e.sim.Databases(org)); got != want {
+			t.Fatalf("%s databases: got %d, want %d", org, got, want)
+		}
+		if got, want := e.count(`SELECT count(*) FROM role_assignments WHERE organization_id = ? AND source = 'members'`, org), len(e.sim.Members(org)); got != want {
+			t.Fatalf("%s memberships: got %d, want %d", org, got, want)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM change_events`); n != 0 {
+		t.Fatalf("baseline pass wrote %d change events, want 0", n)
+	}
+	audit1 := e.count(`SELECT count(*) FROM audit_logs`)
+	if audit1 != 2*mid.AuditEvents {
+		t.Fatalf("audit logs after backfill: got %d, want %d", audit1, 2*mid.AuditEvents)
+	}
+
+	// Mutate the simulated account.
+	members := e.sim.Members("org1")
+	demoted, removed := members[1], members[2]
+	for _, m := range members[1:] {
+		if m.Role == "admin" {
+			demoted = m
+			break
+		}
+	}
+	for _, m := range members[1:] {
+		if m.Username != demoted.Username {
+			removed = m
+			break
+		}
+	}
+	e.sim.SetMemberRole("org1", demoted.Username, "viewer")
+	e.sim.RemoveMember("org1", removed.Username)
+	invs := e.sim.Invites("org1")
+	accepted, revoked := invs[0], invs[1]
+	e.sim.AcceptInvite("org1", accepted.Email, "newbie")
+	e.sim.RevokeInvite("org1", revoked.Email)
+	gone := e.sim.Databases("org2")[10]
+	e.sim.DeleteDatabase("org2", gone.Name)
+	added := e.sim.CreateDatabase("org2", "fresh-db", "default")
+	e.sim.AppendAudit("org1", "db-create", "newbie", map[string]any{"name": "x"})
+	e.sim.AppendAudit("org1", "org-member-add", "admin", nil)
+
+	r2 := e.pass()
+	if r2.Status != storage.StatusComplete {
+		t.Fatalf("second pass: status %s, err %v", r2.Status, r2.Err)
+	}
+	// Demoted member: role changed, event with old and new role.
+	if got := e.str(`SELECT role_id FROM role_assignments WHERE organization_id = 'org1' AND user_id = ?`, demoted.Username); got != "viewer" {
+		t.Errorf("demoted role: got %q", got)
+	}
+	if got := e.str(`SELECT changes FROM change_events WHERE entity = 'role_assignments' AND entity_id = ? AND op = 'updated'`, "org1/"+demoted.Username); got == "" ||
+		!bytes.Contains([]byte(got), []byte(`"role_id":{"new":"viewer","old":"`+demoted.Role+`"}`)) {
+		t.Errorf("demotion event changes: %s", got)
+	}
+	// Removed member: tombstoned assignment.
+	if got := e.str(`SELECT deleted_reason FROM role_assignments WHERE organization_id = 'org1' AND user_id = ?`, removed.Username); got != "removed" {
+		t.Errorf("removed member tombstone reason: %q", got)
+	}
+	// Invites: accepted and revoked classified.
+	if got := e.str(`SELECT deleted_reason FROM invites WHERE organization_id = 'org1' AND email = lower(?)`, accepted.Email); got != "accepted" {
+		t.Errorf("accepted invite reason: %q", got)
+	}
+	if got := e.str(`SELECT deleted_reason FROM invites WHERE organization_id = 'org1' AND email = lower(?)`, revoked.Email); got != "revoked" {
+		t.Errorf("revoked invite reason: %q", got)
+	}
+	if got := e.str(`SELECT status FROM access_review WHERE organization_id = 'org1' AND user_id = 'newbie'`); got != "active" {
+		t.Errorf("newbie assignment status: %q", got)
+	}
+	if got := e.str(`SELECT status FROM users WHERE id = 'newbie'`); got != "active" {
+		t.Errorf("newbie user status: %q", got)
+	}
+	// The invitee, if it was an email: user, is merged into newbie.
+	if n := e.count(`SELECT count(*) FROM users WHERE id = 'email:' || lower(?) AND deleted_at IS NULL`, accepted.Email); n != 0 {
+		t.Errorf("email user of the accepted invite still live")
+	}
+	// Databases: deleted one tombstoned, new one created with an event.
+	if got := e.str(`SELECT deleted_reason FROM databases WHERE organization_id = 'org2' AND id = ?`, gone.DbID); got != "removed" {
+		t.Errorf("deleted database reason: %q", got)
+	}
+	if n := e.count(`SELECT count(*) FROM change_events WHERE entity = 'databases' AND entity_id = ? AND op = 'created'`, "org2/"+added.DbID); n != 1 {
+		t.Errorf("created database events: %d", n)
+	}
+	if n := e.count(`SELECT count(*) FROM change_events WHERE entity = 'databases' AND entity_id = ? AND op = 'deleted'`, "org2/"+gone.DbID); n != 1 {
+		t.Errorf("deleted database events: %d", n)
+	}
+	// Audit: exactly two new events, no duplicates from the overlap.
+	if got := e.count(`SELECT count(*) FROM audit_logs`); got != audit1+2 {
+		t.Errorf("audit logs: got %d, want %d", got, audit1+2)
+	}
+	// Removed member user: inactive only if in no other org.
+	wantStatus := "inactive"
+	for _, m := range e.sim.Members("org2") {
+		if m.Username == removed.Username {
+			wantStatus = "active"
+		}
+	}
+	if got := e.str(`SELECT status FROM users WHERE id = ?`, removed.Username); got != wantStatus {
+		t.Errorf("removed user status: got %q, want %q", got, wantStatus)
+	}
+
+	// An unchanged pass writes nothing.
+	events := e.count(`SELECT count(*) FROM change_events`)
+	lastUpdate := e.str(`SELECT max(updated_at) FROM databases`)
+	r3 := e.pass()
+	if r3.Status != storage.StatusComplete {
+		t.Fatalf("third pass: %s %v", r3.Status, r3.Err)
+	}
+	for _, o := range r3.Orgs {
+		for _, sc := range o.Scopes {
+			if sc.Resource == "usage" {
+				continue // a time series: a new day may add rows
+			}
+			if sc.Counts.Created+sc.Counts.Updated+sc.Counts.Deleted != 0 {
+				t.Errorf("unchanged pass wrote %s/%s: %+v", o.Org, sc.Resource, sc.Counts)
+			}
+		}
+	}
+	if got := e.count(`SELECT count(*) FROM change_events`); got != events {
+		t.Errorf("unchanged pass wrote %d change events", got-events)
+	}
+	if got := e.str(`SELECT max(updated_at) FROM databases`); got != lastUpdate {
+		t.Errorf("unchanged pass rewrote databases: max(updated_at) %s -> %s", lastUpdate, got)
+	}
+	if n := e.count(`SELECT count(*) FROM sync_runs WHERE status = 'complete'`); n != 3 {
+		t.Errorf("complete runs: %d", n)
+	}
+	e.assertNoToken()
+}
+
+// assertNoToken greps the mirror files and the logs for the bearer token.
+func (e *env) assertNoToken() {
+	e.t.Helper()
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(e.path + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			e.t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(testToken)) {
+			e.t.Errorf("token found in mirror file %s", e.path+suffix)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if bytes.Contains(e.logs.Bytes(), []byte(testToken)) {
+		e.t.Errorf("token found in logs")
+	}
+}
