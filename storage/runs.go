@@ -298,4 +298,3 @@ func (s *Store) Summary(ctx context.Context) ([]TableCount, error) {
 	}
 	return out, nil
 }
-

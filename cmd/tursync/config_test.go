@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestExampleConfigParses(t *testing.T) {
+	f, err := os.Open("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(f, true, env(map[string]string{"ACME_TURSO_TOKEN": "x"}))
+	if err != nil {
+		t.Fatalf("config.example.yaml: %v", err)
+	}
+	def := DefaultConfig()
+	if cfg.API != def.API || cfg.Sync != def.Sync || cfg.DeleteGuard != def.DeleteGuard || cfg.Retention != def.Retention {
+		t.Errorf("example defaults drifted from DefaultConfig: %+v", cfg)
+	}
+	if cfg.Accounts[0].Schedule != "*/10 * * * *" || cfg.Accounts[0].Orgs[0] != "acme-prod" {
+		t.Errorf("account: %+v", cfg.Accounts[0])
+	}
+}
+
+const base = `mirror: {url: "file:x.db"}
+accounts:
+  - id: acme
+    token_env: T
+`
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "tok")
+	os.WriteFile(tokenFile, []byte("secret\n"), 0o600)
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", base + "api: {bogus: 1}\n", "api.bogus (line 5): unknown key"},
+		{"unknown top key", base + "mirrors: {}\n", "mirrors (line 5): unknown key"},
+		{"bad duration", base + "api: {timeout: 3 minutes}\n", `api.timeout (line 5): bad duration "3 minutes"`},
+		{"bad cron", base + "defaults: {schedule: \"every day\"}\n", `defaults.schedule: bad cron spec "every day"`},
+		{"bad account cron", "mirror: {url: \"file:x.db\"}\naccounts:\n  - id: a\n    token_env: T\n    schedule: \"61 * * * *\"\n", "accounts[0].schedule (line 3): bad cron spec"},
+		{"duplicate id", base + "  - id: acme\n    token_env: T\n", `accounts[1].id (line 5): duplicate account id "acme"`},
+		{"missing env", "mirror: {url: \"file:x.db\"}\naccounts:\n  - id: a\n    token_env: NOPE\n", "accounts[0] (line 3): token_env: environment variable NOPE is not set"},
+		{"missing file", "mirror: {url: \"file:x.db\"}\naccounts:\n  - id: a\n    token_file: " + filepath.Join(dir, "none") + "\n", "accounts[0] (line 3): token_file: "},
+		{"both token sources", "mirror: {url: \"file:x.db\"}\naccounts:\n  - id: a\n    token_env: T\n    token_file: " + tokenFile + "\n", "not both"},
+		{"no accounts", "mirror: {url: \"file:x.db\"}\n", "accounts: at least one account"},
+		{"no mirror", "accounts:\n  - id: a\n    token_env: T\n", "mirror.url: required"},
+		{"http base url", base + "api: {base_url: \"http://api.example.com\"}\n", "api.base_url: http:// is only allowed for loopback"},
+		{"unknown resource", base + "defaults: {resources: [members, wat]}\n", `defaults.resources[1]: unknown resource "wat"`},
+		{"bad type", base + "sync: {max_concurrent_accounts: many}\n", `sync.max_concurrent_accounts (line 5): bad value "many"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseConfig(strings.NewReader(c.yaml), true, env(map[string]string{"T": "tok"}))
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want a ConfigError", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestConfigEnvExpansionAndDefaults(t *testing.T) {
+	y := "mirror: {url: \"file:${DIR}/m.db\"}\naudit_logs: {backfill: 24h}\naccounts:\n  - id: a\n    token_env: T\n"
+	cfg, err := ParseConfig(strings.NewReader(y), true, env(map[string]string{"DIR": "/data", "T": "tok"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mirror.URL != "file:/data/m.db" {
+		t.Errorf("mirror url %q", cfg.Mirror.URL)
+	}
+	if time.Duration(cfg.AuditLogs.Backfill) != 24*time.Hour || cfg.API.RequestsPerSecond != 5 || cfg.Defaults.Schedule != "@every 15m" {
+		t.Errorf("values: %+v", cfg)
+	}
+	if got := cfg.Resources(cfg.Accounts[0]); len(got) != 8 {
+		t.Errorf("default resources: %v", got)
+	}
+}
