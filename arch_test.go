@@ -1,0 +1,53 @@
+package tursync_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportArrows keeps the package graph of STYLE.md: cmd -> sync ->
+// {turso, mapper, storage}, mapper -> {turso, schema}, storage -> schema;
+// turso and storage never import each other, mapper does no I/O, nothing
+// imports cmd.
+func TestImportArrows(t *testing.T) {
+	const mod = "github.com/tursync/tursync/"
+	forbidden := map[string][]string{
+		"turso":           {"storage", "schema", "mapper", "sync", "cmd/tursync"},
+		"turso/tursotest": {"storage", "schema", "mapper", "sync", "cmd/tursync"},
+		"schema":          {"turso", "storage", "mapper", "sync", "cmd/tursync"},
+		"mapper":          {"storage", "sync", "cmd/tursync"},
+		"storage":         {"turso", "mapper", "sync", "cmd/tursync"},
+		"sync":            {"cmd/tursync"},
+	}
+	for pkg, bad := range forbidden {
+		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		deps := map[string]bool{}
+		for _, d := range strings.Fields(string(out)) {
+			deps[d] = true
+		}
+		for _, b := range bad {
+			name := b
+			if !strings.Contains(b, "/") || strings.HasPrefix(b, "cmd/") || b == "turso/tursotest" {
+				name = mod + b
+			}
+			if deps[name] {
+				t.Errorf("%s imports %s", pkg, b)
+			}
+		}
+	}
+	// mapper is pure: none of its own imports does I/O or logs.
+	out, err := exec.Command("go", "list", "-f", "{{join .Imports \" \"}}", mod+"mapper").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		switch imp {
+		case "net/http", "os", "database/sql", "log/slog", "time":
+			t.Errorf("mapper imports %s", imp)
+		}
+	}
+}
