@@ -338,3 +338,22 @@ func TestContextCancelStopsCleanly(t *testing.T) {
 		t.Errorf("cancelled pass: %s %v", r.Status, r.Err)
 	}
 }
+
+func TestFutureAuditEventDoesNotFreezeTheMark(t *testing.T) {
+	e := newEnv(t, small)
+	e.pass()
+	// An event stamped a day ahead, then ordinary ones.
+	e.clk.Advance(24 * time.Hour)
+	e.sim.AppendAudit("org1", "db-create", "clock-skew", nil)
+	e.clk.Advance(-24 * time.Hour)
+	e.pass()
+	e.clk.Advance(time.Hour)
+	e.sim.AppendAudit("org1", "db-delete", "later", nil)
+	r := e.pass()
+	if sc := scope(t, r, "org1", "audit_logs"); sc.Counts.Created != 1 {
+		t.Errorf("audit events created after a future-dated one: %d, want 1", sc.Counts.Created)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_logs WHERE author = 'later'`); n != 1 {
+		t.Errorf("later event stored %d times", n)
+	}
+}

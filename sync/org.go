@@ -230,7 +230,9 @@ func (s *Syncer) fetchAudit(ctx context.Context, a Account, org string, sc *stor
 	stop := s.o.Now().Add(-s.o.Backfill)
 	if hw != "" {
 		if t, err := time.Parse(time.RFC3339, hw); err == nil {
-			stop = t.Add(-s.o.AuditOverlap)
+			// An event stamped in the future must not move the mark past
+			// events that are yet to arrive.
+			stop = minTime(t, s.o.Now()).Add(-s.o.AuditOverlap)
 		}
 	}
 	for page := 1; ; page++ {
@@ -255,6 +257,13 @@ func (s *Syncer) fetchAudit(ctx context.Context, a Account, org string, sc *stor
 			return nil
 		}
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func chain(its ...storage.RowIter) storage.RowIter {

@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -409,5 +408,3 @@ func (c *Config) Schedule(a AccountConfig) string {
 	}
 	return c.Defaults.Schedule
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -124,7 +124,7 @@ func generate(seed uint64, size Size, prefix string, now time.Time) []*org {
 		// Audit events, newest first, spread over the last 20 days.
 		span := 20 * 24 * time.Hour
 		for ai := 0; ai < size.AuditEvents; ai++ {
-			at := now.Add(-time.Duration(int64(span) * int64(ai+1) / int64(size.AuditEvents+1))).UTC().Truncate(time.Second)
+			at := now.Add(-span / time.Duration(size.AuditEvents+1) * time.Duration(ai+1)).UTC().Truncate(time.Second)
 			author := "system"
 			if len(o.Members) > 0 {
 				author = o.Members[r.IntN(len(o.Members))].Username
