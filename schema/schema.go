@@ -28,9 +28,6 @@ type Table struct {
 	Name    string
 	Keys    []string
 	Columns []string
-	// Resource is the scope (a name of defaults.resources) that feeds the
-	// table; tombstones of a scope touch only its rows.
-	Resource string
 }
 
 // Quoted is the table name quoted for SQL ("groups" is a keyword).
@@ -65,22 +62,22 @@ var Resources = []string{ResOrganization, ResMembers, ResInvites, ResDatabases, 
 
 // The entity tables.
 var (
-	Organizations = &Table{Name: "organizations", Keys: []string{"id"}, Resource: ResOrganization,
+	Organizations = &Table{Name: "organizations", Keys: []string{"id"},
 		Columns: []string{"organization_id", "name", "type", "plan_id", "plan_timeline", "overages", "require_mfa", "blocked_reads", "blocked_writes", "platform"}}
 	Users = &Table{Name: "users", Keys: []string{"id"},
 		Columns: []string{"username", "email", "status"}}
 	Roles = &Table{Name: "roles", Keys: []string{"id"},
 		Columns: []string{"name", "description"}}
-	RoleAssignments = &Table{Name: "role_assignments", Keys: []string{"organization_id", "user_id"}, Resource: ResMembers,
+	RoleAssignments = &Table{Name: "role_assignments", Keys: []string{"organization_id", "user_id"},
 		Columns: []string{"role_id", "status", "source"}}
-	Invites = &Table{Name: "invites", Keys: []string{"organization_id", "id"}, Resource: ResInvites,
+	Invites = &Table{Name: "invites", Keys: []string{"organization_id", "id"},
 		Columns: []string{"email", "role", "created_at"}}
-	Databases = &Table{Name: "databases", Keys: []string{"organization_id", "id"}, Resource: ResDatabases,
+	Databases = &Table{Name: "databases", Keys: []string{"organization_id", "id"},
 		Columns: []string{"name", "hostname", "group_name", "primary_region", "regions", "block_reads", "block_writes", "delete_protection",
 			"parent_id", "parent_name", "parent_branched_at", "type", "version", "is_schema", "schema", "sleeping", "archived"}}
-	Groups = &Table{Name: "groups", Keys: []string{"organization_id", "id"}, Resource: ResGroups,
+	Groups = &Table{Name: "groups", Keys: []string{"organization_id", "id"},
 		Columns: []string{"name", "primary_location", "locations", "version", "delete_protection", "archived"}}
-	APITokens = &Table{Name: "api_tokens", Keys: []string{"organization_id", "id"}, Resource: ResAPITokens,
+	APITokens = &Table{Name: "api_tokens", Keys: []string{"organization_id", "id"},
 		Columns: []string{"name", "group_name", "scopes", "owner_username", "owner_email", "created_at"}}
 )
 

@@ -271,15 +271,15 @@ func (s *Store) SettleUsers(ctx context.Context, account string, runID int64, ru
 	return c, tx.Commit()
 }
 
-// ScopeCount is one row of a summary: rows of a table by state.
+// TableCount is one row of a summary: rows of a table, live and tombstoned.
 type TableCount struct {
 	Table string
 	Live  int
 	Gone  int
 }
 
-// Summary counts the live and tombstoned rows of every table for an account
-// ("" for all accounts).
+// Summary counts the live and tombstoned rows of every table, all accounts
+// together.
 func (s *Store) Summary(ctx context.Context) ([]TableCount, error) {
 	var out []TableCount
 	for _, t := range []string{"organizations", "users", "roles", "role_assignments", "invites", "databases", "groups", "api_tokens"} {
