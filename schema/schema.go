@@ -28,6 +28,9 @@ type Table struct {
 	Name    string
 	Keys    []string
 	Columns []string
+	// SinceColumn, when set, is stamped when the row is created and again
+	// whenever SinceOf changes: "since when does this row hold its value".
+	SinceColumn, SinceOf string
 }
 
 // Quoted is the table name quoted for SQL ("groups" is a keyword).
@@ -68,7 +71,7 @@ var (
 		Columns: []string{"username", "email", "status"}}
 	Roles = &Table{Name: "roles", Keys: []string{"id"},
 		Columns: []string{"name", "description"}}
-	RoleAssignments = &Table{Name: "role_assignments", Keys: []string{"organization_id", "user_id"},
+	RoleAssignments = &Table{Name: "role_assignments", Keys: []string{"organization_id", "user_id"}, SinceColumn: "role_since", SinceOf: "role_id",
 		Columns: []string{"role_id", "status", "source"}}
 	Invites = &Table{Name: "invites", Keys: []string{"organization_id", "id"},
 		Columns: []string{"email", "role", "created_at"}}

@@ -310,14 +310,20 @@ func (w *writer) upsert(ctx context.Context, r schema.Row, baseline, markSeen bo
 			return "", err
 		}
 	}
-	q := `SELECT content_hash, deleted_at IS NOT NULL FROM ` + t.Quoted() + ` WHERE ` + keyWhere(t)
+	// One read per row: the hash decides, the old values feed the diff.
+	q := `SELECT content_hash, deleted_at IS NOT NULL, ` + strings.Join(t.Columns, ", ") + ` FROM ` + t.Quoted() + ` WHERE ` + keyWhere(t)
 	st, err := w.stmt(ctx, q)
 	if err != nil {
 		return "", err
 	}
 	var oldHash string
 	var deleted bool
-	err = st.QueryRowContext(ctx, w.keyArgs(keys)...).Scan(&oldHash, &deleted)
+	old := make([]any, len(t.Columns))
+	ptrs := append([]any{&oldHash, &deleted}, make([]any, len(old))...)
+	for i := range old {
+		ptrs[i+2] = &old[i]
+	}
+	err = st.QueryRowContext(ctx, w.keyArgs(keys)...).Scan(ptrs...)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return opCreated, w.insert(ctx, t, keys, vals, r.Remote(), hash, baseline)
@@ -326,7 +332,7 @@ func (w *writer) upsert(ctx context.Context, r schema.Row, baseline, markSeen bo
 	case oldHash == hash && !deleted:
 		return opUnchanged, nil
 	}
-	return w.update(ctx, t, keys, vals, r.Remote(), hash, deleted, baseline)
+	return w.update(ctx, t, keys, old, vals, r.Remote(), hash, deleted, baseline)
 }
 
 func (w *writer) insert(ctx context.Context, t *schema.Table, keys []string, vals []any, remote []byte, hash string, baseline bool) error {
@@ -334,8 +340,8 @@ func (w *writer) insert(ctx context.Context, t *schema.Table, keys []string, val
 	cols = append(cols, "content_hash", "remote_data", "first_seen_at", "updated_at")
 	args := append(w.keyArgs(keys), vals...)
 	args = append(args, hash, string(remote), w.at, w.at)
-	if t == schema.RoleAssignments {
-		cols = append(cols, "role_since")
+	if t.SinceColumn != "" {
+		cols = append(cols, t.SinceColumn)
 		args = append(args, w.at)
 	}
 	q := `INSERT INTO ` + t.Quoted() + ` (` + strings.Join(cols, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
@@ -352,27 +358,15 @@ func (w *writer) insert(ctx context.Context, t *schema.Table, keys []string, val
 	return w.event(ctx, t, keys, opCreated, changes)
 }
 
-func (w *writer) update(ctx context.Context, t *schema.Table, keys []string, vals []any, remote []byte, hash string, wasDeleted, baseline bool) (string, error) {
-	old := make([]any, len(t.Columns))
-	ptrs := make([]any, len(old))
-	for i := range old {
-		ptrs[i] = &old[i]
-	}
-	st, err := w.stmt(ctx, `SELECT `+strings.Join(t.Columns, ", ")+` FROM `+t.Quoted()+` WHERE `+keyWhere(t))
-	if err != nil {
-		return "", err
-	}
-	if err := st.QueryRowContext(ctx, w.keyArgs(keys)...).Scan(ptrs...); err != nil {
-		return "", err
-	}
+func (w *writer) update(ctx context.Context, t *schema.Table, keys []string, old, vals []any, remote []byte, hash string, wasDeleted, baseline bool) (string, error) {
 	changes := map[string]any{}
-	roleChanged := false
+	sinceChanged := false
 	for i, c := range t.Columns {
 		o, n := norm(old[i]), norm(vals[i])
 		if fmt.Sprint(o) != fmt.Sprint(n) || (o == nil) != (n == nil) {
 			changes[c] = map[string]any{"old": o, "new": n}
-			if c == "role_id" {
-				roleChanged = true
+			if c == t.SinceOf {
+				sinceChanged = true
 			}
 		}
 	}
@@ -389,8 +383,8 @@ func (w *writer) update(ctx context.Context, t *schema.Table, keys []string, val
 		sets = append(sets, "updated_at = ?")
 		args = append(args, w.at)
 	}
-	if t == schema.RoleAssignments && (roleChanged || wasDeleted) {
-		sets = append(sets, "role_since = ?")
+	if t.SinceColumn != "" && (sinceChanged || wasDeleted) {
+		sets = append(sets, t.SinceColumn+" = ?")
 		args = append(args, w.at)
 	}
 	args = append(args, w.keyArgs(keys)...)
