@@ -52,7 +52,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {
-		return nil, fmt.Errorf("open mirror: url %q: want file:PATH, libsql://HOST or http(s)://HOST", redactURL(rawURL))
+		return nil, fmt.Errorf("open mirror: url %q: want file:PATH, libsql://HOST or http(s)://HOST", RedactURL(rawURL))
 	}
 	s := &Store{now: o.Now}
 	var connector driver.Connector
@@ -87,7 +87,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		}
 		connector, err = libsql.NewConnector(rawURL, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("open mirror %s: %w", redactURL(rawURL), err)
+			return nil, fmt.Errorf("open mirror %s: %w", RedactURL(rawURL), err)
 		}
 	default:
 		return nil, fmt.Errorf("open mirror: unsupported url scheme %q (want file, libsql, http or https)", u.Scheme)
@@ -100,7 +100,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	}
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
-		return nil, fmt.Errorf("open mirror %s: %w", redactURL(rawURL), err)
+		return nil, fmt.Errorf("open mirror %s: %w", RedactURL(rawURL), err)
 	}
 	s.prov, err = goose.NewProvider(dialect, s.db, schema.Migrations())
 	if err != nil {
@@ -129,9 +129,9 @@ func createPrivate(path, mode string) error {
 	return f.Close()
 }
 
-// redactURL drops credentials and query parameters from a mirror URL before
+// RedactURL drops credentials and query parameters from a mirror URL before
 // it reaches an error or a log.
-func redactURL(raw string) string {
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable url)"

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tursync/tursync/mapper"
+	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso"
@@ -47,6 +48,7 @@ type Store interface {
 	MemberEmails(ctx context.Context, account string) (map[string]string, error)
 	OrgMembers(ctx context.Context, account, org string) (map[string]bool, error)
 	LiveOrgs(ctx context.Context, account string) ([]string, error)
+	LiveRows(ctx context.Context, account string) (map[string]int64, error)
 }
 
 // Log keys, the same on every line of a pass.
@@ -83,7 +85,15 @@ type Options struct {
 	SpillDir string
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Metrics, when set, are updated as each scope and pass ends.
+	Metrics *metrics.Metrics
+	// Stop, when closed, lets the org being synced finish but starts no
+	// other: the daemon's graceful shutdown.
+	Stop <-chan struct{}
 }
+
+// ErrStopped ends a pass that a shutdown interrupted between two orgs.
+var ErrStopped = errors.New("pass stopped by shutdown before every org was synced")
 
 // Syncer runs passes against a mirror.
 type Syncer struct {
@@ -196,6 +206,7 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 		if err := s.store.FinishRun(fctx, run); err != nil && res.Err == nil {
 			res.Status, res.Err = storage.StatusFailed, err
 		}
+		s.recordPass(ctx, res)
 		log.Info("account pass", "status", res.Status, "orgs", len(res.Orgs), "created", res.Counts.Created, "updated", res.Counts.Updated,
 			"deleted", res.Counts.Deleted, "unchanged", res.Counts.Unchanged, "api_requests", res.Stats.Requests,
 			"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String(), "error", errString(res.Err))
@@ -238,9 +249,14 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	}
 	settled := map[string]bool{}
 	for _, po := range orgs {
+		if s.stopping() {
+			res.Status, res.Err = "partial", ErrStopped
+			break
+		}
 		olog := log.With(KeyOrg, po.slug)
 		or := s.syncOrg(ctx, a, runID, po, members[po.slug], dir, olog)
 		res.Orgs = append(res.Orgs, or)
+		s.recordOrg(a.ID, or)
 		for _, sc := range or.Scopes {
 			res.Counts.Add(sc.Counts)
 			if sc.Status == storage.StatusFailed {
@@ -267,6 +283,49 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	}
 	res.Counts.Add(c)
 	return res
+}
+
+func (s *Syncer) stopping() bool {
+	select {
+	case <-s.o.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// recordOrg updates the scope metrics of one org's pass.
+func (s *Syncer) recordOrg(account string, or OrgResult) {
+	if s.o.Metrics == nil {
+		return
+	}
+	if or.Removed {
+		s.o.Metrics.OrgRemoved(account, or.Org)
+	}
+	for _, sc := range or.Scopes {
+		s.o.Metrics.ScopeDone(metrics.Scope{Account: account, Org: or.Org, Resource: sc.Resource, Status: sc.Status,
+			Duration: sc.FinishedAt.Sub(sc.StartedAt), Finished: sc.FinishedAt,
+			Created: sc.Counts.Created, Updated: sc.Counts.Updated, Deleted: sc.Counts.Deleted})
+	}
+}
+
+// recordPass updates the pass metrics and the mirror's live row counts.
+func (s *Syncer) recordPass(ctx context.Context, res Result) {
+	if s.o.Metrics == nil {
+		return
+	}
+	s.o.Metrics.PassDone(metrics.Pass{Account: res.Account, Status: res.Status, TokenExpiry: res.TokenExp,
+		Up: res.Err == nil || errors.Is(res.Err, ErrStopped)})
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	counts, err := s.store.LiveRows(cctx, res.Account)
+	if err != nil {
+		s.o.Logger.Warn("count mirror rows", KeyAccount, res.Account, "error", err)
+		return
+	}
+	for resource, n := range counts {
+		s.o.Metrics.MirrorRows(res.Account, resource, n)
+	}
 }
 
 // orgSettled reports whether users may be recomputed from the org: its

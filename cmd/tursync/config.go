@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tursync/tursync/schema"
+	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
 )
 
@@ -131,9 +131,6 @@ func configErr(path string, line int, format string, args ...any) error {
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// cronParser accepts the five standard fields and descriptors (@every 15m).
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // ParseConfig reads YAML, expands ${ENV} references when expandEnv is set,
 // rejects unknown keys and bad values with their field path and line, and
@@ -291,7 +288,7 @@ func (c *Config) Validate(getenv func(string) string) error {
 	if c.DeleteGuard.MinRows < 0 {
 		return configErr("delete_guard.min_rows", 0, "must not be negative")
 	}
-	if _, err := cronParser.Parse(c.Defaults.Schedule); err != nil {
+	if _, err := tsync.ParseSchedule(c.Defaults.Schedule); err != nil {
 		return configErr("defaults.schedule", 0, "bad cron spec %q: %v", c.Defaults.Schedule, err)
 	}
 	if err := checkResources("defaults.resources", c.Defaults.Resources); err != nil {
@@ -311,7 +308,7 @@ func (c *Config) Validate(getenv func(string) string) error {
 		}
 		ids[a.ID] = true
 		if a.Schedule != "" {
-			if _, err := cronParser.Parse(a.Schedule); err != nil {
+			if _, err := tsync.ParseSchedule(a.Schedule); err != nil {
 				return configErr(p+".schedule", a.line, "bad cron spec %q: %v", a.Schedule, err)
 			}
 		}

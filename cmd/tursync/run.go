@@ -24,11 +24,14 @@ type Main struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	Now            func() time.Time
+	// Exit ends the process at once: the daemon's answer to a second
+	// SIGTERM.
+	Exit func(code int)
 }
 
 // NewMain returns a Main wired to the process.
 func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now}
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now, Exit: os.Exit}
 }
 
 // UsageError is a bad command line; the command exits 2.
@@ -45,10 +48,12 @@ Usage: tursync <command> [flags]
 
 Commands:
   demo       sync a bundled simulated Turso API into a local mirror
+  run        the daemon: scheduled passes, /metrics, /healthz, /readyz, /status
   sync       one pass now, then exit
   migrate    apply or list the mirror's schema migrations
   check      validate the config and each account's token
   simulate   serve the simulated Turso Platform API
+  prune      remove the rows of an account no longer configured, or apply retention now
   version    print version information
 
 Run 'tursync <command> -h' for a command's flags.
@@ -64,8 +69,12 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	switch cmd {
 	case "demo":
 		return m.runDemo(ctx, rest)
+	case "run":
+		return m.runDaemon(ctx, rest)
 	case "sync":
 		return m.runSync(ctx, rest)
+	case "prune":
+		return m.runPrune(ctx, rest)
 	case "migrate":
 		return m.runMigrate(ctx, rest)
 	case "check":

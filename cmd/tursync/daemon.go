@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	stdsync "sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/tursync/tursync/metrics"
+	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/turso"
+)
+
+// retentionSchedule is when the daemon applies the retention settings
+// (besides once at start-up).
+const retentionSchedule = "@every 24h"
+
+// daemon is the state of `tursync run` that a SIGHUP reload replaces.
+type daemon struct {
+	m       *Main
+	path    string
+	cfg     atomic.Pointer[Config]
+	log     *slog.Logger
+	store   *storage.Store
+	metrics *metrics.Metrics
+	lims    *sharedLimiters
+	sched   *tsync.Scheduler
+}
+
+// sharedLimiters keeps one token bucket per token across passes and
+// reloads; jobs build their clients concurrently.
+type sharedLimiters struct {
+	mu stdsync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+func (l *sharedLimiters) get(tok turso.Secret, rps float64) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.m[tok.Reveal()]
+	if !ok {
+		lim = rate.NewLimiter(rate.Limit(rps), max(1, int(rps)))
+		l.m[tok.Reveal()] = lim
+	} else if lim.Limit() != rate.Limit(rps) {
+		// requests_per_second changed in a reload.
+		lim.SetLimit(rate.Limit(rps))
+		lim.SetBurst(max(1, int(rps)))
+	}
+	return lim
+}
+
+func (m *Main) runDaemon(ctx context.Context, args []string) error {
+	fs := m.flags("run")
+	cfgPath := fs.String("config", "", "config file (YAML)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := m.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	// Catch signals before anything slow, so none is lost to the default
+	// action while the mirror migrates.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	d := &daemon{m: m, path: *cfgPath, log: newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format),
+		lims: &sharedLimiters{m: map[string]*rate.Limiter{}}}
+	d.cfg.Store(&cfg)
+	d.store, err = m.openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer d.store.Close()
+
+	reg := prometheus.NewRegistry()
+	d.metrics = metrics.New(reg, version, runtime.Version())
+	metrics.RegisterRuntime(reg)
+	metrics.RegisterMirror(reg, d.store.DB())
+
+	d.sched = tsync.NewScheduler(d.store, d.store, d.syncOptions(cfg), d.metrics)
+	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
+		return &ConfigError{Msg: err.Error()}
+	}
+	if err := d.sched.Every(retentionSchedule, "retention", d.prune); err != nil {
+		return err
+	}
+	if err := d.sched.SeedMetrics(ctx); err != nil {
+		d.log.Warn("freshness metrics not seeded from the mirror", "error", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	srv := &http.Server{
+		Handler: metrics.Handler(reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.Status}),
+		// Probes and scrapes are small; slow clients must not hold
+		// connections open.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	d.log.Info("tursync daemon started", "version", version, "listen", ln.Addr().String(), "accounts", len(cfg.Accounts),
+		"mirror", storage.RedactURL(cfg.Mirror.URL))
+	d.sched.Start()
+	go d.prune(ctx)
+
+	var runErr error
+wait:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				d.reload()
+				continue
+			}
+			d.log.Info("shutting down", "signal", sig.String())
+			break wait
+		case <-ctx.Done():
+			d.log.Info("shutting down", "reason", context.Cause(ctx).Error())
+			break wait
+		case err := <-srvErr:
+			runErr = fmt.Errorf("http server: %w", err)
+			d.log.Error("http server stopped", "error", err)
+			break wait
+		}
+	}
+
+	// A second SIGINT or SIGTERM exits at once; SQLite rolls back the open
+	// transaction when the process dies, so no org is half-written.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig != syscall.SIGHUP {
+					d.log.Warn("second signal: exiting now", "signal", sig.String())
+					m.Exit(1)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	timeout := time.Duration(d.cfg.Load().Sync.ShutdownTimeout)
+	if err := d.sched.Shutdown(timeout); err != nil {
+		d.log.Warn("shutdown", "error", err, "timeout", timeout.String())
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	d.log.Info("tursync daemon stopped")
+	return runErr
+}
+
+// syncOptions are the pass options of a config.
+func (d *daemon) syncOptions(cfg Config) tsync.Options {
+	o := d.m.syncerOptions(cfg, d.log)
+	o.Metrics = d.metrics
+	return o
+}
+
+// jobs builds one scheduled job per account of cfg. Each pass looks the
+// account up in the config current at that moment and reads its token
+// again.
+func (d *daemon) jobs(cfg Config) []tsync.Job {
+	var out []tsync.Job
+	for _, a := range cfg.Accounts {
+		id := a.ID
+		out = append(out, tsync.Job{ID: id, Schedule: cfg.Schedule(a), Account: func() (tsync.Account, error) { return d.account(id) }})
+	}
+	return out
+}
+
+func (d *daemon) account(id string) (tsync.Account, error) {
+	cfg := d.cfg.Load()
+	for _, a := range cfg.Accounts {
+		if a.ID != id {
+			continue
+		}
+		tok, err := a.Token(d.m.Getenv)
+		if err != nil {
+			return tsync.Account{}, fmt.Errorf("token of account %s: %w", id, err)
+		}
+		c, err := turso.NewClient(turso.Options{BaseURL: cfg.API.BaseURL, Token: tok, Timeout: time.Duration(cfg.API.Timeout),
+			MaxRetries: cfg.API.MaxRetries, Limiter: d.lims.get(tok, cfg.API.RequestsPerSecond), Observer: d.metrics})
+		if err != nil {
+			return tsync.Account{}, fmt.Errorf("client of account %s: %w", id, err)
+		}
+		return tsync.Account{ID: id, Orgs: a.Orgs, Resources: cfg.Resources(a), API: c}, nil
+	}
+	return tsync.Account{}, fmt.Errorf("account %s is no longer configured", id)
+}
+
+// reload re-reads the config on SIGHUP. A bad file keeps the running
+// config; passes in flight keep the options they started with.
+func (d *daemon) reload() {
+	cfg, err := d.m.loadConfig(d.path)
+	if err != nil {
+		d.metrics.ConfigReloaded(false)
+		d.log.Error("config reload refused; keeping the running config", "error", err)
+		return
+	}
+	old := d.cfg.Load()
+	if cfg.Mirror != old.Mirror || cfg.HTTP != old.HTTP || cfg.Log != old.Log {
+		d.log.Warn("mirror, http and log settings change only on restart; the rest of the config is reloaded")
+		cfg.Mirror, cfg.HTTP, cfg.Log = old.Mirror, old.HTTP, old.Log
+	}
+	d.cfg.Store(&cfg)
+	d.sched.SetOptions(d.store, d.syncOptions(cfg))
+	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
+		d.metrics.ConfigReloaded(false)
+		d.log.Error("config reload: schedule", "error", err)
+		return
+	}
+	d.metrics.ConfigReloaded(true)
+	d.log.Info("config reloaded", "accounts", len(cfg.Accounts))
+}
+
+// ready says whether the mirror answers and is migrated.
+func (d *daemon) ready(ctx context.Context) error {
+	if err := d.store.Ping(ctx); err != nil {
+		return err
+	}
+	ms, err := d.store.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	for _, mg := range ms {
+		if !mg.Applied {
+			return fmt.Errorf("mirror migration %05d is not applied", mg.Version)
+		}
+	}
+	return nil
+}
+
+// prune applies the retention settings.
+func (d *daemon) prune(ctx context.Context) {
+	cfg := d.cfg.Load()
+	r := storage.Retention{ChangeEvents: time.Duration(cfg.Retention.ChangeEvents), SyncRuns: time.Duration(cfg.Retention.SyncRuns)}
+	if r == (storage.Retention{}) {
+		return
+	}
+	n, err := d.store.Prune(ctx, r, d.m.Now())
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			d.log.Error("retention prune", "error", err)
+		}
+		return
+	}
+	for table, rows := range n {
+		d.metrics.Pruned(table, rows)
+	}
+	d.log.Info("retention prune", "change_events", n["change_events"], "sync_runs", n["sync_runs"], "sync_scopes", n["sync_scopes"])
+}

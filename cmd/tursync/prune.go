@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/tursync/tursync/storage"
+)
+
+// runPrune removes every row of an account taken out of the config, or
+// applies the retention settings now.
+func (m *Main) runPrune(ctx context.Context, args []string) error {
+	fs := m.flags("prune")
+	cfgPath := fs.String("config", "", "config file (YAML)")
+	account := fs.String("account", "", "remove every row of this account (it must no longer be in the config)")
+	yes := fs.Bool("yes", false, "confirm the removal")
+	retention := fs.Bool("retention", false, "apply the retention settings now, as the daemon does daily")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (*account == "") == !*retention {
+		return &UsageError{Msg: "prune: give --account ID or --retention"}
+	}
+	cfg, err := m.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *account != "" && slices.ContainsFunc(cfg.Accounts, func(a AccountConfig) bool { return a.ID == *account }) {
+		return &UsageError{Msg: fmt.Sprintf("prune: account %q is still in the config; remove it from accounts first", *account)}
+	}
+	st, err := m.openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *retention {
+		n, err := st.Prune(ctx, storage.Retention{ChangeEvents: time.Duration(cfg.Retention.ChangeEvents),
+			SyncRuns: time.Duration(cfg.Retention.SyncRuns)}, m.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "retention: removed %d change_events, %d sync_runs, %d sync_scopes\n", n["change_events"], n["sync_runs"], n["sync_scopes"])
+		return nil
+	}
+	counts, err := st.AccountRows(ctx, *account)
+	if err != nil {
+		return err
+	}
+	if len(counts) == 0 {
+		fmt.Fprintf(m.Stdout, "account %s has no rows in the mirror\n", *account)
+		return nil
+	}
+	if !*yes {
+		fmt.Fprintf(m.Stdout, "account %s holds these rows (live and tombstoned):\n", *account)
+		printTableCounts(m, counts)
+		return &UsageError{Msg: "prune: nothing removed; rerun with --yes to remove them"}
+	}
+	removed, err := st.PruneAccount(ctx, *account)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "removed account %s:\n", *account)
+	printTableCounts(m, removed)
+	return nil
+}
+
+func printTableCounts(m *Main, counts map[string]int64) {
+	tables := make([]string, 0, len(counts))
+	for t := range counts {
+		tables = append(tables, t)
+	}
+	sort.Strings(tables)
+	for _, t := range tables {
+		fmt.Fprintf(m.Stdout, "  %-17s %d\n", t, counts[t])
+	}
+}

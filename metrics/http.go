@@ -1,0 +1,115 @@
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Status is the /status document: per account its schedule and last pass,
+// per org and resource the last complete pass, and every scope whose deletes
+// the guard holds back.
+type Status struct {
+	GeneratedAt time.Time       `json:"generated_at"`
+	Accounts    []AccountStatus `json:"accounts"`
+	Guarded     []GuardedScope  `json:"guarded"`
+}
+
+// AccountStatus is one configured account.
+type AccountStatus struct {
+	ID       string      `json:"id"`
+	Schedule string      `json:"schedule"`
+	NextRun  *time.Time  `json:"next_run,omitempty"`
+	Running  bool        `json:"running"`
+	LastPass *PassStatus `json:"last_pass,omitempty"`
+	Orgs     []OrgStatus `json:"orgs"`
+	Error    string      `json:"error,omitempty"` // why the last pass could not start
+	Up       *bool       `json:"up,omitempty"`    // unknown until a pass ran in this process
+}
+
+// PassStatus is an account pass as sync_runs records it.
+type PassStatus struct {
+	RunID      int64      `json:"run_id"`
+	Trigger    string     `json:"trigger"`
+	Status     string     `json:"status"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"`
+}
+
+// OrgStatus groups an org's scopes.
+type OrgStatus struct {
+	Org       string        `json:"org"`
+	Resources []ScopeStatus `json:"resources"`
+}
+
+// ScopeStatus is one (account, org, resource) scope.
+type ScopeStatus struct {
+	Resource       string     `json:"resource"`
+	LastStatus     string     `json:"last_status"`
+	LastCompleteAt *time.Time `json:"last_complete_at,omitempty"`
+	AgeSeconds     *float64   `json:"age_seconds,omitempty"`
+	ErrorClass     string     `json:"error_class,omitempty"`
+	Error          string     `json:"error,omitempty"`
+	DeletesHeld    int        `json:"deletes_held,omitempty"`
+}
+
+// GuardedScope is a scope whose last pass held deletes back, with the
+// command that releases them.
+type GuardedScope struct {
+	Account     string `json:"account"`
+	Org         string `json:"org"`
+	Resource    string `json:"resource"`
+	DeletesHeld int    `json:"deletes_held"`
+	Release     string `json:"release"`
+}
+
+// Probes are what the handlers ask of the daemon.
+type Probes struct {
+	// Alive reports an error when the scheduler no longer runs.
+	Alive func() error
+	// Ready reports an error when the mirror is unreachable or not migrated.
+	Ready func(ctx context.Context) error
+	// Status builds the /status document.
+	Status func(ctx context.Context) (Status, error)
+}
+
+// Handler serves /metrics from reg and the probes.
+func Handler(reg *prometheus.Registry, p Probes) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := p.Alive(); err != nil {
+			http.Error(w, "not alive: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := p.Ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		st, err := p.Status(ctx)
+		if err != nil {
+			http.Error(w, "status: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(st)
+	})
+	return mux
+}

@@ -1,0 +1,266 @@
+// Package metrics owns tursync's Prometheus collectors, registered on a
+// Registerer that cmd builds (never the global one), and the daemon's HTTP
+// handlers: /metrics, /healthz, /readyz and /status.
+package metrics
+
+import (
+	"database/sql"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+const namespace = "tursync"
+
+// Metrics are the collectors of PRODUCT.md. A nil *Metrics is valid and
+// records nothing, so one-shot commands and tests need not build one.
+//
+// Labels carry account ids (from the config), org slugs and route templates
+// (from the API), never emails, usernames or tokens.
+type Metrics struct {
+	syncRuns         *prometheus.CounterVec
+	scopeSyncs       *prometheus.CounterVec
+	scopeLastSuccess *prometheus.GaugeVec
+	scopeDuration    *prometheus.HistogramVec
+	rowsWritten      *prometheus.CounterVec
+	mirrorRows       *prometheus.GaugeVec
+	apiRequests      *prometheus.CounterVec
+	apiDuration      *prometheus.HistogramVec
+	apiRetries       *prometheus.CounterVec
+	apiRateLimited   prometheus.Counter
+	guardTrips       *prometheus.CounterVec
+	accountUp        *prometheus.GaugeVec
+	tokenExpiry      *prometheus.GaugeVec
+	scheduleInterval *prometheus.GaugeVec
+	jobPanics        *prometheus.CounterVec
+	configReloads    *prometheus.CounterVec
+	pruned           *prometheus.CounterVec
+}
+
+// New registers every collector of PRODUCT.md on reg, plus build_info with
+// version and the Go version.
+func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
+	m := &Metrics{
+		syncRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "sync_runs_total",
+			Help: "Account passes by final status (complete, partial, failed)."}, []string{"account", "status"}),
+		scopeSyncs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "scope_syncs_total",
+			Help: "Scope syncs by status (complete, failed, unavailable, guarded)."}, []string{"account", "org", "resource", "status"}),
+		scopeLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_last_success_timestamp_seconds",
+			Help: "Unix time a scope last completed (guarded counts as complete). Absent while a scope is unavailable by plan or role."},
+			[]string{"account", "org", "resource"}),
+		scopeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "scope_duration_seconds",
+			Help:    "Time to fetch one scope of one org.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}}, []string{"resource"}),
+		rowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "rows_written_total",
+			Help: "Mirror rows written by resource and op (created, updated, deleted)."}, []string{"resource", "op"}),
+		mirrorRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "mirror_rows",
+			Help: "Live (not tombstoned) rows in the mirror per account and resource, read after each pass."}, []string{"account", "resource"}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_requests_total",
+			Help: "Platform API requests by route template and HTTP status (0: no answer)."}, []string{"endpoint", "code"}),
+		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "api_request_duration_seconds",
+			Help:    "Platform API request latency by route template.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}}, []string{"endpoint"}),
+		apiRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_retries_total",
+			Help: "Platform API retries by reason (rate_limited, server, network)."}, []string{"reason"}),
+		apiRateLimited: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "api_rate_limited_seconds_total",
+			Help: "Seconds spent waiting on rate limits: the token bucket and Retry-After."}),
+		guardTrips: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "delete_guard_trips_total",
+			Help: "Scopes whose deletes the delete guard held back."}, []string{"account", "org", "resource"}),
+		accountUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "account_up",
+			Help: "1 when the account's last pass reached its orgs, 0 when it failed as a whole (revoked token, org list, mirror)."},
+			[]string{"account"}),
+		tokenExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "token_expiry_timestamp_seconds",
+			Help: "Unix time the account's Platform API token expires, from /v1/auth/validate; absent for tokens that never expire."},
+			[]string{"account"}),
+		scheduleInterval: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "account_schedule_interval_seconds",
+			Help: "Seconds between two scheduled passes of the account, for staleness alerts."}, []string{"account"}),
+		jobPanics: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "job_panics_total",
+			Help: "Scheduled jobs that panicked; the scheduler recovered and kept running."}, []string{"job"}),
+		configReloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "config_reloads_total",
+			Help: "Config reloads on SIGHUP by result (ok, error)."}, []string{"result"}),
+		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "retention_pruned_rows_total",
+			Help: "Rows removed by the retention settings, by table."}, []string{"table"}),
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
+		Help: "Always 1; the labels say which build runs."}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(version, goVersion).Set(1)
+	reg.MustRegister(m.syncRuns, m.scopeSyncs, m.scopeLastSuccess, m.scopeDuration, m.rowsWritten, m.mirrorRows,
+		m.apiRequests, m.apiDuration, m.apiRetries, m.apiRateLimited, m.guardTrips, m.accountUp, m.tokenExpiry,
+		m.scheduleInterval, m.jobPanics, m.configReloads, m.pruned, buildInfo)
+	return m
+}
+
+// RegisterRuntime adds the Go runtime and process collectors.
+func RegisterRuntime(reg prometheus.Registerer) {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
+
+// RegisterMirror adds the mirror's database/sql pool statistics
+// (go_sql_*{db_name="mirror"}).
+func RegisterMirror(reg prometheus.Registerer, db *sql.DB) {
+	reg.MustRegister(collectors.NewDBStatsCollector(db, "mirror"))
+}
+
+// Request implements turso.Observer: one API request answered with code (0
+// when no answer came) after d.
+func (m *Metrics) Request(endpoint string, code int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.apiRequests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+	m.apiDuration.WithLabelValues(endpoint).Observe(d.Seconds())
+}
+
+// Retry implements turso.Observer.
+func (m *Metrics) Retry(reason string) {
+	if m == nil {
+		return
+	}
+	m.apiRetries.WithLabelValues(reason).Inc()
+}
+
+// RateLimited implements turso.Observer.
+func (m *Metrics) RateLimited(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.apiRateLimited.Add(d.Seconds())
+}
+
+// Scope is what the metrics need of one finished scope.
+type Scope struct {
+	Account, Org, Resource, Status string
+	Duration                       time.Duration
+	Finished                       time.Time
+	Created, Updated, Deleted      int
+}
+
+// Scope statuses, as the mirror records them.
+const (
+	statusComplete    = "complete"
+	statusGuarded     = "guarded"
+	statusUnavailable = "unavailable"
+)
+
+// ScopeDone records one scope of a pass.
+func (m *Metrics) ScopeDone(s Scope) {
+	if m == nil {
+		return
+	}
+	m.scopeSyncs.WithLabelValues(s.Account, s.Org, s.Resource, s.Status).Inc()
+	m.scopeDuration.WithLabelValues(s.Resource).Observe(s.Duration.Seconds())
+	switch s.Status {
+	case statusComplete, statusGuarded:
+		m.scopeLastSuccess.WithLabelValues(s.Account, s.Org, s.Resource).Set(float64(s.Finished.UnixMilli()) / 1000)
+	case statusUnavailable:
+		// Rule 3: no failure alarm for what the plan or role forbids, so
+		// the scope leaves the freshness series that staleness alerts watch.
+		m.scopeLastSuccess.DeleteLabelValues(s.Account, s.Org, s.Resource)
+	}
+	if s.Status == statusGuarded {
+		m.guardTrips.WithLabelValues(s.Account, s.Org, s.Resource).Inc()
+	}
+	for op, n := range map[string]int{"created": s.Created, "updated": s.Updated, "deleted": s.Deleted} {
+		if n > 0 {
+			m.rowsWritten.WithLabelValues(s.Resource, op).Add(float64(n))
+		}
+	}
+}
+
+// LastSuccess seeds a scope's freshness from the mirror at start-up, so a
+// restart does not make every scope look new or missing.
+func (m *Metrics) LastSuccess(account, org, resource string, at time.Time) {
+	if m == nil || at.IsZero() {
+		return
+	}
+	m.scopeLastSuccess.WithLabelValues(account, org, resource).Set(float64(at.UnixMilli()) / 1000)
+}
+
+// OrgRemoved drops the series of an org that was offboarded.
+func (m *Metrics) OrgRemoved(account, org string) {
+	if m == nil {
+		return
+	}
+	m.scopeLastSuccess.DeletePartialMatch(prometheus.Labels{"account": account, "org": org})
+}
+
+// Pass is what the metrics need of one finished account pass.
+type Pass struct {
+	Account, Status string
+	Up              bool
+	TokenExpiry     int64 // Unix seconds; 0 when unknown or never
+}
+
+// PassDone records one account pass.
+func (m *Metrics) PassDone(p Pass) {
+	if m == nil {
+		return
+	}
+	m.syncRuns.WithLabelValues(p.Account, p.Status).Inc()
+	up := 0.0
+	if p.Up {
+		up = 1
+	}
+	m.accountUp.WithLabelValues(p.Account).Set(up)
+	if p.TokenExpiry > 0 {
+		m.tokenExpiry.WithLabelValues(p.Account).Set(float64(p.TokenExpiry))
+	}
+}
+
+// MirrorRows sets the live row count of one account's resource.
+func (m *Metrics) MirrorRows(account, resource string, n int64) {
+	if m == nil {
+		return
+	}
+	m.mirrorRows.WithLabelValues(account, resource).Set(float64(n))
+}
+
+// Scheduled records the interval between the account's passes.
+func (m *Metrics) Scheduled(account string, every time.Duration) {
+	if m == nil {
+		return
+	}
+	m.scheduleInterval.WithLabelValues(account).Set(every.Seconds())
+}
+
+// AccountRemoved drops every series of an account taken out of the config.
+func (m *Metrics) AccountRemoved(account string) {
+	if m == nil {
+		return
+	}
+	l := prometheus.Labels{"account": account}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.scopeLastSuccess, m.accountUp,
+		m.tokenExpiry, m.scheduleInterval, m.mirrorRows} {
+		v.DeletePartialMatch(l)
+	}
+}
+
+// JobPanicked counts a scheduled job that panicked.
+func (m *Metrics) JobPanicked(job string) {
+	if m == nil {
+		return
+	}
+	m.jobPanics.WithLabelValues(job).Inc()
+}
+
+// ConfigReloaded counts a SIGHUP reload.
+func (m *Metrics) ConfigReloaded(ok bool) {
+	if m == nil {
+		return
+	}
+	r := "ok"
+	if !ok {
+		r = "error"
+	}
+	m.configReloads.WithLabelValues(r).Inc()
+}
+
+// Pruned counts rows removed by retention.
+func (m *Metrics) Pruned(table string, n int64) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.pruned.WithLabelValues(table).Add(float64(n))
+}

@@ -1,0 +1,214 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// ScopeHealth is the latest recorded state of one scope.
+type ScopeHealth struct {
+	Account, Org, Resource string
+	LastStatus             string
+	LastCompleteAt         time.Time // zero when it never completed
+	ErrorClass, Error      string
+	DeletesHeld            int
+}
+
+// ScopeHealth returns the latest state of every scope of every account,
+// ordered by account, org and resource.
+func (s *Store) ScopeHealth(ctx context.Context) ([]ScopeHealth, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT s.account_id, s.organization_id, s.resource, s.status, coalesce(s.error_class, ''), coalesce(s.error, ''), s.deletes_held,
+		       coalesce((SELECT max(c.finished_at) FROM sync_scopes c
+		                  WHERE c.account_id = s.account_id AND c.organization_id = s.organization_id
+		                    AND c.resource = s.resource AND c.status IN ('complete', 'guarded')), '')
+		FROM sync_scopes s
+		WHERE s.run_id = (SELECT max(l.run_id) FROM sync_scopes l
+		                   WHERE l.account_id = s.account_id AND l.organization_id = s.organization_id AND l.resource = s.resource)
+		ORDER BY s.account_id, s.organization_id, s.resource`)
+	if err != nil {
+		return nil, fmt.Errorf("read scope health: %w", err)
+	}
+	defer rows.Close()
+	var out []ScopeHealth
+	for rows.Next() {
+		var h ScopeHealth
+		var last string
+		if err := rows.Scan(&h.Account, &h.Org, &h.Resource, &h.LastStatus, &h.ErrorClass, &h.Error, &h.DeletesHeld, &last); err != nil {
+			return nil, fmt.Errorf("read scope health: %w", err)
+		}
+		if last != "" {
+			h.LastCompleteAt, _ = time.Parse(time.RFC3339, last)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// RunRecord is one row of sync_runs.
+type RunRecord struct {
+	ID         int64
+	Account    string
+	Trigger    string
+	Status     string
+	StartedAt  time.Time
+	FinishedAt time.Time // zero while running, or when the process died mid-pass
+	Error      string
+}
+
+// LastRuns returns the latest run of every account.
+func (s *Store) LastRuns(ctx context.Context) (map[string]RunRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT r.id, r.account_id, r.trigger, r.status, r.started_at, coalesce(r.finished_at, ''), coalesce(r.error, '')
+		FROM sync_runs r WHERE r.id = (SELECT max(l.id) FROM sync_runs l WHERE l.account_id = r.account_id)`)
+	if err != nil {
+		return nil, fmt.Errorf("read last runs: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]RunRecord{}
+	for rows.Next() {
+		var r RunRecord
+		var started, finished string
+		if err := rows.Scan(&r.ID, &r.Account, &r.Trigger, &r.Status, &started, &finished, &r.Error); err != nil {
+			return nil, fmt.Errorf("read last runs: %w", err)
+		}
+		r.StartedAt, _ = time.Parse(time.RFC3339, started)
+		if finished != "" {
+			r.FinishedAt, _ = time.Parse(time.RFC3339, finished)
+		}
+		out[r.Account] = r
+	}
+	return out, rows.Err()
+}
+
+// liveRowQueries count an account's live rows per resource. Members and
+// invites count their role assignments and invites; audit logs and usage
+// are append-only and count every row.
+var liveRowQueries = map[string]string{
+	"organization": `SELECT count(*) FROM organizations WHERE account_id = ? AND deleted_at IS NULL`,
+	"members":      `SELECT count(*) FROM role_assignments WHERE account_id = ? AND source = 'members' AND deleted_at IS NULL`,
+	"invites":      `SELECT count(*) FROM invites WHERE account_id = ? AND deleted_at IS NULL`,
+	"databases":    `SELECT count(*) FROM databases WHERE account_id = ? AND deleted_at IS NULL`,
+	"groups":       `SELECT count(*) FROM groups WHERE account_id = ? AND deleted_at IS NULL`,
+	"api_tokens":   `SELECT count(*) FROM api_tokens WHERE account_id = ? AND deleted_at IS NULL`,
+	"audit_logs":   `SELECT count(*) FROM audit_logs WHERE account_id = ?`,
+	"usage":        `SELECT count(*) FROM usage WHERE account_id = ?`,
+	"users":        `SELECT count(*) FROM users WHERE account_id = ? AND deleted_at IS NULL`,
+}
+
+// LiveRows counts an account's live rows per resource (and users).
+func (s *Store) LiveRows(ctx context.Context, account string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for res, q := range liveRowQueries {
+		var n int64
+		if err := s.db.QueryRowContext(ctx, q, account).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count %s rows of %s: %w", res, account, err)
+		}
+		out[res] = n
+	}
+	return out, nil
+}
+
+// accountTables hold rows keyed by account_id, children before parents
+// (sync_scopes cascade from sync_runs but are listed so counts are shown).
+var accountTables = []string{"change_events", "sync_scopes", "sync_runs", "usage", "audit_logs", "api_tokens", "groups",
+	"databases", "invites", "role_assignments", "users", "roles", "organizations"}
+
+// AccountRows counts every row the mirror holds for an account, live or
+// tombstoned, by table.
+func (s *Store) AccountRows(ctx context.Context, account string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, t := range accountTables {
+		var n int64
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM "`+t+`" WHERE account_id = ?`, account).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count %s rows of %s: %w", t, account, err)
+		}
+		if n > 0 {
+			out[t] = n
+		}
+	}
+	return out, nil
+}
+
+// PruneAccount removes every row of an account, in one transaction, and
+// returns how many it removed per table.
+func (s *Store) PruneAccount(ctx context.Context, account string) (map[string]int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("prune account %s: %w", account, err)
+	}
+	defer tx.Rollback()
+	out := map[string]int64{}
+	for _, t := range accountTables {
+		res, err := tx.ExecContext(ctx, `DELETE FROM "`+t+`" WHERE account_id = ?`, account)
+		if err != nil {
+			return nil, fmt.Errorf("prune account %s: %s: %w", account, t, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			out[t] = n
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("prune account %s: %w", account, err)
+	}
+	return out, nil
+}
+
+// Retention says how old operational rows may get; 0 keeps them forever.
+type Retention struct {
+	ChangeEvents time.Duration
+	SyncRuns     time.Duration
+}
+
+// Prune applies the retention settings at now and returns the rows removed
+// per table. A run stays while it holds the last complete record of a
+// scope, or is its account's latest, so that sync_health and /status never
+// lose the age of a scope that has been failing for longer than the
+// retention.
+func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (map[string]int64, error) {
+	out := map[string]int64{}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	defer tx.Rollback()
+	if r.ChangeEvents > 0 {
+		res, err := tx.ExecContext(ctx, `DELETE FROM change_events WHERE at < ?`, s.ts(now.Add(-r.ChangeEvents)))
+		if err != nil {
+			return nil, fmt.Errorf("prune change_events: %w", err)
+		}
+		out["change_events"], _ = res.RowsAffected()
+	}
+	if r.SyncRuns > 0 {
+		cutoff := s.ts(now.Add(-r.SyncRuns))
+		// The scopes go first and explicitly: a remote libSQL connection may
+		// not enforce the ON DELETE CASCADE.
+		res, err := tx.ExecContext(ctx, `DELETE FROM sync_scopes WHERE run_id IN (`+prunableRuns+`)`, cutoff)
+		if err != nil {
+			return nil, fmt.Errorf("prune sync_scopes: %w", err)
+		}
+		out["sync_scopes"], _ = res.RowsAffected()
+		res, err = tx.ExecContext(ctx, `DELETE FROM sync_runs WHERE id IN (`+prunableRuns+`)`, cutoff)
+		if err != nil {
+			return nil, fmt.Errorf("prune sync_runs: %w", err)
+		}
+		out["sync_runs"], _ = res.RowsAffected()
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	return out, nil
+}
+
+// prunableRuns selects runs started before the cutoff (?) that are neither
+// an account's latest run nor the last complete run of any scope.
+const prunableRuns = `
+	SELECT r.id FROM sync_runs r
+	WHERE r.started_at < ?
+	  AND r.id <> (SELECT max(l.id) FROM sync_runs l WHERE l.account_id = r.account_id)
+	  AND NOT EXISTS (
+	      SELECT 1 FROM sync_scopes s WHERE s.run_id = r.id AND s.status IN ('complete', 'guarded')
+	        AND s.run_id = (SELECT max(c.run_id) FROM sync_scopes c
+	                         WHERE c.account_id = s.account_id AND c.organization_id = s.organization_id
+	                           AND c.resource = s.resource AND c.status IN ('complete', 'guarded')))`

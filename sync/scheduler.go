@@ -1,0 +1,390 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/tursync/tursync/metrics"
+	"github.com/tursync/tursync/storage"
+)
+
+// Job is one account's scheduled pass.
+type Job struct {
+	ID       string
+	Schedule string
+	// Account builds the account for one pass. It is called at every pass,
+	// so a rotated token file is read again and needs no restart.
+	Account func() (Account, error)
+}
+
+// StatusStore is what /status reads of the mirror.
+type StatusStore interface {
+	ScopeHealth(ctx context.Context) ([]storage.ScopeHealth, error)
+	LastRuns(ctx context.Context) (map[string]storage.RunRecord, error)
+}
+
+// Scheduler runs each account's passes on its cron schedule, at most
+// MaxConcurrentAccounts at once. A pass that panics or fails is logged and
+// counted and never stops the others.
+type Scheduler struct {
+	store   StatusStore
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	now     func() time.Time
+	cron    *cron.Cron
+	sem     chan struct{}
+
+	// ctx ends in-flight passes when the shutdown timeout runs out; stop
+	// closes first, so passes finish their current org and start no other.
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   chan struct{}
+
+	mu      stdsync.Mutex
+	syncer  *Syncer
+	jobs    map[string]*scheduledJob
+	stopped bool
+	started bool
+	wg      stdsync.WaitGroup
+}
+
+type scheduledJob struct {
+	job      Job
+	entry    cron.EntryID
+	run      cron.Job // the pass with its wrappers
+	interval time.Duration
+	running  bool
+	lastErr  string // why the last pass could not start
+	up       *bool
+}
+
+// NewScheduler returns a Scheduler whose passes use opts; opts.Stop,
+// opts.Metrics and opts.Logger are set by the scheduler's own.
+func NewScheduler(store Store, status StatusStore, opts Options, m *metrics.Metrics) *Scheduler {
+	ctx, cancel := context.WithCancel(context.Background())
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxConcurrentAccounts <= 0 {
+		opts.MaxConcurrentAccounts = 4
+	}
+	s := &Scheduler{store: status, log: opts.Logger, metrics: m, now: opts.Now,
+		sem: make(chan struct{}, opts.MaxConcurrentAccounts), ctx: ctx, cancel: cancel, stop: make(chan struct{}),
+		jobs: map[string]*scheduledJob{}}
+	s.cron = cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cronLogger{log: opts.Logger}))
+	s.setSyncer(store, opts)
+	return s
+}
+
+func (s *Scheduler) setSyncer(store Store, opts Options) {
+	opts.Stop, opts.Metrics, opts.Trigger = s.stop, s.metrics, "schedule"
+	s.syncer = New(store, opts)
+}
+
+// SetOptions changes the options of the passes that start from now on
+// (a config reload); passes in flight keep theirs.
+func (s *Scheduler) SetOptions(store Store, opts Options) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setSyncer(store, opts)
+}
+
+// SetJobs makes the schedule match jobs: new accounts are added and get
+// their first pass now, removed ones are unscheduled (a pass in flight
+// finishes), changed schedules are replaced.
+func (s *Scheduler) SetJobs(jobs []Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[string]bool{}
+	for _, j := range jobs {
+		want[j.ID] = true
+	}
+	for id, sj := range s.jobs {
+		if !want[id] {
+			s.cron.Remove(sj.entry)
+			delete(s.jobs, id)
+			s.metrics.AccountRemoved(id)
+			s.log.Info("account unscheduled", KeyAccount, id)
+		}
+	}
+	for _, j := range jobs {
+		sched, interval, err := spreadSchedule(j.ID, j.Schedule)
+		if err != nil {
+			return fmt.Errorf("schedule of account %s: %w", j.ID, err)
+		}
+		old := s.jobs[j.ID]
+		if old != nil && old.job.Schedule == j.Schedule {
+			old.job = j
+			continue
+		}
+		if old != nil {
+			s.cron.Remove(old.entry)
+		}
+		sj := &scheduledJob{job: j, interval: interval}
+		if old != nil {
+			sj.running, sj.lastErr, sj.up = old.running, old.lastErr, old.up
+		}
+		id := j.ID
+		run := s.wrap("account_pass", func() { s.pass(id) })
+		sj.run = run
+		sj.entry = s.cron.Schedule(sched, run)
+		s.jobs[id] = sj
+		s.metrics.Scheduled(id, interval)
+		s.log.Info("account scheduled", KeyAccount, id, "schedule", j.Schedule, "next", sched.Next(s.now()).Format(time.RFC3339))
+		if s.started && old == nil {
+			// The first pass of a new account starts now, through the
+			// same wrappers, so the schedule skips while it runs.
+			go run.Run()
+		}
+	}
+	return nil
+}
+
+// Every runs fn on spec (no jitter) beside the passes, with the same panic
+// recovery; the daemon prunes with it.
+func (s *Scheduler) Every(spec, name string, fn func(ctx context.Context)) error {
+	sched, err := ParseSchedule(spec)
+	if err != nil {
+		return fmt.Errorf("schedule of %s: %w", name, err)
+	}
+	s.cron.Schedule(sched, s.wrap(name, func() {
+		if !s.enter() {
+			return
+		}
+		defer s.wg.Done()
+		fn(s.ctx)
+	}))
+	return nil
+}
+
+// wrap gives a job the Recover and SkipIfStillRunning wrappers: a panic is
+// logged and counted under the job's name, and a run that is still going
+// when the next is due makes that one skip.
+func (s *Scheduler) wrap(job string, fn func()) cron.Job {
+	return cron.NewChain(cron.Recover(cronLogger{log: s.log, job: job, onPanic: s.metrics.JobPanicked}),
+		cron.SkipIfStillRunning(cronLogger{log: s.log})).Then(cron.FuncJob(fn))
+}
+
+// Start starts the cron and the first pass of every account.
+func (s *Scheduler) Start() {
+	s.mu.Lock()
+	s.started = true
+	var first []cron.Job
+	for _, sj := range s.jobs {
+		first = append(first, sj.run)
+	}
+	s.mu.Unlock()
+	s.cron.Start()
+	for _, j := range first {
+		go j.Run()
+	}
+}
+
+// enter registers a job with the shutdown wait group unless shutdown began.
+func (s *Scheduler) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// pass runs one account's pass.
+func (s *Scheduler) pass(id string) {
+	if !s.enter() {
+		return
+	}
+	defer s.wg.Done()
+	select {
+	case s.sem <- struct{}{}:
+	case <-s.stop:
+		return
+	}
+	defer func() { <-s.sem }()
+
+	s.mu.Lock()
+	sj := s.jobs[id]
+	syncer := s.syncer
+	if sj == nil {
+		s.mu.Unlock()
+		return // removed by a reload while waiting
+	}
+	sj.running = true
+	build := sj.job.Account
+	s.mu.Unlock()
+
+	up := false
+	var buildErr error
+	defer func() {
+		// Deferred so that a panicking pass is not left shown as running.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		sj.running, sj.lastErr, sj.up = false, errString(buildErr), &up
+	}()
+	a, buildErr := build()
+	if buildErr != nil {
+		s.log.Error("account pass not started", KeyAccount, id, "error", buildErr)
+		s.metrics.PassDone(metrics.Pass{Account: id, Status: storage.StatusFailed})
+		return
+	}
+	res := syncer.SyncAccount(s.ctx, a)
+	up = res.Err == nil || errors.Is(res.Err, ErrStopped)
+}
+
+// ErrShutdownTimeout means passes were still running when the shutdown
+// timeout ran out; they were cancelled and their open org rolled back.
+var ErrShutdownTimeout = errors.New("shutdown timeout: in-flight passes cancelled, their open org rolled back")
+
+// Shutdown stops scheduling, lets every pass finish the org it is writing
+// and start no other, and after timeout cancels what still runs (an org's
+// transaction then rolls back). It returns once every pass has ended.
+func (s *Scheduler) Shutdown(timeout time.Duration) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	close(s.stop)
+	s.mu.Unlock()
+	s.cron.Stop()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-t.C:
+		s.cancel()
+		<-done
+		return ErrShutdownTimeout
+	}
+}
+
+// Alive reports an error once the scheduler stopped.
+func (s *Scheduler) Alive() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case !s.started:
+		return errors.New("scheduler not started")
+	case s.stopped:
+		return errors.New("scheduler stopped")
+	}
+	return nil
+}
+
+// SeedMetrics sets each scope's last-success time from the mirror, so that
+// a restart keeps the age of every scope.
+func (s *Scheduler) SeedMetrics(ctx context.Context) error {
+	hs, err := s.store.ScopeHealth(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range hs {
+		if s.jobs[h.Account] != nil && h.LastStatus != storage.StatusUnavailable {
+			s.metrics.LastSuccess(h.Account, h.Org, h.Resource, h.LastCompleteAt)
+		}
+	}
+	return nil
+}
+
+// Status builds the /status document from the schedule and the mirror.
+func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
+	hs, err := s.store.ScopeHealth(ctx)
+	if err != nil {
+		return metrics.Status{}, err
+	}
+	runs, err := s.store.LastRuns(ctx)
+	if err != nil {
+		return metrics.Status{}, err
+	}
+	now := s.now()
+	st := metrics.Status{GeneratedAt: now.UTC(), Accounts: []metrics.AccountStatus{}, Guarded: []metrics.GuardedScope{}}
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.jobs))
+	for id := range s.jobs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		sj := s.jobs[id]
+		as := metrics.AccountStatus{ID: id, Schedule: sj.job.Schedule, Running: sj.running, Error: sj.lastErr, Up: sj.up, Orgs: []metrics.OrgStatus{}}
+		if e := s.cron.Entry(sj.entry); e.Valid() && !e.Next.IsZero() {
+			next := e.Next.UTC()
+			as.NextRun = &next
+		}
+		if r, ok := runs[id]; ok {
+			p := &metrics.PassStatus{RunID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt, Error: r.Error}
+			if !r.FinishedAt.IsZero() {
+				p.FinishedAt = &r.FinishedAt
+			}
+			as.LastPass = p
+		}
+		st.Accounts = append(st.Accounts, as)
+	}
+	s.mu.Unlock()
+	index := map[string]int{}
+	for i, a := range st.Accounts {
+		index[a.ID] = i
+	}
+	for _, h := range hs {
+		if h.LastStatus == storage.StatusGuarded {
+			st.Guarded = append(st.Guarded, metrics.GuardedScope{Account: h.Account, Org: h.Org, Resource: h.Resource, DeletesHeld: h.DeletesHeld,
+				Release: fmt.Sprintf("tursync sync --config CONFIG --force-deletes --account %s --org %s", h.Account, h.Org)})
+		}
+		i, ok := index[h.Account]
+		if !ok {
+			continue // no longer configured: kept until `tursync prune`
+		}
+		a := &st.Accounts[i]
+		if len(a.Orgs) == 0 || a.Orgs[len(a.Orgs)-1].Org != h.Org {
+			a.Orgs = append(a.Orgs, metrics.OrgStatus{Org: h.Org})
+		}
+		o := &a.Orgs[len(a.Orgs)-1]
+		sc := metrics.ScopeStatus{Resource: h.Resource, LastStatus: h.LastStatus, ErrorClass: h.ErrorClass, Error: h.Error, DeletesHeld: h.DeletesHeld}
+		if !h.LastCompleteAt.IsZero() {
+			at := h.LastCompleteAt
+			age := now.Sub(at).Seconds()
+			sc.LastCompleteAt, sc.AgeSeconds = &at, &age
+		}
+		o.Resources = append(o.Resources, sc)
+	}
+	return st, nil
+}
+
+// cronLogger sends robfig/cron's logging to slog. cron.Recover reports a
+// panic as Error(err, "panic", ...): onPanic counts it.
+type cronLogger struct {
+	log     *slog.Logger
+	job     string
+	onPanic func(job string)
+}
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
+
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	if msg == "panic" && l.onPanic != nil {
+		l.onPanic(l.job)
+	}
+	l.log.Error("cron: "+msg, append(kv, "error", err)...)
+}
