@@ -43,9 +43,9 @@ func (s spread) Next(t time.Time) time.Time {
 // moved: a spec names wall-clock times the operator chose.
 const maxSpecJitter = time.Minute
 
-// spreadSchedule returns the account's schedule with its jitter, and the
+// SpreadSchedule returns the account's schedule with its jitter, and the
 // interval between two passes (for staleness alerts).
-func spreadSchedule(account, spec string) (cron.Schedule, time.Duration, error) {
+func SpreadSchedule(account, spec string) (cron.Schedule, time.Duration, error) {
 	inner, err := ParseSchedule(spec)
 	if err != nil {
 		return nil, 0, err

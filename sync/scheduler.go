@@ -103,6 +103,20 @@ func (s *Scheduler) SetOptions(store Store, opts Options) {
 // their first pass now, removed ones are unscheduled (a pass in flight
 // finishes), changed schedules are replaced.
 func (s *Scheduler) SetJobs(jobs []Job) error {
+	type parsed struct {
+		sched    cron.Schedule
+		interval time.Duration
+	}
+	// Every schedule is checked before anything changes, so a bad reload
+	// leaves the running schedule whole.
+	scheds := map[string]parsed{}
+	for _, j := range jobs {
+		sched, interval, err := SpreadSchedule(j.ID, j.Schedule)
+		if err != nil {
+			return fmt.Errorf("schedule of account %s: %w", j.ID, err)
+		}
+		scheds[j.ID] = parsed{sched, interval}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want := map[string]bool{}
@@ -118,10 +132,7 @@ func (s *Scheduler) SetJobs(jobs []Job) error {
 		}
 	}
 	for _, j := range jobs {
-		sched, interval, err := spreadSchedule(j.ID, j.Schedule)
-		if err != nil {
-			return fmt.Errorf("schedule of account %s: %w", j.ID, err)
-		}
+		sched, interval := scheds[j.ID].sched, scheds[j.ID].interval
 		old := s.jobs[j.ID]
 		if old != nil && old.job.Schedule == j.Schedule {
 			old.job = j

@@ -1,0 +1,149 @@
+package metrics_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tursync/tursync/metrics"
+	"github.com/tursync/tursync/turso"
+)
+
+var _ turso.Observer = (*metrics.Metrics)(nil)
+
+func TestScopeAndPassMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, "v1.2.3", "go1.26")
+	at := time.Unix(1_800_000_000, 0)
+	m.ScopeDone(metrics.Scope{Account: "acme", Org: "prod", Resource: "databases", Status: "complete", Duration: time.Second, Finished: at, Created: 3, Updated: 2})
+	m.ScopeDone(metrics.Scope{Account: "acme", Org: "prod", Resource: "members", Status: "guarded", Finished: at.Add(time.Minute), Deleted: 0})
+	m.ScopeDone(metrics.Scope{Account: "acme", Org: "prod", Resource: "invites", Status: "complete", Finished: at})
+	m.ScopeDone(metrics.Scope{Account: "acme", Org: "prod", Resource: "invites", Status: "unavailable", Finished: at.Add(time.Hour)})
+	m.ScopeDone(metrics.Scope{Account: "acme", Org: "prod", Resource: "groups", Status: "failed", Finished: at})
+	m.PassDone(metrics.Pass{Account: "acme", Status: "partial", Up: true, TokenExpiry: 1_900_000_000})
+	m.PassDone(metrics.Pass{Account: "beta", Status: "failed", Up: false})
+	m.Request("/v1/organizations/{organizationSlug}/members", 429, 20*time.Millisecond)
+	m.Request("/v1/organizations/{organizationSlug}/members", 200, 10*time.Millisecond)
+	m.Retry("rate_limited")
+	m.RateLimited(1500 * time.Millisecond)
+
+	expect := `
+# HELP tursync_rows_written_total Mirror rows written by resource and op (created, updated, deleted).
+# TYPE tursync_rows_written_total counter
+tursync_rows_written_total{op="created",resource="databases"} 3
+tursync_rows_written_total{op="updated",resource="databases"} 2
+# HELP tursync_scope_last_success_timestamp_seconds Unix time a scope last completed (guarded counts as complete). Absent while a scope is unavailable by plan or role.
+# TYPE tursync_scope_last_success_timestamp_seconds gauge
+tursync_scope_last_success_timestamp_seconds{account="acme",org="prod",resource="databases"} 1.8e+09
+tursync_scope_last_success_timestamp_seconds{account="acme",org="prod",resource="members"} 1.80000006e+09
+# HELP tursync_delete_guard_trips_total Scopes whose deletes the delete guard held back.
+# TYPE tursync_delete_guard_trips_total counter
+tursync_delete_guard_trips_total{account="acme",org="prod",resource="members"} 1
+# HELP tursync_account_up 1 when the account's last pass reached its orgs, 0 when it failed as a whole (revoked token, org list, mirror).
+# TYPE tursync_account_up gauge
+tursync_account_up{account="acme"} 1
+tursync_account_up{account="beta"} 0
+# HELP tursync_token_expiry_timestamp_seconds Unix time the account's Platform API token expires, from /v1/auth/validate; absent for tokens that never expire.
+# TYPE tursync_token_expiry_timestamp_seconds gauge
+tursync_token_expiry_timestamp_seconds{account="acme"} 1.9e+09
+# HELP tursync_api_requests_total Platform API requests by route template and HTTP status (0: no answer).
+# TYPE tursync_api_requests_total counter
+tursync_api_requests_total{code="200",endpoint="/v1/organizations/{organizationSlug}/members"} 1
+tursync_api_requests_total{code="429",endpoint="/v1/organizations/{organizationSlug}/members"} 1
+# HELP tursync_api_retries_total Platform API retries by reason (rate_limited, server, network).
+# TYPE tursync_api_retries_total counter
+tursync_api_retries_total{reason="rate_limited"} 1
+# HELP tursync_api_rate_limited_seconds_total Seconds spent waiting on rate limits: the token bucket and Retry-After.
+# TYPE tursync_api_rate_limited_seconds_total counter
+tursync_api_rate_limited_seconds_total 1.5
+# HELP tursync_build_info Always 1; the labels say which build runs.
+# TYPE tursync_build_info gauge
+tursync_build_info{goversion="go1.26",version="v1.2.3"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expect), "tursync_rows_written_total", "tursync_scope_last_success_timestamp_seconds",
+		"tursync_delete_guard_trips_total", "tursync_account_up", "tursync_token_expiry_timestamp_seconds", "tursync_api_requests_total",
+		"tursync_api_retries_total", "tursync_api_rate_limited_seconds_total", "tursync_build_info"); err != nil {
+		t.Error(err)
+	}
+	syncs := `
+# HELP tursync_scope_syncs_total Scope syncs by status (complete, failed, unavailable, guarded).
+# TYPE tursync_scope_syncs_total counter
+tursync_scope_syncs_total{account="acme",org="prod",resource="databases",status="complete"} 1
+tursync_scope_syncs_total{account="acme",org="prod",resource="groups",status="failed"} 1
+tursync_scope_syncs_total{account="acme",org="prod",resource="invites",status="complete"} 1
+tursync_scope_syncs_total{account="acme",org="prod",resource="invites",status="unavailable"} 1
+tursync_scope_syncs_total{account="acme",org="prod",resource="members",status="guarded"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(syncs), "tursync_scope_syncs_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(reg, "tursync_scope_duration_seconds"); n != 4 {
+		t.Errorf("scope_duration_seconds has %d series, want one per resource (4)", n)
+	}
+
+	m.AccountRemoved("acme")
+	if n := testutil.CollectAndCount(reg, "tursync_scope_last_success_timestamp_seconds", "tursync_account_up"); n != 1 {
+		t.Errorf("after removing acme %d freshness and up series remain, want only beta's up", n)
+	}
+}
+
+func TestNilMetricsRecordNothing(t *testing.T) {
+	t.Parallel()
+	var m *metrics.Metrics
+	m.ScopeDone(metrics.Scope{Account: "a"})
+	m.PassDone(metrics.Pass{Account: "a"})
+	m.Request("/x", 200, time.Second)
+	m.AccountRemoved("a")
+}
+
+func TestHandlers(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	metrics.New(reg, "dev", "go")
+	ready := errors.New("mirror migration 00002 is not applied")
+	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{
+		Alive: func() error { return nil },
+		Ready: func(context.Context) error { return ready },
+		Status: func(context.Context) (metrics.Status, error) {
+			return metrics.Status{Accounts: []metrics.AccountStatus{{ID: "acme", Schedule: "@every 15m"}},
+				Guarded: []metrics.GuardedScope{{Account: "acme", Org: "prod", Resource: "databases", DeletesHeld: 40}}}, nil
+		},
+	}))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "00002 is not applied") {
+		t.Errorf("/readyz = %d %q, want 503 naming the migration", code, body)
+	}
+	code, body := get("/status")
+	var st metrics.Status
+	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
+		t.Fatalf("/status = %d %q: %v", code, body, err)
+	}
+	if len(st.Guarded) != 1 || st.Guarded[0].DeletesHeld != 40 || st.Accounts[0].ID != "acme" {
+		t.Errorf("/status decoded to %+v", st)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `tursync_build_info{goversion="go",version="dev"} 1`) {
+		t.Errorf("/metrics = %d, build_info missing", code)
+	}
+}
