@@ -110,6 +110,7 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		}
 		return or
 	}
+	log.Debug("writing org", "scopes", len(pass.Scopes))
 	if err := s.store.ApplyOrg(ctx, pass); err != nil {
 		// A mirror failure fails every scope of the org: nothing was written.
 		or.Err = err

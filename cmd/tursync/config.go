@@ -282,6 +282,9 @@ func (c *Config) Validate(getenv func(string) string) error {
 	if c.Sync.MaxConcurrentAccounts < 1 {
 		return configErr("sync.max_concurrent_accounts", 0, "must be at least 1")
 	}
+	if c.Sync.ShutdownTimeout <= 0 {
+		return configErr("sync.shutdown_timeout", 0, "must be more than 0")
+	}
 	if c.DeleteGuard.MaxFraction <= 0 || c.DeleteGuard.MaxFraction > 1 {
 		return configErr("delete_guard.max_fraction", 0, "want a fraction in (0, 1]")
 	}

@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	stdsync "sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tursync/tursync/metrics"
+	"github.com/tursync/tursync/storage"
+	"github.com/tursync/tursync/turso/tursotest"
+)
+
+// TestMain lets the test binary act as the tursync command, so tests can
+// run the daemon as a real process and send it real signals.
+func TestMain(m *testing.M) {
+	if os.Getenv("TURSYNC_BE_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// proc is a tursync process started from the test binary.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	mu   stdsync.Mutex
+	logs bytes.Buffer
+	seen chan string // messages of the JSON log lines, as they arrive
+	done chan struct{}
+	err  error
+}
+
+func startTursync(t *testing.T, environ []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, seen: make(chan string, 1<<16), done: make(chan struct{})}
+	p.cmd = exec.Command(os.Args[0], args...)
+	p.cmd.Env = append(append(os.Environ(), "TURSYNC_BE_MAIN=1"), environ...)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stdout = io.Discard
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(line + "\n")
+			p.mu.Unlock()
+			var l struct{ Msg string }
+			if json.Unmarshal([]byte(line), &l) == nil {
+				select {
+				case p.seen <- l.Msg:
+				default:
+				}
+			}
+		}
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("tursync %s log:\n%s", args[0], p.log())
+		}
+	})
+	return p
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// waitLog waits for a log line with message msg.
+func (p *proc) waitLog(msg string) {
+	p.t.Helper()
+	timeout := time.After(5 * time.Minute)
+	for {
+		select {
+		case m := <-p.seen:
+			if m == msg {
+				return
+			}
+		case <-p.done:
+			p.t.Fatalf("tursync exited (%v) before logging %q", p.err, msg)
+		case <-timeout:
+			p.t.Fatalf("no %q log line", msg)
+		}
+	}
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait() int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Minute):
+		p.t.Fatal("tursync did not exit")
+	}
+	if ee, ok := p.err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		p.t.Fatal(p.err)
+	}
+	return 0
+}
+
+func (p *proc) signal(s syscall.Signal) {
+	if err := p.cmd.Process.Signal(s); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// poll retries cond until it holds; the bound is a hang detector, not a
+// timing assertion.
+func poll(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	last := ""
+	for {
+		ok, s := cond()
+		if ok {
+			return
+		}
+		last = s
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last: %s", what, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func httpGet(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+type daemonConfig struct {
+	mirror, api, listen string
+	schedule            string
+	shutdownTimeout     string
+	accounts            []string
+	maxRetries          int
+}
+
+func (c daemonConfig) write(t *testing.T, path string) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "mirror: {url: %q}\napi: {base_url: %q, requests_per_second: 1000, max_retries: %d, timeout: 60s}\n", c.mirror, c.api, c.maxRetries)
+	fmt.Fprintf(&b, "http: {listen: %q}\nlog: {level: debug, format: json}\n", c.listen)
+	fmt.Fprintf(&b, "sync: {shutdown_timeout: %s}\ndefaults: {schedule: %q}\naccounts:\n", c.shutdownTimeout, c.schedule)
+	for _, a := range c.accounts {
+		fmt.Fprintf(&b, "  - id: %s\n    token_env: ACME_TOKEN\n", a)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDaemonServesStatusAndReloadsOnSIGHUP(t *testing.T) {
+	_, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: freeAddr(t), schedule: "@every 1h",
+		shutdownTimeout: "30s", accounts: []string{"acme"}}
+	cfg.write(t, cfgPath)
+	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
+	base := "http://" + cfg.listen
+
+	status := func() metrics.Status {
+		code, body := httpGet(base + "/status")
+		var st metrics.Status
+		if code != 200 || json.Unmarshal([]byte(body), &st) != nil {
+			return metrics.Status{}
+		}
+		return st
+	}
+	passed := func(id string) func() (bool, string) {
+		return func() (bool, string) {
+			for _, a := range status().Accounts {
+				if a.ID == id && a.LastPass != nil && a.LastPass.Status == storage.StatusComplete {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%+v", status())
+		}
+	}
+	poll(t, "acme's first pass", passed("acme"))
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, body := httpGet(base + path); code != 200 {
+			t.Errorf("%s = %d %s", path, code, body)
+		}
+	}
+	st := status()
+	if a := st.Accounts[0]; len(a.Orgs) != tursotest.Small.Orgs || a.NextRun == nil || len(a.Orgs[0].Resources) != 8 {
+		t.Errorf("status of acme: %+v", a)
+	}
+	_, exposition := httpGet(base + "/metrics")
+	for _, want := range []string{`tursync_account_up{account="acme"} 1`, `tursync_build_info{`, `go_goroutines `, `process_resident_memory_bytes `,
+		`go_sql_open_connections{db_name="mirror"}`, `tursync_scope_last_success_timestamp_seconds{account="acme",org="org1",resource="databases"}`} {
+		if !strings.Contains(exposition, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	// SIGHUP: a second account is added and synced without a restart.
+	cfg.accounts = []string{"acme", "beta"}
+	cfg.write(t, cfgPath)
+	p.signal(syscall.SIGHUP)
+	poll(t, "beta's first pass after the reload", passed("beta"))
+
+	// A broken file is refused and the running config stays.
+	if err := os.WriteFile(cfgPath, []byte("mirror: {url: 42\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGHUP)
+	poll(t, "the refused reload to be counted", func() (bool, string) {
+		_, m := httpGet(base + "/metrics")
+		return strings.Contains(m, `tursync_config_reloads_total{result="error"} 1`), ""
+	})
+	if n := len(status().Accounts); n != 2 {
+		t.Errorf("after a refused reload %d accounts are scheduled, want 2", n)
+	}
+
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0", code)
+	}
+	_, statusBody := httpGet(base + "/status")
+	for what, text := range map[string]string{"log": p.log(), "metrics": exposition, "status": statusBody} {
+		if strings.Contains(text, cmdToken) {
+			t.Errorf("the token appears in the %s", what)
+		}
+	}
+}
+
+// sigtermSize is the org the SIGTERM test writes: mid-size in `go test`,
+// the large simulated org when .ci/run sets TURSYNC_SIGTERM_SCALE=large.
+func sigtermSize(t *testing.T) tursotest.Size {
+	if os.Getenv("TURSYNC_SIGTERM_SCALE") == "large" {
+		return tursotest.Large
+	}
+	return tursotest.Size{Orgs: 1, Members: 300, Invites: 30, Databases: 20000, Groups: 10, APITokens: 5, AuditEvents: 300}
+}
+
+type orgState struct{ databases, members, events int }
+
+func readState(t *testing.T, path string) orgState {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ok string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check = %q (%v)", ok, err)
+	}
+	var s orgState
+	for q, dst := range map[string]*int{
+		`SELECT count(*) FROM databases WHERE deleted_at IS NULL`:                               &s.databases,
+		`SELECT count(*) FROM role_assignments WHERE deleted_at IS NULL AND source = 'members'`: &s.members,
+		`SELECT count(*) FROM change_events`:                                                    &s.events,
+	} {
+		if err := db.QueryRow(q).Scan(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// TestSIGTERMWhileAnOrgIsWritten sends SIGTERM while the daemon writes an
+// org that changed since the last pass, and checks the org is either all
+// at its previous state or all at its new one. With a long shutdown
+// timeout the org finishes; with a short one its transaction rolls back.
+func TestSIGTERMWhileAnOrgIsWritten(t *testing.T) {
+	size := sigtermSize(t)
+	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 5, Size: size, Token: cmdToken})
+	for _, c := range []struct {
+		name, timeout string
+	}{{"finishes", "10m"}, {"rolls back", "10ms"}} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "m.db")
+			cfgPath := filepath.Join(dir, "config.yaml")
+			cfg := daemonConfig{mirror: "file:" + path, api: apiURL, listen: freeAddr(t), schedule: "@every 1h",
+				shutdownTimeout: c.timeout, accounts: []string{"acme"}}
+			cfg.write(t, cfgPath)
+			env := []string{"ACME_TOKEN=" + cmdToken}
+			if code := startTursync(t, env, "sync", "--config", cfgPath).wait(); code != 0 {
+				t.Fatalf("first sync exited %d", code)
+			}
+			before := readState(t, path)
+
+			// 10% of the databases go, 2% are new, and a member leaves.
+			org := sim.Orgs()[0]
+			dbs := sim.Databases(org)
+			sim.SetDatabases(org, len(dbs)*9/10)
+			for i := range len(dbs) / 50 {
+				sim.CreateDatabase(org, fmt.Sprintf("sigterm-new-%d", i), "")
+			}
+			sim.RemoveMember(org, sim.Members(org)[1].Username)
+			want := orgState{databases: len(dbs)*9/10 + len(dbs)/50, members: before.members - 1,
+				events: before.events + len(dbs)/10 + len(dbs)/50 + 1}
+
+			p := startTursync(t, env, "run", "--config", cfgPath)
+			p.waitLog("writing org")
+			p.signal(syscall.SIGTERM)
+			if code := p.wait(); code != 0 {
+				t.Errorf("exit code after SIGTERM = %d, want 0", code)
+			}
+			after := readState(t, path)
+			switch {
+			case after.databases == before.databases && after.members == before.members && after.events == before.events:
+				t.Logf("org rolled back to its previous state: %+v", after)
+			case after.databases == want.databases && after.members == want.members && after.events >= want.events:
+				t.Logf("org finished at its new state: %+v", after)
+			default:
+				t.Fatalf("org half-written: before %+v, after %+v, new state would be %+v", before, after, want)
+			}
+			if c.timeout == "10m" && after.databases != want.databases {
+				t.Errorf("with a 10m shutdown timeout the org in flight should finish")
+			}
+			// The next pass converges.
+			if code := startTursync(t, env, "sync", "--config", cfgPath).wait(); code != 0 {
+				t.Fatalf("sync after the shutdown exited %d", code)
+			}
+			if got := readState(t, path); got.databases != want.databases || got.members != want.members {
+				t.Errorf("after the next pass: %+v, want %+v", got, want)
+			}
+		})
+	}
+}
