@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/storage"
+	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -182,6 +184,7 @@ type daemonConfig struct {
 	shutdownTimeout     string
 	accounts            []string
 	maxRetries          int
+	tokenFile           string // when set, accounts read their token from it
 }
 
 func (c daemonConfig) write(t *testing.T, path string) {
@@ -191,6 +194,10 @@ func (c daemonConfig) write(t *testing.T, path string) {
 	fmt.Fprintf(&b, "http: {listen: %q}\nlog: {level: debug, format: json}\n", c.listen)
 	fmt.Fprintf(&b, "sync: {shutdown_timeout: %s}\ndefaults: {schedule: %q}\naccounts:\n", c.shutdownTimeout, c.schedule)
 	for _, a := range c.accounts {
+		if c.tokenFile != "" {
+			fmt.Fprintf(&b, "  - id: %s\n    token_file: %q\n", a, c.tokenFile)
+			continue
+		}
 		fmt.Fprintf(&b, "  - id: %s\n    token_env: ACME_TOKEN\n", a)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -319,7 +326,8 @@ func TestSIGTERMWhileAnOrgIsWritten(t *testing.T) {
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 5, Size: size, Token: cmdToken})
 	for _, c := range []struct {
 		name, timeout string
-	}{{"finishes", "10m"}, {"rolls back", "10ms"}} {
+		twice         bool // a second SIGTERM: exit at once
+	}{{"finishes", "10m", false}, {"rolls back", "10ms", false}, {"second signal exits at once", "10m", true}} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "m.db")
@@ -347,8 +355,14 @@ func TestSIGTERMWhileAnOrgIsWritten(t *testing.T) {
 			p := startTursync(t, env, "run", "--config", cfgPath)
 			p.waitLog("writing org")
 			p.signal(syscall.SIGTERM)
-			if code := p.wait(); code != 0 {
-				t.Errorf("exit code after SIGTERM = %d, want 0", code)
+			wantCode := 0
+			if c.twice {
+				p.waitLog("shutting down")
+				p.signal(syscall.SIGTERM)
+				wantCode = 1
+			}
+			if code := p.wait(); code != wantCode {
+				t.Errorf("exit code after SIGTERM = %d, want %d", code, wantCode)
 			}
 			after := readState(t, path)
 			switch {
@@ -359,7 +373,7 @@ func TestSIGTERMWhileAnOrgIsWritten(t *testing.T) {
 			default:
 				t.Fatalf("org half-written: before %+v, after %+v, new state would be %+v", before, after, want)
 			}
-			if c.timeout == "10m" && after.databases != want.databases {
+			if c.timeout == "10m" && !c.twice && after.databases != want.databases {
 				t.Errorf("with a 10m shutdown timeout the org in flight should finish")
 			}
 			// The next pass converges.
@@ -370,5 +384,118 @@ func TestSIGTERMWhileAnOrgIsWritten(t *testing.T) {
 				t.Errorf("after the next pass: %+v, want %+v", got, want)
 			}
 		})
+	}
+}
+
+// TestGuardedScopeIsReleasedWhileTheDaemonRuns: /status lists a scope the
+// delete guard holds, and a one-shot `sync --force-deletes` against the same
+// mirror releases it while the daemon keeps running.
+func TestGuardedScopeIsReleasedWhileTheDaemonRuns(t *testing.T) {
+	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: freeAddr(t), schedule: "@every 1h",
+		shutdownTimeout: "30s", accounts: []string{"acme"}}
+	cfg.write(t, cfgPath)
+	env := []string{"ACME_TOKEN=" + cmdToken}
+	if code := startTursync(t, env, "sync", "--config", cfgPath).wait(); code != 0 {
+		t.Fatalf("baseline sync exited %d", code)
+	}
+	members := len(sim.Members("org1"))
+	sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: `{"members": []}`})
+	p := startTursync(t, env, "run", "--config", cfgPath)
+	guarded := func() []metrics.GuardedScope {
+		_, body := httpGet("http://" + cfg.listen + "/status")
+		var st metrics.Status
+		_ = json.Unmarshal([]byte(body), &st)
+		return st.Guarded
+	}
+	poll(t, "the guarded scope in /status", func() (bool, string) {
+		g := guarded()
+		return len(g) == 1 && g[0].Org == "org1" && g[0].Resource == "members" && g[0].DeletesHeld == members, fmt.Sprint(g)
+	})
+	if !strings.Contains(guarded()[0].Release, "--force-deletes --account acme --org org1") {
+		t.Errorf("release hint %q", guarded()[0].Release)
+	}
+	if code := startTursync(t, env, "sync", "--config", cfgPath, "--force-deletes", "--account", "acme", "--org", "org1").wait(); code != 0 {
+		t.Fatalf("sync --force-deletes exited %d while the daemon runs", code)
+	}
+	if g := guarded(); len(g) != 0 {
+		t.Errorf("after --force-deletes /status still lists %v", g)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Errorf("daemon exit %d", code)
+	}
+}
+
+// TestRotatedTokenFileNeedsNoRestart: the daemon reads token_file at every
+// pass, so a revoked token fails the account and a rotated one heals it.
+func TestRotatedTokenFileNeedsNoRestart(t *testing.T) {
+	_, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "acme.token")
+	if err := os.WriteFile(tokenFile, []byte("a-revoked-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: freeAddr(t), schedule: "@every 1s",
+		shutdownTimeout: "30s", accounts: []string{"acme"}, tokenFile: tokenFile}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	cfg.write(t, cfgPath)
+	p := startTursync(t, nil, "run", "--config", cfgPath)
+	metricsHas := func(want string) func() (bool, string) {
+		return func() (bool, string) {
+			_, m := httpGet("http://" + cfg.listen + "/metrics")
+			return strings.Contains(m, want), ""
+		}
+	}
+	poll(t, "the account to be down", metricsHas(`tursync_account_up{account="acme"} 0`))
+	if err := os.WriteFile(tokenFile, []byte(cmdToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the account to come up with the rotated token", metricsHas(`tursync_account_up{account="acme"} 1`))
+	poll(t, "the token's expiry", metricsHas(`tursync_token_expiry_timestamp_seconds{account="acme"}`))
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Errorf("daemon exit %d", code)
+	}
+	if strings.Contains(p.log(), cmdToken) || strings.Contains(p.log(), "a-revoked-token") {
+		t.Errorf("a token appears in the daemon's log")
+	}
+}
+
+func TestPruneCommand(t *testing.T) {
+	_, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
+	mirror := "file:" + filepath.Join(t.TempDir(), "m.db")
+	cfgPath := writeConfig(t, mirror, apiURL)
+	environ := map[string]string{"ACME_TOKEN": cmdToken}
+	if r := runMain(t, environ, "sync", "--config", cfgPath); r.code != 0 {
+		t.Fatalf("sync: %d %s", r.code, r.stderr)
+	}
+	if r := runMain(t, environ, "prune", "--config", cfgPath, "--account", "acme", "--yes"); r.code != 2 || !strings.Contains(r.stderr, "still in the config") {
+		t.Errorf("prune of a configured account: %d %q", r.code, r.stderr)
+	}
+	// acme leaves the config (another account takes its place).
+	y, _ := os.ReadFile(cfgPath)
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(string(y), "id: acme", "id: other", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runMain(t, environ, "prune", "--config", cfgPath, "--account", "acme")
+	if r.code != 2 || !strings.Contains(r.stdout, "databases") || !strings.Contains(r.stderr, "--yes") {
+		t.Fatalf("prune without --yes: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	st, err := storage.Open(context.Background(), mirror, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if rows, _ := st.AccountRows(context.Background(), "acme"); rows["databases"] == 0 {
+		t.Fatalf("prune without --yes removed rows: %v", rows)
+	}
+	if r := runMain(t, environ, "prune", "--config", cfgPath, "--account", "acme", "--yes"); r.code != 0 {
+		t.Fatalf("prune --yes: %d %q", r.code, r.stderr)
+	}
+	if rows, _ := st.AccountRows(context.Background(), "acme"); len(rows) != 0 {
+		t.Errorf("rows left after prune: %v", rows)
 	}
 }
