@@ -55,7 +55,9 @@ func SpreadSchedule(account, spec string) (cron.Schedule, time.Duration, error) 
 	sum := h.Sum64()
 	if cd, ok := inner.(cron.ConstantDelaySchedule); ok {
 		period := cd.Delay
-		return spread{inner: inner, period: period, offset: time.Duration(sum % uint64(period))}, period, nil
+		// Whole seconds, like the cron specs, so next-run times read well.
+		offset := time.Duration(sum%uint64(max(period/time.Second, 1))) * time.Second
+		return spread{inner: inner, period: period, offset: offset}, period, nil
 	}
 	interval := specInterval(inner)
 	maxJitter := min(interval/10, maxSpecJitter)

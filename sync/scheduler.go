@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	stdsync "sync"
 	"time"
@@ -375,7 +376,7 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 		sc := metrics.ScopeStatus{Resource: h.Resource, LastStatus: h.LastStatus, ErrorClass: h.ErrorClass, Error: h.Error, DeletesHeld: h.DeletesHeld}
 		if !h.LastCompleteAt.IsZero() {
 			at := h.LastCompleteAt
-			age := now.Sub(at).Seconds()
+			age := math.Round(now.Sub(at).Seconds()*1000) / 1000
 			sc.LastCompleteAt, sc.AgeSeconds = &at, &age
 		}
 		o.Resources = append(o.Resources, sc)

@@ -26,7 +26,7 @@ func TestSpreadScheduleIsDeterministicAndSpread(t *testing.T) {
 	cases := []struct {
 		spec           string
 		from           time.Time
-		first, last    time.Time // every account's next run after from falls in [first, last)
+		first, last    time.Time // every account's next run after from falls in [first, last]
 		minDistinctSec int
 	}{
 		{"@every 15m", t0, t0, t0.Add(15 * time.Minute), 500},
@@ -48,8 +48,8 @@ func TestSpreadScheduleIsDeterministicAndSpread(t *testing.T) {
 			if !again.Next(t0).Equal(next) {
 				t.Fatalf("%s: %s's next run moved between two builds", c.spec, id)
 			}
-			if next.Before(c.first) || !next.Before(c.last) || !next.After(t0) {
-				t.Fatalf("%s: %s next %s outside [%s, %s)", c.spec, id, next, c.first, c.last)
+			if next.Before(c.first) || next.After(c.last) || !next.After(t0) {
+				t.Fatalf("%s: %s next %s outside [%s, %s]", c.spec, id, next, c.first, c.last)
 			}
 			if after := s.Next(next); after.Sub(next) < time.Minute {
 				t.Fatalf("%s: %s runs again %s after %s", c.spec, id, after.Sub(next), next)
