@@ -26,7 +26,9 @@ import (
 type Options struct {
 	// AuthToken authenticates to a remote mirror; unused for file: URLs.
 	AuthToken string
-	// BusyTimeout is how long a write waits for another writer; default 5s.
+	// BusyTimeout is how long a write waits for another writer; default 30s,
+	// so a one-shot `tursync sync` and the daemon can share a mirror file
+	// while one of them writes a large org.
 	BusyTimeout time.Duration
 	// Now is the clock stamped on rows; default time.Now.
 	Now func() time.Time
@@ -48,7 +50,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		o.Now = time.Now
 	}
 	if o.BusyTimeout <= 0 {
-		o.BusyTimeout = 5 * time.Second
+		o.BusyTimeout = 30 * time.Second
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {

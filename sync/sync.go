@@ -206,7 +206,7 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 		if err := s.store.FinishRun(fctx, run); err != nil && res.Err == nil {
 			res.Status, res.Err = storage.StatusFailed, err
 		}
-		s.recordPass(ctx, res)
+		s.recordPass(ctx, res, log)
 		log.Info("account pass", "status", res.Status, "orgs", len(res.Orgs), "created", res.Counts.Created, "updated", res.Counts.Updated,
 			"deleted", res.Counts.Deleted, "unchanged", res.Counts.Unchanged, "api_requests", res.Stats.Requests,
 			"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String(), "error", errString(res.Err))
@@ -310,7 +310,7 @@ func (s *Syncer) recordOrg(account string, or OrgResult) {
 }
 
 // recordPass updates the pass metrics and the mirror's live row counts.
-func (s *Syncer) recordPass(ctx context.Context, res Result) {
+func (s *Syncer) recordPass(ctx context.Context, res Result, log *slog.Logger) {
 	if s.o.Metrics == nil {
 		return
 	}
@@ -320,7 +320,7 @@ func (s *Syncer) recordPass(ctx context.Context, res Result) {
 	defer cancel()
 	counts, err := s.store.LiveRows(cctx, res.Account)
 	if err != nil {
-		s.o.Logger.Warn("count mirror rows", KeyAccount, res.Account, "error", err)
+		log.Warn("count mirror rows", "error", err)
 		return
 	}
 	for resource, n := range counts {

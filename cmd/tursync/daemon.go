@@ -221,9 +221,10 @@ func (d *daemon) reload() {
 		return
 	}
 	old := d.cfg.Load()
-	if cfg.Mirror != old.Mirror || cfg.HTTP != old.HTTP || cfg.Log != old.Log {
-		d.log.Warn("mirror, http and log settings change only on restart; the rest of the config is reloaded")
+	if cfg.Mirror != old.Mirror || cfg.HTTP != old.HTTP || cfg.Log != old.Log || cfg.Sync.MaxConcurrentAccounts != old.Sync.MaxConcurrentAccounts {
+		d.log.Warn("mirror, http, log and sync.max_concurrent_accounts change only on restart; the rest of the config is reloaded")
 		cfg.Mirror, cfg.HTTP, cfg.Log = old.Mirror, old.HTTP, old.Log
+		cfg.Sync.MaxConcurrentAccounts = old.Sync.MaxConcurrentAccounts
 	}
 	d.cfg.Store(&cfg)
 	d.sched.SetOptions(d.store, d.syncOptions(cfg))
