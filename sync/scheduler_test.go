@@ -301,13 +301,7 @@ func (g *gatedStore) ApplyOrg(ctx context.Context, p *storage.OrgPass) error {
 func TestShutdownFinishesTheOrgInFlightAndStartsNoOther(t *testing.T) {
 	e := newEnv(t, small)
 	g := &gatedStore{Store: e.store, entered: make(chan string, 1), proceed: make(chan struct{})}
-	s := tsync.NewScheduler(g, e.store, e.opts, nil)
-	if err := s.SetJobs([]tsync.Job{{ID: "acme", Schedule: "@every 1h", Account: func() (tsync.Account, error) {
-		return tsync.Account{ID: "acme", API: e.client(testToken)}, nil
-	}}}); err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
+	s := e.startScheduler(g, "acme")
 	org := <-g.entered
 	done := make(chan error)
 	go func() { done <- s.Shutdown(10 * time.Second) }()
@@ -330,13 +324,7 @@ func TestShutdownFinishesTheOrgInFlightAndStartsNoOther(t *testing.T) {
 func TestShutdownTimeoutRollsBackTheOrgInFlight(t *testing.T) {
 	e := newEnv(t, small)
 	g := &gatedStore{Store: e.store, entered: make(chan string, 1), waitCtx: true}
-	s := tsync.NewScheduler(g, e.store, e.opts, nil)
-	if err := s.SetJobs([]tsync.Job{{ID: "acme", Schedule: "@every 1h", Account: func() (tsync.Account, error) {
-		return tsync.Account{ID: "acme", API: e.client(testToken)}, nil
-	}}}); err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
+	s := e.startScheduler(g, "acme")
 	<-g.entered
 	if err := s.Shutdown(50 * time.Millisecond); !errors.Is(err, tsync.ErrShutdownTimeout) {
 		t.Fatalf("Shutdown = %v, want ErrShutdownTimeout", err)
@@ -351,18 +339,33 @@ func TestShutdownTimeoutRollsBackTheOrgInFlight(t *testing.T) {
 	}
 }
 
-func TestSetJobsAddsAndRemovesAccounts(t *testing.T) {
-	e := newEnv(t, small)
-	s := tsync.NewScheduler(e.store, e.store, e.opts, nil)
-	job := func(id string) tsync.Job {
-		return tsync.Job{ID: id, Schedule: "@every 1h", Account: func() (tsync.Account, error) {
-			return tsync.Account{ID: id, API: e.client(testToken)}, nil
-		}}
+// job is an hourly pass of account id against the simulator.
+func (e *env) job(id string) tsync.Job {
+	return tsync.Job{ID: id, Schedule: "@every 1h", Account: func() (tsync.Account, error) {
+		return tsync.Account{ID: id, API: e.client(testToken)}, nil
+	}}
+}
+
+// startScheduler starts a scheduler over store with hourly jobs for ids;
+// each gets its first pass at once.
+func (e *env) startScheduler(store tsync.Store, ids ...string) *tsync.Scheduler {
+	e.t.Helper()
+	s := tsync.NewScheduler(store, e.store, e.opts, nil)
+	var jobs []tsync.Job
+	for _, id := range ids {
+		jobs = append(jobs, e.job(id))
 	}
-	if err := s.SetJobs([]tsync.Job{job("a1")}); err != nil {
-		t.Fatal(err)
+	if err := s.SetJobs(jobs); err != nil {
+		e.t.Fatal(err)
 	}
 	s.Start()
+	return s
+}
+
+func TestSetJobsAddsAndRemovesAccounts(t *testing.T) {
+	e := newEnv(t, small)
+	s := e.startScheduler(e.store, "a1")
+	job := e.job
 	defer s.Shutdown(5 * time.Second)
 	waitFor(t, "a1's first pass", func() bool { return e.finishedRuns("a1") == 1 })
 	if err := s.SetJobs([]tsync.Job{job("a2")}); err != nil {

@@ -10,18 +10,15 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	stdsync "sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
-	"github.com/tursync/tursync/turso"
 )
 
 // retentionSchedule is when the daemon applies the retention settings
@@ -36,39 +33,13 @@ type daemon struct {
 	log     *slog.Logger
 	store   *storage.Store
 	metrics *metrics.Metrics
-	lims    *sharedLimiters
+	lims    *limiters
 	sched   *tsync.Scheduler
-}
-
-// sharedLimiters keeps one token bucket per token across passes and
-// reloads; jobs build their clients concurrently.
-type sharedLimiters struct {
-	mu stdsync.Mutex
-	m  map[string]*rate.Limiter
-}
-
-func (l *sharedLimiters) get(tok turso.Secret, rps float64) *rate.Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.m[tok.Reveal()]
-	if !ok {
-		lim = rate.NewLimiter(rate.Limit(rps), max(1, int(rps)))
-		l.m[tok.Reveal()] = lim
-	} else if lim.Limit() != rate.Limit(rps) {
-		// requests_per_second changed in a reload.
-		lim.SetLimit(rate.Limit(rps))
-		lim.SetBurst(max(1, int(rps)))
-	}
-	return lim
 }
 
 func (m *Main) runDaemon(ctx context.Context, args []string) error {
 	fs := m.flags("run")
-	cfgPath := fs.String("config", "", "config file (YAML)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := m.loadConfig(*cfgPath)
+	cfg, cfgPath, err := m.parseWithConfig(fs, args)
 	if err != nil {
 		return err
 	}
@@ -78,8 +49,8 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	d := &daemon{m: m, path: *cfgPath, log: newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format),
-		lims: &sharedLimiters{m: map[string]*rate.Limiter{}}}
+	d := &daemon{m: m, path: cfgPath, log: newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format),
+		lims: newLimiters()}
 	d.cfg.Store(&cfg)
 	d.store, err = m.openStore(ctx, cfg, false)
 	if err != nil {
@@ -194,19 +165,13 @@ func (d *daemon) jobs(cfg Config) []tsync.Job {
 func (d *daemon) account(id string) (tsync.Account, error) {
 	cfg := d.cfg.Load()
 	for _, a := range cfg.Accounts {
-		if a.ID != id {
-			continue
+		if a.ID == id {
+			acct, err := d.m.account(cfg, a, d.lims, d.metrics)
+			if err != nil {
+				return tsync.Account{}, fmt.Errorf("account %s: %w", id, err)
+			}
+			return acct, nil
 		}
-		tok, err := a.Token(d.m.Getenv)
-		if err != nil {
-			return tsync.Account{}, fmt.Errorf("token of account %s: %w", id, err)
-		}
-		c, err := turso.NewClient(turso.Options{BaseURL: cfg.API.BaseURL, Token: tok, Timeout: time.Duration(cfg.API.Timeout),
-			MaxRetries: cfg.API.MaxRetries, Limiter: d.lims.get(tok, cfg.API.RequestsPerSecond), Observer: d.metrics})
-		if err != nil {
-			return tsync.Account{}, fmt.Errorf("client of account %s: %w", id, err)
-		}
-		return tsync.Account{ID: id, Orgs: a.Orgs, Resources: cfg.Resources(a), API: c}, nil
 	}
 	return tsync.Account{}, fmt.Errorf("account %s is no longer configured", id)
 }

@@ -178,6 +178,19 @@ func httpGet(url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// newDaemonConfig serves a small simulated account and writes a daemon
+// config for it in a fresh directory: the mirror there, an hourly schedule.
+func newDaemonConfig(t *testing.T) (*tursotest.Server, daemonConfig, string) {
+	t.Helper()
+	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
+	dir := t.TempDir()
+	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: freeAddr(t), schedule: "@every 1h",
+		shutdownTimeout: "30s", accounts: []string{"acme"}}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	cfg.write(t, cfgPath)
+	return sim, cfg, cfgPath
+}
+
 type daemonConfig struct {
 	mirror, api, listen string
 	schedule            string
@@ -206,12 +219,7 @@ func (c daemonConfig) write(t *testing.T, path string) {
 }
 
 func TestDaemonServesStatusAndReloadsOnSIGHUP(t *testing.T) {
-	_, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.yaml")
-	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: freeAddr(t), schedule: "@every 1h",
-		shutdownTimeout: "30s", accounts: []string{"acme"}}
-	cfg.write(t, cfgPath)
+	_, cfg, cfgPath := newDaemonConfig(t)
 	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
 	base := "http://" + cfg.listen
 
@@ -404,12 +412,7 @@ func TestSIGTERMWhileAnOrgIsWritten(t *testing.T) {
 // delete guard holds, and a one-shot `sync --force-deletes` against the same
 // mirror releases it while the daemon keeps running.
 func TestGuardedScopeIsReleasedWhileTheDaemonRuns(t *testing.T) {
-	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.yaml")
-	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: freeAddr(t), schedule: "@every 1h",
-		shutdownTimeout: "30s", accounts: []string{"acme"}}
-	cfg.write(t, cfgPath)
+	sim, cfg, cfgPath := newDaemonConfig(t)
 	env := []string{"ACME_TOKEN=" + cmdToken}
 	if code := startTursync(t, env, "sync", "--config", cfgPath).wait(); code != 0 {
 		t.Fatalf("baseline sync exited %d", code)
@@ -445,15 +448,12 @@ func TestGuardedScopeIsReleasedWhileTheDaemonRuns(t *testing.T) {
 // TestRotatedTokenFileNeedsNoRestart: the daemon reads token_file at every
 // pass, so a revoked token fails the account and a rotated one heals it.
 func TestRotatedTokenFileNeedsNoRestart(t *testing.T) {
-	_, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "acme.token")
+	_, cfg, cfgPath := newDaemonConfig(t)
+	tokenFile := filepath.Join(filepath.Dir(cfgPath), "acme.token")
 	if err := os.WriteFile(tokenFile, []byte("a-revoked-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: freeAddr(t), schedule: "@every 1s",
-		shutdownTimeout: "30s", accounts: []string{"acme"}, tokenFile: tokenFile}
-	cfgPath := filepath.Join(dir, "config.yaml")
+	cfg.schedule, cfg.tokenFile = "@every 1s", tokenFile
 	cfg.write(t, cfgPath)
 	p := startTursync(t, nil, "run", "--config", cfgPath)
 	metricsHas := func(want string) func() (bool, string) {

@@ -14,19 +14,15 @@ import (
 // applies the retention settings now.
 func (m *Main) runPrune(ctx context.Context, args []string) error {
 	fs := m.flags("prune")
-	cfgPath := fs.String("config", "", "config file (YAML)")
 	account := fs.String("account", "", "remove every row of this account (it must no longer be in the config)")
 	yes := fs.Bool("yes", false, "confirm the removal")
 	retention := fs.Bool("retention", false, "apply the retention settings now, as the daemon does daily")
-	if err := parseFlags(fs, args); err != nil {
+	cfg, _, err := m.parseWithConfig(fs, args)
+	if err != nil {
 		return err
 	}
 	if (*account == "") == !*retention {
 		return &UsageError{Msg: "prune: give --account ID or --retention"}
-	}
-	cfg, err := m.loadConfig(*cfgPath)
-	if err != nil {
-		return err
 	}
 	if *account != "" && slices.ContainsFunc(cfg.Accounts, func(a AccountConfig) bool { return a.ID == *account }) {
 		return &UsageError{Msg: fmt.Sprintf("prune: account %q is still in the config; remove it from accounts first", *account)}

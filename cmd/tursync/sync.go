@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	stdsync "sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -35,6 +36,17 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return &UsageError{Msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
 	return nil
+}
+
+// parseWithConfig adds --config to a command's flags, parses args and
+// loads the config; it returns the config and its path.
+func (m *Main) parseWithConfig(fs *flag.FlagSet, args []string) (Config, string, error) {
+	path := fs.String("config", "", "config file (YAML)")
+	if err := parseFlags(fs, args); err != nil {
+		return Config{}, "", err
+	}
+	cfg, err := m.loadConfig(*path)
+	return cfg, *path, err
 }
 
 func (m *Main) loadConfig(path string) (Config, error) {
@@ -66,35 +78,57 @@ func (m *Main) openStore(ctx context.Context, cfg Config, noMigrate bool) (*stor
 }
 
 // limiters keeps one token bucket per token, shared by every account that
-// uses the same token.
-type limiters map[string]*rate.Limiter
+// uses the same token, across passes and reloads. The daemon's jobs build
+// their clients concurrently.
+type limiters struct {
+	mu stdsync.Mutex
+	m  map[string]*rate.Limiter
+}
 
-func (l limiters) get(tok turso.Secret, rps float64) *rate.Limiter {
-	if lim, ok := l[tok.Reveal()]; ok {
-		return lim
+func newLimiters() *limiters { return &limiters{m: map[string]*rate.Limiter{}} }
+
+func (l *limiters) get(tok turso.Secret, rps float64) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.m[tok.Reveal()]
+	if !ok {
+		lim = rate.NewLimiter(rate.Limit(rps), max(1, int(rps)))
+		l.m[tok.Reveal()] = lim
+	} else if lim.Limit() != rate.Limit(rps) {
+		// requests_per_second changed in a reload.
+		lim.SetLimit(rate.Limit(rps))
+		lim.SetBurst(max(1, int(rps)))
 	}
-	lim := rate.NewLimiter(rate.Limit(rps), max(1, int(rps)))
-	l[tok.Reveal()] = lim
 	return lim
 }
 
+// account reads an account's token now and builds its API client.
+func (m *Main) account(cfg *Config, a AccountConfig, lims *limiters, obs turso.Observer) (tsync.Account, error) {
+	tok, err := a.Token(m.Getenv)
+	if err != nil {
+		return tsync.Account{}, err
+	}
+	c, err := turso.NewClient(turso.Options{BaseURL: cfg.API.BaseURL, Token: tok, Timeout: time.Duration(cfg.API.Timeout),
+		MaxRetries: cfg.API.MaxRetries, Limiter: lims.get(tok, cfg.API.RequestsPerSecond), Observer: obs})
+	if err != nil {
+		return tsync.Account{}, err
+	}
+	return tsync.Account{ID: a.ID, Orgs: a.Orgs, Resources: cfg.Resources(a), API: c}, nil
+}
+
 // accounts builds the sync accounts of the config, reading each token now.
-func (m *Main) accounts(cfg Config, only string, lims limiters) ([]tsync.Account, error) {
+func (m *Main) accounts(cfg Config, only string) ([]tsync.Account, error) {
+	lims := newLimiters()
 	var out []tsync.Account
 	for i, a := range cfg.Accounts {
 		if only != "" && a.ID != only {
 			continue
 		}
-		tok, err := a.Token(m.Getenv)
+		acct, err := m.account(&cfg, a, lims, nil)
 		if err != nil {
 			return nil, configErr(fmt.Sprintf("accounts[%d]", i), a.line, "%v", err)
 		}
-		c, err := turso.NewClient(turso.Options{BaseURL: cfg.API.BaseURL, Token: tok, Timeout: time.Duration(cfg.API.Timeout),
-			MaxRetries: cfg.API.MaxRetries, Limiter: lims.get(tok, cfg.API.RequestsPerSecond)})
-		if err != nil {
-			return nil, configErr(fmt.Sprintf("accounts[%d]", i), a.line, "%v", err)
-		}
-		out = append(out, tsync.Account{ID: a.ID, Orgs: a.Orgs, Resources: cfg.Resources(a), API: c})
+		out = append(out, acct)
 	}
 	if only != "" && len(out) == 0 {
 		return nil, &UsageError{Msg: fmt.Sprintf("--account %q is not in the config", only)}
@@ -114,20 +148,16 @@ func (m *Main) syncerOptions(cfg Config, log *slog.Logger) tsync.Options {
 
 func (m *Main) runSync(ctx context.Context, args []string) error {
 	fs := m.flags("sync")
-	cfgPath := fs.String("config", "", "config file (YAML)")
 	account := fs.String("account", "", "sync only this account id")
 	org := fs.String("org", "", "sync only this organization slug")
 	dry := fs.Bool("dry-run", false, "fetch and diff, write nothing, print the planned changes")
 	force := fs.Bool("force-deletes", false, "apply deletes the delete guard would hold back")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := m.loadConfig(*cfgPath)
+	cfg, _, err := m.parseWithConfig(fs, args)
 	if err != nil {
 		return err
 	}
 	log := newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format)
-	accts, err := m.accounts(cfg, *account, limiters{})
+	accts, err := m.accounts(cfg, *account)
 	if err != nil {
 		return err
 	}
@@ -196,12 +226,8 @@ func printResults(w io.Writer, results []tsync.Result, dry bool) {
 
 func (m *Main) runMigrate(ctx context.Context, args []string) error {
 	fs := m.flags("migrate")
-	cfgPath := fs.String("config", "", "config file (YAML)")
 	status := fs.Bool("status", false, "list migrations and whether each is applied")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := m.loadConfig(*cfgPath)
+	cfg, _, err := m.parseWithConfig(fs, args)
 	if err != nil {
 		return err
 	}
@@ -240,16 +266,12 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 // runCheck validates the config and, per account, what the token can see.
 func (m *Main) runCheck(ctx context.Context, args []string) error {
 	fs := m.flags("check")
-	cfgPath := fs.String("config", "", "config file (YAML)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := m.loadConfig(*cfgPath)
+	cfg, _, err := m.parseWithConfig(fs, args)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "config ok: %d accounts\n", len(cfg.Accounts))
-	accts, err := m.accounts(cfg, "", limiters{})
+	accts, err := m.accounts(cfg, "")
 	if err != nil {
 		return err
 	}
