@@ -512,3 +512,15 @@ func TestPruneCommand(t *testing.T) {
 		t.Errorf("rows left after prune: %v", rows)
 	}
 }
+
+func TestSimulateFaultFlagErrors(t *testing.T) {
+	for arg, want := range map[string]string{
+		"nope:org1:500":    `unknown resource "nope"`,
+		"members:org1:200": "want an HTTP error status",
+		"members:500":      "want RESOURCE:ORG:STATUS",
+	} {
+		if r := runMain(t, nil, "simulate", "--listen", "127.0.0.1:0", "--fault", arg); r.code != 2 || !strings.Contains(r.stderr, want) {
+			t.Errorf("--fault %s: exit %d %q, want 2 naming %q", arg, r.code, r.stderr, want)
+		}
+	}
+}

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
@@ -141,6 +143,14 @@ func (m *Main) runSimulate(ctx context.Context, args []string) error {
 	token := fs.String("token", "", "accept only this bearer token (default: any non-empty token)")
 	fleet := fs.Int("fleet", 0, "serve N accounts; token fleet-<i> sees only its own small org")
 	latency := fs.Duration("latency", 0, "delay every response by this much")
+	var faults []simFault
+	fs.Func("fault", "RESOURCE:ORG:STATUS: answer STATUS to every request for RESOURCE of ORG (* for every org); repeatable, e.g. members:org2:500", func(v string) error {
+		f, err := parseSimFault(v)
+		if err == nil {
+			faults = append(faults, f)
+		}
+		return err
+	})
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -152,6 +162,9 @@ func (m *Main) runSimulate(ctx context.Context, args []string) error {
 		return &UsageError{Msg: "--fleet must not be negative"}
 	}
 	sim := tursotest.New(tursotest.Config{Seed: *seed, Size: size, Token: *token, Fleet: *fleet, Latency: *latency})
+	for _, f := range faults {
+		sim.Inject(f.route, f.org, tursotest.Fault{Status: f.status})
+	}
 	base, stop, err := serveSimulator(*listen, sim)
 	if err != nil {
 		return err
@@ -163,4 +176,42 @@ func (m *Main) runSimulate(ctx context.Context, args []string) error {
 		return nil
 	}
 	return nil
+}
+
+// simRoutes maps the resources a --fault names to their route templates.
+var simRoutes = map[string]string{
+	schema.ResOrganization: turso.RouteOrganization,
+	schema.ResMembers:      turso.RouteMembers,
+	schema.ResInvites:      turso.RouteInvites,
+	schema.ResDatabases:    turso.RouteDatabases,
+	schema.ResGroups:       turso.RouteGroups,
+	schema.ResAPITokens:    turso.RouteAPITokens,
+	schema.ResAuditLogs:    turso.RouteAuditLogs,
+	schema.ResUsage:        turso.RouteUsage,
+}
+
+// simFault is one --fault of tursync simulate.
+type simFault struct {
+	route, org string
+	status     int
+}
+
+func parseSimFault(v string) (simFault, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return simFault{}, fmt.Errorf("want RESOURCE:ORG:STATUS, not %q", v)
+	}
+	route, ok := simRoutes[parts[0]]
+	if !ok {
+		return simFault{}, fmt.Errorf("unknown resource %q (want one of %s)", parts[0], strings.Join(schema.Resources, ", "))
+	}
+	status, err := strconv.Atoi(parts[2])
+	if err != nil || status < 400 || status > 599 {
+		return simFault{}, fmt.Errorf("status %q: want an HTTP error status (400-599)", parts[2])
+	}
+	org := parts[1]
+	if org == "*" {
+		org = ""
+	}
+	return simFault{route: route, org: org, status: status}, nil
 }

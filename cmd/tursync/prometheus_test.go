@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/tursync/tursync/internal/testbin"
-	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -60,11 +59,25 @@ func promScalar(t *testing.T, base, what, q string, ok func(float64) bool) float
 	return got
 }
 
-// TestPrometheusScrapesTheDaemon runs the daemon against the simulator and a
-// real Prometheus scraping it every second, then breaks one org's members.
+// startSimulator runs `tursync simulate` on addr and waits until it answers.
+func startSimulator(t *testing.T, addr string, extra ...string) *proc {
+	t.Helper()
+	p := startTursync(t, nil, append([]string{"simulate", "--listen", addr, "--seed", "11", "--token", cmdToken}, extra...)...)
+	poll(t, "the simulator to answer", func() (bool, string) {
+		code, body := httpGet("http://" + addr + "/v1/locations")
+		return code == 401, body // up, and refusing a request without the token
+	})
+	return p
+}
+
+// TestPrometheusScrapesTheDaemon runs `tursync simulate`, `tursync run`
+// against it and a real Prometheus scraping the daemon every second, then
+// restarts the simulator with one org's members failing.
 func TestPrometheusScrapesTheDaemon(t *testing.T) {
 	prom := testbin.Find(t, "prometheus")
-	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 11, Size: tursotest.Small, Token: cmdToken})
+	simAddr := freeAddr(t)
+	apiURL := "http://" + simAddr
+	sim := startSimulator(t, simAddr)
 	dir := t.TempDir()
 	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: freeAddr(t), schedule: "@every 2s",
 		shutdownTimeout: "30s", accounts: []string{"acme"}}
@@ -131,9 +144,14 @@ scrape_configs:
 		return ok, body
 	})
 
-	// org2's members now answer 500: its scope fails at every pass while
-	// the other orgs stay fresh.
-	sim.Inject(turso.RouteMembers, "org2", tursotest.Fault{Status: 500})
+	// The simulator restarts (same seed, same data) with org2's members
+	// answering 500: that scope fails at every pass while the other orgs
+	// stay fresh.
+	sim.signal(syscall.SIGTERM)
+	if code := sim.wait(); code != 0 {
+		t.Fatalf("simulator exit %d", code)
+	}
+	startSimulator(t, simAddr, "--fault", "members:org2:500")
 	failed := `sum(tursync_scope_syncs_total{org="org2",resource="members",status="failed"})`
 	first := promScalar(t, base, "org2 members to fail", failed, func(v float64) bool { return v >= 1 })
 	promScalar(t, base, "org2 members failures to keep rising", failed, func(v float64) bool { return v > first })
