@@ -71,7 +71,9 @@ type Scope struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 
-	Rows  RowIter // the scope's entity rows (organization, members, invites, ...)
+	// Rows are the scope's entity rows (organization, members, invites,
+	// ...) staged by Diff.
+	Rows  *Staged
 	Users []schema.User
 	Audit []schema.AuditLog
 	Usage []schema.Usage
@@ -225,20 +227,12 @@ func (w *writer) applyScope(ctx context.Context, p *OrgPass, sc *Scope) error {
 	for _, u := range sc.Users {
 		// Users are account-wide and never tombstoned by one org's scope;
 		// their status is settled once the account's pass is over.
-		if _, err := w.upsert(ctx, u, baseline, false); err != nil {
+		if _, err := w.upsert(ctx, u, baseline); err != nil {
 			return err
 		}
 	}
 	if sc.Rows != nil {
-		err := sc.Rows(func(r schema.Row) error {
-			op, err := w.upsert(ctx, r, baseline, true)
-			if err != nil {
-				return err
-			}
-			sc.Counts.count(op)
-			return nil
-		})
-		if err != nil {
+		if err := w.applyStaged(ctx, sc, sc.Rows, baseline); err != nil {
 			return err
 		}
 	}
@@ -298,18 +292,12 @@ func rowHash(vals []any, remote []byte) string {
 }
 
 // upsert writes one entity row if it is new, changed or tombstoned, and
-// leaves it alone otherwise. markSeen records the key for the scope's
-// tombstone step.
-func (w *writer) upsert(ctx context.Context, r schema.Row, baseline, markSeen bool) (string, error) {
+// leaves it alone otherwise.
+func (w *writer) upsert(ctx context.Context, r schema.Row, baseline bool) (string, error) {
 	t := r.Table()
 	keys := r.KeyValues()
 	vals := r.Values()
 	hash := rowHash(vals, r.Remote())
-	if markSeen {
-		if _, err := w.exec(ctx, `INSERT OR IGNORE INTO temp.seen (k) VALUES (?)`, seenKey(t, keys)); err != nil {
-			return "", err
-		}
-	}
 	// One read per row: the hash decides, the old values feed the diff.
 	q := `SELECT content_hash, deleted_at IS NOT NULL, ` + strings.Join(t.Columns, ", ") + ` FROM ` + t.Quoted() + ` WHERE ` + keyWhere(t)
 	st, err := w.stmt(ctx, q)

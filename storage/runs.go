@@ -149,7 +149,7 @@ func (s *Store) ApplyAccount(ctx context.Context, account string, runID int64, r
 	w := &writer{tx: tx, s: s, account: account, runID: runID, at: s.ts(s.now()), stmts: map[string]*sql.Stmt{}}
 	defer w.close()
 	for _, r := range roles {
-		op, err := w.upsert(ctx, r, true, false)
+		op, err := w.upsert(ctx, r, true)
 		if err != nil {
 			return c, fmt.Errorf("apply account %s: roles: %w", account, err)
 		}
@@ -262,7 +262,7 @@ func (s *Store) SettleUsers(ctx context.Context, account string, runID int64, ru
 			c.Deleted++
 			continue
 		}
-		op, err := w.upsert(ctx, ch.u, baseline, false)
+		op, err := w.upsert(ctx, ch.u, baseline)
 		if err != nil {
 			return c, fmt.Errorf("settle users of %s: %w", account, err)
 		}

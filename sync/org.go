@@ -76,7 +76,8 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 			sc.StartedAt, sc.FinishedAt = members.start, members.end
 			if err == nil {
 				users, ras := mapper.Members(po.slug, members.members)
-				sc.Users, sc.Rows = users, storage.SliceIter(ras)
+				sc.Users = users
+				sc.Rows, err = s.store.Stage(ctx, a.ID, rowsOf(ras))
 				orgMembers = map[string]bool{}
 				for _, m := range members.members {
 					orgMembers[m.Username] = true
@@ -145,14 +146,17 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		if err != nil {
 			return err
 		}
-		sc.Rows = storage.SliceIter([]schema.Organization{mapper.Organization(o)})
+		sc.Rows, err = s.store.Stage(ctx, a.ID, []schema.Row{mapper.Organization(o)})
+		return err
 	case schema.ResMembers:
 		ms, err := api.ListMembers(ctx, org)
 		if err != nil {
 			return err
 		}
 		users, ras := mapper.Members(org, ms)
-		sc.Users, sc.Rows = users, storage.SliceIter(ras)
+		sc.Users = users
+		sc.Rows, err = s.store.Stage(ctx, a.ID, rowsOf(ras))
+		return err
 	case schema.ResInvites:
 		is, err := api.ListInvites(ctx, org)
 		if err != nil {
@@ -167,48 +171,36 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		}
 		invs, users, ras := mapper.Invites(org, is, mapper.Directory{UserByEmail: byEmail, OrgMembers: members})
 		sc.Users = users
-		sc.Rows = chain(storage.SliceIter(invs), storage.SliceIter(ras))
+		sc.Rows, err = s.store.Stage(ctx, a.ID, append(rowsOf(invs), rowsOf(ras)...))
+		return err
 	case schema.ResDatabases:
-		sp, err := newSpill(s.o.SpillDir)
+		st, err := s.stageDatabases(ctx, a, org, spills)
 		if err != nil {
 			return err
 		}
-		*spills = append(*spills, sp)
-		err = api.ListDatabases(ctx, org, func(page []turso.Database) error {
-			for _, d := range page {
-				if err := sp.write(mapper.Database(org, d)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if err := sp.finish(); err != nil {
-			return err
-		}
-		sc.Rows = sp.iter()
+		sc.Rows = st
 	case schema.ResGroups:
 		gs, err := api.ListGroups(ctx, org)
 		if err != nil {
 			return err
 		}
-		rows := make([]schema.Group, len(gs))
+		rows := make([]schema.Row, len(gs))
 		for i, g := range gs {
 			rows[i] = mapper.Group(org, g)
 		}
-		sc.Rows = storage.SliceIter(rows)
+		sc.Rows, err = s.store.Stage(ctx, a.ID, rows)
+		return err
 	case schema.ResAPITokens:
 		ts, err := api.ListAPITokens(ctx, org)
 		if err != nil {
 			return err
 		}
-		rows := make([]schema.APIToken, len(ts))
+		rows := make([]schema.Row, len(ts))
 		for i, t := range ts {
 			rows[i] = mapper.APIToken(org, t)
 		}
-		sc.Rows = storage.SliceIter(rows)
+		sc.Rows, err = s.store.Stage(ctx, a.ID, rows)
+		return err
 	case schema.ResAuditLogs:
 		return s.fetchAudit(ctx, a, org, sc)
 	case schema.ResUsage:
@@ -267,19 +259,72 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-func chain(its ...storage.RowIter) storage.RowIter {
-	return func(yield func(schema.Row) error) error {
-		for _, it := range its {
-			if err := it(yield); err != nil {
+func rowsOf[T schema.Row](xs []T) []schema.Row {
+	out := make([]schema.Row, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+// stageDatabases fetches an org's databases page by page and diffs each
+// page against the mirror as it arrives, staging on disk only the rows to
+// write and the keys of all: memory holds one page whatever the org's size.
+func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spills *[]*spill) (*storage.Staged, error) {
+	var fresh, changed, keys *spill
+	for _, sp := range []**spill{&fresh, &changed, &keys} {
+		var err error
+		if *sp, err = newSpill(s.o.SpillDir); err != nil {
+			return nil, err
+		}
+		*spills = append(*spills, *sp)
+	}
+	st := &storage.Staged{}
+	err := a.API.ListDatabases(ctx, org, func(page []turso.Database) error {
+		rows := make([]schema.Row, len(page))
+		for i, d := range page {
+			rows[i] = mapper.Database(org, d)
+		}
+		kinds, err := s.store.Diff(ctx, a.ID, rows)
+		if err != nil {
+			return err
+		}
+		for i, r := range rows {
+			d := r.(schema.Database)
+			if err := keys.write(d.ID); err != nil {
+				return err
+			}
+			switch kinds[i] {
+			case storage.New:
+				err = fresh.write(d)
+			case storage.Changed:
+				err = changed.write(d)
+			default:
+				st.Unchanged++
+			}
+			if err != nil {
 				return err
 			}
 		}
 		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	for _, sp := range []*spill{fresh, changed, keys} {
+		if err := sp.finish(); err != nil {
+			return nil, err
+		}
+	}
+	st.New, st.Changed = databaseIter(fresh), databaseIter(changed)
+	st.Keys = func(yield func(t *schema.Table, keys []string) error) error {
+		return readSpill(keys, func(id string) error { return yield(schema.Databases, []string{org, id}) })
+	}
+	return st, nil
 }
 
-// spill stages mapped database rows on disk as JSON lines, so the write step
-// streams them back without holding the org in memory.
+// spill stages values on disk as JSON lines, so the write step streams them
+// back without holding the org in memory.
 type spill struct {
 	f   *os.File
 	w   *bufio.Writer
@@ -295,7 +340,7 @@ func newSpill(dir string) (*spill, error) {
 	return &spill{f: f, w: w, enc: json.NewEncoder(w)}, nil
 }
 
-func (sp *spill) write(d schema.Database) error { return sp.enc.Encode(d) }
+func (sp *spill) write(v any) error { return sp.enc.Encode(v) }
 
 func (sp *spill) finish() error {
 	if err := sp.w.Flush(); err != nil {
@@ -304,23 +349,28 @@ func (sp *spill) finish() error {
 	return nil
 }
 
-func (sp *spill) iter() storage.RowIter {
-	return func(yield func(schema.Row) error) error {
-		if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+// readSpill decodes every staged value in order.
+func readSpill[T any](sp *spill, fn func(T) error) error {
+	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bufio.NewReaderSize(sp.f, 1<<16))
+	for {
+		var v T
+		if err := dec.Decode(&v); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read staged rows: %w", err)
+		}
+		if err := fn(v); err != nil {
 			return err
 		}
-		dec := json.NewDecoder(bufio.NewReaderSize(sp.f, 1<<16))
-		for {
-			var d schema.Database
-			if err := dec.Decode(&d); err == io.EOF {
-				return nil
-			} else if err != nil {
-				return fmt.Errorf("read staged databases: %w", err)
-			}
-			if err := yield(d); err != nil {
-				return err
-			}
-		}
+	}
+}
+
+func databaseIter(sp *spill) storage.RowIter {
+	return func(yield func(schema.Row) error) error {
+		return readSpill(sp, func(d schema.Database) error { return yield(d) })
 	}
 }
 

@@ -49,6 +49,8 @@ type Store interface {
 	OrgMembers(ctx context.Context, account, org string) (map[string]bool, error)
 	LiveOrgs(ctx context.Context, account string) ([]string, error)
 	LiveRows(ctx context.Context, account string) (map[string]int64, error)
+	Diff(ctx context.Context, account string, rows []schema.Row) ([]storage.Kind, error)
+	Stage(ctx context.Context, account string, rows []schema.Row) (*storage.Staged, error)
 }
 
 // Log keys, the same on every line of a pass.

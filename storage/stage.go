@@ -1,0 +1,253 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tursync/tursync/schema"
+)
+
+// Kind is what a fetched row needs: nothing, an insert, or an update.
+type Kind uint8
+
+// Row kinds, as Diff classifies them.
+const (
+	Unchanged Kind = iota
+	New            // no row with this key, live or tombstoned
+	Changed        // the content hash differs, or the row is tombstoned
+)
+
+// diffBatch bounds the keys one lookup sends; SQLite allows 32766 bound
+// parameters and the widest key has 2 columns.
+const diffBatch = 1000
+
+// Diff classifies fetched rows against the mirror by key and content hash.
+// It only reads, so it runs while the API is still being fetched, before the
+// org's write transaction opens; ApplyOrg re-reads each changed row inside
+// the transaction, and an insert that meets a row written since fails the
+// org instead of overwriting it.
+func (s *Store) Diff(ctx context.Context, account string, rows []schema.Row) ([]Kind, error) {
+	kinds := make([]Kind, len(rows))
+	byTable := map[*schema.Table][]int{}
+	for i, r := range rows {
+		byTable[r.Table()] = append(byTable[r.Table()], i)
+	}
+	for t, idx := range byTable {
+		for start := 0; start < len(idx); start += diffBatch {
+			if err := s.diffBatch(ctx, account, t, rows, idx[start:min(start+diffBatch, len(idx))], kinds); err != nil {
+				return nil, fmt.Errorf("diff %s: %w", t.Name, err)
+			}
+		}
+	}
+	return kinds, nil
+}
+
+func (s *Store) diffBatch(ctx context.Context, account string, t *schema.Table, rows []schema.Row, idx []int, kinds []Kind) error {
+	tuple := "(?" + strings.Repeat(", ?", len(t.Keys)-1) + ")"
+	args := make([]any, 0, 1+len(idx)*len(t.Keys))
+	args = append(args, account)
+	want := make(map[string]int, len(idx))
+	for _, i := range idx {
+		keys := rows[i].KeyValues()
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		want[strings.Join(keys, "\x00")] = i
+		kinds[i] = New
+	}
+	q := `SELECT ` + strings.Join(t.Keys, ", ") + `, content_hash, deleted_at IS NOT NULL FROM ` + t.Quoted() +
+		` WHERE account_id = ? AND (` + strings.Join(t.Keys, ", ") + `) IN (VALUES ` + tuple + strings.Repeat(", "+tuple, len(idx)-1) + `)`
+	res, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	keys := make([]string, len(t.Keys))
+	var hash string
+	var deleted bool
+	ptrs := make([]any, 0, len(keys)+2)
+	for i := range keys {
+		ptrs = append(ptrs, &keys[i])
+	}
+	ptrs = append(ptrs, &hash, &deleted)
+	for res.Next() {
+		if err := res.Scan(ptrs...); err != nil {
+			return err
+		}
+		i, ok := want[strings.Join(keys, "\x00")]
+		if !ok {
+			continue
+		}
+		r := rows[i]
+		if !deleted && hash == rowHash(r.Values(), r.Remote()) {
+			kinds[i] = Unchanged
+		} else {
+			kinds[i] = Changed
+		}
+	}
+	return res.Err()
+}
+
+// KeyIter yields the key of every row a scope's fetch returned.
+type KeyIter func(yield func(t *schema.Table, keys []string) error) error
+
+// Staged is a scope's entity rows after Diff: only the rows to write, and
+// the keys of all rows, which decide what the fetch no longer returned.
+type Staged struct {
+	New, Changed RowIter
+	Keys         KeyIter
+	Unchanged    int
+}
+
+// insertBatchRows bounds a multi-row INSERT: the widest table has about 30
+// columns.
+const insertBatchRows = 200
+
+// applyStaged writes a staged scope: the keys into temp.seen, new rows in
+// multi-row inserts, changed rows one by one with their old values.
+func (w *writer) applyStaged(ctx context.Context, sc *Scope, st *Staged, baseline bool) error {
+	if err := w.markSeen(ctx, st.Keys); err != nil {
+		return err
+	}
+	sc.Counts.Unchanged += st.Unchanged
+	if st.New != nil {
+		batch := map[*schema.Table][]schema.Row{}
+		flush := func(t *schema.Table) error {
+			if err := w.insertRows(ctx, t, batch[t], baseline); err != nil {
+				return err
+			}
+			sc.Counts.Created += len(batch[t])
+			batch[t] = batch[t][:0]
+			return nil
+		}
+		err := st.New(func(r schema.Row) error {
+			t := r.Table()
+			batch[t] = append(batch[t], r)
+			if len(batch[t]) >= insertBatchRows {
+				return flush(t)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for t := range batch {
+			if err := flush(t); err != nil {
+				return err
+			}
+		}
+	}
+	if st.Changed != nil {
+		return st.Changed(func(r schema.Row) error {
+			op, err := w.upsert(ctx, r, baseline)
+			if err != nil {
+				return err
+			}
+			sc.Counts.count(op)
+			return nil
+		})
+	}
+	return nil
+}
+
+// markSeen records the fetched keys in temp.seen, many per statement.
+func (w *writer) markSeen(ctx context.Context, keys KeyIter) error {
+	const per = 500
+	buf := make([]any, 0, per)
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		q := `INSERT OR IGNORE INTO temp.seen (k) VALUES (?)` + strings.Repeat(", (?)", len(buf)-1)
+		if _, err := w.exec(ctx, q, buf...); err != nil {
+			return err
+		}
+		buf = buf[:0]
+		return nil
+	}
+	if keys == nil {
+		return nil
+	}
+	err := keys(func(t *schema.Table, k []string) error {
+		buf = append(buf, seenKey(t, k))
+		if len(buf) == per {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// insertRows inserts rows of one table that Diff found new, in one
+// statement, with their created events unless this is the baseline pass.
+func (w *writer) insertRows(ctx context.Context, t *schema.Table, rows []schema.Row, baseline bool) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols := append(append([]string{"account_id"}, t.Keys...), t.Columns...)
+	cols = append(cols, "content_hash", "remote_data", "first_seen_at", "updated_at")
+	if t.SinceColumn != "" {
+		cols = append(cols, t.SinceColumn)
+	}
+	tuple := "(?" + strings.Repeat(", ?", len(cols)-1) + ")"
+	args := make([]any, 0, len(rows)*len(cols))
+	for _, r := range rows {
+		keys, vals := r.KeyValues(), r.Values()
+		args = append(args, w.keyArgs(keys)...)
+		args = append(args, vals...)
+		args = append(args, rowHash(vals, r.Remote()), string(r.Remote()), w.at, w.at)
+		if t.SinceColumn != "" {
+			args = append(args, w.at)
+		}
+	}
+	q := `INSERT INTO ` + t.Quoted() + ` (` + strings.Join(cols, ", ") + `) VALUES ` + tuple + strings.Repeat(", "+tuple, len(rows)-1)
+	if _, err := w.exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("insert new %s rows (a row written since the diff fails the org; the next pass retries): %w", t.Name, err)
+	}
+	if baseline {
+		return nil
+	}
+	for _, r := range rows {
+		vals := r.Values()
+		changes := map[string]any{}
+		for i, c := range t.Columns {
+			changes[c] = map[string]any{"old": nil, "new": norm(vals[i])}
+		}
+		if err := w.event(ctx, t, r.KeyValues(), opCreated, changes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stage diffs a scope's rows held in memory and returns them staged.
+func (s *Store) Stage(ctx context.Context, account string, rows []schema.Row) (*Staged, error) {
+	kinds, err := s.Diff(ctx, account, rows)
+	if err != nil {
+		return nil, err
+	}
+	var fresh, changed []schema.Row
+	unchanged := 0
+	for i, k := range kinds {
+		switch k {
+		case New:
+			fresh = append(fresh, rows[i])
+		case Changed:
+			changed = append(changed, rows[i])
+		default:
+			unchanged++
+		}
+	}
+	return &Staged{New: SliceIter(fresh), Changed: SliceIter(changed), Unchanged: unchanged, Keys: RowKeys(SliceIter(rows))}, nil
+}
+
+// RowKeys yields the keys of rows.
+func RowKeys(rows RowIter) KeyIter {
+	return func(yield func(t *schema.Table, keys []string) error) error {
+		return rows(func(r schema.Row) error { return yield(r.Table(), r.KeyValues()) })
+	}
+}
