@@ -152,14 +152,18 @@ func AuditLog(org string, a turso.AuditLog) schema.AuditLog {
 		Origin: a.Origin, Author: a.Author, CreatedAt: a.CreatedAt, Data: data, RemoteData: raw(a.Raw)}
 }
 
-// Usage maps the org usage response to one org row and one row per database
-// for the UTC day it was observed.
-func Usage(org, day string, u turso.OrgUsage) []schema.Usage {
+// OrgUsage maps the org's own usage counters: the row with database_id ''.
+func OrgUsage(org, day string, u turso.OrgUsage) schema.Usage {
 	orgRemote, _ := json.Marshal(map[string]any{"uuid": u.UUID, "usage": u.Usage})
-	out := make([]schema.Usage, 0, 1+len(u.Databases))
-	out = append(out, schema.Usage{OrganizationID: org, Day: day, RowsRead: u.Usage.RowsRead, RowsWritten: u.Usage.RowsWritten,
-		StorageBytes: u.Usage.StorageBytes, BytesSynced: u.Usage.BytesSynced, RemoteData: orgRemote})
-	for _, d := range u.Databases {
+	return schema.Usage{OrganizationID: org, Day: day, RowsRead: u.Usage.RowsRead, RowsWritten: u.Usage.RowsWritten,
+		StorageBytes: u.Usage.StorageBytes, BytesSynced: u.Usage.BytesSynced, RemoteData: orgRemote}
+}
+
+// DatabaseUsage maps a page of databases' usage; an entry without a uuid
+// names no database and is skipped.
+func DatabaseUsage(org, day string, ds []turso.DatabaseUsage) []schema.Usage {
+	out := make([]schema.Usage, 0, len(ds))
+	for _, d := range ds {
 		if d.UUID == "" {
 			continue
 		}

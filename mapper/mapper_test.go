@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tursync/tursync/mapper"
+	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/turso"
 )
 
@@ -89,7 +90,7 @@ func TestAuditLogIDIsContentHash(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	u := turso.OrgUsage{UUID: "u", Usage: turso.UsageCounters{RowsRead: 10, StorageBytes: 4096},
-		Databases: []turso.DatabaseUsage{{UUID: "d1", Counters: turso.UsageCounters{RowsRead: 3}}, {UUID: ""}}}
-	golden(t, "usage", mapper.Usage("acme", "2026-11-26", u))
+	u := turso.OrgUsage{UUID: "u", Usage: turso.UsageCounters{RowsRead: 10, StorageBytes: 4096}}
+	ds := []turso.DatabaseUsage{{UUID: "d1", Counters: turso.UsageCounters{RowsRead: 3}}, {UUID: ""}}
+	golden(t, "usage", append([]schema.Usage{mapper.OrgUsage("acme", "2026-11-26", u)}, mapper.DatabaseUsage("acme", "2026-11-26", ds)...))
 }

@@ -76,7 +76,7 @@ type Scope struct {
 	Rows  *Staged
 	Users []schema.User
 	Audit []schema.AuditLog
-	Usage []schema.Usage
+	Usage UsageIter
 
 	// Results, filled by ApplyOrg.
 	Counts      Counts
@@ -563,30 +563,94 @@ func (w *writer) applyAudit(ctx context.Context, sc *Scope) error {
 	return nil
 }
 
+// UsageIter yields usage rows one at a time.
+type UsageIter func(yield func(schema.Usage) error) error
+
+// usageBatch is how many usage rows one lookup and one insert carry.
+const usageBatch = 500
+
+// applyUsage upserts the day's usage counters batch by batch: one lookup
+// per batch, new rows in one insert, changed counters updated one by one.
 func (w *writer) applyUsage(ctx context.Context, sc *Scope) error {
-	for _, u := range sc.Usage {
-		var rr, rw, sb, bs int64
-		err := w.tx.QueryRowContext(ctx, `SELECT rows_read, rows_written, storage_bytes, bytes_synced FROM usage WHERE account_id = ? AND organization_id = ? AND day = ? AND database_id = ?`,
-			w.account, u.OrganizationID, u.Day, u.DatabaseID).Scan(&rr, &rw, &sb, &bs)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = w.exec(ctx, `INSERT INTO usage (account_id, organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced, observed_at, remote_data)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.account, u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData))
-			sc.Counts.Created++
-		case err != nil:
-		case rr == u.RowsRead && rw == u.RowsWritten && sb == u.StorageBytes && bs == u.BytesSynced:
-			sc.Counts.Unchanged++
-		default:
-			_, err = w.exec(ctx, `UPDATE usage SET rows_read = ?, rows_written = ?, storage_bytes = ?, bytes_synced = ?, observed_at = ?, remote_data = ?
-				WHERE account_id = ? AND organization_id = ? AND day = ? AND database_id = ?`,
-				u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData), w.account, u.OrganizationID, u.Day, u.DatabaseID)
-			sc.Counts.Updated++
+	if sc.Usage == nil {
+		return nil
+	}
+	batch := make([]schema.Usage, 0, usageBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		if err != nil {
-			return err
+		c, err := w.upsertUsage(ctx, batch)
+		sc.Counts.Add(c)
+		batch = batch[:0]
+		return err
+	}
+	err := sc.Usage(func(u schema.Usage) error {
+		batch = append(batch, u)
+		if len(batch) == usageBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+func (w *writer) upsertUsage(ctx context.Context, batch []schema.Usage) (Counts, error) {
+	var c Counts
+	type counters struct{ rr, rw, sb, bs int64 }
+	args := []any{w.account}
+	for _, u := range batch {
+		args = append(args, u.OrganizationID, u.Day, u.DatabaseID)
+	}
+	q := `SELECT organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced FROM usage
+		WHERE account_id = ? AND (organization_id, day, database_id) IN (VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", len(batch)-1) + `)`
+	rows, err := w.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return c, err
+	}
+	have := map[[3]string]counters{}
+	for rows.Next() {
+		var k [3]string
+		var v counters
+		if err := rows.Scan(&k[0], &k[1], &k[2], &v.rr, &v.rw, &v.sb, &v.bs); err != nil {
+			rows.Close()
+			return c, err
+		}
+		have[k] = v
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return c, err
+	}
+	var fresh []any
+	for _, u := range batch {
+		old, ok := have[[3]string{u.OrganizationID, u.Day, u.DatabaseID}]
+		switch {
+		case !ok:
+			fresh = append(fresh, w.account, u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData))
+			c.Created++
+		case old == counters{u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced}:
+			c.Unchanged++
+		default:
+			if _, err := w.exec(ctx, `UPDATE usage SET rows_read = ?, rows_written = ?, storage_bytes = ?, bytes_synced = ?, observed_at = ?, remote_data = ?
+				WHERE account_id = ? AND organization_id = ? AND day = ? AND database_id = ?`,
+				u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData), w.account, u.OrganizationID, u.Day, u.DatabaseID); err != nil {
+				return c, err
+			}
+			c.Updated++
 		}
 	}
-	return nil
+	if len(fresh) > 0 {
+		const tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		if _, err := w.exec(ctx, `INSERT INTO usage (account_id, organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced, observed_at, remote_data)
+			VALUES `+tuple+strings.Repeat(", "+tuple, len(fresh)/10-1), fresh...); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
 }
 
 func (w *writer) recordScope(ctx context.Context, org string, sc *Scope) error {

@@ -204,11 +204,33 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 	case schema.ResAuditLogs:
 		return s.fetchAudit(ctx, a, org, sc)
 	case schema.ResUsage:
-		u, err := api.OrganizationUsage(ctx, org)
+		sp, err := newSpill(s.o.SpillDir)
 		if err != nil {
 			return err
 		}
-		sc.Usage = mapper.Usage(org, s.o.Now().UTC().Format("2006-01-02"), u)
+		*spills = append(*spills, sp)
+		day := s.o.Now().UTC().Format("2006-01-02")
+		u, err := api.OrganizationUsage(ctx, org, func(page []turso.DatabaseUsage) error {
+			for _, row := range mapper.DatabaseUsage(org, day, page) {
+				if err := sp.write(row); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := sp.finish(); err != nil {
+			return err
+		}
+		total := mapper.OrgUsage(org, day, u)
+		sc.Usage = func(yield func(schema.Usage) error) error {
+			if err := yield(total); err != nil {
+				return err
+			}
+			return readSpill(sp, yield)
+		}
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ type API interface {
 	ListGroups(ctx context.Context, org string) ([]turso.Group, error)
 	ListAPITokens(ctx context.Context, org string) ([]turso.APIToken, error)
 	AuditLogs(ctx context.Context, org string, page, pageSize int) (turso.AuditLogPage, error)
-	OrganizationUsage(ctx context.Context, org string) (turso.OrgUsage, error)
+	OrganizationUsage(ctx context.Context, org string, fn func([]turso.DatabaseUsage) error) (turso.OrgUsage, error)
 	ListLocations(ctx context.Context) ([]turso.Location, error)
 	Stats() turso.Stats
 }

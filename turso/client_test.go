@@ -173,9 +173,13 @@ func TestUsageReadsTotalThenUsage(t *testing.T) {
 		{"uuid":"d1","total":{"rows_read":1}},{"uuid":"d2","usage":{"rows_read":2}}]}}`
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) }))
 	defer srv.Close()
-	u, err := client(t, srv.URL, &waits{}, time.Now()).OrganizationUsage(context.Background(), "o")
-	if err != nil || u.Usage.RowsRead != 9 || u.Databases[0].Counters.RowsRead != 1 || u.Databases[1].Counters.RowsRead != 2 {
-		t.Errorf("%+v %v", u, err)
+	var ds []turso.DatabaseUsage
+	u, err := client(t, srv.URL, &waits{}, time.Now()).OrganizationUsage(context.Background(), "o", func(p []turso.DatabaseUsage) error {
+		ds = append(ds, p...)
+		return nil
+	})
+	if err != nil || u.Usage.RowsRead != 9 || len(ds) != 2 || ds[0].Counters.RowsRead != 1 || ds[1].Counters.RowsRead != 2 {
+		t.Errorf("%+v %+v %v", u, ds, err)
 	}
 }
 

@@ -260,46 +260,147 @@ func (c *Client) AuditLogs(ctx context.Context, org string, page, pageSize int) 
 
 // OrganizationUsage returns the org's billing-cycle usage with every
 // database's usage in the same response.
-func (c *Client) OrganizationUsage(ctx context.Context, org string) (OrgUsage, error) {
+func (c *Client) OrganizationUsage(ctx context.Context, org string, fn func([]DatabaseUsage) error) (OrgUsage, error) {
 	cl := orgCall(RouteUsage, "/v1/organizations/%s/usage", org)
 	body, err := c.get(ctx, cl)
 	if err != nil {
 		return OrgUsage{}, err
 	}
-	var wrap struct {
-		Organization json.RawMessage `json:"organization"`
-	}
-	if err := json.Unmarshal(body, &wrap); err != nil {
+	out, err := decodeUsage(body, fn)
+	if err != nil {
+		var ue usageFnError
+		if errors.As(err, &ue) {
+			return OrgUsage{}, ue.err
+		}
 		return OrgUsage{}, decodeErr(cl, err)
 	}
-	if len(wrap.Organization) == 0 || string(wrap.Organization) == "null" {
-		return OrgUsage{}, decodeErr(cl, errors.New(`response has no "organization" object`))
-	}
-	var u struct {
-		UUID      string          `json:"uuid"`
-		Usage     UsageCounters   `json:"usage"`
-		Databases json.RawMessage `json:"databases"`
-	}
-	if err := json.Unmarshal(wrap.Organization, &u); err != nil {
-		return OrgUsage{}, decodeErr(cl, fmt.Errorf("organization: %w", err))
-	}
-	out := OrgUsage{UUID: u.UUID, Usage: u.Usage}
-	if len(u.Databases) > 0 && string(u.Databases) != "null" {
-		out.Databases, err = decodeList(u.Databases, "", func(d *DatabaseUsage, r json.RawMessage) { d.Raw = r })
-		if err != nil {
-			return OrgUsage{}, decodeErr(cl, fmt.Errorf("organization.databases: %w", err))
+	return out, nil
+}
+
+// UsagePage is how many databases' usage OrganizationUsage hands over at a
+// time.
+const UsagePage = 1000
+
+// usageFnError carries an error of the caller's function through the
+// decoder, so it is not mistaken for a decode error.
+type usageFnError struct{ err error }
+
+func (e usageFnError) Error() string { return e.err.Error() }
+
+// decodeUsage walks {"organization": {"uuid", "usage", "databases": [...]}}
+// token by token, so the databases' usage reaches fn a page at a time and is
+// never held whole as Go values.
+func decodeUsage(body []byte, fn func([]DatabaseUsage) error) (OrgUsage, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var out OrgUsage
+	found := false
+	err := walkObject(dec, func(key string) error {
+		if key != "organization" {
+			return skipValue(dec)
 		}
+		found = true
+		return walkObject(dec, func(key string) error {
+			switch key {
+			case "uuid":
+				return dec.Decode(&out.UUID)
+			case "usage":
+				return dec.Decode(&out.Usage)
+			case "databases":
+				return decodeDatabaseUsage(dec, fn)
+			}
+			return skipValue(dec)
+		})
+	})
+	if err != nil {
+		return OrgUsage{}, err
 	}
-	for i := range out.Databases {
-		d := &out.Databases[i]
+	if !found {
+		return OrgUsage{}, errors.New(`response has no "organization" object`)
+	}
+	return out, nil
+}
+
+func decodeDatabaseUsage(dec *json.Decoder, fn func([]DatabaseUsage) error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		return nil // "databases": null
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("organization.databases: want an array, got %v", tok)
+	}
+	page := make([]DatabaseUsage, 0, UsagePage)
+	flush := func() error {
+		if len(page) == 0 {
+			return nil
+		}
+		if err := fn(page); err != nil {
+			return usageFnError{err}
+		}
+		page = page[:0]
+		return nil
+	}
+	for i := 0; dec.More(); i++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("organization.databases[%d]: %w", i, err)
+		}
+		var d DatabaseUsage
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return fmt.Errorf("organization.databases[%d]: %w", i, err)
+		}
+		d.Raw = compactRaw(raw)
 		switch {
 		case d.Total != nil:
 			d.Counters = *d.Total
 		case d.Usage != nil:
 			d.Counters = *d.Usage
 		}
+		page = append(page, d)
+		if len(page) == UsagePage {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 	}
-	return out, nil
+	if _, err := dec.Token(); err != nil { // ']'
+		return err
+	}
+	return flush()
+}
+
+// walkObject reads one JSON object, calling fn with dec positioned at each
+// key's value; fn must consume that value.
+func walkObject(dec *json.Decoder, fn func(key string) error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("want an object, got %v", tok)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return fmt.Errorf("want an object key, got %v", tok)
+		}
+		if err := fn(key); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token() // '}'
+	return err
+}
+
+func skipValue(dec *json.Decoder) error {
+	var skip json.RawMessage
+	return dec.Decode(&skip)
 }
 
 // ListLocations returns the locations map as a list sorted by code.

@@ -150,14 +150,12 @@ type DatabaseUsage struct {
 	Raw json.RawMessage `json:"-"`
 }
 
-// OrgUsage is the body of GET /v1/organizations/{slug}/usage: one call carries
-// every database's usage.
+// OrgUsage is the org part of GET /v1/organizations/{slug}/usage; the
+// databases' usage, which the same call carries, is handed over a page at a
+// time by Client.OrganizationUsage.
 type OrgUsage struct {
-	UUID      string          `json:"uuid"`
-	Usage     UsageCounters   `json:"usage"`
-	Databases []DatabaseUsage `json:"databases"`
-
-	Raw json.RawMessage `json:"-"`
+	UUID  string        `json:"uuid"`
+	Usage UsageCounters `json:"usage"`
 }
 
 // Location is one entry of the GET /v1/locations map.
