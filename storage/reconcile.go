@@ -76,7 +76,10 @@ type Scope struct {
 	Rows  *Staged
 	Users []schema.User
 	Audit []schema.AuditLog
-	Usage UsageIter
+	// Usage holds the usage rows to write (DiffUsage found them new or
+	// changed); UsageUnchanged counts the others.
+	Usage          UsageIter
+	UsageUnchanged int
 
 	// Results, filled by ApplyOrg.
 	Counts      Counts
@@ -435,8 +438,34 @@ func orgFilter(t *schema.Table) string {
 // tombstoneMissing tombstones the scope's live rows the fetch did not return,
 // unless the delete guard trips.
 func (w *writer) tombstoneMissing(ctx context.Context, p *OrgPass, sc *Scope, baseline bool) error {
-	feeds := feedsOf(sc.Resource)
-	var toDelete, live int
+	var feeds []feed
+	var live int
+	for _, f := range feedsOf(sc.Resource) {
+		if f.filter == "" && sc.Rows != nil && sc.Rows.LiveMatched != nil {
+			// Every live row was fetched when the live rows number the
+			// fetched rows that matched a live one: nothing to tombstone.
+			n, err := w.countLive(ctx, f, p.Org)
+			if err != nil {
+				return err
+			}
+			if n == sc.Rows.LiveMatched[f.t] {
+				if f.guard {
+					live = n
+				}
+				continue
+			}
+		}
+		feeds = append(feeds, f)
+	}
+	if len(feeds) == 0 {
+		return nil
+	}
+	if sc.Rows != nil {
+		if err := w.markSeen(ctx, sc.Rows.Keys); err != nil {
+			return err
+		}
+	}
+	var toDelete int
 	for _, f := range feeds {
 		if !f.guard {
 			continue
@@ -460,6 +489,12 @@ func (w *writer) tombstoneMissing(ctx context.Context, p *OrgPass, sc *Scope, ba
 		sc.Counts.Deleted += n
 	}
 	return nil
+}
+
+func (w *writer) countLive(ctx context.Context, f feed, org string) (int, error) {
+	var n int
+	err := w.tx.QueryRowContext(ctx, `SELECT count(*) FROM `+f.t.Quoted()+` WHERE `+w.liveCond(f), w.account, org).Scan(&n)
+	return n, err
 }
 
 func (w *writer) liveCond(f feed) string {
@@ -572,6 +607,7 @@ const usageBatch = 500
 // applyUsage upserts the day's usage counters batch by batch: one lookup
 // per batch, new rows in one insert, changed counters updated one by one.
 func (w *writer) applyUsage(ctx context.Context, sc *Scope) error {
+	sc.Counts.Unchanged += sc.UsageUnchanged
 	if sc.Usage == nil {
 		return nil
 	}
@@ -600,39 +636,20 @@ func (w *writer) applyUsage(ctx context.Context, sc *Scope) error {
 
 func (w *writer) upsertUsage(ctx context.Context, batch []schema.Usage) (Counts, error) {
 	var c Counts
-	type counters struct{ rr, rw, sb, bs int64 }
-	args := []any{w.account}
-	for _, u := range batch {
-		args = append(args, u.OrganizationID, u.Day, u.DatabaseID)
-	}
-	q := `SELECT organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced FROM usage
-		WHERE account_id = ? AND (organization_id, day, database_id) IN (VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", len(batch)-1) + `)`
-	rows, err := w.tx.QueryContext(ctx, q, args...)
+	// Diff ran before the transaction; the lookup again inside it keeps the
+	// write right if another writer got there first.
+	have, err := lookupUsage(ctx, w.tx, w.account, batch)
 	if err != nil {
-		return c, err
-	}
-	have := map[[3]string]counters{}
-	for rows.Next() {
-		var k [3]string
-		var v counters
-		if err := rows.Scan(&k[0], &k[1], &k[2], &v.rr, &v.rw, &v.sb, &v.bs); err != nil {
-			rows.Close()
-			return c, err
-		}
-		have[k] = v
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return c, err
 	}
 	var fresh []any
 	for _, u := range batch {
-		old, ok := have[[3]string{u.OrganizationID, u.Day, u.DatabaseID}]
+		old, ok := have[usageKey{u.OrganizationID, u.Day, u.DatabaseID}]
 		switch {
 		case !ok:
 			fresh = append(fresh, w.account, u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData))
 			c.Created++
-		case old == counters{u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced}:
+		case old == countersOf(u):
 			c.Unchanged++
 		default:
 			if _, err := w.exec(ctx, `UPDATE usage SET rows_read = ?, rows_written = ?, storage_bytes = ?, bytes_synced = ?, observed_at = ?, remote_data = ?

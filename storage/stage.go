@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -15,8 +16,13 @@ type Kind uint8
 const (
 	Unchanged Kind = iota
 	New            // no row with this key, live or tombstoned
-	Changed        // the content hash differs, or the row is tombstoned
+	Changed        // live, and the content hash differs
+	Revived        // tombstoned: written again as it is now
 )
+
+// Live reports whether the mirror holds the row live: it counts toward
+// Staged.LiveMatched.
+func (k Kind) Live() bool { return k == Unchanged || k == Changed }
 
 // diffBatch bounds the keys one lookup sends; SQLite allows 32766 bound
 // parameters and the widest key has 2 columns.
@@ -58,6 +64,16 @@ func (s *Store) diffBatch(ctx context.Context, account string, t *schema.Table, 
 	}
 	q := `SELECT ` + strings.Join(t.Keys, ", ") + `, content_hash, deleted_at IS NOT NULL FROM ` + t.Quoted() +
 		` WHERE account_id = ? AND (` + strings.Join(t.Keys, ", ") + `) IN (VALUES ` + tuple + strings.Repeat(", "+tuple, len(idx)-1) + `)`
+	if org, ok := sameOrg(t, rows, idx); ok {
+		// One org, the usual case: a plain IN list walks the primary key
+		// directly, where row values go through a temporary table.
+		q = `SELECT ` + strings.Join(t.Keys, ", ") + `, content_hash, deleted_at IS NOT NULL FROM ` + t.Quoted() +
+			` WHERE account_id = ? AND organization_id = ? AND ` + t.Keys[1] + ` IN (?` + strings.Repeat(", ?", len(idx)-1) + `)`
+		args = append(args[:1], org)
+		for _, i := range idx {
+			args = append(args, rows[i].KeyValues()[1])
+		}
+	}
 	res, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -80,13 +96,31 @@ func (s *Store) diffBatch(ctx context.Context, account string, t *schema.Table, 
 			continue
 		}
 		r := rows[i]
-		if !deleted && hash == rowHash(r.Values(), r.Remote()) {
+		switch {
+		case deleted:
+			kinds[i] = Revived
+		case hash == rowHash(r.Values(), r.Remote()):
 			kinds[i] = Unchanged
-		} else {
+		default:
 			kinds[i] = Changed
 		}
 	}
 	return res.Err()
+}
+
+// sameOrg reports whether the rows of a table keyed (organization_id, x)
+// all belong to one org, and which.
+func sameOrg(t *schema.Table, rows []schema.Row, idx []int) (string, bool) {
+	if len(t.Keys) != 2 || t.Keys[0] != "organization_id" {
+		return "", false
+	}
+	org := rows[idx[0]].KeyValues()[0]
+	for _, i := range idx {
+		if rows[i].KeyValues()[0] != org {
+			return "", false
+		}
+	}
+	return org, true
 }
 
 // KeyIter yields the key of every row a scope's fetch returned.
@@ -95,21 +129,35 @@ type KeyIter func(yield func(t *schema.Table, keys []string) error) error
 // Staged is a scope's entity rows after Diff: only the rows to write, and
 // the keys of all rows, which decide what the fetch no longer returned.
 type Staged struct {
-	New, Changed RowIter
+	New, Changed RowIter // Changed holds the revived rows too
 	Keys         KeyIter
 	Unchanged    int
+	// LiveMatched counts, per table, the fetched rows the mirror held live
+	// at the diff. When a table's live rows number the same, none is
+	// missing, and the tombstone step skips matching every key.
+	LiveMatched map[*schema.Table]int
+}
+
+// Count adds one diffed row to the staged counts.
+func (st *Staged) Count(t *schema.Table, k Kind) {
+	if st.LiveMatched == nil {
+		st.LiveMatched = map[*schema.Table]int{}
+	}
+	if k.Live() {
+		st.LiveMatched[t]++
+	}
+	if k == Unchanged {
+		st.Unchanged++
+	}
 }
 
 // insertBatchRows bounds a multi-row INSERT: the widest table has about 30
 // columns.
 const insertBatchRows = 200
 
-// applyStaged writes a staged scope: the keys into temp.seen, new rows in
-// multi-row inserts, changed rows one by one with their old values.
+// applyStaged writes a staged scope: new rows in multi-row inserts, changed
+// rows one by one with their old values.
 func (w *writer) applyStaged(ctx context.Context, sc *Scope, st *Staged, baseline bool) error {
-	if err := w.markSeen(ctx, st.Keys); err != nil {
-		return err
-	}
 	sc.Counts.Unchanged += st.Unchanged
 	if st.New != nil {
 		batch := map[*schema.Table][]schema.Row{}
@@ -231,18 +279,18 @@ func (s *Store) Stage(ctx context.Context, account string, rows []schema.Row) (*
 		return nil, err
 	}
 	var fresh, changed []schema.Row
-	unchanged := 0
+	st := &Staged{Keys: RowKeys(SliceIter(rows))}
 	for i, k := range kinds {
+		st.Count(rows[i].Table(), k)
 		switch k {
 		case New:
 			fresh = append(fresh, rows[i])
-		case Changed:
+		case Changed, Revived:
 			changed = append(changed, rows[i])
-		default:
-			unchanged++
 		}
 	}
-	return &Staged{New: SliceIter(fresh), Changed: SliceIter(changed), Unchanged: unchanged, Keys: RowKeys(SliceIter(rows))}, nil
+	st.New, st.Changed = SliceIter(fresh), SliceIter(changed)
+	return st, nil
 }
 
 // RowKeys yields the keys of rows.
@@ -250,4 +298,92 @@ func RowKeys(rows RowIter) KeyIter {
 	return func(yield func(t *schema.Table, keys []string) error) error {
 		return rows(func(r schema.Row) error { return yield(r.Table(), r.KeyValues()) })
 	}
+}
+
+// DiffUsage classifies usage rows against the mirror, like Diff: a row is
+// new when the mirror has none for its (org, day, database), changed when
+// a counter differs.
+func (s *Store) DiffUsage(ctx context.Context, account string, us []schema.Usage) ([]Kind, error) {
+	kinds := make([]Kind, len(us))
+	for start := 0; start < len(us); start += diffBatch {
+		if err := s.diffUsageBatch(ctx, account, us[start:min(start+diffBatch, len(us))], kinds[start:]); err != nil {
+			return nil, fmt.Errorf("diff usage: %w", err)
+		}
+	}
+	return kinds, nil
+}
+
+type usageKey struct{ org, day, db string }
+
+type usageCounters struct{ rr, rw, sb, bs int64 }
+
+func countersOf(u schema.Usage) usageCounters {
+	return usageCounters{u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced}
+}
+
+// lookupUsage reads the stored counters of a batch of usage rows.
+func lookupUsage(ctx context.Context, q querier, account string, batch []schema.Usage) (map[usageKey]usageCounters, error) {
+	args := []any{account}
+	for _, u := range batch {
+		args = append(args, u.OrganizationID, u.Day, u.DatabaseID)
+	}
+	query := `SELECT organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced FROM usage
+		WHERE account_id = ? AND (organization_id, day, database_id) IN (VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", len(batch)-1) + `)`
+	if sameDay(batch) {
+		// One org and day, the usual case: walk the primary key directly.
+		args = append(args[:1], batch[0].OrganizationID, batch[0].Day)
+		for _, u := range batch {
+			args = append(args, u.DatabaseID)
+		}
+		query = `SELECT organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced FROM usage
+			WHERE account_id = ? AND organization_id = ? AND day = ? AND database_id IN (?` + strings.Repeat(", ?", len(batch)-1) + `)`
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	have := make(map[usageKey]usageCounters, len(batch))
+	for rows.Next() {
+		var k usageKey
+		var v usageCounters
+		if err := rows.Scan(&k.org, &k.day, &k.db, &v.rr, &v.rw, &v.sb, &v.bs); err != nil {
+			return nil, err
+		}
+		have[k] = v
+	}
+	return have, rows.Err()
+}
+
+func sameDay(batch []schema.Usage) bool {
+	for _, u := range batch {
+		if u.OrganizationID != batch[0].OrganizationID || u.Day != batch[0].Day {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) diffUsageBatch(ctx context.Context, account string, batch []schema.Usage, kinds []Kind) error {
+	have, err := lookupUsage(ctx, s.db, account, batch)
+	if err != nil {
+		return err
+	}
+	for i, u := range batch {
+		old, ok := have[usageKey{u.OrganizationID, u.Day, u.DatabaseID}]
+		switch {
+		case !ok:
+			kinds[i] = New
+		case old == countersOf(u):
+			kinds[i] = Unchanged
+		default:
+			kinds[i] = Changed
+		}
+	}
+	return nil
+}
+
+// querier is what a lookup needs: the database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }

@@ -90,7 +90,7 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		sc.Status, sc.ErrorClass = scopeStatus(err)
 		if err != nil {
 			sc.Error = err.Error()
-			sc.Rows, sc.Users, sc.Audit, sc.Usage = nil, nil, nil, nil
+			sc.Rows, sc.Users, sc.Audit, sc.Usage, sc.UsageUnchanged = nil, nil, nil, nil, 0
 			lvl := slog.LevelWarn
 			if sc.Status == storage.StatusUnavailable {
 				lvl = slog.LevelInfo
@@ -210,27 +210,37 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		}
 		*spills = append(*spills, sp)
 		day := s.o.Now().UTC().Format("2006-01-02")
-		u, err := api.OrganizationUsage(ctx, org, func(page []turso.DatabaseUsage) error {
-			for _, row := range mapper.DatabaseUsage(org, day, page) {
+		// Each page is diffed as it is decoded; only new and changed
+		// counters are staged for the write.
+		stage := func(rows []schema.Usage) error {
+			kinds, err := s.store.DiffUsage(ctx, a.ID, rows)
+			if err != nil {
+				return err
+			}
+			for i, row := range rows {
+				if kinds[i] == storage.Unchanged {
+					sc.UsageUnchanged++
+					continue
+				}
 				if err := sp.write(row); err != nil {
 					return err
 				}
 			}
 			return nil
+		}
+		u, err := api.OrganizationUsage(ctx, org, func(page []turso.DatabaseUsage) error {
+			return stage(mapper.DatabaseUsage(org, day, page))
 		})
 		if err != nil {
+			return err
+		}
+		if err := stage([]schema.Usage{mapper.OrgUsage(org, day, u)}); err != nil {
 			return err
 		}
 		if err := sp.finish(); err != nil {
 			return err
 		}
-		total := mapper.OrgUsage(org, day, u)
-		sc.Usage = func(yield func(schema.Usage) error) error {
-			if err := yield(total); err != nil {
-				return err
-			}
-			return readSpill(sp, yield)
-		}
+		sc.Usage = func(yield func(schema.Usage) error) error { return readSpill(sp, yield) }
 	}
 	return nil
 }
@@ -316,13 +326,12 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spil
 			if err := keys.write(d.ID); err != nil {
 				return err
 			}
+			st.Count(schema.Databases, kinds[i])
 			switch kinds[i] {
 			case storage.New:
 				err = fresh.write(d)
-			case storage.Changed:
+			case storage.Changed, storage.Revived:
 				err = changed.write(d)
-			default:
-				st.Unchanged++
 			}
 			if err != nil {
 				return err

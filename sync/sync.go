@@ -51,6 +51,7 @@ type Store interface {
 	LiveRows(ctx context.Context, account string) (map[string]int64, error)
 	Diff(ctx context.Context, account string, rows []schema.Row) ([]storage.Kind, error)
 	Stage(ctx context.Context, account string, rows []schema.Row) (*storage.Staged, error)
+	DiffUsage(ctx context.Context, account string, rows []schema.Usage) ([]storage.Kind, error)
 }
 
 // Log keys, the same on every line of a pass.
