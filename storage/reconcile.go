@@ -76,10 +76,7 @@ type Scope struct {
 	Rows  *Staged
 	Users []schema.User
 	Audit []schema.AuditLog
-	// Usage holds the usage rows to write (DiffUsage found them new or
-	// changed); UsageUnchanged counts the others.
-	Usage          UsageIter
-	UsageUnchanged int
+	Usage *StagedUsage
 
 	// Results, filled by ApplyOrg.
 	Counts      Counts
@@ -441,14 +438,14 @@ func (w *writer) tombstoneMissing(ctx context.Context, p *OrgPass, sc *Scope, ba
 	var feeds []feed
 	var live int
 	for _, f := range feedsOf(sc.Resource) {
-		if f.filter == "" && sc.Rows != nil && sc.Rows.LiveMatched != nil {
-			// Every live row was fetched when the live rows number the
-			// fetched rows that matched a live one: nothing to tombstone.
+		if f.filter == "" && sc.Rows != nil && sc.Rows.Fetched != nil {
+			// The fetched rows are all live now; when they are all the
+			// live rows, nothing is missing.
 			n, err := w.countLive(ctx, f, p.Org)
 			if err != nil {
 				return err
 			}
-			if n == sc.Rows.LiveMatched[f.t] {
+			if n == sc.Rows.Fetched[f.t] {
 				if f.guard {
 					live = n
 				}
@@ -601,73 +598,66 @@ func (w *writer) applyAudit(ctx context.Context, sc *Scope) error {
 // UsageIter yields usage rows one at a time.
 type UsageIter func(yield func(schema.Usage) error) error
 
-// usageBatch is how many usage rows one lookup and one insert carry.
-const usageBatch = 500
-
-// applyUsage upserts the day's usage counters batch by batch: one lookup
-// per batch, new rows in one insert, changed counters updated one by one.
-func (w *writer) applyUsage(ctx context.Context, sc *Scope) error {
-	sc.Counts.Unchanged += sc.UsageUnchanged
-	if sc.Usage == nil {
-		return nil
-	}
-	batch := make([]schema.Usage, 0, usageBatch)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		c, err := w.upsertUsage(ctx, batch)
-		sc.Counts.Add(c)
-		batch = batch[:0]
-		return err
-	}
-	err := sc.Usage(func(u schema.Usage) error {
-		batch = append(batch, u)
-		if len(batch) == usageBatch {
-			return flush()
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return flush()
+// StagedUsage is a usage scope after DiffUsage: the rows to insert, those
+// whose counters changed, and how many are unchanged.
+type StagedUsage struct {
+	New, Changed UsageIter
+	Unchanged    int
 }
 
-func (w *writer) upsertUsage(ctx context.Context, batch []schema.Usage) (Counts, error) {
-	var c Counts
-	// Diff ran before the transaction; the lookup again inside it keeps the
-	// write right if another writer got there first.
-	have, err := lookupUsage(ctx, w.tx, w.account, batch)
-	if err != nil {
-		return c, err
+// usageBatch is how many usage rows one insert carries.
+const usageBatch = 500
+
+// applyUsage writes the day's staged usage counters: new rows many per
+// insert (a row written since the diff fails the org, like entity rows),
+// changed counters one update each.
+func (w *writer) applyUsage(ctx context.Context, sc *Scope) error {
+	st := sc.Usage
+	if st == nil {
+		return nil
 	}
-	var fresh []any
-	for _, u := range batch {
-		old, ok := have[usageKey{u.OrganizationID, u.Day, u.DatabaseID}]
-		switch {
-		case !ok:
-			fresh = append(fresh, w.account, u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData))
-			c.Created++
-		case old == countersOf(u):
-			c.Unchanged++
-		default:
-			if _, err := w.exec(ctx, `UPDATE usage SET rows_read = ?, rows_written = ?, storage_bytes = ?, bytes_synced = ?, observed_at = ?, remote_data = ?
-				WHERE account_id = ? AND organization_id = ? AND day = ? AND database_id = ?`,
-				u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData), w.account, u.OrganizationID, u.Day, u.DatabaseID); err != nil {
-				return c, err
-			}
-			c.Updated++
+	sc.Counts.Unchanged += st.Unchanged
+	const tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	args := make([]any, 0, usageBatch*10)
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
 		}
-	}
-	if len(fresh) > 0 {
-		const tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 		if _, err := w.exec(ctx, `INSERT INTO usage (account_id, organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced, observed_at, remote_data)
-			VALUES `+tuple+strings.Repeat(", "+tuple, len(fresh)/10-1), fresh...); err != nil {
-			return c, err
+			VALUES `+tuple+strings.Repeat(", "+tuple, len(args)/10-1), args...); err != nil {
+			return fmt.Errorf("insert new usage rows (a row written since the diff fails the org; the next pass retries): %w", err)
+		}
+		sc.Counts.Created += len(args) / 10
+		args = args[:0]
+		return nil
+	}
+	if st.New != nil {
+		err := st.New(func(u schema.Usage) error {
+			args = append(args, w.account, u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData))
+			if len(args) == usageBatch*10 {
+				return flush()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := flush(); err != nil {
+			return err
 		}
 	}
-	return c, nil
+	if st.Changed == nil {
+		return nil
+	}
+	return st.Changed(func(u schema.Usage) error {
+		if _, err := w.exec(ctx, `UPDATE usage SET rows_read = ?, rows_written = ?, storage_bytes = ?, bytes_synced = ?, observed_at = ?, remote_data = ?
+			WHERE account_id = ? AND organization_id = ? AND day = ? AND database_id = ?`,
+			u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData), w.account, u.OrganizationID, u.Day, u.DatabaseID); err != nil {
+			return err
+		}
+		sc.Counts.Updated++
+		return nil
+	})
 }
 
 func (w *writer) recordScope(ctx context.Context, org string, sc *Scope) error {

@@ -20,10 +20,6 @@ const (
 	Revived        // tombstoned: written again as it is now
 )
 
-// Live reports whether the mirror holds the row live: it counts toward
-// Staged.LiveMatched.
-func (k Kind) Live() bool { return k == Unchanged || k == Changed }
-
 // diffBatch bounds the keys one lookup sends; SQLite allows 32766 bound
 // parameters and the widest key has 2 columns.
 const diffBatch = 1000
@@ -132,20 +128,19 @@ type Staged struct {
 	New, Changed RowIter // Changed holds the revived rows too
 	Keys         KeyIter
 	Unchanged    int
-	// LiveMatched counts, per table, the fetched rows the mirror held live
-	// at the diff. When a table's live rows number the same, none is
-	// missing, and the tombstone step skips matching every key.
-	LiveMatched map[*schema.Table]int
+	// Fetched counts the fetched rows per table. Once they are written,
+	// every one of them is live; when the table's live rows of the org
+	// number the same, none is missing and the tombstone step skips
+	// matching every key.
+	Fetched map[*schema.Table]int
 }
 
 // Count adds one diffed row to the staged counts.
 func (st *Staged) Count(t *schema.Table, k Kind) {
-	if st.LiveMatched == nil {
-		st.LiveMatched = map[*schema.Table]int{}
+	if st.Fetched == nil {
+		st.Fetched = map[*schema.Table]int{}
 	}
-	if k.Live() {
-		st.LiveMatched[t]++
-	}
+	st.Fetched[t]++
 	if k == Unchanged {
 		st.Unchanged++
 	}

@@ -90,7 +90,7 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		sc.Status, sc.ErrorClass = scopeStatus(err)
 		if err != nil {
 			sc.Error = err.Error()
-			sc.Rows, sc.Users, sc.Audit, sc.Usage, sc.UsageUnchanged = nil, nil, nil, nil, 0
+			sc.Rows, sc.Users, sc.Audit, sc.Usage = nil, nil, nil, nil
 			lvl := slog.LevelWarn
 			if sc.Status == storage.StatusUnavailable {
 				lvl = slog.LevelInfo
@@ -204,43 +204,11 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 	case schema.ResAuditLogs:
 		return s.fetchAudit(ctx, a, org, sc)
 	case schema.ResUsage:
-		sp, err := newSpill(s.o.SpillDir)
+		st, err := s.stageUsage(ctx, a, org, spills)
 		if err != nil {
 			return err
 		}
-		*spills = append(*spills, sp)
-		day := s.o.Now().UTC().Format("2006-01-02")
-		// Each page is diffed as it is decoded; only new and changed
-		// counters are staged for the write.
-		stage := func(rows []schema.Usage) error {
-			kinds, err := s.store.DiffUsage(ctx, a.ID, rows)
-			if err != nil {
-				return err
-			}
-			for i, row := range rows {
-				if kinds[i] == storage.Unchanged {
-					sc.UsageUnchanged++
-					continue
-				}
-				if err := sp.write(row); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		u, err := api.OrganizationUsage(ctx, org, func(page []turso.DatabaseUsage) error {
-			return stage(mapper.DatabaseUsage(org, day, page))
-		})
-		if err != nil {
-			return err
-		}
-		if err := stage([]schema.Usage{mapper.OrgUsage(org, day, u)}); err != nil {
-			return err
-		}
-		if err := sp.finish(); err != nil {
-			return err
-		}
-		sc.Usage = func(yield func(schema.Usage) error) error { return readSpill(sp, yield) }
+		sc.Usage = st
 	}
 	return nil
 }
@@ -351,6 +319,58 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spil
 	st.Keys = func(yield func(t *schema.Table, keys []string) error) error {
 		return readSpill(keys, func(id string) error { return yield(schema.Databases, []string{org, id}) })
 	}
+	return st, nil
+}
+
+// stageUsage reads the org's usage and diffs each page as it is decoded,
+// staging on disk only the new and changed counters.
+func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, spills *[]*spill) (*storage.StagedUsage, error) {
+	var fresh, changed *spill
+	for _, sp := range []**spill{&fresh, &changed} {
+		var err error
+		if *sp, err = newSpill(s.o.SpillDir); err != nil {
+			return nil, err
+		}
+		*spills = append(*spills, *sp)
+	}
+	st := &storage.StagedUsage{}
+	day := s.o.Now().UTC().Format("2006-01-02")
+	stage := func(rows []schema.Usage) error {
+		kinds, err := s.store.DiffUsage(ctx, a.ID, rows)
+		if err != nil {
+			return err
+		}
+		for i, row := range rows {
+			switch kinds[i] {
+			case storage.New:
+				err = fresh.write(row)
+			case storage.Changed:
+				err = changed.write(row)
+			default:
+				st.Unchanged++
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	u, err := a.API.OrganizationUsage(ctx, org, func(page []turso.DatabaseUsage) error {
+		return stage(mapper.DatabaseUsage(org, day, page))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := stage([]schema.Usage{mapper.OrgUsage(org, day, u)}); err != nil {
+		return nil, err
+	}
+	for _, sp := range []*spill{fresh, changed} {
+		if err := sp.finish(); err != nil {
+			return nil, err
+		}
+	}
+	st.New = func(yield func(schema.Usage) error) error { return readSpill(fresh, yield) }
+	st.Changed = func(yield func(schema.Usage) error) error { return readSpill(changed, yield) }
 	return st, nil
 }
 
