@@ -93,6 +93,13 @@ type Options struct {
 	// Stop, when closed, lets the org being synced finish but starts no
 	// other: the daemon's graceful shutdown.
 	Stop <-chan struct{}
+	// ValidateEvery is how often an account's token is checked with
+	// /v1/auth/validate for its expiry (the daemon's metric); 0 never
+	// does. A revoked token is caught by the first call of any pass.
+	ValidateEvery time.Duration
+	// LocationsEvery is how often the shared locations list is refreshed;
+	// default 24h.
+	LocationsEvery time.Duration
 }
 
 // ErrStopped ends a pass that a shutdown interrupted between two orgs.
@@ -102,6 +109,11 @@ var ErrStopped = errors.New("pass stopped by shutdown before every org was synce
 type Syncer struct {
 	store Store
 	o     Options
+	// mu guards the refreshes that need not cost a request on every pass:
+	// the locations list, and each token's validation.
+	mu          stdsync.Mutex
+	locationsAt time.Time
+	validatedAt map[string]time.Time
 }
 
 // New returns a Syncer.
@@ -127,7 +139,10 @@ func New(store Store, o Options) *Syncer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{store: store, o: o}
+	if o.LocationsEvery <= 0 {
+		o.LocationsEvery = 24 * time.Hour
+	}
+	return &Syncer{store: store, o: o, validatedAt: map[string]time.Time{}}
 }
 
 // Result is what one account pass did.
@@ -215,27 +230,39 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 			"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String(), "error", errString(res.Err))
 	}()
 
-	exp, err := a.API.ValidateToken(ctx)
-	if err != nil {
-		res.Status, res.Err = storage.StatusFailed, fmt.Errorf("validate token of account %s: %w", a.ID, err)
-		return res
+	if s.validateDue(a.ID) {
+		exp, err := a.API.ValidateToken(ctx)
+		if err != nil {
+			s.mu.Lock()
+			delete(s.validatedAt, a.ID) // the next pass tries again
+			s.mu.Unlock()
+			res.Status, res.Err = storage.StatusFailed, fmt.Errorf("validate token of account %s: %w", a.ID, err)
+			return res
+		}
+		res.TokenExp = exp
 	}
-	res.TokenExp = exp
 
 	orgs, err := s.plan(ctx, a)
 	if err != nil {
 		res.Status, res.Err = storage.StatusFailed, err
 		return res
 	}
-	locs, err := a.API.ListLocations(ctx)
-	if err != nil {
-		if turso.ClassOf(err) == turso.ClassAuth {
-			res.Status, res.Err = storage.StatusFailed, err
-			return res
+	var locs []turso.Location
+	if s.dueLocations() {
+		// Locations are a reference list shared by all accounts: one
+		// request per process and day, not one per pass.
+		locs, err = a.API.ListLocations(ctx)
+		if err != nil {
+			s.mu.Lock()
+			s.locationsAt = time.Time{}
+			s.mu.Unlock()
+			if turso.ClassOf(err) == turso.ClassAuth {
+				res.Status, res.Err = storage.StatusFailed, err
+				return res
+			}
+			// A failure here leaves the stored list and costs no scope.
+			log.Warn("locations not refreshed", "error", err)
 		}
-		// Locations are a reference list shared by all accounts; a failure
-		// here leaves the stored list and costs no scope.
-		log.Warn("locations not refreshed", "error", err)
 	}
 	c, err := s.store.ApplyAccount(ctx, a.ID, runID, mapper.Roles(), mapper.Locations(locs))
 	if err != nil {
@@ -286,6 +313,31 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	}
 	res.Counts.Add(c)
 	return res
+}
+
+// validateDue reports whether the account's token is due for validation,
+// and marks it validated now.
+func (s *Syncer) validateDue(account string) bool {
+	if s.o.ValidateEvery <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last, ok := s.validatedAt[account]; ok && s.o.Now().Sub(last) < s.o.ValidateEvery {
+		return false
+	}
+	s.validatedAt[account] = s.o.Now()
+	return true
+}
+
+func (s *Syncer) dueLocations() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.locationsAt.IsZero() && s.o.Now().Sub(s.locationsAt) < s.o.LocationsEvery {
+		return false
+	}
+	s.locationsAt = s.o.Now()
+	return true
 }
 
 func (s *Syncer) stopping() bool {

@@ -147,6 +147,9 @@ wait:
 func (d *daemon) syncOptions(cfg Config) tsync.Options {
 	o := d.m.syncerOptions(cfg, d.log)
 	o.Metrics = d.metrics
+	// The token's expiry feeds tursync_token_expiry_timestamp_seconds; a
+	// daily check is enough, and the other passes save the request.
+	o.ValidateEvery = 24 * time.Hour
 	return o
 }
 
