@@ -92,12 +92,12 @@ func (l *limiters) get(tok turso.Secret, rps float64) *rate.Limiter {
 	defer l.mu.Unlock()
 	lim, ok := l.m[tok.Reveal()]
 	if !ok {
-		lim = rate.NewLimiter(rate.Limit(rps), max(1, int(rps)))
+		// A burst of 1 keeps every one-second window at or under the
+		// rate, as the API's limits count it.
+		lim = rate.NewLimiter(rate.Limit(rps), 1)
 		l.m[tok.Reveal()] = lim
 	} else if lim.Limit() != rate.Limit(rps) {
-		// requests_per_second changed in a reload.
-		lim.SetLimit(rate.Limit(rps))
-		lim.SetBurst(max(1, int(rps)))
+		lim.SetLimit(rate.Limit(rps)) // requests_per_second changed in a reload
 	}
 	return lim
 }

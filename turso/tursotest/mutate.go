@@ -230,3 +230,23 @@ func without[T any](list []T, match func(T) bool, what string) []T {
 	}
 	return out
 }
+
+// Churn changes a fraction of every org's databases (it flips block_reads
+// on every 1/fraction-th one, starting further along at each call) and
+// returns how many it changed.
+func (s *Server) Churn(fraction float64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	step := max(1, int(1/fraction+0.5))
+	s.churns++
+	n := 0
+	for _, orgs := range s.accounts {
+		for _, o := range orgs {
+			for i := s.churns % step; i < len(o.Databases); i += step {
+				o.Databases[i].BlockReads = !o.Databases[i].BlockReads
+				n++
+			}
+		}
+	}
+	return n
+}

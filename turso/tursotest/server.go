@@ -87,6 +87,7 @@ type Server struct {
 	faults   []*fault
 	log      []Request
 	mux      *http.ServeMux
+	churns   int // calls to Churn, so each changes other databases
 }
 
 // New builds a simulator from cfg.
@@ -138,6 +139,21 @@ func (s *Server) routes() {
 	h("/v1/organizations/{organizationSlug}/audit-logs", s.orgHandler(s.auditLogs))
 	h("/v1/organizations/{organizationSlug}/usage", s.orgHandler(s.usage))
 	h("/v1/locations", func(string, string, *http.Request) (any, int) { return map[string]any{"locations": Locations}, 200 })
+	// Not part of the Platform API: what benchmarks ask of a standalone
+	// simulator (tursync simulate).
+	s.mux.HandleFunc("GET /_simulator/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Stats())
+	})
+	s.mux.HandleFunc("POST /_simulator/churn", func(w http.ResponseWriter, r *http.Request) {
+		f, err := strconv.ParseFloat(r.URL.Query().Get("fraction"), 64)
+		if err != nil || f <= 0 || f > 1 {
+			http.Error(w, "want ?fraction= in (0, 1]", http.StatusBadRequest)
+			return
+		}
+		n := s.Churn(f)
+		_ = json.NewEncoder(w).Encode(map[string]int{"changed": n})
+	})
 	h("/v1/auth/validate", func(string, string, *http.Request) (any, int) {
 		return map[string]any{"exp": s.cfg.Now().Add(90 * 24 * time.Hour).Unix()}, 200
 	})
@@ -286,6 +302,26 @@ func (s *Server) ResetLog() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.log = nil
+}
+
+// Stats is what the simulator has served since start.
+type Stats struct {
+	Requests             int            `json:"requests"`
+	ByRoute              map[string]int `json:"by_route"`
+	MaxRequestsPerSecond map[string]int `json:"max_requests_per_second"` // per account ("" without --fleet)
+}
+
+// Stats counts the requests served by route and the busiest second of each
+// account.
+func (s *Server) Stats() Stats {
+	st := Stats{ByRoute: map[string]int{}, MaxRequestsPerSecond: s.MaxRequestsPerSecond()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.log {
+		st.Requests++
+		st.ByRoute[r.Route]++
+	}
+	return st
 }
 
 // MaxRequestsPerSecond returns, per account, the most requests seen in any
