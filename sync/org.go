@@ -280,11 +280,7 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spil
 		*spills = append(*spills, *sp)
 	}
 	st := &storage.Staged{}
-	err := a.API.ListDatabases(ctx, org, func(page []turso.Database) error {
-		rows := make([]schema.Row, len(page))
-		for i, d := range page {
-			rows[i] = mapper.Database(org, d)
-		}
+	diff := startPipeline(2, func(rows []schema.Row) error {
 		kinds, err := s.store.Diff(ctx, a.ID, rows)
 		if err != nil {
 			return err
@@ -307,6 +303,16 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spil
 		}
 		return nil
 	})
+	err := a.API.ListDatabases(ctx, org, func(page []turso.Database) error {
+		rows := make([]schema.Row, len(page))
+		for i, d := range page {
+			rows[i] = mapper.Database(org, d)
+		}
+		return diff.send(ctx, rows)
+	})
+	if derr := diff.wait(); err == nil {
+		err = derr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -355,9 +361,13 @@ func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, spills *
 		}
 		return nil
 	}
+	diff := startPipeline(2, stage)
 	u, err := a.API.OrganizationUsage(ctx, org, func(page []turso.DatabaseUsage) error {
-		return stage(mapper.DatabaseUsage(org, day, page))
+		return diff.send(ctx, mapper.DatabaseUsage(org, day, page))
 	})
+	if derr := diff.wait(); err == nil {
+		err = derr
+	}
 	if err != nil {
 		return nil, err
 	}
