@@ -2,6 +2,7 @@ package sync
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -56,6 +57,13 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 	defer func() {
 		for _, sp := range spills {
 			sp.remove()
+		}
+	}()
+	// The results outlive the pass (a fleet's results are printed at the
+	// end): drop each scope's rows once the org is written or given up.
+	defer func() {
+		for _, sc := range pass.Scopes {
+			sc.Rows, sc.Users, sc.Audit, sc.Usage = nil, nil, nil, nil
 		}
 	}()
 	var orgMembers map[string]bool
@@ -384,38 +392,74 @@ func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, spills *
 	return st, nil
 }
 
-// spill stages values on disk as JSON lines, so the write step streams them
-// back without holding the org in memory.
+// spill stages values as JSON lines, in memory until they pass
+// spillMemory bytes and in a temporary file after, so the write step streams
+// them back without holding a large org in memory, and a small org costs no
+// file at all.
 type spill struct {
-	f   *os.File
+	dir string
+	buf bytes.Buffer
+	f   *os.File // nil while the values fit in buf
 	w   *bufio.Writer
 	enc *json.Encoder
 }
 
+// spillMemory is how much a spill keeps in memory before it moves to disk.
+const spillMemory = 4 << 20
+
 func newSpill(dir string) (*spill, error) {
-	f, err := os.CreateTemp(dir, "tursync-spill-*.jsonl")
-	if err != nil {
-		return nil, fmt.Errorf("stage databases: %w", err)
-	}
-	w := bufio.NewWriterSize(f, 1<<16)
-	return &spill{f: f, w: w, enc: json.NewEncoder(w)}, nil
+	sp := &spill{dir: dir}
+	sp.enc = json.NewEncoder(&sp.buf)
+	return sp, nil
 }
 
-func (sp *spill) write(v any) error { return sp.enc.Encode(v) }
-
-func (sp *spill) finish() error {
-	if err := sp.w.Flush(); err != nil {
-		return fmt.Errorf("stage databases: %w", err)
+func (sp *spill) write(v any) error {
+	if err := sp.enc.Encode(v); err != nil {
+		return err
+	}
+	if sp.f == nil && sp.buf.Len() > spillMemory {
+		f, err := os.CreateTemp(sp.dir, "tursync-spill-*.jsonl")
+		if err != nil {
+			return fmt.Errorf("stage rows: %w", err)
+		}
+		sp.f, sp.w = f, bufio.NewWriterSize(f, 1<<16)
+		if _, err := sp.w.Write(sp.buf.Bytes()); err != nil {
+			return fmt.Errorf("stage rows: %w", err)
+		}
+		sp.buf = bytes.Buffer{}
+		sp.enc = json.NewEncoder(sp.w)
 	}
 	return nil
 }
 
+func (sp *spill) finish() error {
+	if sp.w == nil {
+		return nil
+	}
+	if err := sp.w.Flush(); err != nil {
+		return fmt.Errorf("stage rows: %w", err)
+	}
+	return nil
+}
+
+// reader reads the staged values from the start.
+func (sp *spill) reader() (io.Reader, error) {
+	if sp.f == nil {
+		return bytes.NewReader(sp.buf.Bytes()), nil
+	}
+	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return bufio.NewReaderSize(sp.f, 1<<16), nil
+}
+
 // readSpill decodes every staged value in order.
 func readSpill[T any](sp *spill, fn func(T) error) error {
-	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+	r, err := sp.reader()
+	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bufio.NewReaderSize(sp.f, 1<<16))
+	dec := json.NewDecoder(r)
 	for {
 		var v T
 		if err := dec.Decode(&v); err == io.EOF {
@@ -436,6 +480,9 @@ func databaseIter(sp *spill) storage.RowIter {
 }
 
 func (sp *spill) remove() {
-	sp.f.Close()
-	os.Remove(sp.f.Name())
+	sp.buf = bytes.Buffer{}
+	if sp.f != nil {
+		sp.f.Close()
+		os.Remove(sp.f.Name())
+	}
 }

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# End-to-end performance cases of docs/PERFORMANCE.md, side by side in one
+# run, against `tursync simulate` on loopback:
+#   large first pass vs the prepared-statement baseline (tursync-bench baseline)
+#   large unchanged second pass vs fetch-only (tursync-bench fetch)
+#   a pass after 1% of the databases changed
+#   cost growth: 10k, 100k, 250k databases
+#   fleet: 1,000 accounts, 20 ms latency, 50 requests/s per token, 16 at once
+#   mirror growth over BENCH_GROWTH_PASSES passes with 1% churn (default 30)
+# Prints a table; needs /usr/bin/time, curl and sqlite3. Takes about 10
+# minutes. BENCH_ONLY=large or BENCH_ONLY=fleet runs one half.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+go build -o "$work/tursync" ./cmd/tursync
+go build -o "$work/tursync-bench" ./cmd/tursync-bench
+T="$work/tursync"; B="$work/tursync-bench"
+port=18181
+
+rows=()
+row() { rows+=("$(printf '| %-34s | %8s | %9s | %9s | %12s | %9s |' "$@")"); }
+
+start_sim() { # args: simulate flags
+  "$T" simulate --listen "127.0.0.1:$port" "$@" > "$work/sim.log" 2>&1 &
+  sim=$!
+  for _ in $(seq 1 600); do
+    curl -fsS "http://127.0.0.1:$port/_simulator/stats" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "simulator did not start" >&2; exit 1
+}
+stop_sim() { kill "$sim"; wait "$sim" 2>/dev/null || true; port=$((port + 1)); }
+
+config() { # mirror file, rps, max concurrent; accounts on stdin
+  { echo "mirror: {url: \"file:$1\"}"
+    echo "api: {base_url: \"http://127.0.0.1:$port\", requests_per_second: $2}"
+    echo "log: {level: warn}"
+    echo "sync: {max_concurrent_accounts: $3}"
+    echo "accounts:"
+    cat; } > "$work/cfg.yaml"
+}
+
+# pass runs one `tursync sync`; sets wall, rss_mib, reqs, written (created +
+# updated + deleted rows).
+pass() {
+  BIG_TOKEN=bench /usr/bin/time -v "$T" sync --config "$work/cfg.yaml" > "$work/out" 2> "$work/time" || true
+  wall=$(awk -F': ' '/Elapsed/ {split($2, a, ":"); printf "%.2f", a[1]*60 + a[2]}' "$work/time")
+  rss_mib=$(awk '/Maximum resident/ {printf "%.0f", $6/1024}' "$work/time")
+  reqs=$(grep -o '([0-9]* API requests' "$work/out" | awk '{s += substr($1, 2)} END {print s}')
+  written=$(grep -o 'create [0-9]*, update [0-9]*, delete [0-9]*' "$work/out" | awk '{gsub(",", ""); s += $2 + $4 + $6} END {print s + 0}')
+  created=$(grep -o 'create [0-9]*' "$work/out" | awk '{s += $2} END {print s + 0}')
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN {printf "%.0f", b / 1048576}'; }
+events() { sqlite3 "$1" 'select count(*) from change_events'; }
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3)"
+large_lb() { echo $((1 + 6 + ($1 + 999) / 1000 + $2)); } # org list, 6 per-org calls, database pages, audit pages
+
+# --- large org: first pass vs baseline, second pass vs fetch-only, 1% churn
+growth=()
+sizes="10000 100000 250000"
+[ "${BENCH_ONLY:-}" = fleet ] && sizes=""
+mirror_growth=""
+for n in $sizes; do
+  start_sim --scale large --databases "$n" --token bench
+  db="$work/m$n.db"
+  echo "  - id: big
+    token_env: BIG_TOKEN" | config "$db" 1000 4
+  pass
+  first_wall=$wall; first_rss=$rss_mib; first_reqs=$reqs
+  growth+=("$(printf '| %7s | %6s s | %5s MiB | %5s | %6s s | %5s MiB | %5s | %5s MiB |' "$n" "$wall" "$rss_mib" "$reqs" x x x x)")
+  if [ "$n" = 250000 ]; then
+    e2e=$(awk -v r="$created" -v w="$wall" 'BEGIN {printf "%.0f", r / w}')
+    base=$("$B" baseline --api "http://127.0.0.1:$port" --token bench --db "$work/base.db")
+    base_rps=$(echo "$base" | sed 's/.*"rows_per_sec":\([0-9.]*\).*/\1/')
+    row "large first pass (250k dbs)" "$wall s" "$e2e" "$(ratio "$e2e" "$base_rps")" "$reqs / $(large_lb "$n" 200)" "$rss_mib MiB"
+    row "baseline: prepared upserts" "-" "$(printf '%.0f' "$base_rps")" "1.00" "-" "-"
+  fi
+  pass
+  second_wall=$wall
+  growth[-1]=$(printf '| %7s | %6s s | %5s MiB | %5s | %6s s | %5s MiB | %5s | %5s MiB |' "$n" "$first_wall" "$first_rss" "$first_reqs" "$wall" "$rss_mib" "$reqs" "$(mib "$db")")
+  if [ "$n" = 250000 ]; then
+    fetch=$("$B" fetch --api "http://127.0.0.1:$port" --token bench)
+    fetch_wall=$(echo "$fetch" | sed 's/.*"wall_seconds":\([0-9.]*\).*/\1/')
+    ev0=$(events "$db")
+    row "large unchanged second pass" "$second_wall s" "-" "$(ratio "$second_wall" "$fetch_wall")" "$reqs / $(large_lb "$n" 1)" "$rss_mib MiB"
+    row "  (rows written, events added)" "$written" "-" "-" "-" "-"
+    row "fetch-only: every page decoded" "$(printf '%.2f' "$fetch_wall") s" "-" "1.00" "$(echo "$fetch" | sed 's/.*"requests":\([0-9]*\).*/\1/')" "-"
+    changed=$(curl -fsS -X POST "http://127.0.0.1:$port/_simulator/churn?fraction=0.01" | sed 's/.*"changed":\([0-9]*\).*/\1/')
+    pass
+    row "1% churn pass ($changed dbs changed)" "$wall s" "-" "-" "$reqs / $(large_lb "$n" 1)" "$rss_mib MiB"
+    row "  (rows written, events added)" "$written" "$(( $(events "$db") - ev0 ))" "-" "-" "-"
+
+    passes=${BENCH_GROWTH_PASSES:-30}
+    size0=$(mib "$db"); ev0=$(events "$db"); walmax=0
+    for _ in $(seq 1 "$passes"); do
+      curl -fsS -X POST "http://127.0.0.1:$port/_simulator/churn?fraction=0.01" >/dev/null
+      pass
+      w=$(stat -c %s "$db-wal" 2>/dev/null || echo 0); [ "$w" -gt "$walmax" ] && walmax=$w
+    done
+    mirror_growth="$passes passes of 1% churn: mirror $size0 -> $(mib "$db") MiB, change_events $ev0 -> $(events "$db") (+$(( ($(events "$db") - ev0) / passes )) a pass), largest WAL $(awk -v b="$walmax" 'BEGIN {printf "%.0f", b/1048576}') MiB"
+  fi
+  stop_sim
+done
+
+# --- fleet: 1,000 accounts of one small org each, 20 ms latency
+if [ "${BENCH_ONLY:-}" != large ]; then
+start_sim --fleet 1000 --latency 20ms
+mkdir -p "$work/tokens"
+for i in $(seq 1 1000); do
+  echo "fleet-$i" > "$work/tokens/$i"
+  printf '  - id: a%d\n    token_file: %s\n' "$i" "$work/tokens/$i"
+done | config "$work/fleet.db" 50 16
+pass
+ideal=$(awk -v r="$reqs" 'BEGIN {printf "%.2f", r * 0.020 / 16}')
+row "fleet first pass: 1000 accounts" "$wall s" "-" "$(ratio "$wall" "$ideal") ideal" "$reqs / $((1000 * 11))" "$rss_mib MiB"
+row "  (rows written)" "$written" "-" "-" "-" "-"
+pass # unchanged: each account reads 1 audit page
+ideal2=$(awk -v r="$reqs" 'BEGIN {printf "%.2f", r * 0.020 / 16}')
+row "fleet unchanged pass" "$wall s" "-" "$(ratio "$wall" "$ideal2") ideal" "$reqs / $((1000 * 9))" "$rss_mib MiB"
+maxrps=$(curl -fsS "http://127.0.0.1:$port/_simulator/stats" | grep -o '"max_requests_per_second":{[^}]*}' | grep -o ':[0-9]*' | tr -d : | sort -n | tail -1)
+stop_sim
+fi
+
+echo
+echo "| case                               |     wall |    rows/s | vs ref    | requests / LB | peak RSS |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+[ -n "${ideal:-}" ] && echo "fleet ideal (requests x 20 ms / 16): first pass $ideal s, unchanged pass $ideal2 s; busiest token second: $maxrps requests (limit 50)"
+[ -n "$mirror_growth" ] && echo "$mirror_growth"
+echo
+echo "| databases | first pass | peak RSS | requests | second pass | peak RSS | requests | mirror |"
+echo "|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${growth[@]}"
