@@ -179,6 +179,12 @@ func (s *Store) ApplyAccount(ctx context.Context, account string, runID int64, r
 // belongs to a member is tombstoned with reason merged.
 func (s *Store) SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (Counts, error) {
 	var c Counts
+	// Most passes change no user: look first without the write lock, and
+	// take it only when there is something to write.
+	changes, err := settleChanges(ctx, s.db, account, s.ts(runStarted), settledOrgs)
+	if err != nil || len(changes) == 0 {
+		return c, err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return c, fmt.Errorf("settle users of %s: %w", account, err)
@@ -187,64 +193,9 @@ func (s *Store) SettleUsers(ctx context.Context, account string, runID int64, ru
 	w := &writer{tx: tx, s: s, account: account, runID: runID, at: s.ts(s.now()), stmts: map[string]*sql.Stmt{}}
 	defer w.close()
 	started := s.ts(runStarted)
-	rows, err := tx.QueryContext(ctx, `
-		SELECT u.id, u.username, u.email, u.status, u.remote_data, u.first_seen_at,
-		       coalesce(group_concat(ra.organization_id, char(31)), ''),
-		       coalesce(max(ra.deleted_at IS NULL AND ra.status = 'active'), 0),
-		       coalesce(max(ra.deleted_at IS NULL AND ra.status = 'invited'), 0),
-		       EXISTS (SELECT 1 FROM users m WHERE m.account_id = u.account_id AND m.deleted_at IS NULL AND m.id NOT LIKE 'email:%'
-		               AND m.email = u.email AND u.id LIKE 'email:%')
-		FROM users u
-		LEFT JOIN role_assignments ra ON ra.account_id = u.account_id AND ra.user_id = u.id
-		     AND (ra.deleted_at IS NULL OR ra.deleted_at >= ?)
-		WHERE u.account_id = ? AND u.deleted_at IS NULL
-		GROUP BY u.id`, started, account)
-	if err != nil {
-		return c, fmt.Errorf("settle users of %s: %w", account, err)
-	}
-	type change struct {
-		u      schema.User
-		first  string
-		merged bool
-	}
-	var changes []change
-	for rows.Next() {
-		var u schema.User
-		var remote, first, orgs string
-		var active, invited, merged bool
-		if err := rows.Scan(&u.ID, &u.Username, &u.Email, &u.Status, &remote, &first, &orgs, &active, &invited, &merged); err != nil {
-			rows.Close()
-			return c, fmt.Errorf("settle users of %s: %w", account, err)
-		}
-		u.RemoteData = []byte(remote)
-		settled := true
-		for _, o := range strings.Split(orgs, "\x1f") {
-			if o != "" && !settledOrgs[o] {
-				settled = false
-			}
-		}
-		if !settled {
-			continue
-		}
-		want := schema.UserInactive
-		switch {
-		case active:
-			want = schema.UserActive
-		case invited:
-			want = schema.UserInvited
-		}
-		if merged && !invited {
-			changes = append(changes, change{u: u, first: first, merged: true})
-			continue
-		}
-		if want != u.Status {
-			u.Status = want
-			changes = append(changes, change{u: u, first: first})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return c, fmt.Errorf("settle users of %s: %w", account, err)
+	// Again inside the transaction, which sees the mirror as it is now.
+	if changes, err = settleChanges(ctx, tx, account, started, settledOrgs); err != nil {
+		return c, err
 	}
 	for _, ch := range changes {
 		// A user first seen in this very run is part of its baseline.
@@ -297,4 +248,71 @@ func (s *Store) Summary(ctx context.Context) ([]TableCount, error) {
 		out = append(out, tc)
 	}
 	return out, nil
+}
+
+// settleChange is a user whose status a pass recomputes, or an email: user
+// merged into a member.
+type settleChange struct {
+	u      schema.User
+	first  string
+	merged bool
+}
+
+// settleChanges lists the users of an account whose status must change.
+func settleChanges(ctx context.Context, q querier, account, started string, settledOrgs map[string]bool) ([]settleChange, error) {
+	rows, err := q.QueryContext(ctx, `
+		SELECT u.id, u.username, u.email, u.status, u.remote_data, u.first_seen_at,
+		       coalesce(group_concat(ra.organization_id, char(31)), ''),
+		       coalesce(max(ra.deleted_at IS NULL AND ra.status = 'active'), 0),
+		       coalesce(max(ra.deleted_at IS NULL AND ra.status = 'invited'), 0),
+		       EXISTS (SELECT 1 FROM users m WHERE m.account_id = u.account_id AND m.deleted_at IS NULL AND m.id NOT LIKE 'email:%'
+		               AND m.email = u.email AND u.id LIKE 'email:%')
+		FROM users u
+		LEFT JOIN role_assignments ra ON ra.account_id = u.account_id AND ra.user_id = u.id
+		     AND (ra.deleted_at IS NULL OR ra.deleted_at >= ?)
+		WHERE u.account_id = ? AND u.deleted_at IS NULL
+		GROUP BY u.id`, started, account)
+	if err != nil {
+		return nil, fmt.Errorf("settle users of %s: %w", account, err)
+	}
+	var changes []settleChange
+	for rows.Next() {
+		var u schema.User
+		var remote, first, orgs string
+		var active, invited, merged bool
+		if err := rows.Scan(&u.ID, &u.Username, &u.Email, &u.Status, &remote, &first, &orgs, &active, &invited, &merged); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("settle users of %s: %w", account, err)
+		}
+		u.RemoteData = []byte(remote)
+		settled := true
+		for _, o := range strings.Split(orgs, "\x1f") {
+			if o != "" && !settledOrgs[o] {
+				settled = false
+			}
+		}
+		if !settled {
+			continue
+		}
+		want := schema.UserInactive
+		switch {
+		case active:
+			want = schema.UserActive
+		case invited:
+			want = schema.UserInvited
+		}
+		if merged && !invited {
+			changes = append(changes, settleChange{u: u, first: first, merged: true})
+			continue
+		}
+		if want != u.Status {
+			u.Status = want
+			changes = append(changes, settleChange{u: u, first: first})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("settle users of %s: %w", account, err)
+	}
+	return changes, nil
 }

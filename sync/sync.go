@@ -109,11 +109,12 @@ var ErrStopped = errors.New("pass stopped by shutdown before every org was synce
 type Syncer struct {
 	store Store
 	o     Options
-	// mu guards the refreshes that need not cost a request on every pass:
-	// the locations list, and each token's validation.
+	// mu guards what need not cost a request or a write on every pass:
+	// the locations list, each token's validation, each account's roles.
 	mu          stdsync.Mutex
 	locationsAt time.Time
 	validatedAt map[string]time.Time
+	roles       map[string]bool // accounts whose roles this process wrote
 }
 
 // New returns a Syncer.
@@ -142,7 +143,7 @@ func New(store Store, o Options) *Syncer {
 	if o.LocationsEvery <= 0 {
 		o.LocationsEvery = 24 * time.Hour
 	}
-	return &Syncer{store: store, o: o, validatedAt: map[string]time.Time{}}
+	return &Syncer{store: store, o: o, validatedAt: map[string]time.Time{}, roles: map[string]bool{}}
 }
 
 // Result is what one account pass did.
@@ -264,12 +265,19 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 			log.Warn("locations not refreshed", "error", err)
 		}
 	}
-	c, err := s.store.ApplyAccount(ctx, a.ID, runID, mapper.Roles(), mapper.Locations(locs))
-	if err != nil {
-		res.Status, res.Err = storage.StatusFailed, err
-		return res
+	// The roles are constants: written once per process and account, and
+	// again only with a fresh locations list.
+	if locs != nil || !s.rolesWritten(a.ID) {
+		c, err := s.store.ApplyAccount(ctx, a.ID, runID, mapper.Roles(), mapper.Locations(locs))
+		if err != nil {
+			res.Status, res.Err = storage.StatusFailed, err
+			return res
+		}
+		res.Counts.Add(c)
+		s.mu.Lock()
+		s.roles[a.ID] = true
+		s.mu.Unlock()
 	}
-	res.Counts.Add(c)
 
 	members := s.prefetchMembers(ctx, a, orgs)
 	dir, err := s.emailIndex(ctx, a.ID, members)
@@ -306,7 +314,7 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 			settled[po.slug] = true
 		}
 	}
-	c, err = s.store.SettleUsers(ctx, a.ID, runID, res.StartedAt, settled)
+	c, err := s.store.SettleUsers(ctx, a.ID, runID, res.StartedAt, settled)
 	if err != nil {
 		res.Status, res.Err = storage.StatusFailed, err
 		return res
@@ -328,6 +336,12 @@ func (s *Syncer) validateDue(account string) bool {
 	}
 	s.validatedAt[account] = s.o.Now()
 	return true
+}
+
+func (s *Syncer) rolesWritten(account string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.roles[account]
 }
 
 func (s *Syncer) dueLocations() bool {
