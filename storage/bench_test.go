@@ -24,8 +24,12 @@ func databaseRows(n int, version string) []schema.Row {
 }
 
 // write applies rows as one complete databases scope of a pass.
-func write(b *testing.B, st *storage.Store, rows []schema.Row, run int64) storage.Counts {
+func write(b *testing.B, st *storage.Store, rows []schema.Row) storage.Counts {
 	ctx := context.Background()
+	run, err := st.StartRun(ctx, "acme", "bench", time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
 	staged, err := st.Stage(ctx, "acme", rows)
 	if err != nil {
 		b.Fatal(err)
@@ -57,7 +61,7 @@ func BenchmarkWriteNewRows(b *testing.B) {
 		b.StopTimer()
 		st := benchStore(b)
 		b.StartTimer()
-		c := write(b, st, rows, int64(i+1))
+		c := write(b, st, rows)
 		total += c.Created
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
@@ -69,7 +73,7 @@ func BenchmarkDiffUnchanged(b *testing.B) {
 	const n = 10000
 	st := benchStore(b)
 	rows := databaseRows(n, "v1")
-	write(b, st, rows, 1)
+	write(b, st, rows)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for p := 0; p < n; p += 1000 {

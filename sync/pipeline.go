@@ -8,7 +8,6 @@ import "context"
 type pipeline[T any] struct {
 	ch   chan T
 	done chan error
-	err  error
 }
 
 func startPipeline[T any](depth int, fn func(T) error) *pipeline[T] {
