@@ -357,3 +357,33 @@ func TestFutureAuditEventDoesNotFreezeTheMark(t *testing.T) {
 		t.Errorf("later event stored %d times", n)
 	}
 }
+
+// The usage response is decoded as it streams in: a body cut short or
+// malformed part-way fails the scope and leaves every stored counter as it
+// was, though pages before the fault were already decoded and staged.
+func TestUsageStreamFailuresChangeNothing(t *testing.T) {
+	for _, f := range []tursotest.Fault{{Truncate: true}, {Malformed: true}, {Body: `{"organization": {"databases": "not a list"}}`}} {
+		e := newEnv(t, small)
+		e.pass()
+		const fingerprint = `SELECT count(*) || '/' || sum(rows_read) || '/' || group_concat(observed_at) FROM usage`
+		before := e.str(fingerprint)
+		e.clk.Advance(24 * time.Hour) // a new day: every counter would be a new row
+		e.sim.Inject(turso.RouteUsage, "org1", f)
+		r := e.pass()
+		if sc := scope(t, r, "org1", "usage"); sc.Status != storage.StatusFailed || sc.ErrorClass != "decode" {
+			t.Errorf("fault %+v: usage %s/%s, want failed/decode", f, sc.Status, sc.ErrorClass)
+		}
+		if got := e.count(`SELECT count(*) FROM usage WHERE organization_id = 'org1' AND day = ?`, e.clk.Now().Add(-time.Minute).UTC().Format("2006-01-02")); got != 0 {
+			t.Errorf("fault %+v: %d usage rows of org1 written for the new day", f, got)
+		}
+		if sc := scope(t, r, "org2", "usage"); sc.Status != storage.StatusComplete || sc.Counts.Created == 0 {
+			t.Errorf("fault %+v: org2 usage %s created %d, want complete with the new day's rows", f, sc.Status, sc.Counts.Created)
+		}
+		if got := e.count(`SELECT count(*) FROM usage WHERE organization_id = 'org1'`); got != small.Databases+1 {
+			t.Errorf("fault %+v: org1 has %d usage rows, want the first day's %d", f, got, small.Databases+1)
+		}
+		if before == e.str(fingerprint) {
+			t.Errorf("fault %+v: org2's new day was not written either", f)
+		}
+	}
+}

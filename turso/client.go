@@ -146,7 +146,16 @@ type call struct {
 	org      string
 	path     string
 	query    url.Values
+	// stream, when set, reads a 200's body as it arrives instead of the
+	// body being read whole first. A failure once it started is not
+	// retried: stream may have handed part of the body on already.
+	stream func(io.Reader) error
 }
+
+// errStreamed marks a failure inside call.stream, which must not be retried.
+type errStreamed struct{ err *APIError }
+
+func (e errStreamed) Error() string { return e.err.Error() }
 
 // get performs the call with retries and returns the body of a 200.
 func (c *Client) get(ctx context.Context, cl call) ([]byte, error) {
@@ -155,6 +164,10 @@ func (c *Client) get(ctx context.Context, cl call) ([]byte, error) {
 		body, retryAfter, err := c.attempt(ctx, cl)
 		if err == nil {
 			return body, nil
+		}
+		var se errStreamed
+		if errors.As(err, &se) {
+			return nil, se.err
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) {
@@ -251,6 +264,25 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: scrubURL(err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && cl.stream != nil {
+		r := &capReader{r: resp.Body, left: c.opts.MaxResponseBytes}
+		err := cl.stream(r)
+		c.observe(cl.endpoint, resp.StatusCode, start)
+		if err == nil {
+			return nil, 0, nil
+		}
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		ae := &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: ClassDecode, Err: err}
+		switch {
+		case r.over:
+			ae.Err = fmt.Errorf("response larger than the %d-byte cap", c.opts.MaxResponseBytes)
+		case r.err != nil:
+			ae.Class, ae.Err = ClassNetwork, fmt.Errorf("read body: %w", scrubURL(r.err))
+		}
+		return nil, 0, errStreamed{ae}
+	}
 	body, err = io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
 	c.observe(cl.endpoint, resp.StatusCode, start)
 	if err != nil {
@@ -269,6 +301,31 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 	ae := &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: classifyStatus(resp.StatusCode)}
 	ae.Message, ae.Code = errorBody(body)
 	return nil, parseRetryAfter(resp.Header.Get("Retry-After"), c.opts.Now()), ae
+}
+
+// capReader reads at most left bytes, remembering a read error and whether
+// the body went past the cap.
+type capReader struct {
+	r    io.Reader
+	left int64
+	over bool
+	err  error
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		c.over = true
+		return 0, errors.New("response over the cap")
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
 }
 
 func (c *Client) observe(endpoint string, code int, start time.Time) {
