@@ -152,7 +152,7 @@ func AuditLog(org string, a turso.AuditLog) schema.AuditLog {
 		Origin: a.Origin, Author: a.Author, CreatedAt: a.CreatedAt, Data: data, RemoteData: raw(a.Raw)}
 }
 
-// OrgUsage maps the org's own usage counters: the row with database_id ”.
+// OrgUsage maps the org's own usage counters: the row whose database_id is empty.
 func OrgUsage(org, day string, u turso.OrgUsage) schema.Usage {
 	orgRemote, _ := json.Marshal(map[string]any{"uuid": u.UUID, "usage": u.Usage})
 	return schema.Usage{OrganizationID: org, Day: day, RowsRead: u.Usage.RowsRead, RowsWritten: u.Usage.RowsWritten,
