@@ -140,9 +140,44 @@ func ParseConfig(r io.Reader, expandEnv bool, getenv func(string) string) (Confi
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
+	// Every value substituted for ${NAME} is scrubbed back out of errors: a
+	// referenced variable may hold a secret, and YAML errors quote input.
+	var expanded []string
 	if expandEnv {
-		data = envRef.ReplaceAllFunc(data, func(m []byte) []byte { return []byte(getenv(string(m[2 : len(m)-1]))) })
+		data = envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+			v := getenv(string(m[2 : len(m)-1]))
+			if v != "" {
+				expanded = append(expanded, string(m), v)
+			}
+			return []byte(v)
+		})
 	}
+	cfg, err := parseExpanded(data, getenv)
+	if err != nil && len(expanded) > 0 {
+		// Longer values first, so one that contains another is replaced whole.
+		pairs := make([][2]string, 0, len(expanded)/2)
+		for i := 0; i < len(expanded); i += 2 {
+			pairs = append(pairs, [2]string{expanded[i], expanded[i+1]})
+		}
+		slices.SortFunc(pairs, func(a, b [2]string) int { return len(b[1]) - len(a[1]) })
+		scrub := func(msg string) string {
+			for _, p := range pairs {
+				msg = strings.ReplaceAll(msg, p[1], p[0])
+			}
+			return msg
+		}
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			return Config{}, &ConfigError{Msg: scrub(ce.Msg)}
+		}
+		return Config{}, errors.New(scrub(err.Error()))
+	}
+	return cfg, err
+}
+
+// parseExpanded decodes and validates YAML whose ${ENV} references are
+// already expanded.
+func parseExpanded(data []byte, getenv func(string) string) (Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, &ConfigError{Msg: err.Error()}

@@ -88,3 +88,19 @@ func TestConfigEnvExpansionAndDefaults(t *testing.T) {
 		t.Errorf("default resources: %v", got)
 	}
 }
+
+// Found by FuzzParseConfig: an error quoting a value that came from ${ENV}
+// printed the variable's content, which may be a token.
+func TestConfigErrorsNeverPrintExpandedValues(t *testing.T) {
+	const secret = "cfg-SECRET-token-4242"
+	for _, y := range []string{
+		"mirror: {url: \"file:m.db\"}\nlog: {level: \"${ACME_TOKEN}\"}\naccounts: [{id: a, token_env: ACME_TOKEN}]\n",
+		"mirror: {url: \"file:m.db\"}\naccounts: [{id: \"bad id ${ACME_TOKEN}\", token_env: ACME_TOKEN}]\n",
+		"a: *${ACME_TOKEN}\n",
+	} {
+		_, err := ParseConfig(strings.NewReader(y), true, env(map[string]string{"ACME_TOKEN": secret}))
+		if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "${ACME_TOKEN}") {
+			t.Errorf("%q: error %v; want one naming ${ACME_TOKEN}, not its value", y, err)
+		}
+	}
+}
