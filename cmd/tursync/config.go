@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -418,6 +419,20 @@ func (a AccountConfig) Token(getenv func(string) string) (turso.Secret, error) {
 		return turso.NewSecret(v), nil
 	}
 	return turso.Secret{}, errors.New("token_env or token_file is required")
+}
+
+// warnTokenFiles logs each token_file that group or others may read: the
+// token works for anyone who can read it.
+func warnTokenFiles(log *slog.Logger, cfg Config) {
+	for _, a := range cfg.Accounts {
+		if a.TokenFile == "" {
+			continue
+		}
+		if st, err := os.Stat(a.TokenFile); err == nil && st.Mode().Perm()&0o077 != 0 {
+			log.Warn("token_file is readable by group or others; chmod 600 it", "account", a.ID, "path", a.TokenFile,
+				"mode", fmt.Sprintf("%04o", st.Mode().Perm()))
+		}
+	}
 }
 
 func scrubPathErr(err error) error {

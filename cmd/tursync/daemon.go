@@ -52,6 +52,7 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 	d := &daemon{m: m, path: cfgPath, log: newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format),
 		lims: newLimiters()}
 	d.cfg.Store(&cfg)
+	warnTokenFiles(d.log, cfg)
 	d.store, err = m.openStore(ctx, cfg, false)
 	if err != nil {
 		return err
@@ -195,6 +196,7 @@ func (d *daemon) reload() {
 		cfg.Sync.MaxConcurrentAccounts = old.Sync.MaxConcurrentAccounts
 	}
 	d.cfg.Store(&cfg)
+	warnTokenFiles(d.log, cfg)
 	d.sched.SetOptions(d.store, d.syncOptions(cfg))
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
 		d.metrics.ConfigReloaded(false)

@@ -524,3 +524,31 @@ func TestSimulateFaultFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestLooseTokenFileIsWarnedAbout(t *testing.T) {
+	_, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
+	dir := t.TempDir()
+	for _, c := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o640, true}, {0o644, true}} {
+		tokenFile := filepath.Join(dir, fmt.Sprintf("token-%o", c.mode))
+		if err := os.WriteFile(tokenFile, []byte(cmdToken), c.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(tokenFile, c.mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: "127.0.0.1:0", schedule: "@every 1h",
+			shutdownTimeout: "30s", accounts: []string{"acme"}, tokenFile: tokenFile}
+		cfgPath := filepath.Join(dir, "config.yaml")
+		cfg.write(t, cfgPath)
+		r := runMain(t, nil, "sync", "--config", cfgPath)
+		if r.code != 0 || strings.Contains(r.stderr, "readable by group or others") != c.warn {
+			t.Errorf("mode %04o: exit %d, warned %v, want %v\n%s", c.mode, r.code, !c.warn, c.warn, r.stderr)
+		}
+		if strings.Contains(r.stderr+r.stdout, cmdToken) {
+			t.Errorf("mode %04o: the token appears in the output", c.mode)
+		}
+	}
+}

@@ -157,6 +157,7 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format)
+	warnTokenFiles(log, cfg)
 	accts, err := m.accounts(cfg, *account)
 	if err != nil {
 		return err
