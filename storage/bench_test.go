@@ -3,7 +3,6 @@ package storage_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -42,14 +41,6 @@ func write(b *testing.B, st *storage.Store, rows []schema.Row) storage.Counts {
 	return sc.Counts
 }
 
-func benchStore(b *testing.B) *storage.Store {
-	st, err := storage.Open(context.Background(), "file:"+filepath.Join(b.TempDir(), "m.db"), storage.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	return st
-}
 
 // BenchmarkWriteNewRows measures the first-pass write: diff, then new rows
 // inserted many per statement, in one transaction.
@@ -59,7 +50,7 @@ func BenchmarkWriteNewRows(b *testing.B) {
 	total := 0
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		st := benchStore(b)
+		st := openTemp(b)
 		b.StartTimer()
 		c := write(b, st, rows)
 		total += c.Created
@@ -71,7 +62,7 @@ func BenchmarkWriteNewRows(b *testing.B) {
 // a mirror that already holds them: the cost of an unchanged pass.
 func BenchmarkDiffUnchanged(b *testing.B) {
 	const n = 10000
-	st := benchStore(b)
+	st := openTemp(b)
 	rows := databaseRows(n, "v1")
 	write(b, st, rows)
 	b.ResetTimer()

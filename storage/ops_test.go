@@ -35,7 +35,7 @@ func runAt(t *testing.T, st *storage.Store, account string, at time.Time, scopes
 	return id
 }
 
-func openTemp(t *testing.T) *storage.Store {
+func openTemp(t testing.TB) *storage.Store {
 	t.Helper()
 	st, err := storage.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "m.db"), storage.Options{})
 	if err != nil {

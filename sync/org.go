@@ -281,10 +281,7 @@ func rowsOf[T schema.Row](xs []T) []schema.Row {
 func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spills *[]*spill) (*storage.Staged, error) {
 	var fresh, changed, keys *spill
 	for _, sp := range []**spill{&fresh, &changed, &keys} {
-		var err error
-		if *sp, err = newSpill(s.o.SpillDir); err != nil {
-			return nil, err
-		}
+		*sp = newSpill(s.o.SpillDir)
 		*spills = append(*spills, *sp)
 	}
 	st := &storage.Staged{}
@@ -341,10 +338,7 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spil
 func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, spills *[]*spill) (*storage.StagedUsage, error) {
 	var fresh, changed *spill
 	for _, sp := range []**spill{&fresh, &changed} {
-		var err error
-		if *sp, err = newSpill(s.o.SpillDir); err != nil {
-			return nil, err
-		}
+		*sp = newSpill(s.o.SpillDir)
 		*spills = append(*spills, *sp)
 	}
 	st := &storage.StagedUsage{}
@@ -407,10 +401,10 @@ type spill struct {
 // spillMemory is how much a spill keeps in memory before it moves to disk.
 const spillMemory = 4 << 20
 
-func newSpill(dir string) (*spill, error) {
+func newSpill(dir string) *spill {
 	sp := &spill{dir: dir}
 	sp.enc = json.NewEncoder(&sp.buf)
-	return sp, nil
+	return sp
 }
 
 func (sp *spill) write(v any) error {
