@@ -41,7 +41,6 @@ func write(b *testing.B, st *storage.Store, rows []schema.Row) storage.Counts {
 	return sc.Counts
 }
 
-
 // BenchmarkWriteNewRows measures the first-pass write: diff, then new rows
 // inserted many per statement, in one transaction.
 func BenchmarkWriteNewRows(b *testing.B) {
