@@ -387,3 +387,31 @@ func TestUsageStreamFailuresChangeNothing(t *testing.T) {
 		}
 	}
 }
+
+// Hostile values travel intact: a 10 MB username, SQL metacharacters, NUL
+// bytes and invalid UTF-8 are stored as the API sent them (invalid UTF-8
+// as JSON decodes it), and nothing crashes.
+func TestHostileMemberValuesAreStoredIntact(t *testing.T) {
+	e := newEnv(t, small)
+	long := strings.Repeat("a", 10<<20)
+	sqlish := `x'); DROP TABLE users; --`
+	body := `{"members":[{"username":"` + long + `","role":"member","email":"` + sqlish + `@x.io"},` +
+		`{"username":"nul\u0000byte","role":"admin","email":"\u00ff\ufffd@y.io"}]}`
+	e.sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: body})
+	r := e.pass()
+	if sc := scope(t, r, "org1", "members"); sc.Status != storage.StatusComplete || sc.Counts.Created != 2 {
+		t.Fatalf("members %s created %d, want complete with 2", sc.Status, sc.Counts.Created)
+	}
+	if got := e.count(`SELECT length(user_id) FROM role_assignments WHERE organization_id = 'org1' AND role_id = 'member'`); got != len(long) {
+		t.Errorf("the 10 MB username was stored with length %d", got)
+	}
+	if got := e.str(`SELECT email FROM users WHERE email LIKE 'x''%'`); got != strings.ToLower(sqlish)+"@x.io" && got != sqlish+"@x.io" {
+		t.Errorf("SQL metacharacters stored as %q", got)
+	}
+	if got := e.count(`SELECT count(*) FROM users`); got == 0 {
+		t.Errorf("the users table is gone")
+	}
+	if got := e.str(`SELECT user_id FROM role_assignments WHERE organization_id = 'org1' AND role_id = 'admin'`); got != "nul\x00byte" {
+		t.Errorf("a NUL byte in a username was stored as %q", got)
+	}
+}
