@@ -317,7 +317,7 @@ func countersOf(u schema.Usage) usageCounters {
 }
 
 // lookupUsage reads the stored counters of a batch of usage rows.
-func lookupUsage(ctx context.Context, q querier, account string, batch []schema.Usage) (map[usageKey]usageCounters, error) {
+func (s *Store) lookupUsage(ctx context.Context, account string, batch []schema.Usage) (map[usageKey]usageCounters, error) {
 	args := []any{account}
 	for _, u := range batch {
 		args = append(args, u.OrganizationID, u.Day, u.DatabaseID)
@@ -333,7 +333,7 @@ func lookupUsage(ctx context.Context, q querier, account string, batch []schema.
 		query = `SELECT organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced FROM usage
 			WHERE account_id = ? AND organization_id = ? AND day = ? AND database_id IN (?` + strings.Repeat(", ?", len(batch)-1) + `)`
 	}
-	rows, err := q.QueryContext(ctx, query, args...)
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +360,7 @@ func sameDay(batch []schema.Usage) bool {
 }
 
 func (s *Store) diffUsageBatch(ctx context.Context, account string, batch []schema.Usage, kinds []Kind) error {
-	have, err := lookupUsage(ctx, s.db, account, batch)
+	have, err := s.lookupUsage(ctx, account, batch)
 	if err != nil {
 		return err
 	}

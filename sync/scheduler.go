@@ -57,13 +57,12 @@ type Scheduler struct {
 }
 
 type scheduledJob struct {
-	job      Job
-	entry    cron.EntryID
-	run      cron.Job // the pass with its wrappers
-	interval time.Duration
-	running  bool
-	lastErr  string // why the last pass could not start
-	up       *bool
+	job     Job
+	entry   cron.EntryID
+	run     cron.Job // the pass with its wrappers
+	running bool
+	lastErr string // why the last pass could not start
+	up      *bool
 }
 
 // NewScheduler returns a Scheduler whose passes use opts; opts.Stop,
@@ -142,7 +141,7 @@ func (s *Scheduler) SetJobs(jobs []Job) error {
 		if old != nil {
 			s.cron.Remove(old.entry)
 		}
-		sj := &scheduledJob{job: j, interval: interval}
+		sj := &scheduledJob{job: j}
 		if old != nil {
 			sj.running, sj.lastErr, sj.up = old.running, old.lastErr, old.up
 		}

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tursync/tursync/schema"
+	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
 )
@@ -73,6 +74,11 @@ type SyncConfig struct {
 type RetentionConfig struct {
 	ChangeEvents Duration `yaml:"change_events"`
 	SyncRuns     Duration `yaml:"sync_runs"`
+}
+
+// Storage is the retention as the mirror applies it.
+func (r RetentionConfig) Storage() storage.Retention {
+	return storage.Retention{ChangeEvents: time.Duration(r.ChangeEvents), SyncRuns: time.Duration(r.SyncRuns)}
 }
 
 // DefaultsConfig applies to every account that does not override it.

@@ -227,7 +227,7 @@ func (d *daemon) ready(ctx context.Context) error {
 // prune applies the retention settings.
 func (d *daemon) prune(ctx context.Context) {
 	cfg := d.cfg.Load()
-	r := storage.Retention{ChangeEvents: time.Duration(cfg.Retention.ChangeEvents), SyncRuns: time.Duration(cfg.Retention.SyncRuns)}
+	r := cfg.Retention.Storage()
 	if r == (storage.Retention{}) {
 		return
 	}

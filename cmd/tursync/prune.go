@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"time"
-
-	"github.com/tursync/tursync/storage"
 )
 
 // runPrune removes every row of an account taken out of the config, or
@@ -33,8 +30,7 @@ func (m *Main) runPrune(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	if *retention {
-		n, err := st.Prune(ctx, storage.Retention{ChangeEvents: time.Duration(cfg.Retention.ChangeEvents),
-			SyncRuns: time.Duration(cfg.Retention.SyncRuns)}, m.Now())
+		n, err := st.Prune(ctx, cfg.Retention.Storage(), m.Now())
 		if err != nil {
 			return err
 		}
