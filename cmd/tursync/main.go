@@ -9,8 +9,15 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := NewMain().Run(ctx, os.Args[1:])
+	args := os.Args[1:]
+	ctx, stop := context.Background(), func() {}
+	// The daemon handles its own signals (the first drains, the second
+	// exits at once). A second handler here would hand it every signal
+	// twice, and one SIGTERM would look like two.
+	if len(args) == 0 || args[0] != "run" {
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	}
+	err := NewMain().Run(ctx, args)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
