@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/tursync/tursync/mapper"
@@ -236,11 +237,23 @@ func (s *Syncer) fetchAudit(ctx context.Context, a Account, org string, sc *stor
 			stop = minTime(t, s.o.Now()).Add(-s.o.AuditOverlap)
 		}
 	}
+	var prev []turso.AuditLog
+	maxPages := 0
 	for page := 1; ; page++ {
 		p, err := a.API.AuditLogs(ctx, org, page, turso.AuditLogPageSize)
 		if err != nil {
 			return fmt.Errorf("audit logs page %d: %w", page, err)
 		}
+		if page == 1 {
+			// Events arriving while we page push older ones further down,
+			// so the count may grow a little; far past it, the server is
+			// paging forever.
+			maxPages = 2*p.Pagination.TotalPages + 10
+		}
+		if err := auditPagingLoop(org, page, maxPages, prev, p.AuditLogs); err != nil {
+			return err
+		}
+		prev = p.AuditLogs
 		done := len(p.AuditLogs) == 0
 		for _, ev := range p.AuditLogs {
 			t, err := time.Parse(time.RFC3339, ev.CreatedAt)
@@ -258,6 +271,27 @@ func (s *Syncer) fetchAudit(ctx context.Context, a Account, org string, sc *stor
 			return nil
 		}
 	}
+}
+
+// auditPagingLoop reports a server that pages forever: a page that repeats
+// the one before it, or more pages than the first page announced allows.
+func auditPagingLoop(org string, page, maxPages int, prev, cur []turso.AuditLog) error {
+	loop := func(why string) error {
+		return &turso.APIError{Endpoint: turso.RouteAuditLogs, Org: org, Status: 200, Class: turso.ClassDecode,
+			Err: fmt.Errorf("audit logs page %d: %s (pagination loop)", page, why)}
+	}
+	if page > maxPages {
+		return loop(fmt.Sprintf("past %d pages", maxPages))
+	}
+	if len(cur) == 0 || len(cur) != len(prev) {
+		return nil
+	}
+	for i := range cur {
+		if string(cur[i].Raw) != string(prev[i].Raw) {
+			return nil
+		}
+	}
+	return loop("the same events as page " + strconv.Itoa(page-1))
 }
 
 func minTime(a, b time.Time) time.Time {

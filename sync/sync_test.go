@@ -52,6 +52,9 @@ type env struct {
 	logs   *bytes.Buffer
 	opts   tsync.Options
 	mu     stdsync.Mutex
+	// timeout is the client's per-attempt timeout; obs sees its requests.
+	timeout time.Duration
+	obs     turso.Observer
 }
 
 func newEnv(t *testing.T, size tursotest.Size) *env {
@@ -64,7 +67,7 @@ func newEnv(t *testing.T, size tursotest.Size) *env {
 		t.Fatalf("open mirror: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, clk: clk, sim: sim, url: url, store: st, path: path, logs: &bytes.Buffer{}}
+	e := &env{t: t, clk: clk, sim: sim, url: url, store: st, path: path, logs: &bytes.Buffer{}, timeout: 5 * time.Second}
 	e.opts = tsync.Options{Now: clk.Now, Logger: slog.New(slog.NewJSONHandler(lockedWriter{e}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	return e
 }
@@ -78,8 +81,8 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 }
 
 func (e *env) client(token string) *turso.Client {
-	c, err := turso.NewClient(turso.Options{BaseURL: e.url, Token: turso.NewSecret(token), MaxRetries: 3, Timeout: 5 * time.Second,
-		Now: e.clk.Now,
+	c, err := turso.NewClient(turso.Options{BaseURL: e.url, Token: turso.NewSecret(token), MaxRetries: 3, Timeout: e.timeout,
+		Now: e.clk.Now, Observer: e.obs,
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -286,18 +289,29 @@ func TestEndToEnd(t *testing.T) {
 // assertNoToken greps the mirror files and the logs for the bearer token.
 func (e *env) assertNoToken() {
 	e.t.Helper()
+	for _, where := range e.tokenLeaks() {
+		e.t.Errorf("token found in %s", where)
+	}
+}
+
+// tokenLeaks names each place the bearer token was found: the mirror file,
+// its WAL, the logs.
+func (e *env) tokenLeaks() []string {
+	e.t.Helper()
+	var found []string
 	for _, suffix := range []string{"", "-wal"} {
 		b, err := os.ReadFile(e.path + suffix)
 		if err != nil && !os.IsNotExist(err) {
 			e.t.Fatal(err)
 		}
 		if bytes.Contains(b, []byte(testToken)) {
-			e.t.Errorf("token found in mirror file %s", e.path+suffix)
+			found = append(found, "mirror file "+e.path+suffix)
 		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if bytes.Contains(e.logs.Bytes(), []byte(testToken)) {
-		e.t.Errorf("token found in logs")
+		found = append(found, "logs")
 	}
+	return found
 }

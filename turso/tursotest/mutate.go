@@ -208,6 +208,57 @@ func (s *Server) AppendAudit(slug, code, author string, data map[string]any) Aud
 	return a
 }
 
+// UpdateOrg applies fn to an org's settings (its slug must not change).
+func (s *Server) UpdateOrg(slug string, fn func(*Organization)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	fn(&o.Org)
+	o.Org.Slug = slug
+}
+
+// AddUsage adds to a database's billing-cycle counters.
+func (s *Server) AddUsage(slug, name string, rowsRead, rowsWritten int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	i, ok := o.dbIndex[name]
+	if !ok {
+		panic("tursotest: no database " + name)
+	}
+	o.Databases[i].usage.RowsRead += rowsRead
+	o.Databases[i].usage.RowsWritten += rowsWritten
+}
+
+// APITokens returns a copy of an org's API tokens.
+func (s *Server) APITokens(slug string) []APIToken {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]APIToken(nil), s.mustOrg(slug).Tokens...)
+}
+
+// CreateAPIToken mints an org-wide token owned by the org's first member.
+func (s *Server) CreateAPIToken(slug, name string) APIToken {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	t := APIToken{ID: fmt.Sprintf("tok%s-%s", slug, name), Name: name, Organization: slug,
+		CreatedAt: s.cfg.Now().UTC().Format("2006-01-02")}
+	if len(o.Members) > 0 {
+		t.Owner = &TokenOwner{Username: o.Members[0].Username, Email: o.Members[0].Email}
+	}
+	o.Tokens = append(o.Tokens, t)
+	return t
+}
+
+// RevokeAPIToken removes a token by id.
+func (s *Server) RevokeAPIToken(slug, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	o.Tokens = without(o.Tokens, func(t APIToken) bool { return t.ID == id }, "api token "+id)
+}
+
 // DeleteOrg makes an org vanish: it is no longer listed and answers 404.
 func (s *Server) DeleteOrg(slug string) {
 	s.mu.Lock()

@@ -57,6 +57,7 @@ type Request struct {
 	Org     string
 	Query   string
 	Status  int
+	Faulted bool // answered by an injected fault
 }
 
 // Fault is an injected misbehaviour of one endpoint.
@@ -65,6 +66,7 @@ type Fault struct {
 	RetryAfter string        // Retry-After header value to send with Status
 	Body       string        // body to send instead of the real one (with Status or 200)
 	Times      int           // how many requests it hits; 0 means every one
+	After      int           // how many matching requests pass untouched first (page 3 of 5: After 2)
 	Delay      time.Duration // wait before answering
 	Truncate   bool          // send the real body cut in half
 	Malformed  bool          // send invalid JSON
@@ -75,6 +77,7 @@ type fault struct {
 	route, org string
 	f          Fault
 	left       int
+	skip       int
 }
 
 // Server is the simulated API. Its exported methods are safe for concurrent
@@ -212,10 +215,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, fn 
 	if f == nil || (f.Status == 0 && f.Body == "") {
 		out, _ = json.Marshal(body)
 	}
-	if f != nil && f.Status != 0 {
+	switch {
+	case f != nil && f.Status != 0:
 		status = f.Status
+	case f != nil && f.Body != "" && ok:
+		status = http.StatusOK // a replaced body is a 200 unless Status says otherwise
 	}
 	entry.Status = status
+	entry.Faulted = f != nil
 	if f != nil && f.Reset {
 		entry.Status = 0
 	}
@@ -262,6 +269,10 @@ func (s *Server) takeFault(route, slug string) *Fault {
 		if f.route != route || (f.org != "" && f.org != slug) {
 			continue
 		}
+		if f.skip > 0 {
+			f.skip--
+			return nil
+		}
 		out := f.f
 		if f.f.Times > 0 {
 			f.left--
@@ -280,7 +291,7 @@ func (s *Server) takeFault(route, slug string) *Fault {
 func (s *Server) Inject(route, org string, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{route: route, org: org, f: f, left: f.Times})
+	s.faults = append(s.faults, &fault{route: route, org: org, f: f, left: f.Times, skip: f.After})
 }
 
 // ClearFaults removes every injected fault.
