@@ -313,7 +313,7 @@ func (got mirrorState) diff(want mirrorState, keep func(key string) bool) (lost,
 	return lost, wrong, where
 }
 
-// withoutOrgUsage drops the org-level rows (database_id '') of usage.
+// withoutOrgUsage drops the org-level rows (database_id ”) of usage.
 func (st mirrorState) withoutOrgUsage() mirrorState {
 	out := mirrorState{}
 	for k, rows := range st {
