@@ -22,6 +22,10 @@ import (
 	"github.com/tursync/tursync/schema"
 )
 
+// DefaultBusyTimeout lets the daemon and a `tursync sync` beside it take
+// turns on the mirror file.
+const DefaultBusyTimeout = 30 * time.Second
+
 // Options configure Open.
 type Options struct {
 	// AuthToken authenticates to a remote mirror; unused for file: URLs.
@@ -50,7 +54,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		o.Now = time.Now
 	}
 	if o.BusyTimeout <= 0 {
-		o.BusyTimeout = 30 * time.Second
+		o.BusyTimeout = DefaultBusyTimeout
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {

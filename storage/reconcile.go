@@ -103,6 +103,10 @@ type OrgPass struct {
 // write nothing but their sync_scopes record. On a mirror error nothing of
 // the org is written and the error is returned.
 func (s *Store) ApplyOrg(ctx context.Context, p *OrgPass) error {
+	return explainWrite(s.applyOrg(ctx, p))
+}
+
+func (s *Store) applyOrg(ctx context.Context, p *OrgPass) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("apply org %s: begin: %w", p.Org, err)
@@ -625,7 +629,7 @@ func (w *writer) applyUsage(ctx context.Context, sc *Scope) error {
 		}
 		if _, err := w.exec(ctx, `INSERT INTO usage (account_id, organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced, observed_at, remote_data)
 			VALUES `+tuple+strings.Repeat(", "+tuple, len(args)/10-1), args...); err != nil {
-			return fmt.Errorf("insert new usage rows (a row written since the diff fails the org; the next pass retries): %w", err)
+			return insertErr("usage", err)
 		}
 		sc.Counts.Created += len(args) / 10
 		args = args[:0]

@@ -16,7 +16,7 @@ func (s *Store) StartRun(ctx context.Context, account, trigger string, at time.T
 	res, err := s.db.ExecContext(ctx, `INSERT INTO sync_runs (account_id, trigger, started_at, status) VALUES (?, ?, ?, 'running')`,
 		account, trigger, s.ts(at))
 	if err != nil {
-		return 0, fmt.Errorf("start run of %s: %w", account, err)
+		return 0, explainWrite(fmt.Errorf("start run of %s: %w", account, err))
 	}
 	id, err := res.LastInsertId()
 	if err != nil || id == 0 {
@@ -48,7 +48,7 @@ func (s *Store) FinishRun(ctx context.Context, r Run) error {
 		s.ts(r.FinishedAt), r.Status, r.APIRequests, r.APIRetries, r.RateLimitedSeconds,
 		r.Counts.Created, r.Counts.Updated, r.Counts.Deleted, r.Counts.Unchanged, nullStr(r.Error), r.ID)
 	if err != nil {
-		return fmt.Errorf("finish run %d: %w", r.ID, err)
+		return explainWrite(fmt.Errorf("finish run %d: %w", r.ID, err))
 	}
 	return nil
 }
@@ -65,10 +65,10 @@ func (s *Store) RecordFailedScopes(ctx context.Context, account string, runID in
 	defer w.close()
 	for _, sc := range scopes {
 		if err := w.recordScope(ctx, org, sc); err != nil {
-			return fmt.Errorf("record scopes of %s: %w", org, err)
+			return explainWrite(fmt.Errorf("record scopes of %s: %w", org, err))
 		}
 	}
-	return tx.Commit()
+	return explainWrite(tx.Commit())
 }
 
 // AuditHighWater returns the newest audit event time stored for an org, or ""

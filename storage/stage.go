@@ -249,7 +249,7 @@ func (w *writer) insertRows(ctx context.Context, t *schema.Table, rows []schema.
 	}
 	q := `INSERT INTO ` + t.Quoted() + ` (` + strings.Join(cols, ", ") + `) VALUES ` + tuple + strings.Repeat(", "+tuple, len(rows)-1)
 	if _, err := w.exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("insert new %s rows (a row written since the diff fails the org; the next pass retries): %w", t.Name, err)
+		return insertErr(t.Name, err)
 	}
 	if baseline {
 		return nil

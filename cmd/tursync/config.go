@@ -43,6 +43,9 @@ type Config struct {
 type MirrorConfig struct {
 	URL          string `yaml:"url"`
 	AuthTokenEnv string `yaml:"auth_token_env"`
+	// BusyTimeout is how long a write waits for another writer's lock
+	// (a `tursync sync` beside the daemon) before its org fails.
+	BusyTimeout Duration `yaml:"busy_timeout"`
 }
 
 // APIConfig tunes the Platform API client.
@@ -113,6 +116,7 @@ type AccountConfig struct {
 // DefaultConfig returns the defaults PRODUCT.md lists.
 func DefaultConfig() Config {
 	return Config{
+		Mirror:      MirrorConfig{BusyTimeout: Duration(storage.DefaultBusyTimeout)},
 		API:         APIConfig{BaseURL: turso.DefaultBaseURL, Timeout: Duration(30 * time.Second), RequestsPerSecond: 5, MaxRetries: 6},
 		HTTP:        HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:         LogConfig{Level: "info", Format: "auto"},
@@ -323,6 +327,9 @@ func (c *Config) Validate(getenv func(string) string) error {
 	}
 	if c.Sync.MaxConcurrentAccounts < 1 {
 		return configErr("sync.max_concurrent_accounts", 0, "must be at least 1")
+	}
+	if c.Mirror.BusyTimeout <= 0 {
+		return configErr("mirror.busy_timeout", 0, "must be more than 0")
 	}
 	if c.Sync.ShutdownTimeout <= 0 {
 		return configErr("sync.shutdown_timeout", 0, "must be more than 0")

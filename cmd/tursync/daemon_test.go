@@ -29,6 +29,9 @@ import (
 // run the daemon as a real process and send it real signals.
 func TestMain(m *testing.M) {
 	if os.Getenv("TURSYNC_BE_MAIN") == "1" {
+		if n := os.Getenv("TURSYNC_TEST_FSIZE"); n != "" {
+			limitFileSize(n) // a full disk, for TestMirrorFaults
+		}
 		main()
 		return
 	}
@@ -54,6 +57,8 @@ type proc struct {
 	seen chan string // messages of the JSON log lines, as they arrive
 	done chan struct{}
 	err  error
+	// stdout is the command's output; read it only after wait.
+	stdout bytes.Buffer
 }
 
 func startTursync(t *testing.T, environ []string, args ...string) *proc {
@@ -65,7 +70,7 @@ func startTursync(t *testing.T, environ []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stdout = io.Discard
+	p.cmd.Stdout = &p.stdout
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -198,12 +203,17 @@ type daemonConfig struct {
 	accounts            []string
 	maxRetries          int
 	tokenFile           string // when set, accounts read their token from it
+	busyTimeout         string // mirror.busy_timeout, when set
 }
 
 func (c daemonConfig) write(t *testing.T, path string) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "mirror: {url: %q}\napi: {base_url: %q, requests_per_second: 1000, max_retries: %d, timeout: 60s}\n", c.mirror, c.api, c.maxRetries)
+	busy := ""
+	if c.busyTimeout != "" {
+		busy = ", busy_timeout: " + c.busyTimeout
+	}
+	fmt.Fprintf(&b, "mirror: {url: %q%s}\napi: {base_url: %q, requests_per_second: 1000, max_retries: %d, timeout: 60s}\n", c.mirror, busy, c.api, c.maxRetries)
 	fmt.Fprintf(&b, "http: {listen: %q}\nlog: {level: debug, format: json}\n", c.listen)
 	fmt.Fprintf(&b, "sync: {shutdown_timeout: %s}\ndefaults: {schedule: %q}\naccounts:\n", c.shutdownTimeout, c.schedule)
 	for _, a := range c.accounts {

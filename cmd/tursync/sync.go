@@ -74,7 +74,8 @@ func (m *Main) openStore(ctx context.Context, cfg Config, noMigrate bool) (*stor
 	if cfg.Mirror.AuthTokenEnv != "" {
 		tok = m.Getenv(cfg.Mirror.AuthTokenEnv)
 	}
-	return storage.Open(ctx, cfg.Mirror.URL, storage.Options{AuthToken: tok, Now: m.Now, NoMigrate: noMigrate})
+	return storage.Open(ctx, cfg.Mirror.URL, storage.Options{AuthToken: tok, Now: m.Now, NoMigrate: noMigrate,
+		BusyTimeout: time.Duration(cfg.Mirror.BusyTimeout)})
 }
 
 // limiters keeps one token bucket per token, shared by every account that

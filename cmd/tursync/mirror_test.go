@@ -1,0 +1,214 @@
+package main
+
+import (
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tursync/tursync/turso/tursotest"
+)
+
+// limitFileSize makes every file this process writes stop at n bytes, with
+// SIGXFSZ ignored so a write past it fails with EFBIG as on a full disk
+// instead of killing the process.
+func limitFileSize(n string) {
+	limit, err := strconv.ParseUint(n, 10, 64)
+	if err != nil {
+		panic(err)
+	}
+	signal.Ignore(syscall.SIGXFSZ)
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+		panic(err)
+	}
+}
+
+// mirrorFingerprint runs integrity_check and hashes every entity row's
+// content and tombstone, the change log and the append-only tables: two
+// equal fingerprints mean the pass changed nothing.
+func mirrorFingerprint(t *testing.T, path string) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ok string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check = %q (%v)", ok, err)
+	}
+	h := sha256.New()
+	for _, q := range []string{
+		`SELECT content_hash || coalesce(deleted_at, '') FROM organizations`,
+		`SELECT content_hash || coalesce(deleted_at, '') FROM users`,
+		`SELECT content_hash || coalesce(deleted_at, '') FROM role_assignments`,
+		`SELECT content_hash || coalesce(deleted_at, '') FROM invites`,
+		`SELECT content_hash || coalesce(deleted_at, '') FROM databases`,
+		`SELECT content_hash || coalesce(deleted_at, '') FROM "groups"`,
+		`SELECT content_hash || coalesce(deleted_at, '') FROM api_tokens`,
+		`SELECT id FROM audit_logs`,
+		`SELECT organization_id || database_id || rows_read || rows_written FROM usage`,
+		`SELECT id FROM change_events`,
+	} {
+		rows, err := db.Query(q + " ORDER BY 1")
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			fmt.Fprintln(h, s)
+		}
+		rows.Close()
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestMirrorFaults runs `tursync sync` as a process against a mirror it
+// cannot write: read-only, in a missing directory, on a full disk, locked
+// by another writer past the busy timeout, or migrated by a newer tursync.
+// Each must exit 1 with an error naming the cause and leave the mirror as
+// it was; once the fault is gone, the next pass converges.
+func TestMirrorFaults(t *testing.T) {
+	size := tursotest.Size{Orgs: 2, Members: 40, Invites: 8, Databases: 3000, Groups: 5, APITokens: 4, AuditEvents: 200}
+	type mirrorFault struct {
+		name string
+		// arrange breaks the mirror at path and returns the mirror URL,
+		// the extra environment and what undoes it.
+		arrange func(t *testing.T, path string) (url string, env []string, undo func())
+		want    []string // what the output must say, any of
+	}
+	faults := []mirrorFault{
+		{name: "read-only", want: []string{"readonly", "read-only"},
+			arrange: func(t *testing.T, path string) (string, []string, func()) {
+				return "file:" + path + "?mode=ro", nil, func() {}
+			}},
+		{name: "directory missing", want: []string{"no such file or directory"},
+			arrange: func(t *testing.T, path string) (string, []string, func()) {
+				return "file:" + filepath.Join(filepath.Dir(path), "gone", "m.db"), nil, func() {}
+			}},
+		{name: "disk full", want: []string{"disk full or a file-size limit"},
+			arrange: func(t *testing.T, path string) (string, []string, func()) {
+				// Room for the WAL's first frames, not for the org.
+				return "file:" + path, []string{"TURSYNC_TEST_FSIZE=65536"}, func() {}
+			}},
+		{name: "locked past the busy timeout", want: []string{"locked", "busy"},
+			arrange: func(t *testing.T, path string) (string, []string, func()) {
+				db, err := sql.Open("sqlite", "file:"+path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				db.SetMaxOpenConns(1)
+				if _, err := db.Exec(`BEGIN IMMEDIATE`); err != nil {
+					t.Fatal(err)
+				}
+				return "file:" + path, nil, func() { db.Exec(`ROLLBACK`); db.Close() }
+			}},
+		{name: "schema from the future", want: []string{"newer"},
+			arrange: func(t *testing.T, path string) (string, []string, func()) {
+				db, err := sql.Open("sqlite", "file:"+path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				if _, err := db.Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, 1)`); err != nil {
+					t.Fatal(err)
+				}
+				return "file:" + path, nil, func() {
+					db, err := sql.Open("sqlite", "file:"+path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer db.Close()
+					if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id = 99999`); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}},
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 5, Size: size, Token: cmdToken})
+			dir := t.TempDir()
+			path := filepath.Join(dir, "m.db")
+			cfg := daemonConfig{mirror: "file:" + path, api: apiURL, listen: "127.0.0.1:0", schedule: "@every 1h",
+				shutdownTimeout: "30s", accounts: []string{"acme"}, busyTimeout: "200ms"}
+			cfgPath := filepath.Join(dir, "config.yaml")
+			cfg.write(t, cfgPath)
+			env := []string{"ACME_TOKEN=" + cmdToken}
+			if code := startTursync(t, env, "sync", "--config", cfgPath).wait(); code != 0 {
+				t.Fatalf("baseline sync exited %d", code)
+			}
+			// Changes in every org, so that a half-applied pass shows.
+			for _, org := range sim.Orgs() {
+				dbs := sim.Databases(org)
+				sim.SetDatabases(org, len(dbs)*9/10)
+				for j := range 50 {
+					sim.CreateDatabase(org, fmt.Sprintf("new-%d", j), "")
+				}
+				sim.RemoveMember(org, sim.Members(org)[2].Username)
+				sim.AppendAudit(org, "db-create", "system", nil)
+			}
+			before := mirrorFingerprint(t, path)
+
+			url, extra, undo := f.arrange(t, path)
+			faulty := cfg
+			faulty.mirror = url
+			faultyPath := filepath.Join(dir, "faulty.yaml")
+			faulty.write(t, faultyPath)
+			p := startTursync(t, append(env, extra...), "sync", "--config", faultyPath)
+			code := p.wait()
+			undo()
+			out := p.stdout.String() + p.log()
+			if code != 1 {
+				t.Errorf("exit %d, want 1\n%s", code, out)
+			}
+			named := ""
+			for _, line := range strings.Split(out, "\n") {
+				for _, w := range f.want {
+					if named == "" && strings.Contains(line, w) {
+						named = line
+					}
+				}
+			}
+			t.Logf("exit %d: %s", code, named)
+			if named == "" {
+				t.Errorf("output names none of %q:\n%s", f.want, out)
+			}
+			if strings.Contains(out, cmdToken) {
+				t.Errorf("token in the output")
+			}
+			if _, err := os.Stat(filepath.Join(dir, "gone")); err == nil {
+				t.Errorf("the missing directory was created")
+			}
+			if got := mirrorFingerprint(t, path); got != before {
+				t.Errorf("the failed pass changed the mirror")
+			}
+
+			// The fault gone, the next pass applies every change.
+			if code := startTursync(t, env, "sync", "--config", cfgPath).wait(); code != 0 {
+				t.Fatalf("sync after the fault exited %d", code)
+			}
+			for _, org := range sim.Orgs() {
+				var dbs, members int
+				db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+				if err != nil {
+					t.Fatal(err)
+				}
+				db.QueryRow(`SELECT count(*) FROM databases WHERE organization_id = ? AND deleted_at IS NULL`, org).Scan(&dbs)
+				db.QueryRow(`SELECT count(*) FROM role_assignments WHERE organization_id = ? AND source = 'members' AND deleted_at IS NULL`, org).Scan(&members)
+				db.Close()
+				if dbs != len(sim.Databases(org)) || members != len(sim.Members(org)) {
+					t.Errorf("%s after convergence: %d databases, %d members; want %d, %d", org, dbs, members, len(sim.Databases(org)), len(sim.Members(org)))
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,34 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// insertErr wraps a failed insert of staged new rows. A UNIQUE violation
+// means another writer added a row after this pass diffed: the org fails
+// and the next pass picks the row up.
+func insertErr(table string, err error) error {
+	if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+		return fmt.Errorf("insert new %s rows (a row written since the diff fails the org; the next pass retries): %w", table, err)
+	}
+	return fmt.Errorf("insert new %s rows: %w", table, err)
+}
+
+// ErrMirrorFull marks a write the mirror's file system refused for space.
+var ErrMirrorFull = errors.New("the mirror file could not grow: disk full or a file-size limit (RLIMIT_FSIZE, a quota)")
+
+// explainWrite adds the likely cause to a SQLite write error whose own text
+// does not name it: SQLite reports a full disk as SQLITE_FULL (13), or as
+// SQLITE_IOERR_WRITE (778) when the write fails with EFBIG or ENOSPC.
+func explainWrite(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "database or disk is full") || strings.Contains(msg, "disk I/O error") {
+		return fmt.Errorf("%w: %w", err, ErrMirrorFull)
+	}
+	return err
+}
