@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -413,5 +415,93 @@ func TestHostileMemberValuesAreStoredIntact(t *testing.T) {
 	}
 	if got := e.str(`SELECT user_id FROM role_assignments WHERE organization_id = 'org1' AND role_id = 'admin'`); got != "nul\x00byte" {
 		t.Errorf("a NUL byte in a username was stored as %q", got)
+	}
+}
+
+// millionMembers is a members answer of n members, built without holding
+// more than the body itself.
+func millionMembers(n int) string {
+	var b strings.Builder
+	b.Grow(n * 80)
+	b.WriteString(`{"members":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"username":"h%07d","role":"member","email":"h%07d@example.com"}`, i, i)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+// TestMillionMembersInOneResponse sends 1,000,000 members in one members
+// answer. Past the response cap it is a clean decode failure that changes
+// nothing; under it (TURSYNC_HOSTILE_FULL=1, run by .ci/run) every member
+// is stored.
+func TestMillionMembersInOneResponse(t *testing.T) {
+	const n = 1_000_000
+	body := millionMembers(n)
+	e := newEnv(t, small)
+	e.pass()
+	before := e.snapshot(entityTables...)
+	e.maxBody = 16 << 20
+	e.sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: body})
+	r := e.pass()
+	sc := scope(t, r, "org1", "members")
+	if sc.Status != storage.StatusFailed || sc.ErrorClass != "decode" || !strings.Contains(sc.Error, "cap") {
+		t.Fatalf("members of a %d MB answer over a 16 MiB cap: %s/%s %s; want failed/decode naming the cap", len(body)>>20, sc.Status, sc.ErrorClass, sc.Error)
+	}
+	if got := e.snapshot(entityTables...); got != before {
+		t.Errorf("a refused answer changed the mirror")
+	}
+	if other := scope(t, r, "org2", "members"); other.Status != storage.StatusComplete {
+		t.Errorf("org2 members: %s", other.Status)
+	}
+	if os.Getenv("TURSYNC_HOSTILE_FULL") != "1" {
+		return
+	}
+	e.maxBody = 0 // the default cap holds the whole answer
+	r = e.pass()
+	if sc := scope(t, r, "org1", "members"); sc.Status != storage.StatusComplete || sc.Counts.Created != n {
+		t.Fatalf("members: %s created %d (%s), want complete with %d", sc.Status, sc.Counts.Created, sc.Error, n)
+	}
+	if got := e.count(`SELECT count(*) FROM role_assignments WHERE organization_id = 'org1' AND source = 'members' AND deleted_at IS NULL`); got != n {
+		t.Errorf("live memberships %d, want %d", got, n)
+	}
+}
+
+// TestDeeplyNestedAuditData sends audit events whose data nests arrays
+// 5,000 deep (stored intact) and 100,000 deep (past encoding/json's depth
+// limit: a clean decode failure of the audit scope, nothing else affected).
+func TestDeeplyNestedAuditData(t *testing.T) {
+	e := newEnv(t, small)
+	e.pass()
+	nested := func(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
+	event := func(data string) string {
+		at := e.clk.Now().UTC().Format(time.RFC3339)
+		return `{"audit_logs":[{"code":"db-create","message":"","origin":"cli","author":"x","created_at":"` + at + `","data":` + data +
+			`}],"pagination":{"page":1,"page_size":100,"total_pages":1,"total_rows":1}}`
+	}
+	deep := nested(5000)
+	e.sim.Inject(turso.RouteAuditLogs, "org1", tursotest.Fault{Body: event(deep)})
+	r := e.pass()
+	if sc := scope(t, r, "org1", "audit_logs"); sc.Status != storage.StatusComplete || sc.Counts.Created != 1 {
+		t.Fatalf("5,000-deep data: %s created %d (%s)", sc.Status, sc.Counts.Created, sc.Error)
+	}
+	if got := e.count(`SELECT count(*) FROM audit_logs WHERE organization_id = 'org1' AND data = ?`, deep); got != 1 {
+		t.Errorf("5,000-deep data not stored intact")
+	}
+	e.sim.ClearFaults()
+	before := e.count(`SELECT count(*) FROM audit_logs`)
+	e.sim.Inject(turso.RouteAuditLogs, "org1", tursotest.Fault{Body: event(nested(100_000))})
+	r = e.pass()
+	if sc := scope(t, r, "org1", "audit_logs"); sc.Status != storage.StatusFailed || sc.ErrorClass != "decode" {
+		t.Fatalf("100,000-deep data: %s/%s %s, want failed/decode", sc.Status, sc.ErrorClass, sc.Error)
+	}
+	if got := e.count(`SELECT count(*) FROM audit_logs`); got != before {
+		t.Errorf("audit rows %d after a refused page, want %d", got, before)
+	}
+	if sc := scope(t, r, "org2", "audit_logs"); sc.Status != storage.StatusComplete {
+		t.Errorf("org2 audit logs: %s", sc.Status)
 	}
 }

@@ -55,6 +55,7 @@ type env struct {
 	// timeout is the client's per-attempt timeout; obs sees its requests.
 	timeout time.Duration
 	obs     turso.Observer
+	maxBody int64 // the client's response cap; 0 is the default
 }
 
 func newEnv(t *testing.T, size tursotest.Size) *env {
@@ -81,7 +82,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 }
 
 func (e *env) client(token string) *turso.Client {
-	c, err := turso.NewClient(turso.Options{BaseURL: e.url, Token: turso.NewSecret(token), MaxRetries: 3, Timeout: e.timeout,
+	c, err := turso.NewClient(turso.Options{BaseURL: e.url, Token: turso.NewSecret(token), MaxRetries: 3, Timeout: e.timeout, MaxResponseBytes: e.maxBody,
 		Now: e.clk.Now, Observer: e.obs,
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			e.mu.Lock()
