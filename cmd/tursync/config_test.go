@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,5 +103,15 @@ func TestConfigErrorsNeverPrintExpandedValues(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "${ACME_TOKEN}") {
 			t.Errorf("%q: error %v; want one naming ${ACME_TOKEN}, not its value", y, err)
 		}
+	}
+}
+
+func TestHTTPListensOnLoopbackByDefault(t *testing.T) {
+	host, _, err := net.SplitHostPort(DefaultConfig().HTTP.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		t.Errorf("default http.listen %q is not a loopback address", DefaultConfig().HTTP.Listen)
 	}
 }
