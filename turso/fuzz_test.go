@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,16 +13,32 @@ import (
 	"github.com/tursync/tursync/turso"
 )
 
+// fuzzServer is one loopback server per fuzz worker process: executions
+// run one after another in a worker, so each sets the bodies it serves, and
+// the shared keep-alive client spares a TCP handshake per request.
+var fuzzServer struct {
+	once   sync.Once
+	url    string
+	client *http.Client
+	bodies atomic.Pointer[[]string]
+	served atomic.Int64
+}
+
 // fuzzClient serves body (or, for paging, the bodies in turn) to a client
 // that never retries, so each input costs one request.
 func fuzzClient(t *testing.T, bodies ...string) *turso.Client {
-	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		i := int(n.Add(1) - 1)
-		w.Write([]byte(bodies[min(i, len(bodies)-1)]))
-	}))
-	t.Cleanup(srv.Close)
-	c, err := turso.NewClient(turso.Options{BaseURL: srv.URL, Token: turso.NewSecret("fuzz"), MaxRetries: 0, Timeout: 5 * time.Second})
+	fuzzServer.once.Do(func() {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			bs := *fuzzServer.bodies.Load()
+			i := int(fuzzServer.served.Add(1) - 1)
+			w.Write([]byte(bs[min(i, len(bs)-1)]))
+		}))
+		fuzzServer.url, fuzzServer.client = srv.URL, srv.Client()
+	})
+	fuzzServer.bodies.Store(&bodies)
+	fuzzServer.served.Store(0)
+	c, err := turso.NewClient(turso.Options{BaseURL: fuzzServer.url, HTTPClient: fuzzServer.client, Token: turso.NewSecret("fuzz"),
+		MaxRetries: 0, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
