@@ -311,17 +311,25 @@ func sigtermSize(t *testing.T) tursotest.Size {
 
 type orgState struct{ databases, members, events int }
 
-func readState(t *testing.T, path string) orgState {
+// openChecked opens the mirror file read-only after PRAGMA integrity_check.
+func openChecked(t *testing.T, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	var ok string
 	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		db.Close()
 		t.Fatalf("integrity_check = %q (%v)", ok, err)
 	}
+	return db
+}
+
+func readState(t *testing.T, path string) orgState {
+	t.Helper()
+	db := openChecked(t, path)
+	defer db.Close()
 	var s orgState
 	for q, dst := range map[string]*int{
 		`SELECT count(*) FROM databases WHERE deleted_at IS NULL`:                               &s.databases,

@@ -35,15 +35,8 @@ func limitFileSize(n string) {
 // equal fingerprints mean the pass changed nothing.
 func mirrorFingerprint(t *testing.T, path string) string {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openChecked(t, path)
 	defer db.Close()
-	var ok string
-	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
-		t.Fatalf("integrity_check = %q (%v)", ok, err)
-	}
 	h := sha256.New()
 	for _, q := range []string{
 		`SELECT content_hash || coalesce(deleted_at, '') FROM organizations`,
@@ -198,10 +191,7 @@ func TestMirrorFaults(t *testing.T) {
 			}
 			for _, org := range sim.Orgs() {
 				var dbs, members int
-				db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-				if err != nil {
-					t.Fatal(err)
-				}
+				db := openChecked(t, path)
 				db.QueryRow(`SELECT count(*) FROM databases WHERE organization_id = ? AND deleted_at IS NULL`, org).Scan(&dbs)
 				db.QueryRow(`SELECT count(*) FROM role_assignments WHERE organization_id = ? AND source = 'members' AND deleted_at IS NULL`, org).Scan(&members)
 				db.Close()

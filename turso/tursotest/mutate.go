@@ -219,15 +219,10 @@ func (s *Server) UpdateOrg(slug string, fn func(*Organization)) {
 
 // AddUsage adds to a database's billing-cycle counters.
 func (s *Server) AddUsage(slug, name string, rowsRead, rowsWritten int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o := s.mustOrg(slug)
-	i, ok := o.dbIndex[name]
-	if !ok {
-		panic("tursotest: no database " + name)
-	}
-	o.Databases[i].usage.RowsRead += rowsRead
-	o.Databases[i].usage.RowsWritten += rowsWritten
+	s.UpdateDatabase(slug, name, func(d *Database) {
+		d.usage.RowsRead += rowsRead
+		d.usage.RowsWritten += rowsWritten
+	})
 }
 
 // APITokens returns a copy of an org's API tokens.
