@@ -12,7 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -76,7 +78,24 @@ func TestMirrorFaults(t *testing.T) {
 		// arrange breaks the mirror at path and returns the mirror URL,
 		// the extra environment and what undoes it.
 		arrange func(t *testing.T, path string) (url string, env []string, undo func())
-		want    []string // what the output must say, any of
+		// during, when set, breaks the mirror once the pass has started,
+		// and returns what undoes it.
+		during func(t *testing.T, sim *tursotest.Server, path string) (undo func())
+		want   []string // what the output must say, any of
+		// scopes: the org's scopes must be reported failed with class
+		// mirror (the pass reached the org's write).
+		scopes bool
+	}
+	lock := func(t *testing.T, path string) (undo func()) {
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		if _, err := db.Exec(`BEGIN IMMEDIATE`); err != nil {
+			t.Fatal(err)
+		}
+		return func() { db.Exec(`ROLLBACK`); db.Close() }
 	}
 	faults := []mirrorFault{
 		{name: "read-only", want: []string{"readonly", "read-only"},
@@ -87,22 +106,29 @@ func TestMirrorFaults(t *testing.T) {
 			arrange: func(t *testing.T, path string) (string, []string, func()) {
 				return "file:" + filepath.Join(filepath.Dir(path), "gone", "m.db"), nil, func() {}
 			}},
-		{name: "disk full", want: []string{"disk full or a file-size limit"},
+		{name: "disk full", want: []string{"disk full or a file-size limit"}, scopes: true,
 			arrange: func(t *testing.T, path string) (string, []string, func()) {
 				// Room for the WAL's first frames, not for the org.
 				return "file:" + path, []string{"TURSYNC_TEST_FSIZE=65536"}, func() {}
 			}},
 		{name: "locked past the busy timeout", want: []string{"locked", "busy"},
 			arrange: func(t *testing.T, path string) (string, []string, func()) {
-				db, err := sql.Open("sqlite", "file:"+path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				db.SetMaxOpenConns(1)
-				if _, err := db.Exec(`BEGIN IMMEDIATE`); err != nil {
-					t.Fatal(err)
-				}
-				return "file:" + path, nil, func() { db.Exec(`ROLLBACK`); db.Close() }
+				return "file:" + path, nil, lock(t, path)
+			}},
+		{name: "locked while the orgs are fetched", want: []string{"locked"}, scopes: true,
+			during: func(t *testing.T, sim *tursotest.Server, path string) func() {
+				// The run has started once org1's groups are asked for;
+				// that answer is held a second, and the lock is taken
+				// before the org is written.
+				poll(t, "the pass to fetch org1's groups", func() (bool, string) {
+					for _, r := range sim.Requests() {
+						if r.Route == turso.RouteGroups && r.Org == "org1" {
+							return true, ""
+						}
+					}
+					return false, "no groups request yet"
+				})
+				return lock(t, path)
 			}},
 		{name: "schema from the future", want: []string{"newer"},
 			arrange: func(t *testing.T, path string) (string, []string, func()) {
@@ -151,14 +177,25 @@ func TestMirrorFaults(t *testing.T) {
 			}
 			before := mirrorFingerprint(t, path)
 
-			url, extra, undo := f.arrange(t, path)
+			url, extra, undo := "file:"+path, []string(nil), func() {}
+			if f.arrange != nil {
+				url, extra, undo = f.arrange(t, path)
+			}
 			faulty := cfg
 			faulty.mirror = url
 			faultyPath := filepath.Join(dir, "faulty.yaml")
 			faulty.write(t, faultyPath)
+			sim.ResetLog()
+			if f.during != nil {
+				sim.Inject(turso.RouteGroups, "org1", tursotest.Fault{Delay: time.Second, Times: 1})
+			}
 			p := startTursync(t, append(env, extra...), "sync", "--config", faultyPath)
+			if f.during != nil {
+				undo = f.during(t, sim, path)
+			}
 			code := p.wait()
 			undo()
+			sim.ClearFaults()
 			out := p.stdout.String() + p.log()
 			if code != 1 {
 				t.Errorf("exit %d, want 1\n%s", code, out)
@@ -174,6 +211,9 @@ func TestMirrorFaults(t *testing.T) {
 			t.Logf("exit %d: %s", code, named)
 			if named == "" {
 				t.Errorf("output names none of %q:\n%s", f.want, out)
+			}
+			if f.scopes && !strings.Contains(p.stdout.String(), "failed      [mirror]") {
+				t.Errorf("no scope reported failed with class mirror:\n%s", p.stdout.String())
 			}
 			if strings.Contains(out, cmdToken) {
 				t.Errorf("token in the output")
