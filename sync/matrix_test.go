@@ -451,7 +451,7 @@ func runMatrixScope(t *testing.T, sc matrixScope, tot *matrixTotals) {
 			}
 
 			// The scope's status, class and retries.
-			accountFails := sc.res == "" && want.status != storage.StatusComplete || want.class == "auth"
+			accountFails := (sc.res == "" && want.status != storage.StatusComplete) || want.class == "auth"
 			switch {
 			case accountFails:
 				if r.Status != storage.StatusFailed || string(turso.ClassOf(r.Err)) != want.class {
