@@ -144,6 +144,7 @@ func (m *Main) runSimulate(ctx context.Context, args []string) error {
 	fleet := fs.Int("fleet", 0, "serve N accounts; token fleet-<i> sees only its own small org")
 	latency := fs.Duration("latency", 0, "delay every response by this much")
 	databases := fs.Int("databases", -1, "databases per org, instead of the scale's (for cost-growth benchmarks)")
+	members := fs.Int("members", -1, "members per org, instead of the scale's (for hostile-size runs)")
 	var faults []simFault
 	fs.Func("fault", "RESOURCE:ORG:STATUS: answer STATUS to every request for RESOURCE of ORG (* for every org); repeatable, e.g. members:org2:500", func(v string) error {
 		f, err := parseSimFault(v)
@@ -164,6 +165,9 @@ func (m *Main) runSimulate(ctx context.Context, args []string) error {
 	}
 	if *databases >= 0 {
 		size.Databases = *databases
+	}
+	if *members >= 0 {
+		size.Members = *members
 	}
 	sim := tursotest.New(tursotest.Config{Seed: *seed, Size: size, Token: *token, Fleet: *fleet, Latency: *latency})
 	for _, f := range faults {
