@@ -551,6 +551,22 @@ func runMatrixScope(t *testing.T, sc matrixScope, tot *matrixTotals) {
 			if _, _, where := readState(t, e.db(), orgs).diff(wantState, func(string) bool { return true }); len(where) > 0 {
 				t.Errorf("clean pass did not converge: %s", strings.Join(where, "; "))
 			}
+			// The oracle is tursync's own reading: anchor it to what the
+			// simulator holds.
+			for _, org := range orgs {
+				for what, want := range map[string]int{
+					`SELECT count(*) FROM role_assignments WHERE organization_id = ? AND source = 'members' AND deleted_at IS NULL`: len(e.sim.Members(org)),
+					`SELECT count(*) FROM invites WHERE organization_id = ? AND deleted_at IS NULL`:                                 len(e.sim.Invites(org)),
+					`SELECT count(*) FROM databases WHERE organization_id = ? AND deleted_at IS NULL`:                               len(e.sim.Databases(org)),
+					`SELECT count(*) FROM "groups" WHERE organization_id = ? AND deleted_at IS NULL`:                                len(e.sim.Groups(org)),
+					`SELECT count(*) FROM api_tokens WHERE organization_id = ? AND deleted_at IS NULL`:                              len(e.sim.APITokens(org)),
+					`SELECT count(*) FROM audit_logs WHERE organization_id = ?`:                                                     e.sim.AuditEvents(org),
+				} {
+					if got := e.count(what, org); got != want {
+						t.Errorf("%s: %s = %d, the simulator has %d", org, what, got, want)
+					}
+				}
+			}
 		})
 	}
 
