@@ -16,11 +16,13 @@ func insertErr(table string, err error) error {
 	return fmt.Errorf("insert new %s rows: %w", table, err)
 }
 
-// ErrMirrorFull marks a write the mirror's file system refused for space.
-var ErrMirrorFull = errors.New("the mirror file could not grow: disk full or a file-size limit (RLIMIT_FSIZE, a quota)")
+// errMirrorFull marks a write the mirror's file system refused for space.
+var errMirrorFull = errors.New("the mirror file could not grow: disk full or a file-size limit (RLIMIT_FSIZE, a quota)")
 
 // explainWrite adds the likely cause to a SQLite write error whose own text
-// does not name it: SQLite reports a full disk as SQLITE_FULL (13), or as
+// does not name it; every write of a pass (its run, account, orgs, users)
+// returns through it.
+// SQLite reports a full disk as SQLITE_FULL (13), or as
 // SQLITE_IOERR_WRITE (778) when the write fails with EFBIG or ENOSPC.
 func explainWrite(err error) error {
 	if err == nil {
@@ -28,7 +30,7 @@ func explainWrite(err error) error {
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "database or disk is full") || strings.Contains(msg, "disk I/O error") {
-		return fmt.Errorf("%w: %w", err, ErrMirrorFull)
+		return fmt.Errorf("%w: %w", err, errMirrorFull)
 	}
 	return err
 }

@@ -140,6 +140,11 @@ func (s *Store) LiveOrgs(ctx context.Context, account string) ([]string, error) 
 // ApplyAccount writes the account-wide rows that belong to no org scope: the
 // four roles and the locations list. Unchanged rows are not rewritten.
 func (s *Store) ApplyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (Counts, error) {
+	c, err := s.applyAccount(ctx, account, runID, roles, locs)
+	return c, explainWrite(err)
+}
+
+func (s *Store) applyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (Counts, error) {
 	var c Counts
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -178,6 +183,11 @@ func (s *Store) ApplyAccount(ctx context.Context, account string, runID int64, r
 // in this run: settledOrgs lists those orgs. An email: user whose email now
 // belongs to a member is tombstoned with reason merged.
 func (s *Store) SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (Counts, error) {
+	c, err := s.settleUsers(ctx, account, runID, runStarted, settledOrgs)
+	return c, explainWrite(err)
+}
+
+func (s *Store) settleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (Counts, error) {
 	var c Counts
 	// Most passes change no user: look first without the write lock, and
 	// take it only when there is something to write.
