@@ -78,9 +78,11 @@ func TestMirrorFaults(t *testing.T) {
 		// arrange breaks the mirror at path and returns the mirror URL,
 		// the extra environment and what undoes it.
 		arrange func(t *testing.T, path string) (url string, env []string, undo func())
-		// during, when set, breaks the mirror once the pass has started,
+		// during, when set, readies the simulator before the pass and
+		// returns what breaks the mirror once the pass has started, which
+		// in turn returns what undoes it.
 		// and returns what undoes it.
-		during func(t *testing.T, sim *tursotest.Server, path string) (undo func())
+		during func(t *testing.T, sim *tursotest.Server, path string) (started func() (undo func()))
 		want   []string // what the output must say, any of
 		// scopes: the org's scopes must be reported failed with class
 		// mirror (the pass reached the org's write).
@@ -116,19 +118,22 @@ func TestMirrorFaults(t *testing.T) {
 				return "file:" + path, nil, lock(t, path)
 			}},
 		{name: "locked while the orgs are fetched", want: []string{"locked"}, scopes: true,
-			during: func(t *testing.T, sim *tursotest.Server, path string) func() {
+			during: func(t *testing.T, sim *tursotest.Server, path string) func() func() {
 				// The run has started once org1's groups are asked for;
 				// that answer is held a second, and the lock is taken
 				// before the org is written.
-				poll(t, "the pass to fetch org1's groups", func() (bool, string) {
-					for _, r := range sim.Requests() {
-						if r.Route == turso.RouteGroups && r.Org == "org1" {
-							return true, ""
+				sim.Inject(turso.RouteGroups, "org1", tursotest.Fault{Delay: time.Second, Times: 1})
+				return func() func() {
+					poll(t, "the pass to fetch org1's groups", func() (bool, string) {
+						for _, r := range sim.Requests() {
+							if r.Route == turso.RouteGroups && r.Org == "org1" {
+								return true, ""
+							}
 						}
-					}
-					return false, "no groups request yet"
-				})
-				return lock(t, path)
+						return false, "no groups request yet"
+					})
+					return lock(t, path)
+				}
 			}},
 		{name: "schema from the future", want: []string{"newer"},
 			arrange: func(t *testing.T, path string) (string, []string, func()) {
@@ -186,12 +191,13 @@ func TestMirrorFaults(t *testing.T) {
 			faultyPath := filepath.Join(dir, "faulty.yaml")
 			faulty.write(t, faultyPath)
 			sim.ResetLog()
+			var started func() func()
 			if f.during != nil {
-				sim.Inject(turso.RouteGroups, "org1", tursotest.Fault{Delay: time.Second, Times: 1})
+				started = f.during(t, sim, path)
 			}
 			p := startTursync(t, append(env, extra...), "sync", "--config", faultyPath)
-			if f.during != nil {
-				undo = f.during(t, sim, path)
+			if started != nil {
+				undo = started()
 			}
 			code := p.wait()
 			undo()
