@@ -37,6 +37,8 @@ type Metrics struct {
 	jobPanics        *prometheus.CounterVec
 	configReloads    *prometheus.CounterVec
 	pruned           *prometheus.CounterVec
+	leaseHeld        *prometheus.GaugeVec
+	leaseSkips       *prometheus.CounterVec
 }
 
 // New registers every collector of PRODUCT.md on reg, plus build_info with
@@ -82,13 +84,17 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 			Help: "Config reloads on SIGHUP by result (ok, error)."}, []string{"result"}),
 		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "retention_pruned_rows_total",
 			Help: "Rows removed by the retention settings, by table."}, []string{"table"}),
+		leaseHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "lease_held",
+			Help: "1 while this process holds the account's lease (a pass of it runs here), else 0."}, []string{"account"}),
+		leaseSkips: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "lease_skips_total",
+			Help: "Passes skipped because another process held the account's lease."}, []string{"account"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help: "Always 1; the labels say which build runs."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, goVersion).Set(1)
 	reg.MustRegister(m.syncRuns, m.scopeSyncs, m.scopeLastSuccess, m.scopeDuration, m.rowsWritten, m.mirrorRows,
 		m.apiRequests, m.apiDuration, m.apiRetries, m.apiRateLimited, m.guardTrips, m.accountUp, m.tokenExpiry,
-		m.scheduleInterval, m.jobPanics, m.configReloads, m.pruned, buildInfo)
+		m.scheduleInterval, m.jobPanics, m.configReloads, m.pruned, m.leaseHeld, m.leaseSkips, buildInfo)
 	return m
 }
 
@@ -232,7 +238,7 @@ func (m *Metrics) AccountRemoved(account string) {
 	}
 	l := prometheus.Labels{"account": account}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.scopeLastSuccess, m.accountUp,
-		m.tokenExpiry, m.scheduleInterval, m.mirrorRows} {
+		m.tokenExpiry, m.scheduleInterval, m.mirrorRows, m.leaseHeld} {
 		v.DeletePartialMatch(l)
 	}
 }
@@ -263,4 +269,24 @@ func (m *Metrics) Pruned(table string, n int64) {
 		return
 	}
 	m.pruned.WithLabelValues(table).Add(float64(n))
+}
+
+// LeaseHeld records whether this process holds the account's lease.
+func (m *Metrics) LeaseHeld(account string, held bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if held {
+		v = 1
+	}
+	m.leaseHeld.WithLabelValues(account).Set(v)
+}
+
+// LeaseSkipped counts a pass skipped because another process held the lease.
+func (m *Metrics) LeaseSkipped(account string) {
+	if m == nil {
+		return
+	}
+	m.leaseSkips.WithLabelValues(account).Inc()
 }

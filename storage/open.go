@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	stdsync "sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -30,6 +31,9 @@ const DefaultBusyTimeout = 30 * time.Second
 type Options struct {
 	// AuthToken authenticates to a remote mirror; unused for file: URLs.
 	AuthToken string
+	// AuthTokenName says where AuthToken came from (the config key and
+	// variable), for errors that must not print the token itself.
+	AuthTokenName string
 	// BusyTimeout is how long a write waits for another writer; default 30s,
 	// so a one-shot `tursync sync` and the daemon can share a mirror file
 	// while one of them writes a large org.
@@ -42,10 +46,14 @@ type Options struct {
 
 // Store is an open mirror.
 type Store struct {
-	db     *sql.DB
-	remote bool
-	now    func() time.Time
-	prov   *goose.Provider
+	db          *sql.DB
+	remote      bool
+	now         func() time.Time
+	prov        *goose.Provider
+	busyTimeout time.Duration
+
+	mu     stdsync.Mutex
+	leases map[string]*Lease // accounts whose lease this store holds
 }
 
 // Open opens the mirror at rawURL and migrates it to this binary's schema.
@@ -60,7 +68,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	if err != nil || u.Scheme == "" {
 		return nil, fmt.Errorf("open mirror: url %q: want file:PATH, libsql://HOST or http(s)://HOST", RedactURL(rawURL))
 	}
-	s := &Store{now: o.Now}
+	s := &Store{now: o.Now, busyTimeout: o.BusyTimeout, leases: map[string]*Lease{}}
 	var connector driver.Connector
 	dialect := goose.DialectSQLite3
 	switch u.Scheme {
@@ -99,14 +107,15 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open mirror: unsupported url scheme %q (want file, libsql, http or https)", u.Scheme)
 	}
 	s.db = sql.OpenDB(connector)
-	if !s.remote {
-		// One writer at a time is all SQLite allows; readers use their own
-		// connections through WAL.
-		s.db.SetMaxOpenConns(4)
-	}
-	if err := s.db.PingContext(ctx); err != nil {
+	// One writer at a time is all SQLite allows; readers use their own
+	// connections (through WAL on a file, as streams on a server).
+	s.db.SetMaxOpenConns(4)
+	// A real query: libsql-client-go's PingContext never reaches a remote
+	// server, so a refused token would only surface at the first write.
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 		s.db.Close()
-		return nil, fmt.Errorf("open mirror %s: %w", RedactURL(rawURL), err)
+		return nil, fmt.Errorf("open mirror %s: %w", RedactURL(rawURL), explainOpen(err, o.AuthTokenName, o.AuthToken != ""))
 	}
 	s.prov, err = goose.NewProvider(dialect, s.db, schema.Migrations())
 	if err != nil {
@@ -197,8 +206,46 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
 	return out, nil
 }
 
-// Ping checks the mirror is reachable.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+// Ping checks the mirror answers a query (libsql-client-go's PingContext
+// does not reach a remote server).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// Remote reports whether the mirror is a libSQL server rather than a file.
+func (s *Store) Remote() bool { return s.remote }
+
+// fence returns the lease this store holds on account, if any: every
+// commit of the account's rows checks it inside its transaction.
+func (s *Store) fence(account string) *Lease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leases[account]
+}
+
+// explainOpen turns a remote mirror's refusal into an error that says what
+// to fix, naming where the token comes from but never the token.
+func explainOpen(err error, tokenName string, hasToken bool) error {
+	msg := err.Error()
+	if tokenName == "" {
+		tokenName = "mirror.auth_token_env"
+	}
+	switch {
+	case strings.Contains(msg, "error code 401"):
+		if !hasToken {
+			return fmt.Errorf("mirror refused the connection without a token (HTTP 401): set %s: %w", tokenName, err)
+		}
+		return fmt.Errorf("mirror refused the token (HTTP 401) from %s: %w", tokenName, err)
+	case strings.Contains(msg, "error code 403"):
+		return fmt.Errorf("mirror refused the token (HTTP 403) from %s: it may be read-only or for another database: %w", tokenName, err)
+	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
+		return fmt.Errorf("the server speaks plain HTTP: libsql:// and https:// use TLS, use http://HOST:PORT for a local sqld: %w", err)
+	case strings.Contains(msg, "connection refused"):
+		return fmt.Errorf("mirror server unreachable: %w", err)
+	}
+	return err
+}
 
 // DB exposes the database for read-only queries (demo summaries, tests).
 func (s *Store) DB() *sql.DB { return s.db }

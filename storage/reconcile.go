@@ -3,11 +3,10 @@ package storage
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,98 +97,51 @@ type OrgPass struct {
 	DryRun bool
 }
 
-// ApplyOrg writes one org's pass in one transaction: a reader sees the org
+// ApplyOrg writes one org's pass as one commit: a reader sees the org
 // before or after the pass, never in between. Failed and unavailable scopes
 // write nothing but their sync_scopes record. On a mirror error nothing of
-// the org is written and the error is returned.
+// the org is written and the error is returned. Every read it needs happens
+// before the commit, whose transaction holds the write lock only while the
+// server copies staged rows into place (see plan).
 func (s *Store) ApplyOrg(ctx context.Context, p *OrgPass) error {
 	return explainWrite(s.applyOrg(ctx, p))
 }
 
 func (s *Store) applyOrg(ctx context.Context, p *OrgPass) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("apply org %s: begin: %w", p.Org, err)
-	}
-	defer tx.Rollback()
-	w := &writer{tx: tx, s: s, account: p.Account, runID: p.RunID, at: s.ts(s.now()), stmts: map[string]*sql.Stmt{}}
-	defer w.close()
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS seen (k TEXT PRIMARY KEY)`); err != nil {
-		return fmt.Errorf("apply org %s: seen table: %w", p.Org, err)
-	}
+	pl := s.newPlan(p.Account, p.RunID, p.DryRun)
 	if p.Offboard {
-		if err := w.offboard(ctx, p); err != nil {
+		if err := pl.offboard(ctx, p); err != nil {
+			pl.discard(ctx)
 			return fmt.Errorf("offboard org %s: %w", p.Org, err)
 		}
 	}
 	for _, sc := range p.Scopes {
+		pl.open(sc.Resource)
 		if !p.Offboard && sc.Status == StatusComplete {
-			if err := w.applyScope(ctx, p, sc); err != nil {
+			if err := pl.applyScope(ctx, p, sc); err != nil {
+				pl.discard(ctx)
 				return fmt.Errorf("apply org %s %s: %w", p.Org, sc.Resource, err)
 			}
 		}
-		if p.DryRun {
-			continue
-		}
-		if err := w.recordScope(ctx, p.Org, sc); err != nil {
-			return fmt.Errorf("apply org %s: record scope: %w", p.Org, err)
-		}
+		pl.recordScope(p.Org, sc)
 	}
-	if p.DryRun {
-		return tx.Rollback()
-	}
-	if err := tx.Commit(); err != nil {
+	if err := pl.commit(ctx, s.fence(p.Account)); err != nil {
 		return fmt.Errorf("apply org %s: commit: %w", p.Org, err)
 	}
 	return nil
 }
 
-type writer struct {
-	tx      *sql.Tx
-	s       *Store
-	account string
-	runID   int64
-	at      string
-	stmts   map[string]*sql.Stmt
-}
-
-func (w *writer) close() {
-	for _, st := range w.stmts {
-		st.Close()
-	}
-}
-
-func (w *writer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := w.stmts[q]; ok {
-		return st, nil
-	}
-	st, err := w.tx.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	w.stmts[q] = st
-	return st, nil
-}
-
-func (w *writer) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	st, err := w.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
-}
-
 // baseline reports whether this is the scope's first complete pass, which
 // writes rows but no per-row change events.
-func (w *writer) baseline(ctx context.Context, org, resource string) (bool, error) {
+func (p *plan) baseline(ctx context.Context, org, resource string) (bool, error) {
 	var n int
-	err := w.tx.QueryRowContext(ctx, `SELECT count(*) FROM sync_scopes WHERE account_id = ? AND organization_id = ? AND resource = ? AND status IN ('complete', 'guarded')`,
-		w.account, org, resource).Scan(&n)
+	err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM sync_scopes WHERE account_id = ? AND organization_id = ? AND resource = ? AND status IN ('complete', 'guarded')`,
+		p.account, org, resource).Scan(&n)
 	return n == 0, err
 }
 
-// tablesOf lists the tables a scope feeds and the extra filter that picks the
-// scope's own rows in a shared table.
+// feed is a table a scope feeds, with the filter that picks the scope's own
+// rows in a shared table.
 type feed struct {
 	t      *schema.Table
 	filter string // extra SQL condition on the table's rows
@@ -214,33 +166,46 @@ func feedsOf(resource string) []feed {
 	return nil
 }
 
-func (w *writer) applyScope(ctx context.Context, p *OrgPass, sc *Scope) error {
-	baseline, err := w.baseline(ctx, p.Org, sc.Resource)
+func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
+	baseline, err := p.baseline(ctx, op.Org, sc.Resource)
 	if err != nil {
 		return err
 	}
 	switch sc.Resource {
 	case schema.ResAuditLogs:
-		return w.applyAudit(ctx, sc)
+		return p.applyAudit(ctx, op.Org, sc)
 	case schema.ResUsage:
-		return w.applyUsage(ctx, sc)
+		return p.applyUsage(ctx, sc)
 	}
-	if _, err := w.tx.ExecContext(ctx, `DELETE FROM temp.seen`); err != nil {
-		return err
-	}
-	for _, u := range sc.Users {
+	if len(sc.Users) > 0 {
 		// Users are account-wide and never tombstoned by one org's scope;
 		// their status is settled once the account's pass is over.
-		if _, err := w.upsert(ctx, u, baseline); err != nil {
+		st, err := p.s.Stage(ctx, p.account, rowsOf(sc.Users))
+		if err != nil {
+			return err
+		}
+		// A scope's counts are of its own rows; users are counted by
+		// nobody, as they always were.
+		var uc Counts
+		if err := p.addStaged(ctx, st, baseline, &uc); err != nil {
 			return err
 		}
 	}
 	if sc.Rows != nil {
-		if err := w.applyStaged(ctx, sc, sc.Rows, baseline); err != nil {
+		if err := p.addStaged(ctx, sc.Rows, baseline, &sc.Counts); err != nil {
 			return err
 		}
 	}
-	return w.tombstoneMissing(ctx, p, sc, baseline)
+	p.close()
+	return p.tombstoneMissing(ctx, op, sc, baseline)
+}
+
+func rowsOf[T schema.Row](xs []T) []schema.Row {
+	out := make([]schema.Row, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }
 
 func (c *Counts) count(op string) {
@@ -268,23 +233,6 @@ func seenKey(t *schema.Table, keys []string) string {
 	return t.Name + "\x00" + strings.Join(keys, "\x00")
 }
 
-func keyWhere(t *schema.Table) string {
-	parts := []string{"account_id = ?"}
-	for _, k := range t.Keys {
-		parts = append(parts, k+" = ?")
-	}
-	return strings.Join(parts, " AND ")
-}
-
-func (w *writer) keyArgs(keys []string) []any {
-	args := make([]any, 0, len(keys)+1)
-	args = append(args, w.account)
-	for _, k := range keys {
-		args = append(args, k)
-	}
-	return args
-}
-
 // rowHash hashes a row's mapped content and remote data.
 func rowHash(vals []any, remote []byte) string {
 	h := sha256.New()
@@ -293,104 +241,6 @@ func rowHash(vals []any, remote []byte) string {
 	h.Write([]byte{0})
 	h.Write(remote)
 	return hex.EncodeToString(h.Sum(nil))[:32]
-}
-
-// upsert writes one entity row if it is new, changed or tombstoned, and
-// leaves it alone otherwise.
-func (w *writer) upsert(ctx context.Context, r schema.Row, baseline bool) (string, error) {
-	t := r.Table()
-	keys := r.KeyValues()
-	vals := r.Values()
-	hash := rowHash(vals, r.Remote())
-	// One read per row: the hash decides, the old values feed the diff.
-	q := `SELECT content_hash, deleted_at IS NOT NULL, ` + strings.Join(t.Columns, ", ") + ` FROM ` + t.Quoted() + ` WHERE ` + keyWhere(t)
-	st, err := w.stmt(ctx, q)
-	if err != nil {
-		return "", err
-	}
-	var oldHash string
-	var deleted bool
-	old := make([]any, len(t.Columns))
-	ptrs := append([]any{&oldHash, &deleted}, make([]any, len(old))...)
-	for i := range old {
-		ptrs[i+2] = &old[i]
-	}
-	err = st.QueryRowContext(ctx, w.keyArgs(keys)...).Scan(ptrs...)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return opCreated, w.insert(ctx, t, keys, vals, r.Remote(), hash, baseline)
-	case err != nil:
-		return "", err
-	case oldHash == hash && !deleted:
-		return opUnchanged, nil
-	}
-	return w.update(ctx, t, keys, old, vals, r.Remote(), hash, deleted, baseline)
-}
-
-func (w *writer) insert(ctx context.Context, t *schema.Table, keys []string, vals []any, remote []byte, hash string, baseline bool) error {
-	cols := append(append([]string{"account_id"}, t.Keys...), t.Columns...)
-	cols = append(cols, "content_hash", "remote_data", "first_seen_at", "updated_at")
-	args := append(w.keyArgs(keys), vals...)
-	args = append(args, hash, string(remote), w.at, w.at)
-	if t.SinceColumn != "" {
-		cols = append(cols, t.SinceColumn)
-		args = append(args, w.at)
-	}
-	q := `INSERT INTO ` + t.Quoted() + ` (` + strings.Join(cols, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
-	if _, err := w.exec(ctx, q, args...); err != nil {
-		return err
-	}
-	if baseline {
-		return nil
-	}
-	changes := map[string]any{}
-	for i, c := range t.Columns {
-		changes[c] = map[string]any{"old": nil, "new": norm(vals[i])}
-	}
-	return w.event(ctx, t, keys, opCreated, changes)
-}
-
-func (w *writer) update(ctx context.Context, t *schema.Table, keys []string, old, vals []any, remote []byte, hash string, wasDeleted, baseline bool) (string, error) {
-	changes := map[string]any{}
-	sinceChanged := false
-	for i, c := range t.Columns {
-		o, n := norm(old[i]), norm(vals[i])
-		if fmt.Sprint(o) != fmt.Sprint(n) || (o == nil) != (n == nil) {
-			changes[c] = map[string]any{"old": o, "new": n}
-			if c == t.SinceOf {
-				sinceChanged = true
-			}
-		}
-	}
-	sets := make([]string, 0, len(t.Columns)+5)
-	for _, c := range t.Columns {
-		sets = append(sets, c+" = ?")
-	}
-	sets = append(sets, "content_hash = ?", "remote_data = ?", "deleted_at = NULL", "deleted_reason = NULL")
-	args := append([]any{}, vals...)
-	args = append(args, hash, string(remote))
-	// updated_at marks the last real change: a change of remote_data alone
-	// (a field the mirror does not map) keeps it.
-	if len(changes) > 0 || wasDeleted {
-		sets = append(sets, "updated_at = ?")
-		args = append(args, w.at)
-	}
-	if t.SinceColumn != "" && (sinceChanged || wasDeleted) {
-		sets = append(sets, t.SinceColumn+" = ?")
-		args = append(args, w.at)
-	}
-	args = append(args, w.keyArgs(keys)...)
-	if _, err := w.exec(ctx, `UPDATE `+t.Quoted()+` SET `+strings.Join(sets, ", ")+` WHERE `+keyWhere(t), args...); err != nil {
-		return "", err
-	}
-	op := opUpdated
-	if wasDeleted {
-		op = opRestored
-	}
-	if baseline || (len(changes) == 0 && !wasDeleted) {
-		return op, nil
-	}
-	return op, w.event(ctx, t, keys, op, changes)
 }
 
 // norm makes a scanned or mapped value comparable and JSON-friendly.
@@ -409,25 +259,6 @@ func norm(v any) any {
 	return v
 }
 
-func (w *writer) event(ctx context.Context, t *schema.Table, keys []string, op string, changes map[string]any) error {
-	b, err := json.Marshal(changes)
-	if err != nil {
-		return err
-	}
-	var org any
-	for i, k := range t.Keys {
-		if k == "organization_id" {
-			org = keys[i]
-		}
-	}
-	if t == schema.Organizations {
-		org = keys[0]
-	}
-	_, err = w.exec(ctx, `INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		w.account, w.runID, w.at, t.Name, strings.Join(keys, "/"), org, op, string(b))
-	return err
-}
-
 // orgFilter is the condition that picks an org's rows of t.
 func orgFilter(t *schema.Table) string {
 	if t == schema.Organizations {
@@ -436,69 +267,7 @@ func orgFilter(t *schema.Table) string {
 	return "organization_id = ?"
 }
 
-// tombstoneMissing tombstones the scope's live rows the fetch did not return,
-// unless the delete guard trips.
-func (w *writer) tombstoneMissing(ctx context.Context, p *OrgPass, sc *Scope, baseline bool) error {
-	var feeds []feed
-	var live int
-	for _, f := range feedsOf(sc.Resource) {
-		if f.filter == "" && sc.Rows != nil && sc.Rows.Fetched != nil {
-			// The fetched rows are all live now; when they are all the
-			// live rows, nothing is missing.
-			n, err := w.countLive(ctx, f, p.Org)
-			if err != nil {
-				return err
-			}
-			if n == sc.Rows.Fetched[f.t] {
-				if f.guard {
-					live = n
-				}
-				continue
-			}
-		}
-		feeds = append(feeds, f)
-	}
-	if len(feeds) == 0 {
-		return nil
-	}
-	if sc.Rows != nil {
-		if err := w.markSeen(ctx, sc.Rows.Keys); err != nil {
-			return err
-		}
-	}
-	var toDelete int
-	for _, f := range feeds {
-		if !f.guard {
-			continue
-		}
-		cond := w.liveCond(f)
-		if err := w.tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(`+w.missing(f.t)+`), 0) FROM `+f.t.Quoted()+` WHERE `+cond,
-			w.account, p.Org).Scan(&live, &toDelete); err != nil {
-			return err
-		}
-	}
-	if toDelete > 0 && !p.ForceDeletes && p.Guard.trips(toDelete, live) {
-		sc.Status = StatusGuarded
-		sc.DeletesHeld = toDelete
-		return nil
-	}
-	for _, f := range feeds {
-		n, err := w.tombstone(ctx, f, p.Org, "", baseline)
-		if err != nil {
-			return err
-		}
-		sc.Counts.Deleted += n
-	}
-	return nil
-}
-
-func (w *writer) countLive(ctx context.Context, f feed, org string) (int, error) {
-	var n int
-	err := w.tx.QueryRowContext(ctx, `SELECT count(*) FROM `+f.t.Quoted()+` WHERE `+w.liveCond(f), w.account, org).Scan(&n)
-	return n, err
-}
-
-func (w *writer) liveCond(f feed) string {
+func liveCond(f feed) string {
 	cond := "account_id = ? AND " + orgFilter(f.t) + " AND deleted_at IS NULL"
 	if f.filter != "" {
 		cond += " AND " + f.filter
@@ -506,73 +275,139 @@ func (w *writer) liveCond(f feed) string {
 	return cond
 }
 
-// missing is an SQL expression, 1 when the row's key is not in temp.seen.
-func (w *writer) missing(t *schema.Table) string {
-	return `(NOT EXISTS (SELECT 1 FROM temp.seen WHERE k = ` + seenExpr(t) + `))`
-}
-
-func seenExpr(t *schema.Table) string {
-	parts := []string{"'" + t.Name + "'"}
-	parts = append(parts, t.Keys...)
-	return strings.Join(parts, " || char(0) || ")
-}
-
-// tombstone marks the feed's live rows missing from temp.seen (or all of
-// them when reason is organization_removed) and writes their events.
-func (w *writer) tombstone(ctx context.Context, f feed, org, reason string, baseline bool) (int, error) {
-	t := f.t
-	cond := w.liveCond(f)
-	if reason == "" {
-		cond += " AND " + w.missing(t)
+// tombstoneMissing tombstones the scope's live rows the fetch did not return,
+// unless the delete guard trips.
+func (p *plan) tombstoneMissing(ctx context.Context, op *OrgPass, sc *Scope, baseline bool) error {
+	type gone struct {
+		f    feed
+		keys [][]string
 	}
-	reasonExpr := "'removed'"
-	switch {
-	case reason != "":
-		reasonExpr = "'" + reason + "'"
-	case t == schema.Invites:
-		reasonExpr = `CASE WHEN EXISTS (` + memberWithEmail("invites", `invites.email`) + `) THEN 'accepted' ELSE 'revoked' END`
-	case t == schema.RoleAssignments && f.filter == "source = 'invites'":
-		reasonExpr = `CASE WHEN EXISTS (` + memberWithEmail("role_assignments", `(SELECT u2.email FROM users u2 WHERE u2.account_id = role_assignments.account_id AND u2.id = role_assignments.user_id)`) + `) THEN 'accepted' ELSE 'revoked' END`
-	}
-	rows, err := w.tx.QueryContext(ctx, `SELECT `+strings.Join(t.Keys, ", ")+`, `+reasonExpr+` FROM `+t.Quoted()+` WHERE `+cond, w.account, org)
-	if err != nil {
-		return 0, err
-	}
-	type del struct {
-		keys   []string
-		reason string
-	}
-	var dels []del
-	for rows.Next() {
-		keys := make([]string, len(t.Keys))
-		ptrs := make([]any, len(keys)+1)
-		for i := range keys {
-			ptrs[i] = &keys[i]
+	var dels []gone
+	var toDelete, live int
+	for _, f := range feedsOf(sc.Resource) {
+		keys, err := p.missing(ctx, f, op.Org, sc.Rows)
+		if err != nil {
+			return err
 		}
-		var why string
-		ptrs[len(keys)] = &why
-		if err := rows.Scan(ptrs...); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		dels = append(dels, del{keys, why})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	for _, d := range dels {
-		if _, err := w.exec(ctx, `UPDATE `+t.Quoted()+` SET deleted_at = ?, deleted_reason = ?, updated_at = ? WHERE `+keyWhere(t),
-			append([]any{w.at, d.reason, w.at}, w.keyArgs(d.keys)...)...); err != nil {
-			return 0, err
-		}
-		if !baseline {
-			if err := w.event(ctx, t, d.keys, opDeleted, map[string]any{"deleted_reason": map[string]any{"old": nil, "new": d.reason}}); err != nil {
-				return 0, err
+		if f.guard {
+			// Every fetched row is live after the commit; with the missing
+			// ones, that is every live row of the feed.
+			toDelete, live = len(keys), len(keys)
+			if sc.Rows != nil {
+				live += sc.Rows.Fetched[f.t]
 			}
 		}
+		if len(keys) > 0 {
+			dels = append(dels, gone{f, keys})
+		}
 	}
-	return len(dels), nil
+	if toDelete > 0 && !op.ForceDeletes && op.Guard.trips(toDelete, live) {
+		sc.Status = StatusGuarded
+		sc.DeletesHeld = toDelete
+		return nil
+	}
+	for _, d := range dels {
+		if err := p.tombstoneKeys(ctx, d.f, d.keys, baseline); err != nil {
+			return err
+		}
+		sc.Counts.Deleted += len(d.keys)
+	}
+	return nil
+}
+
+// missing lists the feed's live rows of the org that the fetch did not
+// return and that no scope of this plan writes.
+func (p *plan) missing(ctx context.Context, f feed, org string, st *Staged) ([][]string, error) {
+	if f.filter == "" && st != nil && st.Fetched != nil {
+		// Only this scope writes the table in this org: after the commit
+		// its live rows are those live now plus the ones it adds; when
+		// they number the fetched rows, none is missing.
+		var n int
+		if err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+f.t.Quoted()+` WHERE `+liveCond(f), p.account, org).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n+st.Added[f.t] <= st.Fetched[f.t] {
+			return nil, nil
+		}
+	}
+	fetched := map[string]bool{}
+	if st != nil && st.Keys != nil {
+		err := st.Keys(func(t *schema.Table, keys []string) error {
+			if t == f.t {
+				fetched[seenKey(t, keys)] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	var out [][]string
+	err := p.s.liveKeys(ctx, f, p.account, org, func(keys []string) {
+		sk := seenKey(f.t, keys)
+		if !fetched[sk] && !p.written[sk] {
+			out = append(out, keys)
+		}
+	})
+	return out, err
+}
+
+// liveKeyPage bounds one read of live keys, so a remote mirror's response
+// stays far below its size cap.
+const liveKeyPage = 20000
+
+// liveKeys yields the keys of the feed's live rows of an org, page by page
+// in key order.
+func (s *Store) liveKeys(ctx context.Context, f feed, account, org string, fn func([]string)) error {
+	t := f.t
+	last := ""
+	for {
+		q := `SELECT ` + strings.Join(t.Keys, ", ") + ` FROM ` + t.Quoted() + ` WHERE ` + liveCond(f)
+		args := []any{account, org}
+		lastKey := t.Keys[len(t.Keys)-1]
+		if last != "" {
+			q += ` AND ` + lastKey + ` > ?`
+			args = append(args, last)
+		}
+		q += ` ORDER BY ` + lastKey + ` LIMIT ` + fmt.Sprint(liveKeyPage)
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			keys := make([]string, len(t.Keys))
+			ptrs := make([]any, len(keys))
+			for i := range keys {
+				ptrs[i] = &keys[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return err
+			}
+			fn(keys)
+			last = keys[len(keys)-1]
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n < liveKeyPage {
+			return nil
+		}
+	}
+}
+
+// reasonExpr is the SQL that says why a vanished row of f is tombstoned.
+func reasonExpr(f feed) string {
+	switch {
+	case f.t == schema.Invites:
+		return `CASE WHEN EXISTS (` + memberWithEmail("invites", `invites.email`) + `) THEN 'accepted' ELSE 'revoked' END`
+	case f.t == schema.RoleAssignments && f.filter == "source = 'invites'":
+		return `CASE WHEN EXISTS (` + memberWithEmail("role_assignments", `(SELECT u2.email FROM users u2 WHERE u2.account_id = role_assignments.account_id AND u2.id = role_assignments.user_id)`) + `) THEN 'accepted' ELSE 'revoked' END`
+	}
+	return "'removed'"
 }
 
 // memberWithEmail selects a live membership, in the same org, of a user with
@@ -582,19 +417,107 @@ func memberWithEmail(outer, emailExpr string) string {
 		WHERE m.account_id = ` + outer + `.account_id AND m.organization_id = ` + outer + `.organization_id AND m.source = 'members' AND m.deleted_at IS NULL AND mu.email = ` + emailExpr
 }
 
-func (w *writer) applyAudit(ctx context.Context, sc *Scope) error {
-	for _, a := range sc.Audit {
-		res, err := w.exec(ctx, `INSERT OR IGNORE INTO audit_logs (account_id, organization_id, id, code, message, origin, author, created_at, data, remote_data, first_seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			w.account, a.OrganizationID, a.ID, a.Code, a.Message, a.Origin, a.Author, a.CreatedAt, a.Data, string(a.RemoteData), w.at)
+// keyTuple is the key columns of t as a row value.
+func keyTuple(t *schema.Table) string {
+	if len(t.Keys) == 1 {
+		return t.Keys[0]
+	}
+	return "(" + strings.Join(t.Keys, ", ") + ")"
+}
+
+// entityIDExpr is the SQL of a change event's entity_id for t's rows.
+func entityIDExpr(t *schema.Table) string {
+	return strings.Join(t.Keys, " || '/' || ")
+}
+
+// eventOrgExpr is the SQL of a change event's organization_id for t's rows.
+func eventOrgExpr(t *schema.Table) string {
+	switch {
+	case t == schema.Organizations:
+		return "id"
+	case slices.Contains(t.Keys, "organization_id"):
+		return "organization_id"
+	}
+	return "NULL"
+}
+
+// tombstoneKeys stages the keys of vanished rows and adds the statements
+// that tombstone them, with the reason decided at commit time (an invite is
+// accepted when the members this very commit writes include its email),
+// and their deleted events.
+func (p *plan) tombstoneKeys(ctx context.Context, f feed, keys [][]string, baseline bool) error {
+	t := f.t
+	sid := p.sec.id + ":" + t.Name
+	for _, k := range keys {
+		k2 := ""
+		if len(k) > 1 {
+			k2 = k[1]
+		}
+		if err := p.stage(ctx, "stage_keys", []string{"stage_id", "account_id", "k1", "k2"}, sid, p.account, k[0], k2); err != nil {
+			return err
+		}
+	}
+	in := `SELECT k1 FROM stage_keys WHERE stage_id = ?`
+	if len(t.Keys) > 1 {
+		in = `SELECT k1, k2 FROM stage_keys WHERE stage_id = ?`
+	}
+	cond := `account_id = ? AND deleted_at IS NULL AND ` + keyTuple(t) + ` IN (` + in + `)`
+	p.add(`UPDATE `+t.Quoted()+` SET deleted_at = ?, deleted_reason = `+reasonExpr(f)+`, updated_at = ? WHERE `+cond, p.at, p.at, p.account, sid)
+	if !baseline {
+		p.add(`INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)
+			SELECT account_id, ?, ?, ?, `+entityIDExpr(t)+`, `+eventOrgExpr(t)+`, 'deleted', json_object('deleted_reason', json_object('new', deleted_reason, 'old', NULL))
+			FROM `+t.Quoted()+` WHERE account_id = ? AND deleted_at = ? AND `+keyTuple(t)+` IN (`+in+`)`,
+			p.runID, p.at, t.Name, p.account, p.at, sid)
+	}
+	return nil
+}
+
+func (p *plan) applyAudit(ctx context.Context, org string, sc *Scope) error {
+	if len(sc.Audit) == 0 {
+		return nil
+	}
+	// Overlapping pages repeat events: the content id absorbs them.
+	have := map[string]bool{}
+	for start := 0; start < len(sc.Audit); start += diffBatch {
+		batch := sc.Audit[start:min(start+diffBatch, len(sc.Audit))]
+		args := []any{p.account, org}
+		for _, a := range batch {
+			args = append(args, a.ID)
+		}
+		rows, err := p.s.db.QueryContext(ctx, `SELECT id FROM audit_logs WHERE account_id = ? AND organization_id = ? AND id IN (?`+strings.Repeat(", ?", len(batch)-1)+`)`, args...)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			sc.Counts.Created++
-		} else {
-			sc.Counts.Unchanged++
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			have[id] = true
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	n := 0
+	for _, a := range sc.Audit {
+		if have[a.ID] || a.OrganizationID != org {
+			sc.Counts.Unchanged++
+			continue
+		}
+		have[a.ID] = true
+		n++
+		sc.Counts.Created++
+		if err := p.stage(ctx, "stage_audit_logs", []string{"account_id", "organization_id", "id", "code", "message", "origin", "author", "created_at", "data", "remote_data", "first_seen_at", "stage_id"},
+			p.account, a.OrganizationID, a.ID, a.Code, a.Message, a.Origin, a.Author, a.CreatedAt, a.Data, string(a.RemoteData), p.at, p.sec.id); err != nil {
+			return err
+		}
+	}
+	if n > 0 {
+		const cols = "account_id, organization_id, id, code, message, origin, author, created_at, data, remote_data, first_seen_at"
+		p.add(`INSERT OR IGNORE INTO audit_logs (`+cols+`) SELECT `+cols+` FROM stage_audit_logs WHERE stage_id = ?`, p.sec.id)
 	}
 	return nil
 }
@@ -609,69 +532,54 @@ type StagedUsage struct {
 	Unchanged    int
 }
 
-// usageBatch is how many usage rows one insert carries.
-const usageBatch = 500
-
-// applyUsage writes the day's staged usage counters: new rows many per
-// insert (a row written since the diff fails the org, like entity rows),
-// changed counters one update each.
-func (w *writer) applyUsage(ctx context.Context, sc *Scope) error {
+// applyUsage stages the day's new and changed usage counters.
+func (p *plan) applyUsage(ctx context.Context, sc *Scope) error {
 	st := sc.Usage
 	if st == nil {
 		return nil
 	}
 	sc.Counts.Unchanged += st.Unchanged
-	const tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	args := make([]any, 0, usageBatch*10)
-	flush := func() error {
-		if len(args) == 0 {
-			return nil
+	cols := []string{"account_id", "organization_id", "day", "database_id", "rows_read", "rows_written", "storage_bytes", "bytes_synced", "observed_at", "remote_data", "stage_id", "stage_op"}
+	for _, kind := range []struct {
+		op   string
+		rows UsageIter
+		n    *int
+	}{{"new", st.New, &sc.Counts.Created}, {"changed", st.Changed, &sc.Counts.Updated}} {
+		if kind.rows == nil {
+			continue
 		}
-		if _, err := w.exec(ctx, `INSERT INTO usage (account_id, organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced, observed_at, remote_data)
-			VALUES `+tuple+strings.Repeat(", "+tuple, len(args)/10-1), args...); err != nil {
-			return insertErr("usage", err)
-		}
-		sc.Counts.Created += len(args) / 10
-		args = args[:0]
-		return nil
-	}
-	if st.New != nil {
-		err := st.New(func(u schema.Usage) error {
-			args = append(args, w.account, u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData))
-			if len(args) == usageBatch*10 {
-				return flush()
-			}
-			return nil
+		before := *kind.n
+		err := kind.rows(func(u schema.Usage) error {
+			*kind.n++
+			return p.stage(ctx, "stage_usage", cols, p.account, u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced,
+				p.at, string(u.RemoteData), p.sec.id, kind.op)
 		})
 		if err != nil {
 			return err
 		}
-		if err := flush(); err != nil {
-			return err
+		if *kind.n == before {
+			continue
 		}
-	}
-	if st.Changed == nil {
-		return nil
-	}
-	return st.Changed(func(u schema.Usage) error {
-		if _, err := w.exec(ctx, `UPDATE usage SET rows_read = ?, rows_written = ?, storage_bytes = ?, bytes_synced = ?, observed_at = ?, remote_data = ?
-			WHERE account_id = ? AND organization_id = ? AND day = ? AND database_id = ?`,
-			u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, w.at, string(u.RemoteData), w.account, u.OrganizationID, u.Day, u.DatabaseID); err != nil {
-			return err
+		if kind.op == "new" {
+			c := strings.Join(cols[:10], ", ")
+			p.add(`INSERT INTO usage (`+c+`) SELECT `+c+` FROM stage_usage WHERE stage_id = ? AND stage_op = 'new'`, p.sec.id)
+			continue
 		}
-		sc.Counts.Updated++
-		return nil
-	})
+		p.add(`UPDATE usage SET rows_read = s.rows_read, rows_written = s.rows_written, storage_bytes = s.storage_bytes, bytes_synced = s.bytes_synced,
+				observed_at = s.observed_at, remote_data = s.remote_data
+			FROM (SELECT * FROM stage_usage WHERE stage_id = ? AND stage_op = 'changed') AS s
+			WHERE usage.account_id = s.account_id AND usage.organization_id = s.organization_id AND usage.day = s.day AND usage.database_id = s.database_id`, p.sec.id)
+	}
+	return nil
 }
 
-func (w *writer) recordScope(ctx context.Context, org string, sc *Scope) error {
-	_, err := w.exec(ctx, `INSERT INTO sync_scopes (run_id, account_id, organization_id, resource, status, error_class, error,
+func (p *plan) recordScope(org string, sc *Scope) {
+	p.add(`INSERT INTO sync_scopes (run_id, account_id, organization_id, resource, status, error_class, error,
 		rows_created, rows_updated, rows_deleted, rows_unchanged, deletes_held, started_at, finished_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		w.runID, w.account, org, sc.Resource, sc.Status, nullStr(sc.ErrorClass), nullStr(sc.Error),
+		p.runID, p.account, org, sc.Resource, sc.Status, nullStr(sc.ErrorClass), nullStr(sc.Error),
 		sc.Counts.Created, sc.Counts.Updated, sc.Counts.Deleted, sc.Counts.Unchanged, sc.DeletesHeld,
-		w.s.ts(sc.StartedAt), w.s.ts(sc.FinishedAt))
-	return err
+		p.s.ts(sc.StartedAt), p.s.ts(sc.FinishedAt))
 }
 
 func nullStr(s string) any {
@@ -682,30 +590,31 @@ func nullStr(s string) any {
 }
 
 // offboard tombstones every live row of a vanished org, subject to the guard.
-func (w *writer) offboard(ctx context.Context, p *OrgPass) error {
-	sc := &Scope{Resource: schema.ResOrganization, Status: StatusComplete, StartedAt: w.s.now(), FinishedAt: w.s.now()}
-	p.Scopes = []*Scope{sc}
+func (p *plan) offboard(ctx context.Context, op *OrgPass) error {
+	sc := &Scope{Resource: schema.ResOrganization, Status: StatusComplete, StartedAt: p.s.now(), FinishedAt: p.s.now()}
+	op.Scopes = []*Scope{sc}
 	var total int
 	for _, t := range schema.OrgTables {
 		var n int
-		if err := w.tx.QueryRowContext(ctx, `SELECT count(*) FROM `+t.Quoted()+` WHERE `+w.liveCond(feed{t: t}), w.account, p.Org).Scan(&n); err != nil {
+		if err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t.Quoted()+` WHERE `+liveCond(feed{t: t}), p.account, op.Org).Scan(&n); err != nil {
 			return err
 		}
 		total += n
 	}
 	// Every row goes, so the fraction is always 1: only a small org or an
 	// operator's --force-deletes lets it through.
-	if !p.ForceDeletes && p.Guard.trips(total, total) {
+	if !op.ForceDeletes && op.Guard.trips(total, total) {
 		sc.Status = StatusGuarded
 		sc.DeletesHeld = total
 		return nil
 	}
+	sc.Counts.Deleted = total
 	for _, t := range schema.OrgTables {
-		n, err := w.tombstone(ctx, feed{t: t}, p.Org, "organization_removed", false)
-		if err != nil {
-			return err
-		}
-		sc.Counts.Deleted += n
+		cond := liveCond(feed{t: t})
+		p.add(`INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)
+			SELECT account_id, ?, ?, ?, `+entityIDExpr(t)+`, `+eventOrgExpr(t)+`, 'deleted', json_object('deleted_reason', json_object('new', 'organization_removed', 'old', NULL))
+			FROM `+t.Quoted()+` WHERE `+cond, p.runID, p.at, t.Name, p.account, op.Org)
+		p.add(`UPDATE `+t.Quoted()+` SET deleted_at = ?, deleted_reason = 'organization_removed', updated_at = ? WHERE `+cond, p.at, p.at, p.account, op.Org)
 	}
 	return nil
 }

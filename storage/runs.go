@@ -56,19 +56,14 @@ func (s *Store) FinishRun(ctx context.Context, r Run) error {
 // RecordFailedScopes records scopes of an org that never reached ApplyOrg
 // (the account failed before its orgs were written).
 func (s *Store) RecordFailedScopes(ctx context.Context, account string, runID int64, org string, scopes []*Scope) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record scopes of %s: %w", org, err)
-	}
-	defer tx.Rollback()
-	w := &writer{tx: tx, s: s, account: account, runID: runID, stmts: map[string]*sql.Stmt{}}
-	defer w.close()
+	p := s.newPlan(account, runID, false)
 	for _, sc := range scopes {
-		if err := w.recordScope(ctx, org, sc); err != nil {
-			return explainWrite(fmt.Errorf("record scopes of %s: %w", org, err))
-		}
+		p.recordScope(org, sc)
 	}
-	return explainWrite(tx.Commit())
+	if err := p.commit(ctx, s.fence(account)); err != nil {
+		return explainWrite(fmt.Errorf("record scopes of %s: %w", org, err))
+	}
+	return nil
 }
 
 // AuditHighWater returns the newest audit event time stored for an org, or ""
@@ -146,34 +141,50 @@ func (s *Store) ApplyAccount(ctx context.Context, account string, runID int64, r
 
 func (s *Store) applyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (Counts, error) {
 	var c Counts
-	tx, err := s.db.BeginTx(ctx, nil)
+	p := s.newPlan(account, runID, false)
+	p.open("account")
+	st, err := s.Stage(ctx, account, rowsOf(roles))
 	if err != nil {
-		return c, fmt.Errorf("apply account %s: %w", account, err)
+		return c, fmt.Errorf("apply account %s: roles: %w", account, err)
 	}
-	defer tx.Rollback()
-	w := &writer{tx: tx, s: s, account: account, runID: runID, at: s.ts(s.now()), stmts: map[string]*sql.Stmt{}}
-	defer w.close()
-	for _, r := range roles {
-		op, err := w.upsert(ctx, r, true)
-		if err != nil {
-			return c, fmt.Errorf("apply account %s: roles: %w", account, err)
-		}
-		c.count(op)
+	if err := p.addStaged(ctx, st, true, &c); err != nil {
+		return c, fmt.Errorf("apply account %s: roles: %w", account, err)
 	}
-	for _, l := range locs {
-		res, err := w.exec(ctx, `INSERT INTO locations (code, description, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (code) DO UPDATE SET description = excluded.description, updated_at = excluded.updated_at
-			WHERE locations.description <> excluded.description`, l.Code, l.Description, w.at)
+	p.close()
+	if len(locs) > 0 {
+		have := map[string]string{}
+		rows, err := s.db.QueryContext(ctx, `SELECT code, description FROM locations`)
 		if err != nil {
 			return c, fmt.Errorf("apply account %s: locations: %w", account, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			c.Unchanged++
-		} else {
+		for rows.Next() {
+			var code, desc string
+			if err := rows.Scan(&code, &desc); err != nil {
+				rows.Close()
+				return c, fmt.Errorf("apply account %s: locations: %w", account, err)
+			}
+			have[code] = desc
+		}
+		rows.Close()
+		var args []any
+		for _, l := range locs {
+			if d, ok := have[l.Code]; ok && d == l.Description {
+				c.Unchanged++
+				continue
+			}
 			c.Updated++
+			args = append(args, l.Code, l.Description, p.at)
+		}
+		if len(args) > 0 {
+			p.add(`INSERT INTO locations (code, description, updated_at) VALUES (?, ?, ?)`+strings.Repeat(", (?, ?, ?)", len(args)/3-1)+`
+				ON CONFLICT (code) DO UPDATE SET description = excluded.description, updated_at = excluded.updated_at
+				WHERE locations.description <> excluded.description`, args...)
 		}
 	}
-	return c, tx.Commit()
+	if err := p.commit(ctx, s.fence(account)); err != nil {
+		return Counts{}, fmt.Errorf("apply account %s: %w", account, err)
+	}
+	return c, nil
 }
 
 // SettleUsers recomputes the status of the account's users from their live
@@ -195,41 +206,37 @@ func (s *Store) settleUsers(ctx context.Context, account string, runID int64, ru
 	if err != nil || len(changes) == 0 {
 		return c, err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return c, fmt.Errorf("settle users of %s: %w", account, err)
-	}
-	defer tx.Rollback()
-	w := &writer{tx: tx, s: s, account: account, runID: runID, at: s.ts(s.now()), stmts: map[string]*sql.Stmt{}}
-	defer w.close()
+	p := s.newPlan(account, runID, false)
+	p.open("users")
 	started := s.ts(runStarted)
-	// Again inside the transaction, which sees the mirror as it is now.
-	if changes, err = settleChanges(ctx, tx, account, started, settledOrgs); err != nil {
-		return c, err
-	}
+	var merged []any
 	for _, ch := range changes {
 		// A user first seen in this very run is part of its baseline.
 		baseline := ch.first >= started
 		if ch.merged {
-			if _, err := w.exec(ctx, `UPDATE users SET deleted_at = ?, deleted_reason = 'merged', updated_at = ? WHERE account_id = ? AND id = ?`,
-				w.at, w.at, account, ch.u.ID); err != nil {
-				return c, fmt.Errorf("settle users of %s: %w", account, err)
-			}
+			merged = append(merged, ch.u.ID)
 			if !baseline {
-				if err := w.event(ctx, schema.Users, []string{ch.u.ID}, opDeleted, map[string]any{"deleted_reason": map[string]any{"old": nil, "new": "merged"}}); err != nil {
-					return c, err
+				if err := p.event(ctx, schema.Users, []string{ch.u.ID}, opDeleted, map[string]any{"deleted_reason": map[string]any{"old": nil, "new": "merged"}}); err != nil {
+					return c, fmt.Errorf("settle users of %s: %w", account, err)
 				}
 			}
 			c.Deleted++
 			continue
 		}
-		op, err := w.upsert(ctx, ch.u, baseline)
-		if err != nil {
+		if err := p.addChanged(ctx, []schema.Row{ch.u}, baseline, &c); err != nil {
 			return c, fmt.Errorf("settle users of %s: %w", account, err)
 		}
-		c.count(op)
 	}
-	return c, tx.Commit()
+	p.close()
+	for start := 0; start < len(merged); start += diffBatch {
+		ids := merged[start:min(start+diffBatch, len(merged))]
+		p.add(`UPDATE users SET deleted_at = ?, deleted_reason = 'merged', updated_at = ? WHERE account_id = ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`,
+			append([]any{p.at, p.at, account}, ids...)...)
+	}
+	if err := p.commit(ctx, s.fence(account)); err != nil {
+		return Counts{}, fmt.Errorf("settle users of %s: %w", account, err)
+	}
+	return c, nil
 }
 
 // TableCount is one row of a summary: rows of a table, live and tombstoned.

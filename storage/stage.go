@@ -26,9 +26,9 @@ const diffBatch = 1000
 
 // Diff classifies fetched rows against the mirror by key and content hash.
 // It only reads, so it runs while the API is still being fetched, before the
-// org's write transaction opens; ApplyOrg re-reads each changed row inside
-// the transaction, and an insert that meets a row written since fails the
-// org instead of overwriting it.
+// org's commit; ApplyOrg reads each changed row's old values before it
+// commits. The account's lease keeps every other process from writing the
+// account in between.
 func (s *Store) Diff(ctx context.Context, account string, rows []schema.Row) ([]Kind, error) {
 	kinds := make([]Kind, len(rows))
 	byTable := map[*schema.Table][]int{}
@@ -128,6 +128,8 @@ type Staged struct {
 	New, Changed RowIter // Changed holds the revived rows too
 	Keys         KeyIter
 	Unchanged    int
+	// Added counts per table the rows that become live: new and revived.
+	Added map[*schema.Table]int
 	// Fetched counts the fetched rows per table. Once they are written,
 	// every one of them is live; when the table's live rows of the org
 	// number the same, none is missing and the tombstone step skips
@@ -140,131 +142,16 @@ func (st *Staged) Count(t *schema.Table, k Kind) {
 	if st.Fetched == nil {
 		st.Fetched = map[*schema.Table]int{}
 	}
+	if st.Added == nil {
+		st.Added = map[*schema.Table]int{}
+	}
 	st.Fetched[t]++
-	if k == Unchanged {
+	switch k {
+	case Unchanged:
 		st.Unchanged++
+	case New, Revived:
+		st.Added[t]++
 	}
-}
-
-// insertBatchRows bounds a multi-row INSERT: the widest table has about 30
-// columns.
-const insertBatchRows = 200
-
-// applyStaged writes a staged scope: new rows in multi-row inserts, changed
-// rows one by one with their old values.
-func (w *writer) applyStaged(ctx context.Context, sc *Scope, st *Staged, baseline bool) error {
-	sc.Counts.Unchanged += st.Unchanged
-	if st.New != nil {
-		batch := map[*schema.Table][]schema.Row{}
-		flush := func(t *schema.Table) error {
-			if err := w.insertRows(ctx, t, batch[t], baseline); err != nil {
-				return err
-			}
-			sc.Counts.Created += len(batch[t])
-			batch[t] = batch[t][:0]
-			return nil
-		}
-		err := st.New(func(r schema.Row) error {
-			t := r.Table()
-			batch[t] = append(batch[t], r)
-			if len(batch[t]) >= insertBatchRows {
-				return flush(t)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for t := range batch {
-			if err := flush(t); err != nil {
-				return err
-			}
-		}
-	}
-	if st.Changed != nil {
-		return st.Changed(func(r schema.Row) error {
-			op, err := w.upsert(ctx, r, baseline)
-			if err != nil {
-				return err
-			}
-			sc.Counts.count(op)
-			return nil
-		})
-	}
-	return nil
-}
-
-// markSeen records the fetched keys in temp.seen, many per statement.
-func (w *writer) markSeen(ctx context.Context, keys KeyIter) error {
-	const per = 500
-	buf := make([]any, 0, per)
-	flush := func() error {
-		if len(buf) == 0 {
-			return nil
-		}
-		q := `INSERT OR IGNORE INTO temp.seen (k) VALUES (?)` + strings.Repeat(", (?)", len(buf)-1)
-		if _, err := w.exec(ctx, q, buf...); err != nil {
-			return err
-		}
-		buf = buf[:0]
-		return nil
-	}
-	if keys == nil {
-		return nil
-	}
-	err := keys(func(t *schema.Table, k []string) error {
-		buf = append(buf, seenKey(t, k))
-		if len(buf) == per {
-			return flush()
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return flush()
-}
-
-// insertRows inserts rows of one table that Diff found new, in one
-// statement, with their created events unless this is the baseline pass.
-func (w *writer) insertRows(ctx context.Context, t *schema.Table, rows []schema.Row, baseline bool) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	cols := append(append([]string{"account_id"}, t.Keys...), t.Columns...)
-	cols = append(cols, "content_hash", "remote_data", "first_seen_at", "updated_at")
-	if t.SinceColumn != "" {
-		cols = append(cols, t.SinceColumn)
-	}
-	tuple := "(?" + strings.Repeat(", ?", len(cols)-1) + ")"
-	args := make([]any, 0, len(rows)*len(cols))
-	for _, r := range rows {
-		keys, vals := r.KeyValues(), r.Values()
-		args = append(args, w.keyArgs(keys)...)
-		args = append(args, vals...)
-		args = append(args, rowHash(vals, r.Remote()), string(r.Remote()), w.at, w.at)
-		if t.SinceColumn != "" {
-			args = append(args, w.at)
-		}
-	}
-	q := `INSERT INTO ` + t.Quoted() + ` (` + strings.Join(cols, ", ") + `) VALUES ` + tuple + strings.Repeat(", "+tuple, len(rows)-1)
-	if _, err := w.exec(ctx, q, args...); err != nil {
-		return insertErr(t.Name, err)
-	}
-	if baseline {
-		return nil
-	}
-	for _, r := range rows {
-		vals := r.Values()
-		changes := map[string]any{}
-		for i, c := range t.Columns {
-			changes[c] = map[string]any{"old": nil, "new": norm(vals[i])}
-		}
-		if err := w.event(ctx, t, r.KeyValues(), opCreated, changes); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Stage diffs a scope's rows held in memory and returns them staged.

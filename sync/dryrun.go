@@ -30,3 +30,10 @@ func (d dryStore) RecordFailedScopes(context.Context, string, int64, string, []*
 func (d dryStore) SettleUsers(context.Context, string, int64, time.Time, map[string]bool) (storage.Counts, error) {
 	return storage.Counts{}, nil
 }
+
+// A dry run writes nothing, so it needs no lease and takes none.
+func (d dryStore) AcquireLease(_ context.Context, account, owner string, _ time.Duration) (*storage.Lease, error) {
+	return &storage.Lease{Account: account, Owner: owner}, nil
+}
+func (d dryStore) RenewLease(context.Context, *storage.Lease, time.Duration) error { return nil }
+func (d dryStore) ReleaseLease(context.Context, *storage.Lease) error              { return nil }

@@ -195,6 +195,7 @@ func TestPlanAndRoleGatesAreUnavailable(t *testing.T) {
 }
 
 func TestLockedMirrorFailsCleanly(t *testing.T) {
+	fileOnly(t)
 	e := newEnv(t, small)
 	e.pass()
 	before := e.snapshot(entityTables...)
@@ -224,6 +225,7 @@ func TestLockedMirrorFailsCleanly(t *testing.T) {
 }
 
 func TestOrgWriteFailureRollsBackTheWholeOrg(t *testing.T) {
+	fileOnly(t)
 	e := newEnv(t, small)
 	e.pass()
 	before := e.snapshot(entityTables...)

@@ -252,6 +252,16 @@ func (s *Scheduler) pass(id string) {
 	}
 	res := syncer.SyncAccount(s.ctx, a)
 	up = res.Err == nil || errors.Is(res.Err, ErrStopped)
+	if res.Status == StatusSkipped {
+		// Another daemon syncs the account now: its health is unchanged.
+		s.mu.Lock()
+		if sj.up != nil {
+			up = *sj.up
+		} else {
+			up = true
+		}
+		s.mu.Unlock()
+	}
 }
 
 // ErrShutdownTimeout means passes were still running when the shutdown

@@ -52,7 +52,14 @@ type Store interface {
 	Diff(ctx context.Context, account string, rows []schema.Row) ([]storage.Kind, error)
 	Stage(ctx context.Context, account string, rows []schema.Row) (*storage.Staged, error)
 	DiffUsage(ctx context.Context, account string, rows []schema.Usage) ([]storage.Kind, error)
+	AcquireLease(ctx context.Context, account, owner string, ttl time.Duration) (*storage.Lease, error)
+	RenewLease(ctx context.Context, l *storage.Lease, ttl time.Duration) error
+	ReleaseLease(ctx context.Context, l *storage.Lease) error
 }
+
+// StatusSkipped is a pass that did not run because another process held
+// the account's lease.
+const StatusSkipped = "skipped"
 
 // Log keys, the same on every line of a pass.
 const (
@@ -100,6 +107,16 @@ type Options struct {
 	// LocationsEvery is how often the shared locations list is refreshed;
 	// default 24h.
 	LocationsEvery time.Duration
+	// Owner names this process in the mirror's leases; default
+	// storage.NewOwner().
+	Owner string
+	// LeaseTTL is how long an account's lease outlives its owner's last
+	// renewal; default 30s. It is renewed every third of it.
+	LeaseTTL time.Duration
+	// LeaseWait is how long a pass waits for a lease another process holds
+	// before it gives up as skipped; 0 gives up at once (the daemon tries
+	// again at its next tick).
+	LeaseWait time.Duration
 }
 
 // ErrStopped ends a pass that a shutdown interrupted between two orgs.
@@ -142,6 +159,12 @@ func New(store Store, o Options) *Syncer {
 	}
 	if o.LocationsEvery <= 0 {
 		o.LocationsEvery = 24 * time.Hour
+	}
+	if o.Owner == "" {
+		o.Owner = storage.NewOwner()
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 30 * time.Second
 	}
 	return &Syncer{store: store, o: o, validatedAt: map[string]time.Time{}, roles: map[string]bool{}}
 }
@@ -199,10 +222,37 @@ func (s *Syncer) Run(ctx context.Context, accounts []Account) []Result {
 func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	res = Result{Account: a.ID, StartedAt: s.o.Now(), Status: storage.StatusComplete}
 	log := s.o.Logger.With(KeyAccount, a.ID)
+	lease, err := s.takeLease(ctx, a.ID)
+	var held *storage.LeaseHeldError
+	if errors.As(err, &held) {
+		res.Status, res.Err = StatusSkipped, err
+		log.Info("pass skipped: another process holds the account's lease", "holder", held.Holder.Owner,
+			"until", held.Holder.ExpiresAt.UTC().Format(time.RFC3339))
+		s.o.Metrics.LeaseSkipped(a.ID)
+		return res
+	}
+	if err != nil {
+		res.Status, res.Err = storage.StatusFailed, err
+		log.Error("sync failed", "error", err)
+		s.recordPass(ctx, res, log)
+		return res
+	}
+	s.o.Metrics.LeaseHeld(a.ID, true)
+	ctx, stopRenewing := s.keepLease(ctx, lease, log)
+	defer func() {
+		stopRenewing()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.store.ReleaseLease(rctx, lease); err != nil {
+			log.Warn("lease not released; it expires by itself", "error", err)
+		}
+		s.o.Metrics.LeaseHeld(a.ID, false)
+	}()
 	runID, err := s.store.StartRun(ctx, a.ID, s.o.Trigger, res.StartedAt)
 	if err != nil {
 		res.Status, res.Err = storage.StatusFailed, err
 		log.Error("sync failed", "error", err)
+		s.recordPass(ctx, res, log)
 		return res
 	}
 	res.RunID = runID
@@ -321,6 +371,64 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	}
 	res.Counts.Add(c)
 	return res
+}
+
+// takeLease takes the account's lease, waiting up to LeaseWait while
+// another process holds it.
+func (s *Syncer) takeLease(ctx context.Context, account string) (*storage.Lease, error) {
+	deadline := time.Now().Add(s.o.LeaseWait)
+	for {
+		l, err := s.store.AcquireLease(ctx, account, s.o.Owner, s.o.LeaseTTL)
+		var held *storage.LeaseHeldError
+		if !errors.As(err, &held) || !time.Now().Before(deadline) {
+			return l, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(min(500*time.Millisecond, time.Until(deadline))):
+		}
+	}
+}
+
+// keepLease renews the lease every third of its TTL until stop is called.
+// A lost lease cancels the pass: its commits would be refused anyway.
+func (s *Syncer) keepLease(ctx context.Context, l *storage.Lease, log *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	var wg stdsync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(s.o.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(ctx, s.o.LeaseTTL/3)
+			err := s.store.RenewLease(rctx, l, s.o.LeaseTTL)
+			rcancel()
+			if errors.Is(err, storage.ErrLeaseLost) {
+				log.Error("lease lost; the pass stops and commits nothing more", "error", err)
+				cancel(err)
+				return
+			}
+			if err != nil {
+				// The mirror may be back before the lease runs out.
+				log.Warn("lease not renewed", "error", err)
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		wg.Wait()
+		cancel(nil)
+	}
 }
 
 // validateDue reports whether the account's token is due for validation,

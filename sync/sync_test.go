@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
@@ -61,16 +62,34 @@ type env struct {
 func newEnv(t *testing.T, size tursotest.Size) *env {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
-	sim, url := tursotest.NewServer(t, tursotest.Config{Seed: 7, Size: size, Token: testToken, Now: clk.Now})
+	sim, simURL := tursotest.NewServer(t, tursotest.Config{Seed: 7, Size: size, Token: testToken, Now: clk.Now})
 	path := filepath.Join(t.TempDir(), "mirror.db")
-	st, err := storage.Open(context.Background(), "file:"+path, storage.Options{Now: clk.Now, BusyTimeout: 200 * time.Millisecond})
+	url := "file:" + path
+	if onSqld() {
+		url, path = sqldtest.Start(t, sqldtest.Options{}).URL, ""
+	}
+	st, err := storage.Open(context.Background(), url, storage.Options{Now: clk.Now, BusyTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("open mirror: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, clk: clk, sim: sim, url: url, store: st, path: path, logs: &bytes.Buffer{}, timeout: 5 * time.Second}
+	e := &env{t: t, clk: clk, sim: sim, url: simURL, store: st, path: path, logs: &bytes.Buffer{}, timeout: 5 * time.Second}
 	e.opts = tsync.Options{Now: clk.Now, Logger: slog.New(slog.NewJSONHandler(lockedWriter{e}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	return e
+}
+
+// MirrorEnv set to sqld runs this package's tests against a real libSQL
+// server instead of a mirror file (.ci/run runs them both ways).
+const MirrorEnv = "TURSYNC_TEST_MIRROR"
+
+func onSqld() bool { return os.Getenv(MirrorEnv) == "sqld" }
+
+// fileOnly skips a test that works on the mirror file itself.
+func fileOnly(t *testing.T) {
+	t.Helper()
+	if onSqld() {
+		t.Skip("works on the mirror file itself; the sqld variant is in the storage and cmd tests")
+	}
 }
 
 type lockedWriter struct{ e *env }
@@ -301,6 +320,9 @@ func (e *env) tokenLeaks() []string {
 	e.t.Helper()
 	var found []string
 	for _, suffix := range []string{"", "-wal"} {
+		if e.path == "" {
+			break // a server mirror: the cmd tests grep its data directory
+		}
 		b, err := os.ReadFile(e.path + suffix)
 		if err != nil && !os.IsNotExist(err) {
 			e.t.Fatal(err)

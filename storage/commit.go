@@ -1,0 +1,113 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// stmt is one statement of a commit batch.
+type stmt struct {
+	q    string
+	args []any
+}
+
+// commitBatch runs stmts in one write transaction that takes the write lock
+// at its start and does no read the client waits on: on a remote mirror the
+// whole transaction is one request (BEGIN IMMEDIATE ... COMMIT as one Hrana
+// batch, which the server rolls back if any step fails), so the lock is held
+// only while the server works; on a file: mirror it is a local transaction.
+// The fence, when set, is the first statement: the commit fails unless the
+// account's lease is still this process's.
+func (s *Store) commitBatch(ctx context.Context, fence *Lease, stmts []stmt) error {
+	if fence != nil {
+		stmts = append([]stmt{fence.fenceStmt(s.tsMilli(s.now()))}, stmts...)
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	err := s.retryBusy(ctx, func() error {
+		if s.remote {
+			return s.commitRemote(ctx, stmts)
+		}
+		return s.commitLocal(ctx, stmts)
+	})
+	if err != nil && strings.Contains(err.Error(), "lease_lost") {
+		return fmt.Errorf("%w: %w", ErrLeaseLost, err)
+	}
+	return err
+}
+
+func (s *Store) commitRemote(ctx context.Context, stmts []stmt) error {
+	var q strings.Builder
+	var args []any
+	q.WriteString("BEGIN IMMEDIATE")
+	for _, st := range stmts {
+		q.WriteString(";\n")
+		q.WriteString(st.q)
+		args = append(args, st.args...)
+	}
+	q.WriteString(";\nCOMMIT")
+	_, err := s.db.ExecContext(ctx, q.String(), args...)
+	return err
+}
+
+func (s *Store) commitLocal(ctx context.Context, stmts []stmt) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// exec runs one autocommit write, retried while another writer holds the
+// lock.
+func (s *Store) exec(ctx context.Context, q string, args ...any) error {
+	return s.retryBusy(ctx, func() error {
+		_, err := s.db.ExecContext(ctx, q, args...)
+		return err
+	})
+}
+
+// retryBusy retries fn while the mirror answers "database is locked" or
+// SQLITE_BUSY, with backoff, for up to the store's busy timeout. A file:
+// mirror waits inside SQLite (busy_timeout); a libSQL server answers at
+// once, so the wait happens here.
+func (s *Store) retryBusy(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(s.busyTimeout)
+	wait := 20 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, time.Second)
+	}
+}
+
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY") ||
+		strings.Contains(msg, "database table is locked")
+}
+
+// newStageID names the stage rows of one commit.
+func newStageID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,195 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// ErrLeaseLost is returned by a write whose account lease is no longer its
+// own: it expired, or another process took it.
+var ErrLeaseLost = errors.New("the account's lease was lost (expired or taken by another process); nothing of this commit was written")
+
+// Lease is this process's hold on one account: while it lasts, no other
+// process writes the account.
+type Lease struct {
+	Account    string
+	Owner      string
+	Generation int64
+	ExpiresAt  time.Time
+}
+
+// LeaseHolder says who holds a lease that could not be taken.
+type LeaseHolder struct {
+	Owner     string
+	ExpiresAt time.Time
+}
+
+// LeaseHeldError is returned when another process holds the lease.
+type LeaseHeldError struct {
+	Account string
+	Holder  LeaseHolder
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("account %s is being synced by %s (lease until %s)", e.Account, e.Holder.Owner, e.Holder.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// NewOwner names this process in leases: host, pid and a random id, so two
+// processes never share a name.
+func NewOwner() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), newStageID()[:8])
+}
+
+// AcquireLease takes the account's lease for ttl if it is free, expired, or
+// already this owner's. When another process holds it, the error is a
+// *LeaseHeldError. Taking it closes runs a dead holder left running (as
+// aborted) and removes the stage rows it left.
+func (s *Store) AcquireLease(ctx context.Context, account, owner string, ttl time.Duration) (*Lease, error) {
+	now := s.now()
+	exp := now.Add(ttl)
+	var l Lease
+	var expires string
+	err := s.retryBusy(ctx, func() error {
+		return s.db.QueryRowContext(ctx, `INSERT INTO leases (account_id, owner, generation, acquired_at, expires_at) VALUES (?, ?, 1, ?, ?)
+			ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, generation = leases.generation + 1,
+			       acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+			WHERE leases.expires_at <= ? OR leases.owner = excluded.owner
+			RETURNING owner, generation, expires_at`,
+			account, owner, s.tsMilli(now), s.tsMilli(exp), s.tsMilli(now)).Scan(&l.Owner, &l.Generation, &expires)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		var h LeaseHolder
+		var hexp string
+		if err := s.db.QueryRowContext(ctx, `SELECT owner, expires_at FROM leases WHERE account_id = ?`, account).Scan(&h.Owner, &hexp); err != nil {
+			return nil, fmt.Errorf("read lease of %s: %w", account, err)
+		}
+		h.ExpiresAt, _ = time.Parse(time.RFC3339Nano, hexp)
+		return nil, &LeaseHeldError{Account: account, Holder: h}
+	}
+	if err != nil {
+		return nil, explainWrite(fmt.Errorf("take lease of %s: %w", account, err))
+	}
+	l.Account = account
+	l.ExpiresAt, _ = time.Parse(time.RFC3339Nano, expires)
+	s.mu.Lock()
+	s.leases[account] = &l
+	s.mu.Unlock()
+	// This process is now the only writer of the account: whatever a
+	// previous holder left half done is closed.
+	err = s.commitBatch(ctx, &l, []stmt{
+		{`UPDATE sync_runs SET status = 'aborted', finished_at = ?, error = 'the process running this pass stopped before it finished'
+			WHERE account_id = ? AND status = 'running'`, []any{s.ts(now), account}},
+	})
+	if err != nil {
+		return nil, explainWrite(fmt.Errorf("take lease of %s: close aborted runs: %w", account, err))
+	}
+	if err := s.clearStage(ctx, account); err != nil {
+		return nil, fmt.Errorf("take lease of %s: %w", account, err)
+	}
+	return &l, nil
+}
+
+// RenewLease extends a held lease by ttl. It fails with ErrLeaseLost when
+// the lease expired or another process took it: a process paused past its
+// lease never gets it back.
+func (s *Store) RenewLease(ctx context.Context, l *Lease, ttl time.Duration) error {
+	now := s.now()
+	exp := now.Add(ttl)
+	var n int64
+	err := s.retryBusy(ctx, func() error {
+		res, err := s.db.ExecContext(ctx, `UPDATE leases SET expires_at = ? WHERE account_id = ? AND owner = ? AND generation = ? AND expires_at > ?`,
+			s.tsMilli(exp), l.Account, l.Owner, l.Generation, s.tsMilli(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("renew lease of %s: %w", l.Account, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("renew lease of %s: %w", l.Account, ErrLeaseLost)
+	}
+	l.ExpiresAt = exp
+	return nil
+}
+
+// ReleaseLease ends a held lease at once, keeping its generation so that
+// the next holder's is higher.
+func (s *Store) ReleaseLease(ctx context.Context, l *Lease) error {
+	s.mu.Lock()
+	if s.leases[l.Account] == l {
+		delete(s.leases, l.Account)
+	}
+	s.mu.Unlock()
+	if err := s.exec(ctx, `UPDATE leases SET expires_at = ? WHERE account_id = ? AND owner = ? AND generation = ?`,
+		s.tsMilli(s.now()), l.Account, l.Owner, l.Generation); err != nil {
+		return fmt.Errorf("release lease of %s: %w", l.Account, err)
+	}
+	return nil
+}
+
+// LeaseInfo is one row of leases.
+type LeaseInfo struct {
+	Account, Owner string
+	Generation     int64
+	AcquiredAt     time.Time
+	ExpiresAt      time.Time
+}
+
+// Leases lists every lease, live or expired.
+func (s *Store) Leases(ctx context.Context) ([]LeaseInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT account_id, owner, generation, acquired_at, expires_at FROM leases ORDER BY account_id`)
+	if err != nil {
+		return nil, fmt.Errorf("read leases: %w", err)
+	}
+	defer rows.Close()
+	var out []LeaseInfo
+	for rows.Next() {
+		var li LeaseInfo
+		var acq, exp string
+		if err := rows.Scan(&li.Account, &li.Owner, &li.Generation, &acq, &exp); err != nil {
+			return nil, fmt.Errorf("read leases: %w", err)
+		}
+		li.AcquiredAt, _ = time.Parse(time.RFC3339Nano, acq)
+		li.ExpiresAt, _ = time.Parse(time.RFC3339Nano, exp)
+		out = append(out, li)
+	}
+	return out, rows.Err()
+}
+
+// fenceStmt is the first statement of every commit under this lease: it
+// fails the CHECK named lease_lost unless the lease is still this
+// process's generation and has not expired at now.
+func (l *Lease) fenceStmt(now string) stmt {
+	return stmt{`INSERT INTO lease_fence (account_id, held) VALUES (?, (SELECT count(*) FROM leases WHERE account_id = ? AND owner = ? AND generation = ? AND expires_at > ?))
+		ON CONFLICT (account_id) DO UPDATE SET held = excluded.held`, []any{l.Account, l.Account, l.Owner, l.Generation, now}}
+}
+
+// tsMilli is a lease time: RFC 3339 with milliseconds, fixed width so that
+// text order is time order.
+func (s *Store) tsMilli(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// stageTables are the tables a pass stages rows in before its commit.
+var stageTables = []string{"stage_organizations", "stage_users", "stage_roles", "stage_role_assignments", "stage_invites",
+	"stage_databases", "stage_groups", "stage_api_tokens", "stage_audit_logs", "stage_usage", "stage_change_events", "stage_keys"}
+
+// clearStage removes every stage row of an account: the leftovers of a
+// pass that died between staging and commit.
+func (s *Store) clearStage(ctx context.Context, account string) error {
+	for _, t := range stageTables {
+		if err := s.exec(ctx, `DELETE FROM `+t+` WHERE account_id = ?`, account); err != nil {
+			return fmt.Errorf("clear %s: %w", t, err)
+		}
+	}
+	return nil
+}

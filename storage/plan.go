@@ -1,0 +1,456 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/tursync/tursync/schema"
+)
+
+// plan gathers one commit. Everything that needs a read is decided here,
+// before the commit, against the mirror as it is (the account's lease
+// guarantees no other process writes it meanwhile): new and changed rows go
+// to the stage tables in many short statements, and the statements that
+// copy them into place, tombstone what vanished and record the scopes are
+// kept for the commit, which then does no read the client waits on.
+type plan struct {
+	s       *Store
+	account string
+	runID   int64
+	at      string
+	base    string // prefix of this plan's stage ids
+	dry     bool   // compute counts, stage and commit nothing
+	stmts   []stmt
+	bufs    map[string]*stageBuf
+	staged  bool
+	written map[string]bool // seenKey of every entity row this plan writes
+	seq     int64
+	sec     *section
+}
+
+// section is one scope's part of a plan: its stage id and what it staged.
+type section struct {
+	id     string
+	tables []*tableUse
+	events int
+}
+
+type tableUse struct {
+	t            *schema.Table
+	new, changed int
+}
+
+func (s *Store) newPlan(account string, runID int64, dry bool) *plan {
+	return &plan{s: s, account: account, runID: runID, at: s.ts(s.now()), base: newStageID(), dry: dry,
+		bufs: map[string]*stageBuf{}, written: map[string]bool{}}
+}
+
+// open starts the section of one scope.
+func (p *plan) open(name string) *section {
+	p.sec = &section{id: p.base + "/" + name}
+	return p.sec
+}
+
+func (sec *section) use(t *schema.Table) *tableUse {
+	for _, u := range sec.tables {
+		if u.t == t {
+			return u
+		}
+	}
+	u := &tableUse{t: t}
+	sec.tables = append(sec.tables, u)
+	return u
+}
+
+func (p *plan) add(q string, args ...any) { p.stmts = append(p.stmts, stmt{q, args}) }
+
+// close adds the statements that apply the section's staged rows and
+// events; the caller adds tombstones and the scope record after.
+func (p *plan) close() {
+	sec := p.sec
+	for _, u := range sec.tables {
+		t := u.t
+		cols := entityCols(t)
+		if u.new > 0 {
+			p.add(`INSERT INTO `+t.Quoted()+` (`+strings.Join(cols, ", ")+`) SELECT `+strings.Join(cols, ", ")+
+				` FROM stage_`+t.Name+` WHERE stage_id = ? AND stage_op = 'new'`, sec.id)
+		}
+		if u.changed > 0 {
+			sets := make([]string, 0, len(t.Columns)+6)
+			for _, c := range t.Columns {
+				sets = append(sets, c+" = s."+c)
+			}
+			sets = append(sets, "content_hash = s.content_hash", "remote_data = s.remote_data", "deleted_at = NULL", "deleted_reason = NULL",
+				"updated_at = coalesce(s.updated_at, "+t.Quoted()+".updated_at)")
+			if t.SinceColumn != "" {
+				sets = append(sets, t.SinceColumn+" = coalesce(s."+t.SinceColumn+", "+t.Quoted()+"."+t.SinceColumn+")")
+			}
+			match := []string{t.Quoted() + ".account_id = s.account_id"}
+			for _, k := range t.Keys {
+				match = append(match, t.Quoted()+"."+k+" = s."+k)
+			}
+			p.add(`UPDATE `+t.Quoted()+` SET `+strings.Join(sets, ", ")+
+				` FROM (SELECT * FROM stage_`+t.Name+` WHERE stage_id = ? AND stage_op = 'changed') AS s WHERE `+strings.Join(match, " AND "), sec.id)
+		}
+	}
+	if sec.events > 0 {
+		p.add(`INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)
+			SELECT account_id, run_id, at, entity, entity_id, organization_id, op, changes FROM stage_change_events WHERE stage_id = ? ORDER BY seq`, sec.id)
+	}
+}
+
+// entityCols are the columns an entity row is inserted with.
+func entityCols(t *schema.Table) []string {
+	cols := append(append([]string{"account_id"}, t.Keys...), t.Columns...)
+	cols = append(cols, "content_hash", "remote_data", "first_seen_at", "updated_at")
+	if t.SinceColumn != "" {
+		cols = append(cols, t.SinceColumn)
+	}
+	return cols
+}
+
+// stageBuf holds rows bound for one stage table until a multi-row insert.
+type stageBuf struct {
+	q     string // INSERT ... VALUES prefix
+	tuple string
+	n     int // columns per row
+	args  []any
+	bytes int
+}
+
+// Each staging insert stays under SQLite's bound-parameter limit and keeps
+// a remote request small.
+const (
+	stageMaxParams = 30000
+	stageMaxBytes  = 4 << 20
+)
+
+// stage queues one row for table with the given columns.
+func (p *plan) stage(ctx context.Context, table string, cols []string, vals ...any) error {
+	if p.dry {
+		return nil
+	}
+	key := table + "\x00" + strings.Join(cols, ",")
+	b := p.bufs[key]
+	if b == nil {
+		b = &stageBuf{q: `INSERT INTO ` + table + ` (` + strings.Join(cols, ", ") + `) VALUES `,
+			tuple: "(?" + strings.Repeat(", ?", len(cols)-1) + ")", n: len(cols)}
+		p.bufs[key] = b
+	}
+	b.args = append(b.args, vals...)
+	for _, v := range vals {
+		switch x := v.(type) {
+		case string:
+			b.bytes += len(x)
+		case []byte:
+			b.bytes += len(x)
+		default:
+			b.bytes += 8
+		}
+	}
+	if len(b.args)+b.n > stageMaxParams || b.bytes > stageMaxBytes {
+		return p.flush(ctx, b)
+	}
+	return nil
+}
+
+func (p *plan) flush(ctx context.Context, b *stageBuf) error {
+	if len(b.args) == 0 {
+		return nil
+	}
+	rows := len(b.args) / b.n
+	p.staged = true
+	if err := p.s.exec(ctx, b.q+b.tuple+strings.Repeat(", "+b.tuple, rows-1), b.args...); err != nil {
+		return fmt.Errorf("stage rows: %w", err)
+	}
+	b.args, b.bytes = b.args[:0], 0
+	return nil
+}
+
+func (p *plan) flushAll(ctx context.Context) error {
+	for _, b := range p.bufs {
+		if err := p.flush(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// discard removes what the plan staged, after a failure.
+func (p *plan) discard(ctx context.Context) {
+	if !p.staged {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, t := range stageTables {
+		_ = p.s.exec(ctx, `DELETE FROM `+t+` WHERE stage_id >= ? AND stage_id < ?`, p.base+"/", p.base+"0")
+	}
+}
+
+// commit flushes the staged rows and runs the plan's statements in one
+// transaction that ends by removing its stage rows.
+func (p *plan) commit(ctx context.Context, fence *Lease) error {
+	if p.dry {
+		return nil
+	}
+	if err := p.flushAll(ctx); err != nil {
+		p.discard(ctx)
+		return err
+	}
+	if p.staged {
+		for _, t := range stageTables {
+			p.add(`DELETE FROM `+t+` WHERE stage_id >= ? AND stage_id < ?`, p.base+"/", p.base+"0")
+		}
+	}
+	if err := p.s.commitBatch(ctx, fence, p.stmts); err != nil {
+		p.discard(ctx)
+		return err
+	}
+	return nil
+}
+
+// event queues a change event of the open section.
+func (p *plan) event(ctx context.Context, t *schema.Table, keys []string, op string, changes map[string]any) error {
+	b, err := json.Marshal(changes)
+	if err != nil {
+		return err
+	}
+	p.seq++
+	p.sec.events++
+	return p.stage(ctx, "stage_change_events", []string{"stage_id", "seq", "account_id", "run_id", "at", "entity", "entity_id", "organization_id", "op", "changes"},
+		p.sec.id, p.seq, p.account, p.runID, p.at, t.Name, strings.Join(keys, "/"), eventOrg(t, keys), op, string(b))
+}
+
+func eventOrg(t *schema.Table, keys []string) any {
+	if t == schema.Organizations {
+		return keys[0]
+	}
+	for i, k := range t.Keys {
+		if k == "organization_id" {
+			return keys[i]
+		}
+	}
+	return nil
+}
+
+// stageCols are an entity table's columns in its stage table.
+func stageCols(t *schema.Table) []string {
+	return append(entityCols(t), "stage_id", "stage_op")
+}
+
+// addNew stages a row Diff found new, with its created event unless this
+// is the scope's baseline.
+func (p *plan) addNew(ctx context.Context, r schema.Row, baseline bool) error {
+	t := r.Table()
+	keys, vals := r.KeyValues(), r.Values()
+	sk := seenKey(t, keys)
+	if p.written[sk] {
+		return nil
+	}
+	p.written[sk] = true
+	args := make([]any, 0, len(vals)+len(keys)+9)
+	args = append(args, p.account)
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	args = append(args, vals...)
+	args = append(args, rowHash(vals, r.Remote()), string(r.Remote()), p.at, p.at)
+	if t.SinceColumn != "" {
+		args = append(args, p.at)
+	}
+	args = append(args, p.sec.id, "new")
+	if err := p.stage(ctx, "stage_"+t.Name, stageCols(t), args...); err != nil {
+		return err
+	}
+	p.sec.use(t).new++
+	if baseline {
+		return nil
+	}
+	changes := map[string]any{}
+	for i, c := range t.Columns {
+		changes[c] = map[string]any{"old": nil, "new": norm(vals[i])}
+	}
+	return p.event(ctx, t, keys, opCreated, changes)
+}
+
+// oldRow is a row as the mirror holds it before the commit.
+type oldRow struct {
+	hash    string
+	deleted bool
+	vals    []any
+}
+
+// readOld reads the stored rows of rows (all of one table) by key.
+func (p *plan) readOld(ctx context.Context, t *schema.Table, rows []schema.Row) (map[string]oldRow, error) {
+	out := make(map[string]oldRow, len(rows))
+	for start := 0; start < len(rows); start += diffBatch {
+		batch := rows[start:min(start+diffBatch, len(rows))]
+		sel := `SELECT ` + strings.Join(t.Keys, ", ") + `, content_hash, deleted_at IS NOT NULL, ` + strings.Join(t.Columns, ", ") + ` FROM ` + t.Quoted()
+		args := []any{p.account}
+		tuple := "(?" + strings.Repeat(", ?", len(t.Keys)-1) + ")"
+		for _, r := range batch {
+			for _, k := range r.KeyValues() {
+				args = append(args, k)
+			}
+		}
+		q := sel + ` WHERE account_id = ? AND (` + strings.Join(t.Keys, ", ") + `) IN (VALUES ` + tuple + strings.Repeat(", "+tuple, len(batch)-1) + `)`
+		if len(t.Keys) == 1 {
+			q = sel + ` WHERE account_id = ? AND ` + t.Keys[0] + ` IN (?` + strings.Repeat(", ?", len(batch)-1) + `)`
+		}
+		res, err := p.s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for res.Next() {
+			keys := make([]string, len(t.Keys))
+			var o oldRow
+			o.vals = make([]any, len(t.Columns))
+			ptrs := make([]any, 0, len(keys)+2+len(o.vals))
+			for i := range keys {
+				ptrs = append(ptrs, &keys[i])
+			}
+			ptrs = append(ptrs, &o.hash, &o.deleted)
+			for i := range o.vals {
+				ptrs = append(ptrs, &o.vals[i])
+			}
+			if err := res.Scan(ptrs...); err != nil {
+				res.Close()
+				return nil, err
+			}
+			out[seenKey(t, keys)] = o
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// addChanged stages rows Diff found changed or tombstoned, with their
+// updated or restored events, and counts them into c.
+func (p *plan) addChanged(ctx context.Context, rows []schema.Row, baseline bool, c *Counts) error {
+	byTable := map[*schema.Table][]schema.Row{}
+	var order []*schema.Table
+	for _, r := range rows {
+		if _, ok := byTable[r.Table()]; !ok {
+			order = append(order, r.Table())
+		}
+		byTable[r.Table()] = append(byTable[r.Table()], r)
+	}
+	for _, t := range order {
+		olds, err := p.readOld(ctx, t, byTable[t])
+		if err != nil {
+			return fmt.Errorf("read %s: %w", t.Name, err)
+		}
+		for _, r := range byTable[t] {
+			op, err := p.change(ctx, r, olds, baseline)
+			if err != nil {
+				return err
+			}
+			c.count(op)
+		}
+	}
+	return nil
+}
+
+// change stages one changed row against its stored version.
+func (p *plan) change(ctx context.Context, r schema.Row, olds map[string]oldRow, baseline bool) (string, error) {
+	t := r.Table()
+	keys, vals := r.KeyValues(), r.Values()
+	sk := seenKey(t, keys)
+	if p.written[sk] {
+		return opUnchanged, nil
+	}
+	old, ok := olds[sk]
+	if !ok {
+		return opCreated, p.addNew(ctx, r, baseline)
+	}
+	hash := rowHash(vals, r.Remote())
+	if old.hash == hash && !old.deleted {
+		return opUnchanged, nil
+	}
+	p.written[sk] = true
+	changes := map[string]any{}
+	sinceChanged := false
+	for i, c := range t.Columns {
+		o, n := norm(old.vals[i]), norm(vals[i])
+		if fmt.Sprint(o) != fmt.Sprint(n) || (o == nil) != (n == nil) {
+			changes[c] = map[string]any{"old": o, "new": n}
+			if c == t.SinceOf {
+				sinceChanged = true
+			}
+		}
+	}
+	args := make([]any, 0, len(vals)+len(keys)+9)
+	args = append(args, p.account)
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	args = append(args, vals...)
+	// updated_at marks the last real change: a change of remote_data alone
+	// (a field the mirror does not map) keeps it (NULL keeps the stored one).
+	var updated, since any
+	if len(changes) > 0 || old.deleted {
+		updated = p.at
+	}
+	if t.SinceColumn != "" && (sinceChanged || old.deleted) {
+		since = p.at
+	}
+	args = append(args, hash, string(r.Remote()), nil, updated)
+	if t.SinceColumn != "" {
+		args = append(args, since)
+	}
+	args = append(args, p.sec.id, "changed")
+	if err := p.stage(ctx, "stage_"+t.Name, stageCols(t), args...); err != nil {
+		return "", err
+	}
+	p.sec.use(t).changed++
+	op := opUpdated
+	if old.deleted {
+		op = opRestored
+	}
+	if baseline || (len(changes) == 0 && !old.deleted) {
+		return op, nil
+	}
+	return op, p.event(ctx, t, keys, op, changes)
+}
+
+// addStaged plans a staged scope's rows: new ones as they are, changed ones
+// against their stored version.
+func (p *plan) addStaged(ctx context.Context, st *Staged, baseline bool, c *Counts) error {
+	c.Unchanged += st.Unchanged
+	if st.New != nil {
+		err := st.New(func(r schema.Row) error {
+			if p.written[seenKey(r.Table(), r.KeyValues())] {
+				c.Unchanged++
+				return nil
+			}
+			c.Created++
+			return p.addNew(ctx, r, baseline)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if st.Changed == nil {
+		return nil
+	}
+	// Changed rows are read back in batches for their old values.
+	var batch []schema.Row
+	err := st.Changed(func(r schema.Row) error {
+		batch = append(batch, r)
+		if len(batch) == diffBatch {
+			err := p.addChanged(ctx, batch, baseline, c)
+			batch = batch[:0]
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return p.addChanged(ctx, batch, baseline, c)
+}
