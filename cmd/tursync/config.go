@@ -71,6 +71,9 @@ type LogConfig struct {
 type SyncConfig struct {
 	MaxConcurrentAccounts int      `yaml:"max_concurrent_accounts"`
 	ShutdownTimeout       Duration `yaml:"shutdown_timeout"`
+	// LeaseTTL is how long an account's lease outlives a daemon that
+	// died holding it.
+	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // RetentionConfig prunes old operational rows; 0 keeps forever.
@@ -120,7 +123,7 @@ func DefaultConfig() Config {
 		API:         APIConfig{BaseURL: turso.DefaultBaseURL, Timeout: Duration(30 * time.Second), RequestsPerSecond: 5, MaxRetries: 6},
 		HTTP:        HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:         LogConfig{Level: "info", Format: "auto"},
-		Sync:        SyncConfig{MaxConcurrentAccounts: 4, ShutdownTimeout: Duration(30 * time.Second)},
+		Sync:        SyncConfig{MaxConcurrentAccounts: 4, ShutdownTimeout: Duration(30 * time.Second), LeaseTTL: Duration(30 * time.Second)},
 		Retention:   RetentionConfig{ChangeEvents: 0, SyncRuns: Duration(2160 * time.Hour)},
 		Defaults:    DefaultsConfig{Schedule: "@every 15m", Resources: append([]string(nil), schema.Resources...)},
 		DeleteGuard: DeleteGuardConfig{MaxFraction: 0.5, MinRows: 10},
@@ -147,6 +150,12 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // rejects unknown keys and bad values with their field path and line, and
 // validates the result.
 func ParseConfig(r io.Reader, expandEnv bool, getenv func(string) string) (Config, error) {
+	return parseConfig(r, expandEnv, getenv, true)
+}
+
+// parseConfig is ParseConfig; checkTokens false leaves the accounts'
+// tokens unread, for commands that need none (migrate).
+func parseConfig(r io.Reader, expandEnv bool, getenv func(string) string, checkTokens bool) (Config, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
@@ -163,7 +172,7 @@ func ParseConfig(r io.Reader, expandEnv bool, getenv func(string) string) (Confi
 			return []byte(v)
 		})
 	}
-	cfg, err := parseExpanded(data, getenv)
+	cfg, err := parseExpanded(data, getenv, checkTokens)
 	if err != nil && len(expanded) > 0 {
 		// Longer values first, so one that contains another is replaced whole.
 		pairs := make([][2]string, 0, len(expanded)/2)
@@ -188,7 +197,7 @@ func ParseConfig(r io.Reader, expandEnv bool, getenv func(string) string) (Confi
 
 // parseExpanded decodes and validates YAML whose ${ENV} references are
 // already expanded.
-func parseExpanded(data []byte, getenv func(string) string) (Config, error) {
+func parseExpanded(data []byte, getenv func(string) string, checkTokens bool) (Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, &ConfigError{Msg: err.Error()}
@@ -199,6 +208,9 @@ func parseExpanded(data []byte, getenv func(string) string) (Config, error) {
 	}
 	if err := decodeStrict(root.Content[0], reflect.ValueOf(&cfg).Elem(), ""); err != nil {
 		return Config{}, err
+	}
+	if !checkTokens {
+		getenv = nil
 	}
 	if err := cfg.Validate(getenv); err != nil {
 		return Config{}, err
@@ -297,6 +309,7 @@ var accountID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // Validate checks the values, every cron spec and every account's token
 // source.
+// A nil getenv skips the accounts' tokens.
 func (c *Config) Validate(getenv func(string) string) error {
 	if c.Mirror.URL == "" {
 		return configErr("mirror.url", 0, "required (e.g. file:./tursync.db)")
@@ -330,6 +343,9 @@ func (c *Config) Validate(getenv func(string) string) error {
 	}
 	if c.Mirror.BusyTimeout <= 0 {
 		return configErr("mirror.busy_timeout", 0, "must be more than 0")
+	}
+	if time.Duration(c.Sync.LeaseTTL) < 3*time.Second {
+		return configErr("sync.lease_ttl", 0, "must be at least 3s (it is renewed every third of it)")
 	}
 	if c.Sync.ShutdownTimeout <= 0 {
 		return configErr("sync.shutdown_timeout", 0, "must be more than 0")
@@ -368,6 +384,9 @@ func (c *Config) Validate(getenv func(string) string) error {
 			if err := checkResources(p+".resources", a.Resources); err != nil {
 				return err
 			}
+		}
+		if getenv == nil {
+			continue // the command reads no token
 		}
 		if _, err := a.Token(getenv); err != nil {
 			return configErr(p, a.line, "%v", err)

@@ -68,7 +68,8 @@ func TestSIGKILLAtTenPoints(t *testing.T) {
 		default:
 			t.Fatalf("kill %s: org half-written: before %+v, after %+v, new state %+v", pt.name, before, after, want)
 		}
-		if code := startTursync(t, env, "sync", "--config", cfgPath).wait(); code != 0 {
+		// The killed process's lease expires after lease_ttl (3s here).
+		if code := startTursync(t, env, "sync", "--config", cfgPath, "--lease-wait", "30s").wait(); code != 0 {
 			t.Fatalf("kill %s: the next sync exited %d", pt.name, code)
 		}
 		if got := readState(t, path); got.databases != want.databases || got.members != want.members {

@@ -215,7 +215,7 @@ func (c daemonConfig) write(t *testing.T, path string) {
 	}
 	fmt.Fprintf(&b, "mirror: {url: %q%s}\napi: {base_url: %q, requests_per_second: 1000, max_retries: %d, timeout: 60s}\n", c.mirror, busy, c.api, c.maxRetries)
 	fmt.Fprintf(&b, "http: {listen: %q}\nlog: {level: debug, format: json}\n", c.listen)
-	fmt.Fprintf(&b, "sync: {shutdown_timeout: %s}\ndefaults: {schedule: %q}\naccounts:\n", c.shutdownTimeout, c.schedule)
+	fmt.Fprintf(&b, "sync: {shutdown_timeout: %s, lease_ttl: 3s}\ndefaults: {schedule: %q}\naccounts:\n", c.shutdownTimeout, c.schedule)
 	for _, a := range c.accounts {
 		if c.tokenFile != "" {
 			fmt.Fprintf(&b, "  - id: %s\n    token_file: %q\n", a, c.tokenFile)
@@ -415,8 +415,9 @@ func TestSIGTERMWhileAnOrgIsWritten(t *testing.T) {
 			if c.timeout == "10m" && !c.twice && after.databases != want.databases {
 				t.Errorf("with a 10m shutdown timeout the org in flight should finish")
 			}
-			// The next pass converges.
-			if code := startTursync(t, env, "sync", "--config", cfgPath).wait(); code != 0 {
+			// The next pass converges (after the lease of a process that
+			// exited at once expires: 3s here).
+			if code := startTursync(t, env, "sync", "--config", cfgPath, "--lease-wait", "30s").wait(); code != 0 {
 				t.Fatalf("sync after the shutdown exited %d", code)
 			}
 			if got := readState(t, path); got.databases != want.databases || got.members != want.members {
@@ -451,7 +452,7 @@ func TestGuardedScopeIsReleasedWhileTheDaemonRuns(t *testing.T) {
 	if !strings.Contains(guarded()[0].Release, "--force-deletes --account acme --org org1") {
 		t.Errorf("release hint %q", guarded()[0].Release)
 	}
-	if code := startTursync(t, env, "sync", "--config", cfgPath, "--force-deletes", "--account", "acme", "--org", "org1").wait(); code != 0 {
+	if code := startTursync(t, env, "sync", "--config", cfgPath, "--force-deletes", "--account", "acme", "--org", "org1", "--lease-wait", "30s").wait(); code != 0 {
 		t.Fatalf("sync --force-deletes exited %d while the daemon runs", code)
 	}
 	if g := guarded(); len(g) != 0 {

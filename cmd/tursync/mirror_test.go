@@ -231,8 +231,9 @@ func TestMirrorFaults(t *testing.T) {
 				t.Errorf("the failed pass changed the mirror")
 			}
 
-			// The fault gone, the next pass applies every change.
-			if code := startTursync(t, env, "sync", "--config", cfgPath).wait(); code != 0 {
+			// The fault gone, the next pass applies every change (once the
+			// lease a failed process could not release expires: 3s here).
+			if code := startTursync(t, env, "sync", "--config", cfgPath, "--lease-wait", "30s").wait(); code != 0 {
 				t.Fatalf("sync after the fault exited %d", code)
 			}
 			for _, org := range sim.Orgs() {

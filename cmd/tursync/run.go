@@ -10,7 +10,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	stdsync "sync"
 	"time"
+
+	"github.com/tursync/tursync/storage"
 )
 
 // Build information, stamped with -ldflags "-X main.version=... -X main.commit=...".
@@ -27,6 +30,16 @@ type Main struct {
 	// Exit ends the process at once: the daemon's answer to a second
 	// SIGTERM.
 	Exit func(code int)
+
+	ownerOnce stdsync.Once
+	ownerName string
+}
+
+// owner names this process in the mirror's leases, the same for every
+// pass and reload.
+func (m *Main) owner() string {
+	m.ownerOnce.Do(func() { m.ownerName = storage.NewOwner() })
+	return m.ownerName
 }
 
 // NewMain returns a Main wired to the process.

@@ -49,7 +49,9 @@ func (m *Main) parseWithConfig(fs *flag.FlagSet, args []string) (Config, string,
 	return cfg, *path, err
 }
 
-func (m *Main) loadConfig(path string) (Config, error) {
+func (m *Main) loadConfig(path string) (Config, error) { return m.loadConfigTokens(path, true) }
+
+func (m *Main) loadConfigTokens(path string, checkTokens bool) (Config, error) {
 	if path == "" {
 		return Config{}, &UsageError{Msg: "--config is required"}
 	}
@@ -58,7 +60,7 @@ func (m *Main) loadConfig(path string) (Config, error) {
 		return Config{}, &ConfigError{Msg: scrubPathErr(err).Error()}
 	}
 	defer f.Close()
-	cfg, err := ParseConfig(f, true, m.Getenv)
+	cfg, err := parseConfig(f, true, m.Getenv, checkTokens)
 	if err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
@@ -75,7 +77,7 @@ func (m *Main) openStore(ctx context.Context, cfg Config, noMigrate bool) (*stor
 		tok = m.Getenv(cfg.Mirror.AuthTokenEnv)
 	}
 	return storage.Open(ctx, cfg.Mirror.URL, storage.Options{AuthToken: tok, Now: m.Now, NoMigrate: noMigrate,
-		BusyTimeout: time.Duration(cfg.Mirror.BusyTimeout)})
+		BusyTimeout: time.Duration(cfg.Mirror.BusyTimeout), AuthTokenName: fmt.Sprintf("mirror.auth_token_env (variable %s)", cfg.Mirror.AuthTokenEnv)})
 }
 
 // limiters keeps one token bucket per token, shared by every account that
@@ -142,6 +144,8 @@ func (m *Main) syncerOptions(cfg Config, log *slog.Logger) tsync.Options {
 		Guard:                 storage.Guard{MaxFraction: cfg.DeleteGuard.MaxFraction, MinRows: cfg.DeleteGuard.MinRows},
 		Backfill:              time.Duration(cfg.AuditLogs.Backfill),
 		MaxConcurrentAccounts: cfg.Sync.MaxConcurrentAccounts,
+		LeaseTTL:              time.Duration(cfg.Sync.LeaseTTL),
+		Owner:                 m.owner(),
 		Now:                   m.Now,
 		Logger:                log,
 	}
@@ -153,6 +157,7 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	org := fs.String("org", "", "sync only this organization slug")
 	dry := fs.Bool("dry-run", false, "fetch and diff, write nothing, print the planned changes")
 	force := fs.Bool("force-deletes", false, "apply deletes the delete guard would hold back")
+	leaseWait := fs.Duration("lease-wait", 0, "when another process (the daemon) is syncing an account, wait this long for it to finish; 0 exits 1 at once naming it")
 	cfg, _, err := m.parseWithConfig(fs, args)
 	if err != nil {
 		return err
@@ -169,7 +174,7 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	o := m.syncerOptions(cfg, log)
-	o.ForceDeletes, o.OnlyOrg = *force, *org
+	o.ForceDeletes, o.OnlyOrg, o.LeaseWait = *force, *org, *leaseWait
 	var store tsync.Store = st
 	if *dry {
 		store = tsync.DryRun(st)
@@ -192,8 +197,11 @@ func printResults(w io.Writer, results []tsync.Result, dry bool) {
 		if !dry {
 			head += fmt.Sprintf(" run %d", r.RunID)
 		}
-		fmt.Fprintf(w, "%s: %s (%d API requests, %d retries, %s)\n", head, r.Status, r.Stats.Requests, r.Stats.Retries,
-			r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond))
+		took := "not started"
+		if !r.FinishedAt.IsZero() {
+			took = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(w, "%s: %s (%d API requests, %d retries, %s)\n", head, r.Status, r.Stats.Requests, r.Stats.Retries, took)
 		if r.Err != nil {
 			fmt.Fprintf(w, "  error: %v\n", r.Err)
 		}
@@ -229,7 +237,12 @@ func printResults(w io.Writer, results []tsync.Result, dry bool) {
 func (m *Main) runMigrate(ctx context.Context, args []string) error {
 	fs := m.flags("migrate")
 	status := fs.Bool("status", false, "list migrations and whether each is applied")
-	cfg, _, err := m.parseWithConfig(fs, args)
+	path := fs.String("config", "", "config file (YAML)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	// Migrating reads no account token.
+	cfg, err := m.loadConfigTokens(*path, false)
 	if err != nil {
 		return err
 	}
