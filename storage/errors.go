@@ -6,16 +6,6 @@ import (
 	"strings"
 )
 
-// insertErr wraps a failed insert of staged new rows. A UNIQUE violation
-// means another writer added a row after this pass diffed: the org fails
-// and the next pass picks the row up.
-func insertErr(table string, err error) error {
-	if strings.Contains(err.Error(), "UNIQUE constraint failed") {
-		return fmt.Errorf("insert new %s rows (a row written since the diff fails the org; the next pass retries): %w", table, err)
-	}
-	return fmt.Errorf("insert new %s rows: %w", table, err)
-}
-
 // errMirrorFull marks a write the mirror's file system refused for space.
 var errMirrorFull = errors.New("the mirror file could not grow: disk full or a file-size limit (RLIMIT_FSIZE, a quota)")
 
