@@ -24,7 +24,7 @@ type stmt struct {
 // account's lease is still this process's.
 func (s *Store) commitBatch(ctx context.Context, fence *Lease, stmts []stmt) error {
 	if fence != nil {
-		stmts = append([]stmt{fence.fenceStmt(s.tsMilli(s.now()))}, stmts...)
+		stmts = append([]stmt{fence.fenceStmt()}, stmts...)
 	}
 	if len(stmts) == 0 {
 		return nil

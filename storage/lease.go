@@ -97,16 +97,17 @@ func (s *Store) AcquireLease(ctx context.Context, account, owner string, ttl tim
 	return &l, nil
 }
 
-// RenewLease extends a held lease by ttl. It fails with ErrLeaseLost when
-// the lease expired or another process took it: a process paused past its
-// lease never gets it back.
+// RenewLease extends a held lease by ttl. It fails with ErrLeaseLost once
+// another process took the lease (a new generation). A lease that expired
+// while nobody took it (its holder's own long commit kept the write lock)
+// is renewed: no other process wrote the account meanwhile.
 func (s *Store) RenewLease(ctx context.Context, l *Lease, ttl time.Duration) error {
 	now := s.now()
 	exp := now.Add(ttl)
 	var n int64
 	err := s.retryBusy(ctx, func() error {
-		res, err := s.db.ExecContext(ctx, `UPDATE leases SET expires_at = ? WHERE account_id = ? AND owner = ? AND generation = ? AND expires_at > ?`,
-			s.tsMilli(exp), l.Account, l.Owner, l.Generation, s.tsMilli(now))
+		res, err := s.db.ExecContext(ctx, `UPDATE leases SET expires_at = ? WHERE account_id = ? AND owner = ? AND generation = ?`,
+			s.tsMilli(exp), l.Account, l.Owner, l.Generation)
 		if err != nil {
 			return err
 		}
@@ -169,10 +170,12 @@ func (s *Store) Leases(ctx context.Context) ([]LeaseInfo, error) {
 
 // fenceStmt is the first statement of every commit under this lease: it
 // fails the CHECK named lease_lost unless the lease is still this
-// process's generation and has not expired at now.
-func (l *Lease) fenceStmt(now string) stmt {
-	return stmt{`INSERT INTO lease_fence (account_id, held) VALUES (?, (SELECT count(*) FROM leases WHERE account_id = ? AND owner = ? AND generation = ? AND expires_at > ?))
-		ON CONFLICT (account_id) DO UPDATE SET held = excluded.held`, []any{l.Account, l.Account, l.Owner, l.Generation, now}}
+// process's generation. A process paused past its lease commits nothing
+// once another took the lease; the generation, not the clock, decides, so
+// clock skew between hosts cannot let two writers in.
+func (l *Lease) fenceStmt() stmt {
+	return stmt{`INSERT INTO lease_fence (account_id, held) VALUES (?, (SELECT count(*) FROM leases WHERE account_id = ? AND owner = ? AND generation = ?))
+		ON CONFLICT (account_id) DO UPDATE SET held = excluded.held`, []any{l.Account, l.Account, l.Owner, l.Generation}}
 }
 
 // tsMilli is a lease time: RFC 3339 with milliseconds, fixed width so that

@@ -120,7 +120,7 @@ func TestLeaseFencesEveryCommit(t *testing.T) {
 				t.Errorf("org name %q (%v) after a fenced commit, want first", got, err)
 			}
 			if err := a.RenewLease(ctx, la, ttl); !errors.Is(err, storage.ErrLeaseLost) {
-				t.Errorf("renew a lost lease: %v, want ErrLeaseLost", err)
+				t.Errorf("renew a lease another process took: %v, want ErrLeaseLost", err)
 			}
 			var stageRows int
 			if err := b.DB().QueryRow(`SELECT count(*) FROM stage_organizations`).Scan(&stageRows); err != nil || stageRows != 0 {
