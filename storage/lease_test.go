@@ -34,11 +34,11 @@ func (c *testClock) Advance(d time.Duration) {
 
 // backends opens, for each mirror backend, a function that opens one more
 // store on the same mirror: two stores stand for two processes.
-func backends(t *testing.T) map[string]func(now func() time.Time) *storage.Store {
+func backends(t *testing.T) map[string]func(t *testing.T, now func() time.Time) *storage.Store {
 	t.Helper()
 	var srv *sqldtest.Server
-	open := func(url string) func(now func() time.Time) *storage.Store {
-		return func(now func() time.Time) *storage.Store {
+	open := func(url string) func(t *testing.T, now func() time.Time) *storage.Store {
+		return func(t *testing.T, now func() time.Time) *storage.Store {
 			st, err := storage.Open(context.Background(), url, storage.Options{Now: now, BusyTimeout: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
@@ -47,14 +47,14 @@ func backends(t *testing.T) map[string]func(now func() time.Time) *storage.Store
 			return st
 		}
 	}
-	return map[string]func(now func() time.Time) *storage.Store{
+	return map[string]func(t *testing.T, now func() time.Time) *storage.Store{
 		"file": open("file:" + filepath.Join(t.TempDir(), "m.db")),
-		"sqld": func(now func() time.Time) *storage.Store {
+		"sqld": func(t *testing.T, now func() time.Time) *storage.Store {
 			// The first call starts the server; later ones reach the same.
 			if srv == nil {
 				srv = sqldtest.Start(t, sqldtest.Options{})
 			}
-			return open(srv.URL)(now)
+			return open(srv.URL)(t, now)
 		},
 	}
 }
@@ -72,7 +72,7 @@ func TestLeaseFencesEveryCommit(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			clk := &testClock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
-			a, b := opener(clk.Now), opener(clk.Now)
+			a, b := opener(t, clk.Now), opener(t, clk.Now)
 			const ttl = 30 * time.Second
 			la, err := a.AcquireLease(ctx, "acme", "proc-a", ttl)
 			if err != nil {

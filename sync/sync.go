@@ -260,6 +260,11 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	// A client lives across passes in the daemon: count this pass only.
 	before := a.API.Stats()
 	defer func() {
+		if cause := context.Cause(ctx); errors.Is(cause, storage.ErrLeaseLost) && res.Status != storage.StatusFailed {
+			// The pass stopped because another process took the account:
+			// whatever it did not commit is that process's to write.
+			res.Status, res.Err = storage.StatusFailed, cause
+		}
 		res.FinishedAt = s.o.Now()
 		after := a.API.Stats()
 		res.Stats = turso.Stats{Requests: after.Requests - before.Requests, Retries: after.Retries - before.Retries,
@@ -353,6 +358,10 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 		}
 		if or.Err != nil {
 			res.Status = "partial"
+			if errors.Is(or.Err, storage.ErrLeaseLost) {
+				res.Status, res.Err = storage.StatusFailed, or.Err
+				return res
+			}
 			if turso.ClassOf(or.Err) == turso.ClassAuth {
 				// Rule 7: a revoked token fails the whole account and keeps
 				// its data as it was.
