@@ -28,7 +28,7 @@ config() { # mirror url
   cat > "$work/cfg-$2.yaml" <<YAML
 mirror: {url: "$1"}
 api: {base_url: "http://127.0.0.1:$simport", requests_per_second: 1000}
-log: {level: warn}
+log: {level: debug}
 accounts:
   - id: big
     token_env: BIG_TOKEN
@@ -37,12 +37,13 @@ YAML
 config "file:$work/m.db" file
 config "http://127.0.0.1:$sqldport" sqld
 
-declare -A wall rss
+declare -A wall rss commit
 pass() { # backend, label
   BIG_TOKEN=bench /usr/bin/time -v "$T" sync --config "$work/cfg-$1.yaml" > "$work/out" 2> "$work/time" || { cat "$work/out" "$work/time" >&2; exit 1; }
   grep -q ": complete" "$work/out" || { cat "$work/out" >&2; exit 1; }
   wall[$1-$2]=$(awk -F': ' '/Elapsed/ {split($2, a, ":"); printf "%.1f", a[1]*60 + a[2]}' "$work/time")
   rss[$1-$2]=$(awk '/Maximum resident/ {printf "%.0f", $6/1024}' "$work/time")
+  commit[$1-$2]=$(grep -o '"msg":"org written".*"commit_ms":[0-9]*' "$work/time" | grep -o '[0-9]*$' | head -1)
 }
 pass file first; pass file unchanged
 pass sqld first; pass sqld unchanged
@@ -50,9 +51,9 @@ sqld_rss=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$sqld/status")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3), sqld $("$SQLD" --version 2>/dev/null | head -1)"
-echo "| pass | file: wall s | sqld wall s | sqld / file | tursync peak RSS MiB (file, sqld) |"
-echo "|---|---|---|---|---|"
+echo "| pass | file: wall s | sqld wall s | sqld / file | org commit ms (file, sqld) | tursync peak RSS MiB (file, sqld) |"
+echo "|---|---|---|---|---|---|"
 for p in first unchanged; do
-  echo "| $p | ${wall[file-$p]} | ${wall[sqld-$p]} | $(ratio "${wall[sqld-$p]}" "${wall[file-$p]}") | ${rss[file-$p]}, ${rss[sqld-$p]} |"
+  echo "| $p | ${wall[file-$p]} | ${wall[sqld-$p]} | $(ratio "${wall[sqld-$p]}" "${wall[file-$p]}") | ${commit[file-$p]}, ${commit[sqld-$p]} | ${rss[file-$p]}, ${rss[sqld-$p]} |"
 done
 echo "sqld peak RSS: $sqld_rss MiB"

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -29,6 +30,12 @@ func (s *Store) commitBatch(ctx context.Context, fence *Lease, stmts []stmt) err
 	if len(stmts) == 0 {
 		return nil
 	}
+	// While a commit runs, this process's other writes (staging of other
+	// accounts, lease renewals) wait here rather than on the server: a
+	// libSQL server rolls back a transaction older than its timeout as
+	// soon as another writer waits for the lock.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	err := s.retryBusy(ctx, func() error {
 		if s.remote {
 			return s.commitRemote(ctx, stmts)
@@ -70,10 +77,15 @@ func (s *Store) commitLocal(ctx context.Context, stmts []stmt) error {
 }
 
 // exec runs one autocommit write, retried while another writer holds the
-// lock.
-func (s *Store) exec(ctx context.Context, q string, args ...any) error {
+// lock; done, when set, sees its result.
+func (s *Store) exec(ctx context.Context, done func(sql.Result), q string, args ...any) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	return s.retryBusy(ctx, func() error {
-		_, err := s.db.ExecContext(ctx, q, args...)
+		res, err := s.db.ExecContext(ctx, q, args...)
+		if err == nil && done != nil {
+			done(res)
+		}
 		return err
 	})
 }

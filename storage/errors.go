@@ -9,6 +9,11 @@ import (
 // errMirrorFull marks a write the mirror's file system refused for space.
 var errMirrorFull = errors.New("the mirror file could not grow: disk full or a file-size limit (RLIMIT_FSIZE, a quota)")
 
+// errTxnTimeout marks a commit a libSQL server rolled back for its age.
+var errTxnTimeout = errors.New("the mirror server rolled back the org's transaction: it ran longer than the server's transaction timeout " +
+	"(sqld: 5 s, a namespace's txn_timeout_s) while another writer waited; nothing of the org was written. " +
+	"Raise txn_timeout_s for orgs this large (docs/deploy.md, Scale-out)")
+
 // errMirrorReadOnly marks a write a libSQL server refused for permission.
 var errMirrorReadOnly = errors.New("the mirror refused the write (HTTP 403): its token (mirror.auth_token_env) is read-only or for another database")
 
@@ -25,6 +30,9 @@ func explainWrite(err error) error {
 		return nil
 	}
 	msg := err.Error()
+	if strings.Contains(msg, "Transaction timed out") {
+		return fmt.Errorf("%w: %w", err, errTxnTimeout)
+	}
 	if strings.Contains(msg, "error code 403") {
 		return fmt.Errorf("%w: %w", err, errMirrorReadOnly)
 	}

@@ -57,6 +57,7 @@ func (s *Store) AcquireLease(ctx context.Context, account, owner string, ttl tim
 	exp := now.Add(ttl)
 	var l Lease
 	var expires string
+	s.writeMu.Lock()
 	err := s.retryBusy(ctx, func() error {
 		return s.db.QueryRowContext(ctx, `INSERT INTO leases (account_id, owner, generation, acquired_at, expires_at) VALUES (?, ?, 1, ?, ?)
 			ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, generation = leases.generation + 1,
@@ -65,6 +66,7 @@ func (s *Store) AcquireLease(ctx context.Context, account, owner string, ttl tim
 			RETURNING owner, generation, expires_at`,
 			account, owner, s.tsMilli(now), s.tsMilli(exp), s.tsMilli(now)).Scan(&l.Owner, &l.Generation, &expires)
 	})
+	s.writeMu.Unlock()
 	if errors.Is(err, sql.ErrNoRows) {
 		var h LeaseHolder
 		var hexp string
@@ -105,6 +107,8 @@ func (s *Store) RenewLease(ctx context.Context, l *Lease, ttl time.Duration) err
 	now := s.now()
 	exp := now.Add(ttl)
 	var n int64
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	err := s.retryBusy(ctx, func() error {
 		res, err := s.db.ExecContext(ctx, `UPDATE leases SET expires_at = ? WHERE account_id = ? AND owner = ? AND generation = ?`,
 			s.tsMilli(exp), l.Account, l.Owner, l.Generation)
@@ -132,7 +136,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l *Lease) error {
 		delete(s.leases, l.Account)
 	}
 	s.mu.Unlock()
-	if err := s.exec(ctx, `UPDATE leases SET expires_at = ? WHERE account_id = ? AND owner = ? AND generation = ?`,
+	if err := s.exec(ctx, nil, `UPDATE leases SET expires_at = ? WHERE account_id = ? AND owner = ? AND generation = ?`,
 		s.tsMilli(s.now()), l.Account, l.Owner, l.Generation); err != nil {
 		return fmt.Errorf("release lease of %s: %w", l.Account, err)
 	}
@@ -190,7 +194,7 @@ var stageTables = []string{"stage_organizations", "stage_users", "stage_roles", 
 // pass that died between staging and commit.
 func (s *Store) clearStage(ctx context.Context, account string) error {
 	for _, t := range stageTables {
-		if err := s.exec(ctx, `DELETE FROM `+t+` WHERE account_id = ?`, account); err != nil {
+		if err := s.exec(ctx, nil, `DELETE FROM `+t+` WHERE account_id = ?`, account); err != nil {
 			return fmt.Errorf("clear %s: %w", t, err)
 		}
 	}

@@ -54,6 +54,9 @@ type Store struct {
 
 	mu     stdsync.Mutex
 	leases map[string]*Lease // accounts whose lease this store holds
+	// writeMu serializes this process's writes to the mirror (see
+	// commitBatch).
+	writeMu stdsync.Mutex
 }
 
 // Open opens the mirror at rawURL and migrates it to this binary's schema.
@@ -210,7 +213,10 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
 // does not reach a remote server).
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	return s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("mirror does not answer: %w", explainOpen(err, "", true))
+	}
+	return nil
 }
 
 // Remote reports whether the mirror is a libSQL server rather than a file.

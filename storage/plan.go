@@ -2,9 +2,11 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tursync/tursync/schema"
 )
@@ -28,6 +30,7 @@ type plan struct {
 	written map[string]bool // seenKey of every entity row this plan writes
 	seq     int64
 	sec     *section
+	took    time.Duration // how long the commit's transaction took
 }
 
 // section is one scope's part of a plan: its stage id and what it staged.
@@ -74,8 +77,10 @@ func (p *plan) close() {
 		t := u.t
 		cols := entityCols(t)
 		if u.new > 0 {
+			// In key order, the inserts append to the primary key's b-tree
+			// instead of splitting pages all over it.
 			p.add(`INSERT INTO `+t.Quoted()+` (`+strings.Join(cols, ", ")+`) SELECT `+strings.Join(cols, ", ")+
-				` FROM stage_`+t.Name+` WHERE stage_id = ? AND stage_op = 'new'`, sec.id)
+				` FROM stage_`+t.Name+` WHERE stage_id = ? AND stage_op = 'new' ORDER BY `+strings.Join(t.Keys, ", "), sec.id)
 		}
 		if u.changed > 0 {
 			sets := make([]string, 0, len(t.Columns)+6)
@@ -162,7 +167,7 @@ func (p *plan) flush(ctx context.Context, b *stageBuf) error {
 	}
 	rows := len(b.args) / b.n
 	p.staged = true
-	if err := p.s.exec(ctx, b.q+b.tuple+strings.Repeat(", "+b.tuple, rows-1), b.args...); err != nil {
+	if err := p.s.exec(ctx, nil, b.q+b.tuple+strings.Repeat(", "+b.tuple, rows-1), b.args...); err != nil {
 		return fmt.Errorf("stage rows: %w", err)
 	}
 	b.args, b.bytes = b.args[:0], 0
@@ -178,14 +183,21 @@ func (p *plan) flushAll(ctx context.Context) error {
 	return nil
 }
 
-// discard removes what the plan staged, after a failure.
+// discard removes what the plan staged, in short statements.
 func (p *plan) discard(ctx context.Context) {
 	if !p.staged {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
 	for _, t := range stageTables {
-		_ = p.s.exec(ctx, `DELETE FROM `+t+` WHERE stage_id >= ? AND stage_id < ?`, p.base+"/", p.base+"0")
+		for {
+			var n int64
+			err := p.s.exec(ctx, func(res sql.Result) { n, _ = res.RowsAffected() },
+				`DELETE FROM `+t+` WHERE rowid IN (SELECT rowid FROM `+t+` WHERE stage_id >= ? AND stage_id < ? LIMIT 20000)`, p.base+"/", p.base+"0")
+			if err != nil || n < 20000 {
+				break // on an error, the next lease of the account clears them
+			}
+		}
 	}
 }
 
@@ -199,16 +211,15 @@ func (p *plan) commit(ctx context.Context, fence *Lease) error {
 		p.discard(ctx)
 		return err
 	}
-	if p.staged {
-		for _, t := range stageTables {
-			p.add(`DELETE FROM `+t+` WHERE stage_id >= ? AND stage_id < ?`, p.base+"/", p.base+"0")
-		}
-	}
-	if err := p.s.commitBatch(ctx, fence, p.stmts); err != nil {
-		p.discard(ctx)
-		return err
-	}
-	return nil
+	start := time.Now()
+	err := p.s.commitBatch(ctx, fence, p.stmts)
+	p.took = time.Since(start)
+	// The stage rows go after the commit, outside its transaction, which
+	// they would only lengthen; a crash in between leaves rows no commit
+	// reads again (stage ids are never reused), removed when the
+	// account's lease is next taken.
+	p.discard(ctx)
+	return err
 }
 
 // event queues a change event of the open section.

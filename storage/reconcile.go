@@ -93,9 +93,20 @@ type OrgPass struct {
 	// Offboard tombstones every row of the org (reason organization_removed),
 	// subject to the guard; Scopes is then ignored.
 	Offboard bool
-	// DryRun computes the counts and rolls everything back.
+	// DryRun computes the counts and writes nothing.
 	DryRun bool
+	// CommitTook is how long the org's write transaction held the lock,
+	// set by ApplyOrg.
+	CommitTook time.Duration
+	// NearTimeout says the commit, on a libSQL server, came close to the
+	// server's transaction timeout (TxnWarnAfter).
+	NearTimeout bool
 }
+
+// TxnWarnAfter is how long a commit on a libSQL server may take before the
+// pass warns: sqld rolls back a transaction older than 5 s as soon as
+// another writer waits.
+const TxnWarnAfter = 3 * time.Second
 
 // ApplyOrg writes one org's pass as one commit: a reader sees the org
 // before or after the pass, never in between. Failed and unavailable scopes
@@ -125,7 +136,10 @@ func (s *Store) applyOrg(ctx context.Context, p *OrgPass) error {
 		}
 		pl.recordScope(p.Org, sc)
 	}
-	if err := pl.commit(ctx, s.fence(p.Account)); err != nil {
+	err := pl.commit(ctx, s.fence(p.Account))
+	p.CommitTook = pl.took
+	p.NearTimeout = s.remote && pl.took > TxnWarnAfter
+	if err != nil {
 		return fmt.Errorf("apply org %s: commit: %w", p.Org, err)
 	}
 	return nil
@@ -525,7 +539,7 @@ func (p *plan) applyAudit(ctx context.Context, org string, sc *Scope) error {
 // UsageIter yields usage rows one at a time.
 type UsageIter func(yield func(schema.Usage) error) error
 
-// StagedUsage is a usage scope after DiffUsage: the rows to insert, those
+// StagedUsage is a usage scope after its diff: the rows to insert, those
 // whose counters changed, and how many are unchanged.
 type StagedUsage struct {
 	New, Changed UsageIter
@@ -562,7 +576,7 @@ func (p *plan) applyUsage(ctx context.Context, sc *Scope) error {
 		}
 		if kind.op == "new" {
 			c := strings.Join(cols[:10], ", ")
-			p.add(`INSERT INTO usage (`+c+`) SELECT `+c+` FROM stage_usage WHERE stage_id = ? AND stage_op = 'new'`, p.sec.id)
+			p.add(`INSERT INTO usage (`+c+`) SELECT `+c+` FROM stage_usage WHERE stage_id = ? AND stage_op = 'new' ORDER BY day, database_id`, p.sec.id)
 			continue
 		}
 		p.add(`UPDATE usage SET rows_read = s.rows_read, rows_written = s.rows_written, storage_bytes = s.storage_bytes, bytes_synced = s.bytes_synced,

@@ -182,87 +182,10 @@ func RowKeys(rows RowIter) KeyIter {
 	}
 }
 
-// DiffUsage classifies usage rows against the mirror, like Diff: a row is
-// new when the mirror has none for its (org, day, database), changed when
-// a counter differs.
-func (s *Store) DiffUsage(ctx context.Context, account string, us []schema.Usage) ([]Kind, error) {
-	kinds := make([]Kind, len(us))
-	for start := 0; start < len(us); start += diffBatch {
-		if err := s.diffUsageBatch(ctx, account, us[start:min(start+diffBatch, len(us))], kinds[start:]); err != nil {
-			return nil, fmt.Errorf("diff usage: %w", err)
-		}
-	}
-	return kinds, nil
-}
-
-type usageKey struct{ org, day, db string }
-
 type usageCounters struct{ rr, rw, sb, bs int64 }
 
 func countersOf(u schema.Usage) usageCounters {
 	return usageCounters{u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced}
-}
-
-// lookupUsage reads the stored counters of a batch of usage rows.
-func (s *Store) lookupUsage(ctx context.Context, account string, batch []schema.Usage) (map[usageKey]usageCounters, error) {
-	args := []any{account}
-	for _, u := range batch {
-		args = append(args, u.OrganizationID, u.Day, u.DatabaseID)
-	}
-	query := `SELECT organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced FROM usage
-		WHERE account_id = ? AND (organization_id, day, database_id) IN (VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", len(batch)-1) + `)`
-	if sameDay(batch) {
-		// One org and day, the usual case: walk the primary key directly.
-		args = append(args[:1], batch[0].OrganizationID, batch[0].Day)
-		for _, u := range batch {
-			args = append(args, u.DatabaseID)
-		}
-		query = `SELECT organization_id, day, database_id, rows_read, rows_written, storage_bytes, bytes_synced FROM usage
-			WHERE account_id = ? AND organization_id = ? AND day = ? AND database_id IN (?` + strings.Repeat(", ?", len(batch)-1) + `)`
-	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	have := make(map[usageKey]usageCounters, len(batch))
-	for rows.Next() {
-		var k usageKey
-		var v usageCounters
-		if err := rows.Scan(&k.org, &k.day, &k.db, &v.rr, &v.rw, &v.sb, &v.bs); err != nil {
-			return nil, err
-		}
-		have[k] = v
-	}
-	return have, rows.Err()
-}
-
-func sameDay(batch []schema.Usage) bool {
-	for _, u := range batch {
-		if u.OrganizationID != batch[0].OrganizationID || u.Day != batch[0].Day {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *Store) diffUsageBatch(ctx context.Context, account string, batch []schema.Usage, kinds []Kind) error {
-	have, err := s.lookupUsage(ctx, account, batch)
-	if err != nil {
-		return err
-	}
-	for i, u := range batch {
-		old, ok := have[usageKey{u.OrganizationID, u.Day, u.DatabaseID}]
-		switch {
-		case !ok:
-			kinds[i] = New
-		case old == countersOf(u):
-			kinds[i] = Unchanged
-		default:
-			kinds[i] = Changed
-		}
-	}
-	return nil
 }
 
 // querier is what a lookup needs: the database or a transaction.

@@ -136,6 +136,11 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		}
 		return or
 	}
+	log.Debug("org written", "commit_ms", pass.CommitTook.Milliseconds())
+	if pass.NearTimeout {
+		log.Warn("the org's commit held the mirror server's write lock close to its transaction timeout (sqld: 5 s while another writer waits); raise the namespace's txn_timeout_s for orgs this large",
+			"commit_ms", pass.CommitTook.Milliseconds())
+	}
 	for _, sc := range pass.Scopes {
 		if sc.Status == storage.StatusGuarded {
 			log.Warn("delete guard held deletes; confirm with --force-deletes", KeyResource, sc.Resource, "deletes_held", sc.DeletesHeld)
@@ -319,11 +324,14 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spil
 		*spills = append(*spills, *sp)
 	}
 	st := &storage.Staged{}
+	// The mirror's rows are read before the fetch starts: diffing a page
+	// is then pure work, and the API is never kept waiting on the mirror.
+	snap, err := s.store.Snapshot(ctx, a.ID, org, schema.Databases)
+	if err != nil {
+		return nil, err
+	}
 	diff := startPipeline(2, func(rows []schema.Row) error {
-		kinds, err := s.store.Diff(ctx, a.ID, rows)
-		if err != nil {
-			return err
-		}
+		kinds := snap.Diff(rows)
 		for i, r := range rows {
 			d := r.(schema.Database)
 			if err := keys.write(d.ID); err != nil {
@@ -342,7 +350,7 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spil
 		}
 		return nil
 	})
-	err := a.API.ListDatabases(ctx, org, func(page []turso.Database) error {
+	err = a.API.ListDatabases(ctx, org, func(page []turso.Database) error {
 		rows := make([]schema.Row, len(page))
 		for i, d := range page {
 			rows[i] = mapper.Database(org, d)
@@ -377,11 +385,13 @@ func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, spills *
 	}
 	st := &storage.StagedUsage{}
 	day := s.o.Now().UTC().Format("2006-01-02")
+	snap, err := s.store.UsageSnapshot(ctx, a.ID, org, day)
+	if err != nil {
+		return nil, err
+	}
 	stage := func(rows []schema.Usage) error {
-		kinds, err := s.store.DiffUsage(ctx, a.ID, rows)
-		if err != nil {
-			return err
-		}
+		kinds := snap.Diff(rows)
+		var err error
 		for i, row := range rows {
 			switch kinds[i] {
 			case storage.New:

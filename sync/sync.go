@@ -51,7 +51,8 @@ type Store interface {
 	LiveRows(ctx context.Context, account string) (map[string]int64, error)
 	Diff(ctx context.Context, account string, rows []schema.Row) ([]storage.Kind, error)
 	Stage(ctx context.Context, account string, rows []schema.Row) (*storage.Staged, error)
-	DiffUsage(ctx context.Context, account string, rows []schema.Usage) ([]storage.Kind, error)
+	Snapshot(ctx context.Context, account, org string, t *schema.Table) (*storage.Snapshot, error)
+	UsageSnapshot(ctx context.Context, account, org, day string) (*storage.UsageSnapshot, error)
 	AcquireLease(ctx context.Context, account, owner string, ttl time.Duration) (*storage.Lease, error)
 	RenewLease(ctx context.Context, l *storage.Lease, ttl time.Duration) error
 	ReleaseLease(ctx context.Context, l *storage.Lease) error

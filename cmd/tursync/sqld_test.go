@@ -42,3 +42,41 @@ func TestOneWriterPerAccountOnSqld(t *testing.T) {
 		t.Fatalf("the sync it waited for exited %d", code)
 	}
 }
+
+// TestDaemonRidesOutAnSqldOutage runs the daemon on an sqld mirror, kills
+// sqld, and expects /readyz to turn 503 naming the mirror, the passes meanwhile
+// to fail and be counted, and everything to recover by itself once sqld is
+// back on the same address.
+func TestDaemonRidesOutAnSqldOutage(t *testing.T) {
+	srv := sqldtest.Start(t, sqldtest.Options{})
+	_, cfg, cfgPath := newDaemonConfig(t)
+	cfg.mirror, cfg.schedule = srv.URL, "@every 2s"
+	cfg.write(t, cfgPath)
+	startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
+	base := "http://" + cfg.listen
+	metric := func(want string) func() (bool, string) {
+		return func() (bool, string) {
+			_, m := httpGet(base + "/metrics")
+			return strings.Contains(m, want), ""
+		}
+	}
+	poll(t, "a complete pass", metric(`tursync_sync_runs_total{account="acme",status="complete"}`))
+	if code, body := httpGet(base + "/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d %s with sqld up", code, body)
+	}
+
+	srv.Stop()
+	poll(t, "/readyz to turn 503 naming the mirror", func() (bool, string) {
+		code, body := httpGet(base + "/readyz")
+		return code == 503 && strings.Contains(body, "mirror"), body
+	})
+	poll(t, "a failed pass to be counted", metric(`tursync_sync_runs_total{account="acme",status="failed"}`))
+	poll(t, "account_up 0", metric(`tursync_account_up{account="acme"} 0`))
+
+	srv.Restart(t)
+	poll(t, "/readyz to recover", func() (bool, string) {
+		code, body := httpGet(base + "/readyz")
+		return code == 200, body
+	})
+	poll(t, "account_up 1 again", metric(`tursync_account_up{account="acme"} 1`))
+}
