@@ -54,12 +54,8 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		return or
 	}
 
-	var spills []*spill
-	defer func() {
-		for _, sp := range spills {
-			sp.remove()
-		}
-	}()
+	of := s.startOrgFetch(ctx, a, po.slug)
+	defer of.close()
 	// The results outlive the pass (a fleet's results are printed at the
 	// end): drop each scope's rows once the org is written or given up.
 	defer func() {
@@ -93,7 +89,7 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 				}
 			}
 		} else {
-			err = s.fetch(ctx, a, po.slug, sc, orgMembers, byEmail, &spills)
+			err = s.fetch(ctx, a, po.slug, sc, orgMembers, byEmail, of)
 			sc.FinishedAt = s.o.Now()
 		}
 		sc.Status, sc.ErrorClass = scopeStatus(err)
@@ -152,7 +148,7 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 }
 
 // fetch reads one resource of an org into its scope.
-func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.Scope, members map[string]bool, byEmail map[string]string, spills *[]*spill) error {
+func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.Scope, members map[string]bool, byEmail map[string]string, of *orgFetch) error {
 	api := a.API
 	switch sc.Resource {
 	case schema.ResOrganization:
@@ -188,7 +184,7 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		sc.Rows, err = s.store.Stage(ctx, a.ID, append(rowsOf(invs), rowsOf(ras)...))
 		return err
 	case schema.ResDatabases:
-		st, err := s.stageDatabases(ctx, a, org, spills)
+		st, err := s.stageDatabases(ctx, a, org, of)
 		if err != nil {
 			return err
 		}
@@ -218,7 +214,7 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 	case schema.ResAuditLogs:
 		return s.fetchAudit(ctx, a, org, sc)
 	case schema.ResUsage:
-		st, err := s.stageUsage(ctx, a, org, spills)
+		st, err := s.stageUsage(ctx, a, org, of)
 		if err != nil {
 			return err
 		}
@@ -317,16 +313,14 @@ func rowsOf[T schema.Row](xs []T) []schema.Row {
 // stageDatabases fetches an org's databases page by page and diffs each
 // page against the mirror as it arrives, staging on disk only the rows to
 // write and the keys of all: memory holds one page whatever the org's size.
-func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spills *[]*spill) (*storage.Staged, error) {
-	var fresh, changed, keys *spill
-	for _, sp := range []**spill{&fresh, &changed, &keys} {
-		*sp = newSpill(s.o.SpillDir)
-		*spills = append(*spills, *sp)
-	}
+func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *orgFetch) (*storage.Staged, error) {
+	fresh, changed, keys := of.spill(), of.spill(), of.spill()
 	st := &storage.Staged{}
-	// The mirror's rows are read before the fetch starts: diffing a page
-	// is then pure work, and the API is never kept waiting on the mirror.
-	snap, err := s.store.Snapshot(ctx, a.ID, org, schema.Databases)
+	// The mirror's rows were read while the org's first scopes were
+	// fetched: diffing a page is pure work, and the API is never kept
+	// waiting on the mirror.
+	<-of.dbDone
+	snap, err := of.dbSnap, of.dbErr
 	if err != nil {
 		return nil, err
 	}
@@ -377,15 +371,11 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, spil
 
 // stageUsage reads the org's usage and diffs each page as it is decoded,
 // staging on disk only the new and changed counters.
-func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, spills *[]*spill) (*storage.StagedUsage, error) {
-	var fresh, changed *spill
-	for _, sp := range []**spill{&fresh, &changed} {
-		*sp = newSpill(s.o.SpillDir)
-		*spills = append(*spills, *sp)
-	}
+func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, of *orgFetch) (*storage.StagedUsage, error) {
+	fresh, changed := of.spill(), of.spill()
 	st := &storage.StagedUsage{}
-	day := s.o.Now().UTC().Format("2006-01-02")
-	snap, err := s.store.UsageSnapshot(ctx, a.ID, org, day)
+	<-of.usageDone
+	day, snap, err := of.day, of.usageSnap, of.usageErr
 	if err != nil {
 		return nil, err
 	}
@@ -428,6 +418,59 @@ func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, spills *
 	st.New = func(yield func(schema.Usage) error) error { return readSpill(fresh, yield) }
 	st.Changed = func(yield func(schema.Usage) error) error { return readSpill(changed, yield) }
 	return st, nil
+}
+
+// orgFetch is the state of one org's fetch: its spill files, and the
+// snapshots of its large tables, read from the mirror while the org's
+// first scopes are fetched.
+type orgFetch struct {
+	dir               string
+	spills            []*spill
+	day               string
+	dbDone, usageDone chan struct{}
+	dbSnap            *storage.Snapshot
+	usageSnap         *storage.UsageSnapshot
+	dbErr, usageErr   error
+	cancel            context.CancelFunc
+}
+
+func (s *Syncer) startOrgFetch(ctx context.Context, a Account, org string) *orgFetch {
+	ctx, cancel := context.WithCancel(ctx)
+	of := &orgFetch{dir: s.o.SpillDir, day: s.o.Now().UTC().Format("2006-01-02"), dbDone: make(chan struct{}), usageDone: make(chan struct{}), cancel: cancel}
+	want := func(res string) bool { return len(a.Resources) == 0 || slices.Contains(a.Resources, res) }
+	if want(schema.ResDatabases) {
+		go func() {
+			defer close(of.dbDone)
+			of.dbSnap, of.dbErr = s.store.Snapshot(ctx, a.ID, org, schema.Databases)
+		}()
+	} else {
+		close(of.dbDone)
+	}
+	if want(schema.ResUsage) {
+		go func() {
+			defer close(of.usageDone)
+			of.usageSnap, of.usageErr = s.store.UsageSnapshot(ctx, a.ID, org, of.day)
+		}()
+	} else {
+		close(of.usageDone)
+	}
+	return of
+}
+
+func (of *orgFetch) spill() *spill {
+	sp := newSpill(of.dir)
+	of.spills = append(of.spills, sp)
+	return sp
+}
+
+// close waits for the snapshot reads and removes the spill files.
+func (of *orgFetch) close() {
+	of.cancel()
+	<-of.dbDone
+	<-of.usageDone
+	for _, sp := range of.spills {
+		sp.remove()
+	}
 }
 
 // spill stages values as JSON lines, in memory until they pass
