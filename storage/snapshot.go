@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/tursync/tursync/schema"
 )
@@ -13,19 +15,32 @@ import (
 // so that diffing the fetched pages costs no mirror round trip and the
 // Platform API is never kept waiting on the mirror (a remote mirror
 // answers each lookup in milliseconds; 250 lookups per 250,000 rows add up).
+//
+// On a file: mirror a lookup costs microseconds, so there the snapshot reads
+// nothing ahead and each Diff looks its page up, which keeps memory flat.
 type Snapshot struct {
 	t    *schema.Table
 	rows map[string]snapRow
+	// lookup, on a file: mirror, diffs a page against the mirror directly.
+	lookup func(ctx context.Context, rows []schema.Row) ([]Kind, error)
 }
 
+// snapRow keeps the hash as bytes: a snapshot of 250,000 rows is held in
+// memory for the whole fetch.
 type snapRow struct {
-	hash    string
+	hash    [16]byte
 	deleted bool
+}
+
+func hashBytes(h string) [16]byte {
+	var b [16]byte
+	_, _ = hex.Decode(b[:], []byte(h))
+	return b
 }
 
 // snapshotPage bounds one read of a snapshot, far below a remote mirror's
 // 10 MB response cap.
-const snapshotPage = 20000
+const snapshotPage = 5000
 
 // Snapshot reads the org's rows of t (a table keyed (organization_id, x)).
 func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Table) (*Snapshot, error) {
@@ -33,6 +48,10 @@ func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Tab
 		return nil, fmt.Errorf("snapshot of %s: not an org-keyed table", t.Name)
 	}
 	sn := &Snapshot{t: t, rows: map[string]snapRow{}}
+	if !s.remote {
+		sn.lookup = func(ctx context.Context, rows []schema.Row) ([]Kind, error) { return s.Diff(ctx, account, rows) }
+		return sn, nil
+	}
 	k := t.Keys[1]
 	last := ""
 	for {
@@ -43,12 +62,13 @@ func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Tab
 		}
 		n := 0
 		for rows.Next() {
-			var id string
+			var id, hash string
 			var r snapRow
-			if err := rows.Scan(&id, &r.hash, &r.deleted); err != nil {
+			if err := rows.Scan(&id, &hash, &r.deleted); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("snapshot of %s: %w", t.Name, err)
 			}
+			r.hash = hashBytes(hash)
 			sn.rows[id] = r
 			last = id
 			n++
@@ -63,9 +83,12 @@ func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Tab
 	}
 }
 
-// Diff classifies rows of the snapshot's table and org, as Store.Diff does,
-// without a mirror read.
-func (sn *Snapshot) Diff(rows []schema.Row) []Kind {
+// Diff classifies rows of the snapshot's table and org, as Store.Diff does;
+// on a remote mirror without a mirror read.
+func (sn *Snapshot) Diff(ctx context.Context, rows []schema.Row) ([]Kind, error) {
+	if sn.lookup != nil {
+		return sn.lookup(ctx, rows)
+	}
 	kinds := make([]Kind, len(rows))
 	for i, r := range rows {
 		old, ok := sn.rows[r.KeyValues()[1]]
@@ -74,24 +97,32 @@ func (sn *Snapshot) Diff(rows []schema.Row) []Kind {
 			kinds[i] = New
 		case old.deleted:
 			kinds[i] = Revived
-		case old.hash == rowHash(r.Values(), r.Remote()):
+		case old.hash == hashBytes(rowHash(r.Values(), r.Remote())):
 			kinds[i] = Unchanged
 		default:
 			kinds[i] = Changed
 		}
 	}
-	return kinds
+	return kinds, nil
 }
 
 // UsageSnapshot is the usage counters the mirror holds for one org and day,
 // by database id ("" for the org total).
 type UsageSnapshot struct {
 	rows map[string]usageCounters
+	// lookup, on a file: mirror, reads a page's stored counters directly.
+	lookup func(ctx context.Context, us []schema.Usage) (map[string]usageCounters, error)
 }
 
 // UsageSnapshot reads an org's usage rows of one day, in pages.
 func (s *Store) UsageSnapshot(ctx context.Context, account, org, day string) (*UsageSnapshot, error) {
 	sn := &UsageSnapshot{rows: map[string]usageCounters{}}
+	if !s.remote {
+		sn.lookup = func(ctx context.Context, us []schema.Usage) (map[string]usageCounters, error) {
+			return s.lookupUsage(ctx, account, org, day, us)
+		}
+		return sn, nil
+	}
 	last, first := "", true
 	for {
 		rows, err := s.db.QueryContext(ctx, `SELECT database_id, rows_read, rows_written, storage_bytes, bytes_synced FROM usage
@@ -125,10 +156,17 @@ func (s *Store) UsageSnapshot(ctx context.Context, account, org, day string) (*U
 
 // Diff classifies usage rows of the snapshot's org and day: new when the
 // mirror has none for the database, changed when a counter differs.
-func (sn *UsageSnapshot) Diff(us []schema.Usage) []Kind {
+func (sn *UsageSnapshot) Diff(ctx context.Context, us []schema.Usage) ([]Kind, error) {
+	have := sn.rows
+	if sn.lookup != nil {
+		var err error
+		if have, err = sn.lookup(ctx, us); err != nil {
+			return nil, err
+		}
+	}
 	kinds := make([]Kind, len(us))
 	for i, u := range us {
-		old, ok := sn.rows[u.DatabaseID]
+		old, ok := have[u.DatabaseID]
 		switch {
 		case !ok:
 			kinds[i] = New
@@ -138,5 +176,37 @@ func (sn *UsageSnapshot) Diff(us []schema.Usage) []Kind {
 			kinds[i] = Changed
 		}
 	}
-	return kinds
+	return kinds, nil
+}
+
+// lookupUsage reads the stored counters of usage rows of one org and day,
+// by database id.
+func (s *Store) lookupUsage(ctx context.Context, account, org, day string, us []schema.Usage) (map[string]usageCounters, error) {
+	have := make(map[string]usageCounters, len(us))
+	for start := 0; start < len(us); start += diffBatch {
+		batch := us[start:min(start+diffBatch, len(us))]
+		args := []any{account, org, day}
+		for _, u := range batch {
+			args = append(args, u.DatabaseID)
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT database_id, rows_read, rows_written, storage_bytes, bytes_synced FROM usage
+			WHERE account_id = ? AND organization_id = ? AND day = ? AND database_id IN (?`+strings.Repeat(", ?", len(batch)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("diff usage: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var c usageCounters
+			if err := rows.Scan(&id, &c.rr, &c.rw, &c.sb, &c.bs); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("diff usage: %w", err)
+			}
+			have[id] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("diff usage: %w", err)
+		}
+	}
+	return have, nil
 }

@@ -316,16 +316,19 @@ func rowsOf[T schema.Row](xs []T) []schema.Row {
 func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *orgFetch) (*storage.Staged, error) {
 	fresh, changed, keys := of.spill(), of.spill(), of.spill()
 	st := &storage.Staged{}
-	// The mirror's rows were read while the org's first scopes were
-	// fetched: diffing a page is pure work, and the API is never kept
-	// waiting on the mirror.
+	// On a remote mirror the org's rows were read while its first scopes
+	// were fetched, so diffing a page is pure work and the API is never
+	// kept waiting on the mirror (see storage.Snapshot).
 	<-of.dbDone
 	snap, err := of.dbSnap, of.dbErr
 	if err != nil {
 		return nil, err
 	}
 	diff := startPipeline(2, func(rows []schema.Row) error {
-		kinds := snap.Diff(rows)
+		kinds, err := snap.Diff(ctx, rows)
+		if err != nil {
+			return err
+		}
 		for i, r := range rows {
 			d := r.(schema.Database)
 			if err := keys.write(d.ID); err != nil {
@@ -380,8 +383,10 @@ func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, of *orgF
 		return nil, err
 	}
 	stage := func(rows []schema.Usage) error {
-		kinds := snap.Diff(rows)
-		var err error
+		kinds, err := snap.Diff(ctx, rows)
+		if err != nil {
+			return err
+		}
 		for i, row := range rows {
 			switch kinds[i] {
 			case storage.New:
