@@ -27,7 +27,7 @@ type plan struct {
 	stmts   []stmt
 	bufs    map[string]*stageBuf
 	staged  bool
-	written map[string]bool // seenKey of every entity row this plan writes
+	written map[string]bool // seenKey of the rows this plan writes in shared tables
 	seq     int64
 	sec     *section
 	took    time.Duration // how long the commit's transaction took
@@ -246,6 +246,27 @@ func eventOrg(t *schema.Table, keys []string) any {
 	return nil
 }
 
+// sharedTables are written by more than one scope of an org (users by
+// members and invites, role assignments by both with their own source):
+// only their keys are remembered, so that a row one scope wrote is not
+// written again or tombstoned by another. Every other table has one scope,
+// whose fetch lists each key once; remembering its keys would hold a
+// large org's 250,000 database ids in memory for nothing.
+func sharedTable(t *schema.Table) bool { return t == schema.Users || t == schema.RoleAssignments }
+
+// wrote reports whether the plan already writes the row sk of t, and
+// remembers it when t is shared.
+func (p *plan) wrote(sk string, t *schema.Table) bool {
+	if !sharedTable(t) {
+		return false
+	}
+	if p.written[sk] {
+		return true
+	}
+	p.written[sk] = true
+	return false
+}
+
 // stageCols are an entity table's columns in its stage table.
 func stageCols(t *schema.Table) []string {
 	return append(entityCols(t), "stage_id", "stage_op")
@@ -257,10 +278,9 @@ func (p *plan) addNew(ctx context.Context, r schema.Row, baseline bool) error {
 	t := r.Table()
 	keys, vals := r.KeyValues(), r.Values()
 	sk := seenKey(t, keys)
-	if p.written[sk] {
+	if p.wrote(sk, t) {
 		return nil
 	}
-	p.written[sk] = true
 	args := make([]any, 0, len(vals)+len(keys)+9)
 	args = append(args, p.account)
 	for _, k := range keys {
@@ -383,7 +403,7 @@ func (p *plan) change(ctx context.Context, r schema.Row, olds map[string]oldRow,
 	if old.hash == hash && !old.deleted {
 		return opUnchanged, nil
 	}
-	p.written[sk] = true
+	p.wrote(sk, t)
 	changes := map[string]any{}
 	sinceChanged := false
 	for i, c := range t.Columns {
