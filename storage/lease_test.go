@@ -5,32 +5,14 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	stdsync "sync"
 	"testing"
 	"time"
 
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testclock"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 )
-
-// testClock is a clock the test moves by hand, shared by two stores.
-type testClock struct {
-	mu stdsync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // backends opens, for each mirror backend, a function that opens one more
 // store on the same mirror: two stores stand for two processes.
@@ -71,7 +53,7 @@ func TestLeaseFencesEveryCommit(t *testing.T) {
 	for name, opener := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			clk := &testClock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+			clk := testclock.New(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
 			a, b := opener(t, clk.Now), opener(t, clk.Now)
 			const ttl = 30 * time.Second
 			la, err := a.AcquireLease(ctx, "acme", "proc-a", ttl)

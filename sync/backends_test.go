@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testclock"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso/tursotest"
@@ -68,7 +69,7 @@ func dump(t *testing.T, db *sql.DB, table, order string) string {
 // and requires every content table to match row for row.
 func TestSameContentOnFileAndSqld(t *testing.T) {
 	srv := sqldtest.Start(t, sqldtest.Options{})
-	clk := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
 	sim, simURL := tursotest.NewServer(t, tursotest.Config{Seed: 11, Size: tursotest.Size{Orgs: 3, Members: 20, Invites: 5, Databases: 400, Groups: 3, APITokens: 3, AuditEvents: 40},
 		Token: testToken, Now: clk.Now})
 	e := &env{t: t, clk: clk, url: simURL, timeout: 5 * time.Second}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testclock"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
@@ -21,23 +22,8 @@ import (
 var _ tsync.API = (*turso.Client)(nil)
 var _ tsync.Store = (*storage.Store)(nil)
 
-// clock is an injected clock tests move by hand.
-type clock struct {
-	mu stdsync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// clock is the injected clock of these tests.
+type clock = testclock.Clock
 
 const testToken = "tok-SECRET-e2e-0123456789"
 
@@ -61,7 +47,7 @@ type env struct {
 
 func newEnv(t *testing.T, size tursotest.Size) *env {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
 	sim, simURL := tursotest.NewServer(t, tursotest.Config{Seed: 7, Size: size, Token: testToken, Now: clk.Now})
 	path := filepath.Join(t.TempDir(), "mirror.db")
 	url := "file:" + path
