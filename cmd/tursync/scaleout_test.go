@@ -195,6 +195,11 @@ func TestScaleOut(t *testing.T) {
 			t.Errorf("%s: no complete pass started between the kill (%s) and lease_ttl plus one interval later (%s)", acct, killed, pickupBy)
 		}
 	}
+	for i, d := range daemons {
+		if strings.Contains(d.log(), "Transaction timed out") {
+			t.Errorf("daemon %d had a transaction stolen by the server's timeout", i)
+		}
+	}
 	var failedScopes int
 	if err := db.QueryRow(`SELECT count(*) FROM sync_scopes WHERE status = 'failed' AND coalesce(error, '') NOT LIKE '%lease%'`).Scan(&failedScopes); err != nil {
 		t.Fatal(err)
