@@ -89,7 +89,11 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		}
 		// WAL lets analysts read while a pass writes; IMMEDIATE transactions
 		// take the write lock up front instead of failing to upgrade later.
-		dsn := rawURL + sep + fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate",
+		// Incremental auto-vacuum (it takes effect only on a new file)
+		// lets a pass hand the pages of its removed stage rows back to the
+		// file system, so the file does not keep a first pass's worth of
+		// free pages.
+		dsn := rawURL + sep + fmt.Sprintf("_pragma=auto_vacuum(2)&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate",
 			o.BusyTimeout.Milliseconds())
 		connector, err = libsql.NewConnector(dsn)
 		if err != nil {

@@ -199,6 +199,11 @@ func (p *plan) discard(ctx context.Context) {
 			}
 		}
 	}
+	if !p.s.remote {
+		// Free pages go back to the file system (a no-op on a mirror file
+		// created without incremental auto-vacuum).
+		_ = p.s.exec(ctx, nil, `PRAGMA incremental_vacuum`)
+	}
 }
 
 // commit flushes the staged rows and runs the plan's statements in one
