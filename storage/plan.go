@@ -31,6 +31,8 @@ type plan struct {
 	seq     int64
 	sec     *section
 	took    time.Duration // how long the commit's transaction took
+	used    map[string]bool // stage tables this plan wrote
+	rows    int             // rows it staged
 }
 
 // section is one scope's part of a plan: its stage id and what it staged.
@@ -47,7 +49,7 @@ type tableUse struct {
 
 func (s *Store) newPlan(account string, runID int64, dry bool) *plan {
 	return &plan{s: s, account: account, runID: runID, at: s.ts(s.now()), base: newStageID(), dry: dry,
-		bufs: map[string]*stageBuf{}, written: map[string]bool{}}
+		bufs: map[string]*stageBuf{}, written: map[string]bool{}, used: map[string]bool{}}
 }
 
 // open starts the section of one scope.
@@ -144,6 +146,8 @@ func (p *plan) stage(ctx context.Context, table string, cols []string, vals ...a
 			tuple: "(?" + strings.Repeat(", ?", len(cols)-1) + ")", n: len(cols)}
 		p.bufs[key] = b
 	}
+	p.used[table] = true
+	p.rows++
 	b.args = append(b.args, vals...)
 	for _, v := range vals {
 		switch x := v.(type) {
@@ -190,6 +194,9 @@ func (p *plan) discard(ctx context.Context) {
 	}
 	ctx = context.WithoutCancel(ctx)
 	for _, t := range stageTables {
+		if !p.used[t] {
+			continue
+		}
 		for {
 			var n int64
 			err := p.s.exec(ctx, func(res sql.Result) { n, _ = res.RowsAffected() },
@@ -199,12 +206,17 @@ func (p *plan) discard(ctx context.Context) {
 			}
 		}
 	}
-	if !p.s.remote {
+	if !p.s.remote && p.rows >= vacuumAfterRows {
 		// Free pages go back to the file system (a no-op on a mirror file
-		// created without incremental auto-vacuum).
+		// created without incremental auto-vacuum). A small plan's pages
+		// are simply reused by the next one.
 		_ = p.s.exec(ctx, nil, `PRAGMA incremental_vacuum`)
 	}
 }
+
+// vacuumAfterRows is how many staged rows make a plan give their pages
+// back to the file system.
+const vacuumAfterRows = 10000
 
 // commit flushes the staged rows and runs the plan's statements in one
 // transaction that ends by removing its stage rows.
