@@ -30,7 +30,7 @@ type plan struct {
 	written map[string]bool // seenKey of the rows this plan writes in shared tables
 	seq     int64
 	sec     *section
-	took    time.Duration // how long the commit's transaction took
+	took    time.Duration   // how long the commit's transaction took
 	used    map[string]bool // stage tables this plan wrote
 	rows    int             // rows it staged
 }
