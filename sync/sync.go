@@ -223,32 +223,19 @@ func (s *Syncer) Run(ctx context.Context, accounts []Account) []Result {
 func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	res = Result{Account: a.ID, StartedAt: s.o.Now(), Status: storage.StatusComplete}
 	log := s.o.Logger.With(KeyAccount, a.ID)
-	lease, err := s.takeLease(ctx, a.ID)
-	var held *storage.LeaseHeldError
-	if errors.As(err, &held) {
-		res.Status, res.Err = StatusSkipped, err
-		log.Info("pass skipped: another process holds the account's lease", "holder", held.Holder.Owner,
-			"until", held.Holder.ExpiresAt.UTC().Format(time.RFC3339))
-		s.o.Metrics.LeaseSkipped(a.ID)
-		return res
-	}
+	ctx, release, err := s.holdLease(ctx, a.ID, log)
 	if err != nil {
 		res.Status, res.Err = storage.StatusFailed, err
+		var held *storage.LeaseHeldError
+		if errors.As(err, &held) {
+			res.Status = StatusSkipped
+			return res
+		}
 		log.Error("sync failed", "error", err)
 		s.recordPass(ctx, res, log)
 		return res
 	}
-	s.o.Metrics.LeaseHeld(a.ID, true)
-	ctx, stopRenewing := s.keepLease(ctx, lease, log)
-	defer func() {
-		stopRenewing()
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := s.store.ReleaseLease(rctx, lease); err != nil {
-			log.Warn("lease not released; it expires by itself", "error", err)
-		}
-		s.o.Metrics.LeaseHeld(a.ID, false)
-	}()
+	defer release()
 	runID, err := s.store.StartRun(ctx, a.ID, s.o.Trigger, res.StartedAt)
 	if err != nil {
 		res.Status, res.Err = storage.StatusFailed, err
@@ -260,32 +247,7 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	log = log.With(KeyRunID, runID)
 	// A client lives across passes in the daemon: count this pass only.
 	before := a.API.Stats()
-	defer func() {
-		if cause := context.Cause(ctx); errors.Is(cause, storage.ErrLeaseLost) && res.Status != storage.StatusFailed {
-			// The pass stopped because another process took the account:
-			// whatever it did not commit is that process's to write.
-			res.Status, res.Err = storage.StatusFailed, cause
-		}
-		res.FinishedAt = s.o.Now()
-		after := a.API.Stats()
-		res.Stats = turso.Stats{Requests: after.Requests - before.Requests, Retries: after.Retries - before.Retries,
-			RateLimitedSeconds: after.RateLimitedSeconds - before.RateLimitedSeconds}
-		run := storage.Run{ID: runID, Status: res.Status, FinishedAt: res.FinishedAt, APIRequests: res.Stats.Requests,
-			APIRetries: res.Stats.Retries, RateLimitedSeconds: res.Stats.RateLimitedSeconds, Counts: res.Counts}
-		if res.Err != nil {
-			run.Error = res.Err.Error()
-		}
-		// The run record must land even when ctx was cancelled mid-pass.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := s.store.FinishRun(fctx, run); err != nil && res.Err == nil {
-			res.Status, res.Err = storage.StatusFailed, err
-		}
-		s.recordPass(ctx, res, log)
-		log.Info("account pass", "status", res.Status, "orgs", len(res.Orgs), "created", res.Counts.Created, "updated", res.Counts.Updated,
-			"deleted", res.Counts.Deleted, "unchanged", res.Counts.Unchanged, "api_requests", res.Stats.Requests,
-			"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String(), "error", errString(res.Err))
-	}()
+	defer func() { s.finishPass(ctx, &res, a.API.Stats().Since(before), log) }()
 
 	if s.validateDue(a.ID) {
 		exp, err := a.API.ValidateToken(ctx)
@@ -381,6 +343,60 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	}
 	res.Counts.Add(c)
 	return res
+}
+
+// finishPass records the end of a pass: its run row (even when ctx was
+// cancelled mid-pass), its metrics and its summary line. stats are the
+// pass's own API requests.
+func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats, log *slog.Logger) {
+	if cause := context.Cause(ctx); errors.Is(cause, storage.ErrLeaseLost) && res.Status != storage.StatusFailed {
+		// The pass stopped because another process took the account:
+		// whatever it did not commit is that process's to write.
+		res.Status, res.Err = storage.StatusFailed, cause
+	}
+	res.FinishedAt = s.o.Now()
+	res.Stats = stats
+	run := storage.Run{ID: res.RunID, Status: res.Status, FinishedAt: res.FinishedAt, APIRequests: stats.Requests,
+		APIRetries: stats.Retries, RateLimitedSeconds: stats.RateLimitedSeconds, Counts: res.Counts}
+	if res.Err != nil {
+		run.Error = res.Err.Error()
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.store.FinishRun(fctx, run); err != nil && res.Err == nil {
+		res.Status, res.Err = storage.StatusFailed, err
+	}
+	s.recordPass(ctx, *res, log)
+	log.Info("account pass", "status", res.Status, "orgs", len(res.Orgs), "created", res.Counts.Created, "updated", res.Counts.Updated,
+		"deleted", res.Counts.Deleted, "unchanged", res.Counts.Unchanged, "api_requests", stats.Requests,
+		"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String(), "error", errString(res.Err))
+}
+
+// holdLease takes the account's lease and keeps it renewed until release
+// is called. When another process holds it, the error is a
+// *storage.LeaseHeldError, logged here and counted.
+func (s *Syncer) holdLease(ctx context.Context, account string, log *slog.Logger) (context.Context, func(), error) {
+	lease, err := s.takeLease(ctx, account)
+	var held *storage.LeaseHeldError
+	if errors.As(err, &held) {
+		log.Info("pass skipped: another process holds the account's lease", "holder", held.Holder.Owner,
+			"until", held.Holder.ExpiresAt.UTC().Format(time.RFC3339))
+		s.o.Metrics.LeaseSkipped(account)
+	}
+	if err != nil {
+		return ctx, nil, err
+	}
+	s.o.Metrics.LeaseHeld(account, true)
+	ctx, stopRenewing := s.keepLease(ctx, lease, log)
+	return ctx, func() {
+		stopRenewing()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.store.ReleaseLease(rctx, lease); err != nil {
+			log.Warn("lease not released; it expires by itself", "error", err)
+		}
+		s.o.Metrics.LeaseHeld(account, false)
+	}, nil
 }
 
 // takeLease takes the account's lease, waiting up to LeaseWait while

@@ -83,6 +83,13 @@ type Stats struct {
 	RateLimitedSeconds float64
 }
 
+// Since returns what was counted after before: a client lives across
+// passes in the daemon, and a pass reports only its own requests.
+func (st Stats) Since(before Stats) Stats {
+	return Stats{Requests: st.Requests - before.Requests, Retries: st.Retries - before.Retries,
+		RateLimitedSeconds: st.RateLimitedSeconds - before.RateLimitedSeconds}
+}
+
 // NewClient checks the options and returns a client.
 func NewClient(o Options) (*Client, error) {
 	if o.BaseURL == "" {

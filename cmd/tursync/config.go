@@ -344,11 +344,8 @@ func (c *Config) Validate(getenv func(string) string) error {
 	if c.Mirror.BusyTimeout <= 0 {
 		return configErr("mirror.busy_timeout", 0, "must be more than 0")
 	}
-	if time.Duration(c.Sync.LeaseTTL) < 3*time.Second {
-		return configErr("sync.lease_ttl", 0, "must be at least 3s (it is renewed every third of it)")
-	}
-	if c.Sync.ShutdownTimeout <= 0 {
-		return configErr("sync.shutdown_timeout", 0, "must be more than 0")
+	if err := c.Sync.validate(); err != nil {
+		return err
 	}
 	if c.DeleteGuard.MaxFraction <= 0 || c.DeleteGuard.MaxFraction > 1 {
 		return configErr("delete_guard.max_fraction", 0, "want a fraction in (0, 1]")
@@ -489,4 +486,14 @@ func (c *Config) Schedule(a AccountConfig) string {
 		return a.Schedule
 	}
 	return c.Defaults.Schedule
+}
+
+func (sc SyncConfig) validate() error {
+	if time.Duration(sc.LeaseTTL) < 3*time.Second {
+		return configErr("sync.lease_ttl", 0, "must be at least 3s (it is renewed every third of it)")
+	}
+	if sc.ShutdownTimeout <= 0 {
+		return configErr("sync.shutdown_timeout", 0, "must be more than 0")
+	}
+	return nil
 }

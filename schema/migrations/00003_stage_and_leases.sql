@@ -6,9 +6,9 @@
 -- lock for more than a few seconds while another writer waits, so the org's
 -- transaction must never carry the rows over the wire itself. Each stage
 -- table has the columns of its table, without constraints, plus stage_id (one
--- per scope of a pass) and stage_op (new or changed). Rows are removed by the
--- commit that applies them, and a crashed pass's leftovers when its account's
--- lease is next taken. A migration that adds a column to a table adds it to
+-- per scope of a pass) and stage_op (new or changed). Rows are removed right
+-- after the commit that applies them, and a crashed pass's leftovers when its
+-- account's lease is next taken. A migration that adds a column to a table adds it to
 -- the stage table too. Analysts can ignore every stage_ table.
 CREATE TABLE stage_organizations AS SELECT * FROM organizations WHERE 0;
 ALTER TABLE stage_organizations ADD COLUMN stage_id TEXT;
@@ -97,7 +97,8 @@ CREATE TABLE leases (
 );
 
 -- The fence: every org commit first writes held = 1 if, and only if, the
--- lease is still its own; otherwise the CHECK fails and the commit with it.
+-- lease is still its own (same owner and generation); otherwise the CHECK
+-- fails and the commit with it.
 CREATE TABLE lease_fence (
     account_id TEXT NOT NULL PRIMARY KEY,
     held       INTEGER NOT NULL CONSTRAINT lease_lost CHECK (held = 1)
