@@ -29,6 +29,16 @@ type AccountStatus struct {
 	Orgs     []OrgStatus `json:"orgs"`
 	Error    string      `json:"error,omitempty"` // why the last pass could not start
 	Up       *bool       `json:"up,omitempty"`    // unknown until a pass ran in this process
+	// Lease is the live lease on the account: which process syncs it now.
+	Lease *LeaseStatus `json:"lease,omitempty"`
+}
+
+// LeaseStatus is a live lease: its holder, until when, and whether the
+// holder is this process.
+type LeaseStatus struct {
+	Owner     string    `json:"owner"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Mine      bool      `json:"mine"`
 }
 
 // PassStatus is an account pass as sync_runs records it.

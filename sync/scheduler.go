@@ -29,6 +29,7 @@ type Job struct {
 type StatusStore interface {
 	ScopeHealth(ctx context.Context) ([]storage.ScopeHealth, error)
 	LastRuns(ctx context.Context) (map[string]storage.RunRecord, error)
+	Leases(ctx context.Context) ([]storage.LeaseInfo, error)
 }
 
 // Scheduler runs each account's passes on its cron schedule, at most
@@ -339,6 +340,10 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 	if err != nil {
 		return metrics.Status{}, err
 	}
+	leases, err := s.store.Leases(ctx)
+	if err != nil {
+		return metrics.Status{}, err
+	}
 	now := s.now()
 	st := metrics.Status{GeneratedAt: now.UTC(), Accounts: []metrics.AccountStatus{}, Guarded: []metrics.GuardedScope{}}
 	s.mu.Lock()
@@ -360,6 +365,12 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 				p.FinishedAt = &r.FinishedAt
 			}
 			as.LastPass = p
+		}
+		for _, l := range leases {
+			// Only a live lease says who syncs the account now.
+			if l.Account == id && l.ExpiresAt.After(now) {
+				as.Lease = &metrics.LeaseStatus{Owner: l.Owner, ExpiresAt: l.ExpiresAt.UTC(), Mine: l.Owner == s.syncer.o.Owner}
+			}
 		}
 		st.Accounts = append(st.Accounts, as)
 	}

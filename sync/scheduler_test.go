@@ -385,3 +385,42 @@ func TestSetJobsAddsAndRemovesAccounts(t *testing.T) {
 		t.Errorf("bad schedule: %v, want an error naming the account", err)
 	}
 }
+
+// TestStatusShowsWhoHoldsEachAccount: /status names the live lease of each
+// account and whether this daemon holds it; an expired one is not shown.
+func TestStatusShowsWhoHoldsEachAccount(t *testing.T) {
+	e := newEnv(t, small)
+	e.opts.Owner = "this-daemon"
+	s := e.startScheduler(e.store, "a1", "a2")
+	defer s.Shutdown(5 * time.Second)
+	waitFor(t, "both first passes", func() bool { return e.finishedRuns("a1") == 1 && e.finishedRuns("a2") == 1 })
+	ctx := context.Background()
+	if _, err := e.store.AcquireLease(ctx, "a1", "this-daemon", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.AcquireLease(ctx, "a2", "other-daemon", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range st.Accounts {
+		if a.Lease != nil {
+			got[a.ID] = fmt.Sprintf("%s %v", a.Lease.Owner, a.Lease.Mine)
+		}
+	}
+	if got["a1"] != "this-daemon true" || got["a2"] != "other-daemon false" {
+		t.Errorf("leases in /status: %v", got)
+	}
+	e.clk.Advance(2 * time.Minute)
+	if st, err = s.Status(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range st.Accounts {
+		if a.Lease != nil {
+			t.Errorf("%s shows an expired lease: %+v", a.ID, a.Lease)
+		}
+	}
+}
