@@ -45,7 +45,7 @@ func orgPass(runID int64, name string) *storage.OrgPass {
 	row := schema.Organization{ID: "org1", Name: name, Type: "team", RemoteData: []byte(`{"slug":"org1"}`)}
 	sc := &storage.Scope{Resource: schema.ResOrganization, Status: storage.StatusComplete,
 		Rows: &storage.Staged{New: storage.SliceIter([]schema.Row{row}), Keys: storage.RowKeys(storage.SliceIter([]schema.Row{row}))}}
-	sc.Rows.Count(schema.Organizations, storage.New)
+	sc.Rows.Count(schema.Organizations, row.KeyValues(), storage.New)
 	return &storage.OrgPass{Account: "acme", Org: "org1", RunID: runID, Scopes: []*storage.Scope{sc}}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/fnv"
 	"strings"
 
 	"github.com/tursync/tursync/schema"
@@ -49,13 +50,15 @@ func (s *Store) diffBatch(ctx context.Context, account string, t *schema.Table, 
 	tuple := "(?" + strings.Repeat(", ?", len(t.Keys)-1) + ")"
 	args := make([]any, 0, 1+len(idx)*len(t.Keys))
 	args = append(args, account)
-	want := make(map[string]int, len(idx))
+	// A key the batch holds twice gets the same answer for each row.
+	want := make(map[string][]int, len(idx))
 	for _, i := range idx {
 		keys := rows[i].KeyValues()
 		for _, k := range keys {
 			args = append(args, k)
 		}
-		want[strings.Join(keys, "\x00")] = i
+		k := strings.Join(keys, "\x00")
+		want[k] = append(want[k], i)
 		kinds[i] = New
 	}
 	q := `SELECT ` + strings.Join(t.Keys, ", ") + `, content_hash, deleted_at IS NOT NULL FROM ` + t.Quoted() +
@@ -87,18 +90,16 @@ func (s *Store) diffBatch(ctx context.Context, account string, t *schema.Table, 
 		if err := res.Scan(ptrs...); err != nil {
 			return err
 		}
-		i, ok := want[strings.Join(keys, "\x00")]
-		if !ok {
-			continue
-		}
-		r := rows[i]
-		switch {
-		case deleted:
-			kinds[i] = Revived
-		case hash == rowHash(r.Values(), r.Remote()):
-			kinds[i] = Unchanged
-		default:
-			kinds[i] = Changed
+		for _, i := range want[strings.Join(keys, "\x00")] {
+			r := rows[i]
+			switch {
+			case deleted:
+				kinds[i] = Revived
+			case hash == rowHash(r.Values(), r.Remote()):
+				kinds[i] = Unchanged
+			default:
+				kinds[i] = Changed
+			}
 		}
 	}
 	return res.Err()
@@ -130,6 +131,7 @@ type Staged struct {
 	Unchanged    int
 	// Added counts per table the rows that become live: new and revived.
 	Added map[*schema.Table]int
+	seen  map[uint64]struct{} // hashes of the keys counted
 	// Fetched counts the fetched rows per table. Once they are written,
 	// every one of them is live; when the table's live rows of the org
 	// number the same, none is missing and the tombstone step skips
@@ -137,14 +139,25 @@ type Staged struct {
 	Fetched map[*schema.Table]int
 }
 
-// Count adds one diffed row to the staged counts.
-func (st *Staged) Count(t *schema.Table, k Kind) {
+// Count adds one diffed row to the staged counts and reports whether its
+// key is new to the scope. A key the fetch already returned is not counted
+// again, and the caller drops the row (the first wins): counted twice, it
+// could stand in for a missing row and keep that row from its tombstone.
+// Keys are remembered as 64-bit hashes; a collision only sends the scope
+// down the exact tombstone path, which compares whole keys.
+func (st *Staged) Count(t *schema.Table, keys []string, k Kind) bool {
 	if st.Fetched == nil {
 		st.Fetched = map[*schema.Table]int{}
-	}
-	if st.Added == nil {
 		st.Added = map[*schema.Table]int{}
+		st.seen = map[uint64]struct{}{}
 	}
+	h := fnv.New64a()
+	h.Write([]byte(seenKey(t, keys)))
+	sum := h.Sum64()
+	if _, dup := st.seen[sum]; dup {
+		return false
+	}
+	st.seen[sum] = struct{}{}
 	st.Fetched[t]++
 	switch k {
 	case Unchanged:
@@ -152,6 +165,7 @@ func (st *Staged) Count(t *schema.Table, k Kind) {
 	case New, Revived:
 		st.Added[t]++
 	}
+	return true
 }
 
 // Stage diffs a scope's rows held in memory and returns them staged.
@@ -163,7 +177,9 @@ func (s *Store) Stage(ctx context.Context, account string, rows []schema.Row) (*
 	var fresh, changed []schema.Row
 	st := &Staged{Keys: RowKeys(SliceIter(rows))}
 	for i, k := range kinds {
-		st.Count(rows[i].Table(), k)
+		if !st.Count(rows[i].Table(), rows[i].KeyValues(), k) {
+			continue
+		}
 		switch k {
 		case New:
 			fresh = append(fresh, rows[i])

@@ -331,10 +331,12 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *
 		}
 		for i, r := range rows {
 			d := r.(schema.Database)
+			if !st.Count(schema.Databases, d.KeyValues(), kinds[i]) {
+				continue // the API listed it twice: the first wins
+			}
 			if err := keys.write(d.ID); err != nil {
 				return err
 			}
-			st.Count(schema.Databases, kinds[i])
 			switch kinds[i] {
 			case storage.New:
 				err = fresh.write(d)
