@@ -33,6 +33,7 @@ type plan struct {
 	took    time.Duration   // how long the commit's transaction took
 	used    map[string]bool // stage tables this plan wrote
 	rows    int             // rows it staged
+	w       *stageWriter    // sends full stage buffers; nil when idle
 }
 
 // section is one scope's part of a plan: its stage id and what it staged.
@@ -165,33 +166,81 @@ func (p *plan) stage(ctx context.Context, table string, cols []string, vals ...a
 	return nil
 }
 
+// flush hands a full buffer to the stage writer, which sends it while the
+// plan goes on reading and hashing the next rows.
 func (p *plan) flush(ctx context.Context, b *stageBuf) error {
 	if len(b.args) == 0 {
 		return nil
 	}
 	rows := len(b.args) / b.n
 	p.staged = true
-	if err := p.s.exec(ctx, nil, b.q+b.tuple+strings.Repeat(", "+b.tuple, rows-1), b.args...); err != nil {
-		return fmt.Errorf("stage rows: %w", err)
+	if p.w == nil {
+		p.w = p.startWriter(ctx)
 	}
-	b.args, b.bytes = b.args[:0], 0
+	select {
+	case p.w.ch <- stmt{b.q + b.tuple + strings.Repeat(", "+b.tuple, rows-1), b.args}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.args, b.bytes = make([]any, 0, cap(b.args)), 0
 	return nil
 }
 
+// flushAll sends what is left and waits until every staged row is written.
 func (p *plan) flushAll(ctx context.Context) error {
 	for _, b := range p.bufs {
 		if err := p.flush(ctx, b); err != nil {
+			p.waitWriter()
 			return err
 		}
 	}
-	return nil
+	return p.waitWriter()
+}
+
+// stageWriter sends staging inserts one at a time, in order, on its own
+// goroutine; after an error it drops the rest.
+type stageWriter struct {
+	ch   chan stmt
+	done chan struct{}
+	err  error // read only after done is closed
+}
+
+func (p *plan) startWriter(ctx context.Context) *stageWriter {
+	w := &stageWriter{ch: make(chan stmt, 1), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for st := range w.ch {
+			if w.err != nil {
+				continue
+			}
+			if err := p.s.exec(ctx, nil, st.q, st.args...); err != nil {
+				w.err = fmt.Errorf("stage rows: %w", err)
+			}
+		}
+	}()
+	return w
+}
+
+// waitWriter stops the stage writer, if one runs, and returns its error.
+func (p *plan) waitWriter() error {
+	if p.w == nil {
+		return nil
+	}
+	w := p.w
+	p.w = nil
+	close(w.ch)
+	<-w.done
+	return w.err
 }
 
 // discard removes what the plan staged, in short statements.
+// It may be called again (and is, deferred): the second call does nothing.
 func (p *plan) discard(ctx context.Context) {
+	_ = p.waitWriter()
 	if !p.staged {
 		return
 	}
+	p.staged = false
 	ctx = context.WithoutCancel(ctx)
 	for _, t := range stageTables {
 		if !p.used[t] {

@@ -120,9 +120,9 @@ func (s *Store) ApplyOrg(ctx context.Context, p *OrgPass) error {
 
 func (s *Store) applyOrg(ctx context.Context, p *OrgPass) error {
 	pl := s.newPlan(p.Account, p.RunID, p.DryRun)
+	defer pl.discard(ctx)
 	if p.Offboard {
 		if err := pl.offboard(ctx, p); err != nil {
-			pl.discard(ctx)
 			return fmt.Errorf("offboard org %s: %w", p.Org, err)
 		}
 	}
@@ -130,7 +130,6 @@ func (s *Store) applyOrg(ctx context.Context, p *OrgPass) error {
 		pl.open(sc.Resource)
 		if !p.Offboard && sc.Status == StatusComplete {
 			if err := pl.applyScope(ctx, p, sc); err != nil {
-				pl.discard(ctx)
 				return fmt.Errorf("apply org %s %s: %w", p.Org, sc.Resource, err)
 			}
 		}

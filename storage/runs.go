@@ -142,6 +142,7 @@ func (s *Store) ApplyAccount(ctx context.Context, account string, runID int64, r
 func (s *Store) applyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (Counts, error) {
 	var c Counts
 	p := s.newPlan(account, runID, false)
+	defer p.discard(ctx)
 	p.open("account")
 	st, err := s.Stage(ctx, account, rowsOf(roles))
 	if err != nil {
@@ -207,6 +208,7 @@ func (s *Store) settleUsers(ctx context.Context, account string, runID int64, ru
 		return c, err
 	}
 	p := s.newPlan(account, runID, false)
+	defer p.discard(ctx)
 	p.open("users")
 	started := s.ts(runStarted)
 	var merged []any
