@@ -173,7 +173,27 @@ type Migration struct {
 // Migrate applies pending migrations and returns those it applied. A mirror
 // migrated by a newer tursync is refused rather than written with an older
 // idea of its shape.
+//
+// Daemons sharing a server mirror may start together and race to migrate
+// it: goose takes no lock on a libSQL server, so the loser meets a table the
+// winner just created ("already exists"). It then waits and looks again,
+// until the winner is done, for up to a minute.
 func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
+	deadline := time.Now().Add(time.Minute)
+	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		out, err := s.migrate(ctx)
+		if err == nil || time.Now().After(deadline) || !(isBusy(err) || strings.Contains(err.Error(), "already exists")) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (s *Store) migrate(ctx context.Context) ([]Migration, error) {
 	cur, err := s.prov.GetDBVersion(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migrate mirror: read version: %w", err)

@@ -80,3 +80,19 @@ func TestDaemonRidesOutAnSqldOutage(t *testing.T) {
 	})
 	poll(t, "account_up 1 again", metric(`tursync_account_up{account="acme"} 1`))
 }
+
+// TestDaemonsStartingTogetherMigrateOnce: processes that open a fresh server
+// mirror at the same moment race to migrate it; every one must succeed.
+func TestDaemonsStartingTogetherMigrateOnce(t *testing.T) {
+	srv := sqldtest.Start(t, sqldtest.Options{})
+	cfgPath := writeConfig(t, srv.URL, "http://127.0.0.1:1")
+	var ps []*proc
+	for range 4 {
+		ps = append(ps, startTursync(t, nil, "migrate", "--config", cfgPath))
+	}
+	for i, p := range ps {
+		if code := p.wait(); code != 0 {
+			t.Errorf("migrate %d of 4 started together exited %d:\n%s", i+1, code, p.log())
+		}
+	}
+}
