@@ -444,23 +444,20 @@ type orgFetch struct {
 func (s *Syncer) startOrgFetch(ctx context.Context, a Account, org string) *orgFetch {
 	ctx, cancel := context.WithCancel(ctx)
 	of := &orgFetch{dir: s.o.SpillDir, day: s.o.Now().UTC().Format("2006-01-02"), dbDone: make(chan struct{}), usageDone: make(chan struct{}), cancel: cancel}
-	want := func(res string) bool { return len(a.Resources) == 0 || slices.Contains(a.Resources, res) }
-	if want(schema.ResDatabases) {
+	// readAhead runs read in the background when the pass fetches res, and
+	// closes done when it is over (at once when it does not).
+	readAhead := func(res string, done chan struct{}, read func()) {
+		if len(a.Resources) > 0 && !slices.Contains(a.Resources, res) {
+			close(done)
+			return
+		}
 		go func() {
-			defer close(of.dbDone)
-			of.dbSnap, of.dbErr = s.store.Snapshot(ctx, a.ID, org, schema.Databases)
+			defer close(done)
+			read()
 		}()
-	} else {
-		close(of.dbDone)
 	}
-	if want(schema.ResUsage) {
-		go func() {
-			defer close(of.usageDone)
-			of.usageSnap, of.usageErr = s.store.UsageSnapshot(ctx, a.ID, org, of.day)
-		}()
-	} else {
-		close(of.usageDone)
-	}
+	readAhead(schema.ResDatabases, of.dbDone, func() { of.dbSnap, of.dbErr = s.store.Snapshot(ctx, a.ID, org, schema.Databases) })
+	readAhead(schema.ResUsage, of.usageDone, func() { of.usageSnap, of.usageErr = s.store.UsageSnapshot(ctx, a.ID, org, of.day) })
 	return of
 }
 
