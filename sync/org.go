@@ -116,6 +116,13 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		}
 		return or
 	}
+	s.writeOrg(ctx, pass, &or, log)
+	return or
+}
+
+// writeOrg commits one org's fetched pass. A mirror failure fails every
+// scope that would have written (nothing was written) and records them.
+func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgResult, log *slog.Logger) {
 	log.Debug("writing org", "scopes", len(pass.Scopes))
 	if err := s.store.ApplyOrg(ctx, pass); err != nil {
 		// A mirror failure fails every scope of the org: nothing was written.
@@ -127,10 +134,10 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 				sc.Counts, sc.DeletesHeld = storage.Counts{}, 0
 			}
 		}
-		if rerr := s.store.RecordFailedScopes(ctx, a.ID, runID, po.slug, pass.Scopes); rerr != nil {
+		if rerr := s.store.RecordFailedScopes(ctx, pass.Account, pass.RunID, pass.Org, pass.Scopes); rerr != nil {
 			log.Error("record failed scopes", "error", rerr)
 		}
-		return or
+		return
 	}
 	log.Debug("org written", "commit_ms", pass.CommitTook.Milliseconds())
 	if pass.NearTimeout {
@@ -144,7 +151,6 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		log.Debug("scope synced", KeyResource, sc.Resource, "status", sc.Status, "created", sc.Counts.Created,
 			"updated", sc.Counts.Updated, "deleted", sc.Counts.Deleted, "unchanged", sc.Counts.Unchanged)
 	}
-	return or
 }
 
 // fetch reads one resource of an org into its scope.

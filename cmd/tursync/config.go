@@ -362,6 +362,12 @@ func (c *Config) Validate(getenv func(string) string) error {
 	if len(c.Accounts) == 0 {
 		return configErr("accounts", 0, "at least one account is required")
 	}
+	return c.validateAccounts(getenv)
+}
+
+// validateAccounts checks each account: its id, schedule, resources and,
+// unless getenv is nil, that its token can be read.
+func (c *Config) validateAccounts(getenv func(string) string) error {
 	ids := map[string]bool{}
 	for i, a := range c.Accounts {
 		p := fmt.Sprintf("accounts[%d]", i)
