@@ -25,11 +25,19 @@ var errMirrorAuth = errors.New("the mirror refused the token (HTTP 401): check m
 // returns through it.
 // SQLite reports a full disk as SQLITE_FULL (13), or as
 // SQLITE_IOERR_WRITE (778) when the write fails with EFBIG or ENOSPC.
-func explainWrite(err error) error {
+func (s *Store) explainWrite(err error) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
+	if strings.Contains(msg, "readonly database") || strings.Contains(msg, "unable to open database file") {
+		where := "the mirror"
+		if s.path != "" {
+			where = "the mirror file " + s.path
+		}
+		return fmt.Errorf("%w: %s cannot be written by this process: check the owner and permissions of the file, "+
+			"its -wal and -shm files and its directory, and that the file system is not mounted read-only", err, where)
+	}
 	if strings.Contains(msg, "Transaction timed out") {
 		return fmt.Errorf("%w: %w", err, errTxnTimeout)
 	}

@@ -78,7 +78,7 @@ func (s *Store) AcquireLease(ctx context.Context, account, owner string, ttl tim
 		return nil, &LeaseHeldError{Account: account, Holder: h}
 	}
 	if err != nil {
-		return nil, explainWrite(fmt.Errorf("take lease of %s: %w", account, err))
+		return nil, s.explainWrite(fmt.Errorf("take lease of %s: %w", account, err))
 	}
 	l.Account = account
 	l.ExpiresAt, _ = time.Parse(time.RFC3339Nano, expires)
@@ -98,7 +98,7 @@ func (s *Store) AcquireLease(ctx context.Context, account, owner string, ttl tim
 				WHERE account_id = ? AND status = 'running'`, []any{s.ts(now), account}},
 		})
 		if err != nil {
-			return nil, explainWrite(fmt.Errorf("take lease of %s: close aborted runs: %w", account, err))
+			return nil, s.explainWrite(fmt.Errorf("take lease of %s: close aborted runs: %w", account, err))
 		}
 	}
 	exists := make([]string, len(stageTables))

@@ -48,6 +48,7 @@ type Options struct {
 type Store struct {
 	db          *sql.DB
 	remote      bool
+	path        string // the file of a file: mirror, for errors
 	now         func() time.Time
 	prov        *goose.Provider
 	busyTimeout time.Duration
@@ -76,10 +77,11 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	dialect := goose.DialectSQLite3
 	switch u.Scheme {
 	case "file":
-		path := strings.TrimPrefix(strings.SplitN(rawURL, "?", 2)[0], "file:")
+		path := FilePath(rawURL)
 		if path == "" {
 			return nil, errors.New("open mirror: file: url has no path")
 		}
+		s.path = path
 		if err := createPrivate(path, u.Query().Get("mode")); err != nil {
 			return nil, fmt.Errorf("open mirror %s: %w", path, err)
 		}
@@ -122,7 +124,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	var one int
 	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 		s.db.Close()
-		return nil, fmt.Errorf("open mirror %s: %w", RedactURL(rawURL), explainOpen(err, o.AuthTokenName, o.AuthToken != ""))
+		return nil, s.explainWrite(fmt.Errorf("open mirror %s: %w", RedactURL(rawURL), explainOpen(err, o.AuthTokenName, o.AuthToken != "")))
 	}
 	s.prov, err = goose.NewProvider(dialect, s.db, schema.Migrations())
 	if err != nil {
@@ -136,6 +138,14 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// FilePath is the file of a file: mirror URL, or "" for a remote one.
+func FilePath(rawURL string) string {
+	if !strings.HasPrefix(rawURL, "file:") {
+		return ""
+	}
+	return strings.TrimPrefix(strings.SplitN(rawURL, "?", 2)[0], "file:")
 }
 
 // createPrivate creates a missing mirror file readable only by its owner, so
@@ -239,6 +249,32 @@ func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return fmt.Errorf("mirror does not answer: %w", explainOpen(err, "", true))
+	}
+	return nil
+}
+
+// CheckWritable proves the mirror takes writes: it creates a table in a
+// transaction and rolls it back, so nothing is left behind. `check` runs it,
+// and the daemon's readiness probe uses its result.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	const create = `CREATE TABLE IF NOT EXISTS tursync_write_check (x INTEGER)`
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err := s.retryBusy(ctx, func() error {
+		if s.remote {
+			_, err := s.db.ExecContext(ctx, "BEGIN IMMEDIATE;\n"+create+";\nROLLBACK")
+			return err
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		_, err = tx.ExecContext(ctx, create)
+		return err
+	})
+	if err != nil {
+		return s.explainWrite(fmt.Errorf("mirror write check: %w", err))
 	}
 	return nil
 }

@@ -115,7 +115,7 @@ const TxnWarnAfter = 3 * time.Second
 // before the commit, whose transaction holds the write lock only while the
 // server copies staged rows into place (see plan).
 func (s *Store) ApplyOrg(ctx context.Context, p *OrgPass) error {
-	return explainWrite(s.applyOrg(ctx, p))
+	return s.explainWrite(s.applyOrg(ctx, p))
 }
 
 func (s *Store) applyOrg(ctx context.Context, p *OrgPass) error {

@@ -16,7 +16,7 @@ func (s *Store) StartRun(ctx context.Context, account, trigger string, at time.T
 	res, err := s.db.ExecContext(ctx, `INSERT INTO sync_runs (account_id, trigger, started_at, status) VALUES (?, ?, ?, 'running')`,
 		account, trigger, s.ts(at))
 	if err != nil {
-		return 0, explainWrite(fmt.Errorf("start run of %s: %w", account, err))
+		return 0, s.explainWrite(fmt.Errorf("start run of %s: %w", account, err))
 	}
 	id, err := res.LastInsertId()
 	if err != nil || id == 0 {
@@ -48,7 +48,7 @@ func (s *Store) FinishRun(ctx context.Context, r Run) error {
 		s.ts(r.FinishedAt), r.Status, r.APIRequests, r.APIRetries, r.RateLimitedSeconds,
 		r.Counts.Created, r.Counts.Updated, r.Counts.Deleted, r.Counts.Unchanged, nullStr(r.Error), r.ID)
 	if err != nil {
-		return explainWrite(fmt.Errorf("finish run %d: %w", r.ID, err))
+		return s.explainWrite(fmt.Errorf("finish run %d: %w", r.ID, err))
 	}
 	return nil
 }
@@ -61,7 +61,7 @@ func (s *Store) RecordFailedScopes(ctx context.Context, account string, runID in
 		p.recordScope(org, sc)
 	}
 	if err := p.commit(ctx, s.fence(account)); err != nil {
-		return explainWrite(fmt.Errorf("record scopes of %s: %w", org, err))
+		return s.explainWrite(fmt.Errorf("record scopes of %s: %w", org, err))
 	}
 	return nil
 }
@@ -136,7 +136,7 @@ func (s *Store) LiveOrgs(ctx context.Context, account string) ([]string, error) 
 // four roles and the locations list. Unchanged rows are not rewritten.
 func (s *Store) ApplyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (Counts, error) {
 	c, err := s.applyAccount(ctx, account, runID, roles, locs)
-	return c, explainWrite(err)
+	return c, s.explainWrite(err)
 }
 
 func (s *Store) applyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (Counts, error) {
@@ -196,7 +196,7 @@ func (s *Store) applyAccount(ctx context.Context, account string, runID int64, r
 // belongs to a member is tombstoned with reason merged.
 func (s *Store) SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (Counts, error) {
 	c, err := s.settleUsers(ctx, account, runID, runStarted, settledOrgs)
-	return c, explainWrite(err)
+	return c, s.explainWrite(err)
 }
 
 func (s *Store) settleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (Counts, error) {

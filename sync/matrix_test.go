@@ -203,7 +203,7 @@ func matrixFaults() []matrixFault {
 		{name: "402", fault: fixed(tursotest.Fault{Status: 402}), want: always(outcome{status: storage.StatusUnavailable, class: "plan"})},
 		{name: "403", fault: fixed(tursotest.Fault{Status: 403}), want: always(outcome{status: storage.StatusUnavailable, class: "forbidden"})},
 		{name: "404 org vanished", fault: fixed(tursotest.Fault{Status: 404, Body: `{"error": "organization not found"}`}),
-			want: always(outcome{status: storage.StatusFailed, class: "server"})},
+			want: always(outcome{status: storage.StatusFailed, class: "not_found"})},
 		{name: "cursor repeats forever", paged: true, fault: func(e *env, sc matrixScope) tursotest.Fault {
 			if sc.res == schema.ResDatabases {
 				return tursotest.Fault{After: 1, Body: `{"databases": [{"Name": "loop", "DbId": "loop-id"}], "pagination": {"next": "bG9vcA=="}}`}

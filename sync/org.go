@@ -27,6 +27,9 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 	or := OrgResult{Org: po.slug}
 	pass := &storage.OrgPass{Account: a.ID, Org: po.slug, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes}
 
+	if po.unknown != nil {
+		return s.unknownOrg(ctx, a, runID, po, log)
+	}
 	if po.vanished {
 		_, err := a.API.GetOrganization(ctx, po.slug)
 		if turso.StatusOf(err) != 404 {

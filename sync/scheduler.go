@@ -64,6 +64,10 @@ type scheduledJob struct {
 	running bool
 	lastErr string // why the last pass could not start
 	up      *bool
+	// trigger is what sync_runs records for the next pass: "startup" or
+	// "reload" for an account's first pass in this process, then
+	// "schedule".
+	trigger string
 }
 
 // NewScheduler returns a Scheduler whose passes use opts; opts.Stop,
@@ -88,7 +92,7 @@ func NewScheduler(store Store, status StatusStore, opts Options, m *metrics.Metr
 }
 
 func (s *Scheduler) setSyncer(store Store, opts Options) {
-	opts.Stop, opts.Metrics, opts.Trigger = s.stop, s.metrics, "schedule"
+	opts.Stop, opts.Metrics, opts.Trigger = s.stop, s.metrics, TriggerSchedule
 	s.syncer = New(store, opts)
 }
 
@@ -142,8 +146,12 @@ func (s *Scheduler) SetJobs(jobs []Job) error {
 		if old != nil {
 			s.cron.Remove(old.entry)
 		}
-		sj := &scheduledJob{job: j}
+		sj := &scheduledJob{job: j, trigger: TriggerStartup}
+		if s.started {
+			sj.trigger = TriggerReload
+		}
 		if old != nil {
+			sj.trigger = TriggerSchedule
 			sj.running, sj.lastErr, sj.up = old.running, old.lastErr, old.up
 		}
 		id := j.ID
@@ -235,6 +243,8 @@ func (s *Scheduler) pass(id string) {
 	}
 	sj.running = true
 	build := sj.job.Account
+	trigger := sj.trigger
+	sj.trigger = TriggerSchedule
 	s.mu.Unlock()
 
 	up := false
@@ -251,7 +261,7 @@ func (s *Scheduler) pass(id string) {
 		s.metrics.PassDone(metrics.Pass{Account: id, Status: storage.StatusFailed})
 		return
 	}
-	res := syncer.SyncAccount(s.ctx, a)
+	res := syncer.syncAccount(s.ctx, a, trigger)
 	up = res.Err == nil || errors.Is(res.Err, ErrStopped)
 	if res.Status == StatusSkipped {
 		// Another daemon syncs the account now: its health is unchanged.

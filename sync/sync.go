@@ -89,7 +89,12 @@ type Options struct {
 	AuditOverlap time.Duration
 	// OnlyOrg restricts the pass to one org slug.
 	OnlyOrg string
-	Trigger string
+	// StrictOrgs fails the account before any per-org request when an org
+	// named by the config or OnlyOrg is not listed by the token (`tursync
+	// sync` exits 2). Otherwise that org alone fails, as not_found, and the
+	// others are synced (the daemon).
+	StrictOrgs bool
+	Trigger    string
 	// MaxConcurrentAccounts bounds how many accounts Run syncs at once.
 	MaxConcurrentAccounts int
 	// SpillDir holds the per-org staging files; default os.TempDir().
@@ -219,8 +224,20 @@ func (s *Syncer) Run(ctx context.Context, accounts []Account) []Result {
 	return out
 }
 
+// What sync_runs.trigger records of the daemon's passes.
+const (
+	TriggerStartup  = "startup"  // an account's first pass when the daemon starts
+	TriggerReload   = "reload"   // the first pass of an account a reload added
+	TriggerSchedule = "schedule" // every later pass
+)
+
 // SyncAccount runs one pass over an account.
-func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
+func (s *Syncer) SyncAccount(ctx context.Context, a Account) Result {
+	return s.syncAccount(ctx, a, s.o.Trigger)
+}
+
+// syncAccount is SyncAccount, recorded with trigger.
+func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (res Result) {
 	res = Result{Account: a.ID, StartedAt: s.o.Now(), Status: storage.StatusComplete}
 	log := s.o.Logger.With(KeyAccount, a.ID)
 	ctx, release, err := s.holdLease(ctx, a.ID, log)
@@ -236,7 +253,7 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 		return res
 	}
 	defer release()
-	runID, err := s.store.StartRun(ctx, a.ID, s.o.Trigger, res.StartedAt)
+	runID, err := s.store.StartRun(ctx, a.ID, trigger, res.StartedAt)
 	if err != nil {
 		res.Status, res.Err = storage.StatusFailed, err
 		log.Error("sync failed", "error", err)
@@ -264,6 +281,10 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	orgs, err := s.plan(ctx, a)
 	if err != nil {
 		res.Status, res.Err = storage.StatusFailed, err
+		return res
+	}
+	if unknown := unknownOrgs(orgs); len(unknown) > 0 && s.o.StrictOrgs {
+		res.Status, res.Err = storage.StatusFailed, errors.Join(unknown...)
 		return res
 	}
 	var locs []turso.Location
@@ -367,7 +388,14 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 		res.Status, res.Err = storage.StatusFailed, err
 	}
 	s.recordPass(ctx, *res, log)
-	log.Info("account pass", "status", res.Status, "orgs", len(res.Orgs), "created", res.Counts.Created, "updated", res.Counts.Updated,
+	lvl := slog.LevelInfo
+	switch res.Status {
+	case storage.StatusFailed:
+		lvl = slog.LevelError
+	case "partial":
+		lvl = slog.LevelWarn
+	}
+	log.Log(ctx, lvl, "account pass", "status", res.Status, "orgs", len(res.Orgs), "created", res.Counts.Created, "updated", res.Counts.Updated,
 		"deleted", res.Counts.Deleted, "unchanged", res.Counts.Unchanged, "api_requests", stats.Requests,
 		"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String(), "error", errString(res.Err))
 }
@@ -567,7 +595,7 @@ func (s *Syncer) prefetchMembers(ctx context.Context, a Account, orgs []plannedO
 		return out
 	}
 	for _, po := range orgs {
-		if po.vanished {
+		if po.vanished || po.unknown != nil {
 			continue
 		}
 		f := &fetchedMembers{start: s.o.Now()}
@@ -601,51 +629,64 @@ func (s *Syncer) emailIndex(ctx context.Context, account string, fresh map[strin
 type plannedOrg struct {
 	slug     string
 	vanished bool // in the mirror but no longer listed by the token
+	// unknown: configured (or --org) but neither listed by the token nor
+	// in the mirror; no request is made for it.
+	unknown *UnknownOrgError
 }
 
 // plan decides which orgs this pass visits: the configured ones (or every
 // org the token lists), plus mirrored orgs the token no longer lists, which
-// are checked for offboarding.
+// are checked for offboarding. A named org that is neither listed nor
+// mirrored is planned as unknown.
 func (s *Syncer) plan(ctx context.Context, a Account) ([]plannedOrg, error) {
 	listed, err := a.API.ListOrganizations(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list organizations of account %s: %w", a.ID, err)
 	}
-	var slugs []string
-	for _, o := range listed {
-		slugs = append(slugs, o.Slug)
-	}
-	want := slugs
-	if len(a.Orgs) > 0 {
-		want = a.Orgs
-	}
-	var out []plannedOrg
-	for _, slug := range want {
-		if s.o.OnlyOrg != "" && slug != s.o.OnlyOrg {
-			continue
-		}
-		out = append(out, plannedOrg{slug: slug})
-	}
+	slugs := OrgSlugs(listed)
 	live, err := s.store.LiveOrgs(ctx, a.ID)
 	if err != nil {
 		return nil, err
 	}
-	for _, slug := range live {
-		if slices.Contains(slugs, slug) || slices.ContainsFunc(out, func(p plannedOrg) bool { return p.slug == slug }) {
-			continue
+	named := func(slug string) plannedOrg {
+		switch {
+		case slices.Contains(slugs, slug):
+			return plannedOrg{slug: slug}
+		case slices.Contains(live, slug):
+			return plannedOrg{slug: slug, vanished: true}
 		}
-		if len(a.Orgs) > 0 && !slices.Contains(a.Orgs, slug) {
-			continue // not configured any more: kept until `tursync prune`
-		}
-		if s.o.OnlyOrg != "" && slug != s.o.OnlyOrg {
-			continue
-		}
-		out = append(out, plannedOrg{slug: slug, vanished: true})
+		return plannedOrg{slug: slug, unknown: &UnknownOrgError{Account: a.ID, Org: slug, Visible: slugs}}
 	}
-	if s.o.OnlyOrg != "" && len(out) == 0 {
-		out = append(out, plannedOrg{slug: s.o.OnlyOrg})
+	if s.o.OnlyOrg != "" {
+		return []plannedOrg{named(s.o.OnlyOrg)}, nil
+	}
+	var out []plannedOrg
+	if len(a.Orgs) > 0 {
+		for _, slug := range a.Orgs {
+			out = append(out, named(slug))
+		}
+		return out, nil // mirrored orgs not configured any more stay until `tursync prune`
+	}
+	for _, slug := range slugs {
+		out = append(out, plannedOrg{slug: slug})
+	}
+	for _, slug := range live {
+		if !slices.Contains(slugs, slug) {
+			out = append(out, plannedOrg{slug: slug, vanished: true})
+		}
 	}
 	return out, nil
+}
+
+// unknownOrgs returns the orgs of the plan that the token does not list.
+func unknownOrgs(orgs []plannedOrg) []error {
+	var out []error
+	for _, po := range orgs {
+		if po.unknown != nil {
+			out = append(out, po.unknown)
+		}
+	}
+	return out
 }
 
 func errString(err error) string {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	stdsync "sync"
 	"testing"
 	"time"
@@ -323,4 +324,30 @@ func (e *env) tokenLeaks() []string {
 		found = append(found, "logs")
 	}
 	return found
+}
+
+// In the daemon an org the token does not list fails alone, as not_found,
+// with no request for it; the configured orgs it lists are synced.
+func TestUnknownConfiguredOrgFailsAlone(t *testing.T) {
+	e := newEnv(t, tursotest.Size{Orgs: 2, Members: 3, Databases: 3, Groups: 1})
+	e.sim.ResetLog()
+	r := tsync.New(e.store, e.opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", Orgs: []string{"org1", "Org2"}, API: e.client(testToken)})
+	if r.Status != "partial" || r.Err != nil {
+		t.Fatalf("pass %s (%v), want partial", r.Status, r.Err)
+	}
+	if sc := scope(t, r, "org1", "members"); sc.Status != storage.StatusComplete {
+		t.Errorf("org1 members %s, want complete", sc.Status)
+	}
+	sc := scope(t, r, "Org2", "members")
+	if sc.Status != storage.StatusFailed || sc.ErrorClass != "not_found" || !strings.Contains(sc.Error, `did you mean "org2"`) {
+		t.Errorf("Org2 members %s/%s %q, want failed/not_found with a suggestion", sc.Status, sc.ErrorClass, sc.Error)
+	}
+	for _, req := range e.sim.Requests() {
+		if req.Org == "Org2" || req.Org == "org2" {
+			t.Errorf("request for %s sent: %s", req.Org, req.Route)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM sync_scopes WHERE organization_id = 'Org2' AND error_class = 'not_found'`); n == 0 {
+		t.Error("the unknown org's failed scopes are not recorded in sync_scopes")
+	}
 }

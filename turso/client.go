@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -65,6 +66,13 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock used to read Retry-After dates.
 	Now func() time.Time
+	// TokenSource names where the token came from ("environment variable
+	// ACME_TURSO_TOKEN"), so a refused token's error says where to put a
+	// new one. Never the token itself.
+	TokenSource string
+	// Logger, when set, hears about every retry as it starts waiting, so
+	// an unreachable API is not 20 silent seconds.
+	Logger *slog.Logger
 }
 
 // Client calls the Platform API with one token.
@@ -200,6 +208,14 @@ func (c *Client) get(ctx context.Context, cl call) ([]byte, error) {
 		if ae.Class == ClassRateLimited {
 			c.noteWait(wait)
 		}
+		if c.opts.Logger != nil {
+			what := "Platform API request failed; retrying"
+			if ae.Class == ClassNetwork {
+				what = "Platform API unreachable; retrying"
+			}
+			c.opts.Logger.Warn(what, "endpoint", cl.endpoint, "org", cl.org, "attempt", attempt+1,
+				"max_retries", c.opts.MaxRetries, "wait", wait.Round(time.Millisecond).String(), "error", ae.Error())
+		}
 		if err := c.opts.Sleep(ctx, wait); err != nil {
 			return nil, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: fmt.Errorf("retry wait: %w", err)}
 		}
@@ -307,7 +323,19 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 	}
 	ae := &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: classifyStatus(resp.StatusCode)}
 	ae.Message, ae.Code = errorBody(body)
+	if ae.Class == ClassAuth {
+		ae.Hint = c.tokenHint()
+	}
 	return nil, parseRetryAfter(resp.Header.Get("Retry-After"), c.opts.Now()), ae
+}
+
+// tokenHint says where the refused token lives and how to make another.
+func (c *Client) tokenHint() string {
+	src := "the configured token"
+	if c.opts.TokenSource != "" {
+		src = "the token in " + c.opts.TokenSource
+	}
+	return src + " was refused (revoked, expired or mistyped): create a new one with `turso auth api-tokens mint tursync` and put it there"
 }
 
 // capReader reads at most left bytes, remembering a read error and whether

@@ -19,6 +19,9 @@ const (
 	ClassServer      Class = "server"
 	ClassNetwork     Class = "network"
 	ClassDecode      Class = "decode"
+	// ClassNotFound is a 404: a misspelt or deleted org, never a server
+	// fault.
+	ClassNotFound Class = "not_found"
 )
 
 // APIError is every failure of a Platform API call. It never carries the
@@ -32,6 +35,9 @@ type APIError struct {
 	Code     string // the API's "code" field, when sent
 	Class    Class
 	Err      error // the underlying transport or decode error, if any
+	// Hint says what to do about it, when the client knows (a refused
+	// token: which variable or file holds it and how to make another).
+	Hint string
 }
 
 func (e *APIError) Error() string {
@@ -51,6 +57,9 @@ func (e *APIError) Error() string {
 	}
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
+	}
+	if e.Hint != "" {
+		msg += "; " + e.Hint
 	}
 	return msg
 }
@@ -83,11 +92,13 @@ func classifyStatus(status int) Class {
 		return ClassPlan
 	case status == 403:
 		return ClassForbidden
+	case status == 404:
+		return ClassNotFound
 	case status == 429:
 		return ClassRateLimited
 	default:
 		// 5xx and any status the read API never documents for these routes
-		// (400, 404, 409): the server answered something we cannot use.
+		// (400, 409): the server answered something we cannot use.
 		return ClassServer
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -144,6 +145,35 @@ func configErr(path string, line int, format string, args ...any) error {
 	return &ConfigError{Msg: where + ": " + fmt.Sprintf(format, args...)}
 }
 
+// configProblems collects every problem of a config file, so one run of
+// `check` shows them all, each with its key path and, when known, its line.
+type configProblems struct {
+	lines map[string]int // key path -> line of its value
+	msgs  []string
+}
+
+func newProblems() *configProblems { return &configProblems{lines: map[string]int{}} }
+
+// add records a problem at path; line 0 takes the line the path was read
+// from.
+func (p *configProblems) add(path string, line int, format string, args ...any) {
+	if line == 0 {
+		line = p.lines[path]
+	}
+	p.msgs = append(p.msgs, configErr(path, line, format, args...).(*ConfigError).Msg)
+}
+
+// err is nil, or one ConfigError listing every problem.
+func (p *configProblems) err() error {
+	switch len(p.msgs) {
+	case 0:
+		return nil
+	case 1:
+		return &ConfigError{Msg: p.msgs[0]}
+	}
+	return &ConfigError{Msg: fmt.Sprintf("%d problems:\n  %s", len(p.msgs), strings.Join(p.msgs, "\n  "))}
+}
+
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // ParseConfig reads YAML, expands ${ENV} references when expandEnv is set,
@@ -163,7 +193,15 @@ func parseConfig(r io.Reader, expandEnv bool, getenv func(string) string, checkT
 	// Every value substituted for ${NAME} is scrubbed back out of errors: a
 	// referenced variable may hold a secret, and YAML errors quote input.
 	var expanded []string
+	probs := newProblems()
 	if expandEnv {
+		for _, loc := range envRef.FindAllIndex(data, -1) {
+			name := string(data[loc[0]+2 : loc[1]-1])
+			if getenv(name) == "" && !inComment(data, loc[0]) {
+				line := 1 + bytes.Count(data[:loc[0]], []byte("\n"))
+				probs.add("${"+name+"}", line, "environment variable %s is not set or empty", name)
+			}
+		}
 		data = envRef.ReplaceAllFunc(data, func(m []byte) []byte {
 			v := getenv(string(m[2 : len(m)-1]))
 			if v != "" {
@@ -172,7 +210,7 @@ func parseConfig(r io.Reader, expandEnv bool, getenv func(string) string, checkT
 			return []byte(v)
 		})
 	}
-	cfg, err := parseExpanded(data, getenv, checkTokens)
+	cfg, err := parseExpanded(data, getenv, checkTokens, probs)
 	if err != nil && len(expanded) > 0 {
 		// Longer values first, so one that contains another is replaced whole.
 		pairs := make([][2]string, 0, len(expanded)/2)
@@ -195,9 +233,22 @@ func parseConfig(r io.Reader, expandEnv bool, getenv func(string) string, checkT
 	return cfg, err
 }
 
+// inComment reports whether offset i of data lies in a YAML comment: after
+// a '#' that starts its line or follows a blank.
+func inComment(data []byte, i int) bool {
+	start := bytes.LastIndexByte(data[:i], '\n') + 1
+	line := data[start:i]
+	for j, c := range line {
+		if c == '#' && (j == 0 || line[j-1] == ' ' || line[j-1] == '\t') {
+			return true
+		}
+	}
+	return false
+}
+
 // parseExpanded decodes and validates YAML whose ${ENV} references are
 // already expanded.
-func parseExpanded(data []byte, getenv func(string) string, checkTokens bool) (Config, error) {
+func parseExpanded(data []byte, getenv func(string) string, checkTokens bool, probs *configProblems) (Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, &ConfigError{Msg: err.Error()}
@@ -206,13 +257,12 @@ func parseExpanded(data []byte, getenv func(string) string, checkTokens bool) (C
 	if len(root.Content) == 0 {
 		return Config{}, &ConfigError{Msg: "the file is empty"}
 	}
-	if err := decodeStrict(root.Content[0], reflect.ValueOf(&cfg).Elem(), ""); err != nil {
-		return Config{}, err
-	}
+	decodeStrict(root.Content[0], reflect.ValueOf(&cfg).Elem(), "", probs)
 	if !checkTokens {
 		getenv = nil
 	}
-	if err := cfg.Validate(getenv); err != nil {
+	cfg.validate(getenv, probs)
+	if err := probs.err(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
@@ -220,9 +270,10 @@ func parseExpanded(data []byte, getenv func(string) string, checkTokens bool) (C
 
 var durationType = reflect.TypeOf(Duration(0))
 
-// decodeStrict walks the YAML node into v, reporting unknown keys and bad
-// values by field path (accounts[2].schedule) and line.
-func decodeStrict(n *yaml.Node, v reflect.Value, path string) error {
+// decodeStrict walks the YAML node into v, recording unknown keys and bad
+// values by field path (accounts[2].schedule) and line, and the line of
+// every path it reads for the checks that follow.
+func decodeStrict(n *yaml.Node, v reflect.Value, path string, probs *configProblems) {
 	name := path
 	if name == "" {
 		name = "(top level)"
@@ -230,79 +281,129 @@ func decodeStrict(n *yaml.Node, v reflect.Value, path string) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	probs.lines[path] = n.Line
 	switch {
 	case v.Type() == durationType:
-		if n.Kind != yaml.ScalarNode {
-			return configErr(name, n.Line, "want a duration such as 30s or 720h")
-		}
-		s := strings.TrimSpace(n.Value)
-		if s == "0" {
-			v.SetInt(0)
-			return nil
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			return configErr(name, n.Line, "bad duration %q (want e.g. 30s, 15m, 720h)", n.Value)
-		}
-		v.SetInt(int64(d))
-		return nil
+		decodeDuration(n, v, name, probs)
 	case v.Kind() == reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return configErr(name, n.Line, "want a mapping of keys")
-		}
-		fields := map[string]int{}
-		for i := 0; i < v.NumField(); i++ {
-			if tag := v.Type().Field(i).Tag.Get("yaml"); tag != "" {
-				fields[strings.Split(tag, ",")[0]] = i
-			}
-		}
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			p := k.Value
-			if path != "" {
-				p = path + "." + k.Value
-			}
-			fi, ok := fields[k.Value]
-			if !ok {
-				return configErr(p, k.Line, "unknown key")
-			}
-			if seen[k.Value] {
-				return configErr(p, k.Line, "key given twice")
-			}
-			seen[k.Value] = true
-			if err := decodeStrict(val, v.Field(fi), p); err != nil {
-				return err
-			}
-		}
-		if ac, ok := v.Addr().Interface().(*AccountConfig); ok {
-			ac.line = n.Line
-		}
-		return nil
+		decodeStruct(n, v, path, probs)
 	case v.Kind() == reflect.Slice:
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			v.Set(reflect.Zero(v.Type()))
-			return nil
+			return
 		}
 		if n.Kind != yaml.SequenceNode {
-			return configErr(name, n.Line, "want a list")
+			probs.add(name, n.Line, "want a list")
+			return
 		}
 		out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, item := range n.Content {
-			if err := decodeStrict(item, out.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
+			decodeStrict(item, out.Index(i), fmt.Sprintf("%s[%d]", path, i), probs)
 		}
 		v.Set(out)
-		return nil
+	case n.Kind != yaml.ScalarNode:
+		probs.add(name, n.Line, "want a single value")
+	default:
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			probs.add(name, n.Line, "bad value %q for a %s", n.Value, v.Kind())
+		}
 	}
+}
+
+func decodeDuration(n *yaml.Node, v reflect.Value, name string, probs *configProblems) {
 	if n.Kind != yaml.ScalarNode {
-		return configErr(name, n.Line, "want a single value")
+		probs.add(name, n.Line, "want a duration such as 30s or 720h")
+		return
 	}
-	if err := n.Decode(v.Addr().Interface()); err != nil {
-		return configErr(name, n.Line, "bad value %q for a %s", n.Value, v.Kind())
+	s := strings.TrimSpace(n.Value)
+	if s == "0" {
+		v.SetInt(0)
+		return
 	}
-	return nil
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		probs.add(name, n.Line, "bad duration %q (want e.g. 30s, 15m, 720h)", n.Value)
+		return
+	}
+	v.SetInt(int64(d))
+}
+
+func decodeStruct(n *yaml.Node, v reflect.Value, path string, probs *configProblems) {
+	name := path
+	if name == "" {
+		name = "(top level)"
+	}
+	if n.Kind != yaml.MappingNode {
+		probs.add(name, n.Line, "want a mapping of keys")
+		return
+	}
+	fields := map[string]int{}
+	var names []string
+	for i := 0; i < v.NumField(); i++ {
+		if tag := v.Type().Field(i).Tag.Get("yaml"); tag != "" {
+			key := strings.Split(tag, ",")[0]
+			fields[key] = i
+			names = append(names, key)
+		}
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		p := k.Value
+		if path != "" {
+			p = path + "." + k.Value
+		}
+		fi, ok := fields[k.Value]
+		switch {
+		case !ok:
+			if guess := closest(k.Value, names); guess != "" {
+				probs.add(p, k.Line, "unknown key (did you mean %q?)", guess)
+			} else {
+				probs.add(p, k.Line, "unknown key (known here: %s)", strings.Join(names, ", "))
+			}
+		case seen[k.Value]:
+			probs.add(p, k.Line, "key given twice")
+		default:
+			seen[k.Value] = true
+			decodeStrict(val, v.Field(fi), p, probs)
+		}
+	}
+	if ac, ok := v.Addr().Interface().(*AccountConfig); ok {
+		ac.line = n.Line
+	}
+}
+
+// closest is the known key nearest to key by edit distance, when it is
+// near enough to be a typo.
+func closest(key string, known []string) string {
+	best, bestD := "", 1+len(key)/3
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(key), k); d < bestD || (d == bestD && best == "" && d <= 2) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 var accountID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -311,100 +412,98 @@ var accountID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 // source.
 // A nil getenv skips the accounts' tokens.
 func (c *Config) Validate(getenv func(string) string) error {
+	p := newProblems()
+	c.validate(getenv, p)
+	return p.err()
+}
+
+// validate records every problem of the values in p.
+func (c *Config) validate(getenv func(string) string, p *configProblems) {
 	if c.Mirror.URL == "" {
-		return configErr("mirror.url", 0, "required (e.g. file:./tursync.db)")
-	}
-	if u, err := url.Parse(c.Mirror.URL); err != nil || !slices.Contains([]string{"file", "libsql", "http", "https", "ws", "wss"}, u.Scheme) {
-		return configErr("mirror.url", 0, "want file:PATH, libsql://HOST or http(s)://HOST")
+		p.add("mirror.url", 0, "required (e.g. file:./tursync.db)")
+	} else if u, err := url.Parse(c.Mirror.URL); err != nil || !slices.Contains([]string{"file", "libsql", "http", "https", "ws", "wss"}, u.Scheme) {
+		p.add("mirror.url", 0, "want file:PATH, libsql://HOST or http(s)://HOST")
 	}
 	if err := checkBaseURL(c.API.BaseURL); err != nil {
-		return configErr("api.base_url", 0, "%v", err)
+		p.add("api.base_url", 0, "%v", err)
 	}
 	if c.API.Timeout <= 0 {
-		return configErr("api.timeout", 0, "must be more than 0")
+		p.add("api.timeout", 0, "must be more than 0")
 	}
 	if c.API.RequestsPerSecond <= 0 {
-		return configErr("api.requests_per_second", 0, "must be more than 0")
+		p.add("api.requests_per_second", 0, "must be more than 0")
 	}
 	if c.API.MaxRetries < 0 {
-		return configErr("api.max_retries", 0, "must not be negative")
+		p.add("api.max_retries", 0, "must not be negative")
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-		return configErr("http.listen", 0, "want HOST:PORT: %v", err)
+		p.add("http.listen", 0, "want HOST:PORT: %v", err)
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
-		return configErr("log.level", 0, "want debug, info, warn or error, not %q", c.Log.Level)
+		p.add("log.level", 0, "want debug, info, warn or error, not %q", c.Log.Level)
 	}
 	if !slices.Contains([]string{"auto", "json", "text"}, c.Log.Format) {
-		return configErr("log.format", 0, "want auto, json or text, not %q", c.Log.Format)
+		p.add("log.format", 0, "want auto, json or text, not %q", c.Log.Format)
 	}
 	if c.Sync.MaxConcurrentAccounts < 1 {
-		return configErr("sync.max_concurrent_accounts", 0, "must be at least 1")
+		p.add("sync.max_concurrent_accounts", 0, "must be at least 1")
 	}
 	if c.Mirror.BusyTimeout <= 0 {
-		return configErr("mirror.busy_timeout", 0, "must be more than 0")
+		p.add("mirror.busy_timeout", 0, "must be more than 0")
 	}
-	if err := c.Sync.validate(); err != nil {
-		return err
-	}
+	c.Sync.validate(p)
 	if c.DeleteGuard.MaxFraction <= 0 || c.DeleteGuard.MaxFraction > 1 {
-		return configErr("delete_guard.max_fraction", 0, "want a fraction in (0, 1]")
+		p.add("delete_guard.max_fraction", 0, "want a fraction in (0, 1]")
 	}
 	if c.DeleteGuard.MinRows < 0 {
-		return configErr("delete_guard.min_rows", 0, "must not be negative")
+		p.add("delete_guard.min_rows", 0, "must not be negative")
 	}
 	if _, err := tsync.ParseSchedule(c.Defaults.Schedule); err != nil {
-		return configErr("defaults.schedule", 0, "bad cron spec %q: %v", c.Defaults.Schedule, err)
+		p.add("defaults.schedule", 0, "bad cron spec %q: %v", c.Defaults.Schedule, err)
 	}
-	if err := checkResources("defaults.resources", c.Defaults.Resources); err != nil {
-		return err
-	}
+	checkResources(p, "defaults.resources", c.Defaults.Resources)
 	if len(c.Accounts) == 0 {
-		return configErr("accounts", 0, "at least one account is required")
+		p.add("accounts", 0, "at least one account is required")
 	}
-	return c.validateAccounts(getenv)
+	c.validateAccounts(getenv, p)
 }
 
 // validateAccounts checks each account: its id, schedule, resources and,
 // unless getenv is nil, that its token can be read.
-func (c *Config) validateAccounts(getenv func(string) string) error {
+func (c *Config) validateAccounts(getenv func(string) string, probs *configProblems) {
 	ids := map[string]bool{}
 	for i, a := range c.Accounts {
 		p := fmt.Sprintf("accounts[%d]", i)
 		if !accountID.MatchString(a.ID) {
-			return configErr(p+".id", a.line, "want letters, digits, '.', '_' or '-', not %q", a.ID)
+			probs.add(p+".id", 0, "want letters, digits, '.', '_' or '-', not %q", a.ID)
 		}
 		if ids[a.ID] {
-			return configErr(p+".id", a.line, "duplicate account id %q", a.ID)
+			probs.add(p+".id", 0, "duplicate account id %q", a.ID)
 		}
 		ids[a.ID] = true
 		if a.Schedule != "" {
 			if _, err := tsync.ParseSchedule(a.Schedule); err != nil {
-				return configErr(p+".schedule", a.line, "bad cron spec %q: %v", a.Schedule, err)
+				probs.add(p+".schedule", 0, "bad cron spec %q: %v", a.Schedule, err)
 			}
 		}
 		if a.Resources != nil {
-			if err := checkResources(p+".resources", a.Resources); err != nil {
-				return err
-			}
+			checkResources(probs, p+".resources", a.Resources)
 		}
 		if getenv == nil {
 			continue // the command reads no token
 		}
 		if _, err := a.Token(getenv); err != nil {
-			return configErr(p, a.line, "%v", err)
+			probs.add(p, a.line, "%v", err)
 		}
 	}
-	return nil
 }
 
-func checkResources(path string, rs []string) error {
+func checkResources(p *configProblems, path string, rs []string) {
 	for i, r := range rs {
 		if !slices.Contains(schema.Resources, r) {
-			return configErr(fmt.Sprintf("%s[%d]", path, i), 0, "unknown resource %q (want one of %s)", r, strings.Join(schema.Resources, ", "))
+			p.add(fmt.Sprintf("%s[%d]", path, i), 0, "unknown resource %q (want one of %s)", r, strings.Join(schema.Resources, ", "))
 		}
 	}
-	return nil
 }
 
 // checkBaseURL refuses plain http to anything but a loopback host: the
@@ -456,6 +555,15 @@ func (a AccountConfig) Token(getenv func(string) string) (turso.Secret, error) {
 	return turso.Secret{}, errors.New("token_env or token_file is required")
 }
 
+// tokenSource names where the account's token is read from, for errors
+// that tell the operator where to put a new one.
+func (a AccountConfig) tokenSource() string {
+	if a.TokenFile != "" {
+		return "token_file " + a.TokenFile + " of account " + a.ID
+	}
+	return "environment variable " + a.TokenEnv + " (token_env of account " + a.ID + ")"
+}
+
 // warnTokenFiles logs each token_file that group or others may read: the
 // token works for anyone who can read it.
 func warnTokenFiles(log *slog.Logger, cfg Config) {
@@ -494,12 +602,11 @@ func (c *Config) Schedule(a AccountConfig) string {
 	return c.Defaults.Schedule
 }
 
-func (sc SyncConfig) validate() error {
+func (sc SyncConfig) validate(p *configProblems) {
 	if time.Duration(sc.LeaseTTL) < 3*time.Second {
-		return configErr("sync.lease_ttl", 0, "must be at least 3s (it is renewed every third of it)")
+		p.add("sync.lease_ttl", 0, "must be at least 3s (it is renewed every third of it)")
 	}
 	if sc.ShutdownTimeout <= 0 {
-		return configErr("sync.shutdown_timeout", 0, "must be more than 0")
+		p.add("sync.shutdown_timeout", 0, "must be more than 0")
 	}
-	return nil
 }

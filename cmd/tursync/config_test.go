@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,17 +48,20 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"unknown key", base + "api: {bogus: 1}\n", "api.bogus (line 5): unknown key"},
 		{"unknown top key", base + "mirrors: {}\n", "mirrors (line 5): unknown key"},
 		{"bad duration", base + "api: {timeout: 3 minutes}\n", `api.timeout (line 5): bad duration "3 minutes"`},
-		{"bad cron", base + "defaults: {schedule: \"every day\"}\n", `defaults.schedule: bad cron spec "every day"`},
-		{"bad account cron", "mirror: {url: \"file:x.db\"}\naccounts:\n  - id: a\n    token_env: T\n    schedule: \"61 * * * *\"\n", "accounts[0].schedule (line 3): bad cron spec"},
+		{"bad cron", base + "defaults: {schedule: \"every day\"}\n", `defaults.schedule (line 5): bad cron spec "every day"`},
+		{"bad account cron", "mirror: {url: \"file:x.db\"}\naccounts:\n  - id: a\n    token_env: T\n    schedule: \"61 * * * *\"\n", "accounts[0].schedule (line 5): bad cron spec"},
 		{"duplicate id", base + "  - id: acme\n    token_env: T\n", `accounts[1].id (line 5): duplicate account id "acme"`},
 		{"missing env", "mirror: {url: \"file:x.db\"}\naccounts:\n  - id: a\n    token_env: NOPE\n", "accounts[0] (line 3): token_env: environment variable NOPE is not set"},
 		{"missing file", "mirror: {url: \"file:x.db\"}\naccounts:\n  - id: a\n    token_file: " + filepath.Join(dir, "none") + "\n", "accounts[0] (line 3): token_file: "},
 		{"both token sources", "mirror: {url: \"file:x.db\"}\naccounts:\n  - id: a\n    token_env: T\n    token_file: " + tokenFile + "\n", "not both"},
 		{"no accounts", "mirror: {url: \"file:x.db\"}\n", "accounts: at least one account"},
 		{"no mirror", "accounts:\n  - id: a\n    token_env: T\n", "mirror.url: required"},
-		{"http base url", base + "api: {base_url: \"http://api.example.com\"}\n", "api.base_url: http:// is only allowed for loopback"},
-		{"unknown resource", base + "defaults: {resources: [members, wat]}\n", `defaults.resources[1]: unknown resource "wat"`},
+		{"http base url", base + "api: {base_url: \"http://api.example.com\"}\n", "api.base_url (line 5): http:// is only allowed for loopback"},
+		{"unknown resource", base + "defaults: {resources: [members, wat]}\n", `defaults.resources[1] (line 5): unknown resource "wat"`},
 		{"bad type", base + "sync: {max_concurrent_accounts: many}\n", `sync.max_concurrent_accounts (line 5): bad value "many"`},
+		{"typo suggests the key", base + "api: {request_per_second: 3}\n", `api.request_per_second (line 5): unknown key (did you mean "requests_per_second"?)`},
+		{"unset variable", "mirror: {url: \"file:${MIRROR_DIR}/t.db\"}\n" + base[strings.Index(base, "accounts"):], "${MIRROR_DIR} (line 1): environment variable MIRROR_DIR is not set"},
+		{"unset token variable", base[:strings.Index(base, "accounts")] + "accounts:\n  - id: a\n    token_env: ${UNSET_VAR}\n", "${UNSET_VAR} (line 4): environment variable UNSET_VAR is not set"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -70,6 +74,17 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+// Every problem of a file is reported at once, each with its line.
+func TestConfigReportsEveryProblem(t *testing.T) {
+	y := "mirror: {url: \"file:x.db\"}\napi: {timeout: soon, bogus: 1}\ndefaults: {schedule: \"*/10 * * *\"}\naccounts:\n  - id: a\n    token_env: T\n"
+	_, err := ParseConfig(strings.NewReader(y), true, env(map[string]string{"T": "tok"}))
+	for _, want := range []string{"3 problems", "api.timeout (line 2)", "api.bogus (line 2): unknown key", "defaults.schedule (line 3): bad cron spec"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
+		}
 	}
 }
 
@@ -113,5 +128,17 @@ func TestHTTPListensOnLoopbackByDefault(t *testing.T) {
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		t.Errorf("default http.listen %q is not a loopback address", DefaultConfig().HTTP.Listen)
+	}
+}
+
+func TestConfigChangesNamesWhatAReloadChanged(t *testing.T) {
+	old := DefaultConfig()
+	old.Accounts = []AccountConfig{{ID: "a", TokenEnv: "A"}, {ID: "b", TokenEnv: "B"}, {ID: "c", TokenEnv: "C"}}
+	cfg := DefaultConfig()
+	cfg.Accounts = []AccountConfig{{ID: "a", TokenEnv: "A"}, {ID: "b", TokenEnv: "B", Schedule: "@every 1h"}, {ID: "d", TokenEnv: "D"}}
+	cfg.DeleteGuard.MinRows = 99
+	added, removed, changed, sections := configChanges(old, cfg)
+	if fmt.Sprint(added, removed, changed, sections) != "[d] [c] [b] [delete_guard]" {
+		t.Errorf("added %v removed %v changed %v sections %v", added, removed, changed, sections)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -170,7 +172,7 @@ func (d *daemon) account(id string) (tsync.Account, error) {
 	cfg := d.cfg.Load()
 	for _, a := range cfg.Accounts {
 		if a.ID == id {
-			acct, err := d.m.account(cfg, a, d.lims, d.metrics)
+			acct, err := d.m.account(cfg, a, d.lims, d.metrics, d.log)
 			if err != nil {
 				return tsync.Account{}, fmt.Errorf("account %s: %w", id, err)
 			}
@@ -204,7 +206,51 @@ func (d *daemon) reload() {
 		return
 	}
 	d.metrics.ConfigReloaded(true)
-	d.log.Info("config reloaded", "accounts", len(cfg.Accounts))
+	added, removed, changed, sections := configChanges(*old, cfg)
+	d.log.Info("config reloaded", "accounts", len(cfg.Accounts), "added", added, "removed", removed,
+		"changed", changed, "sections_changed", sections)
+}
+
+// configChanges says what a reload changed: accounts added, removed or
+// changed (by id), and the other top-level sections that differ.
+func configChanges(old, cfg Config) (added, removed, changed, sections []string) {
+	before := map[string]AccountConfig{}
+	for _, a := range old.Accounts {
+		before[a.ID] = a
+	}
+	seen := map[string]bool{}
+	for _, a := range cfg.Accounts {
+		seen[a.ID] = true
+		b, ok := before[a.ID]
+		switch {
+		case !ok:
+			added = append(added, a.ID)
+		case !reflect.DeepEqual(accountKey(old, b), accountKey(cfg, a)):
+			changed = append(changed, a.ID)
+		}
+	}
+	for _, a := range old.Accounts {
+		if !seen[a.ID] {
+			removed = append(removed, a.ID)
+		}
+	}
+	ov, nv := reflect.ValueOf(old), reflect.ValueOf(cfg)
+	for i := 0; i < ov.NumField(); i++ {
+		f := ov.Type().Field(i)
+		if f.Name == "Accounts" {
+			continue
+		}
+		if !reflect.DeepEqual(ov.Field(i).Interface(), nv.Field(i).Interface()) {
+			sections = append(sections, strings.Split(f.Tag.Get("yaml"), ",")[0])
+		}
+	}
+	return added, removed, changed, sections
+}
+
+// accountKey is what a pass of the account depends on, its effective
+// schedule and resources included.
+func accountKey(cfg Config, a AccountConfig) []any {
+	return []any{a.TokenEnv, a.TokenFile, a.Orgs, cfg.Schedule(a), cfg.Resources(a)}
 }
 
 // ready says whether the mirror answers and is migrated.

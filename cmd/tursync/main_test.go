@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,6 +112,9 @@ func TestUnknownCommand(t *testing.T) {
 	if r := runMain(t, nil, "frobnicate"); r.code != 2 {
 		t.Errorf("exit %d, want 2", r.code)
 	}
+	if r := runMain(t, nil, "sync", "-h"); r.code != 0 || !strings.Contains(r.stderr, "-dry-run") {
+		t.Errorf("sync -h: exit %d, want 0 with the flags\n%s", r.code, r.stderr)
+	}
 	if r := runMain(t, nil, "version"); r.code != 0 || !strings.Contains(r.stdout, "tursync") {
 		t.Errorf("version: %d %s", r.code, r.stdout)
 	}
@@ -126,6 +132,108 @@ func TestCheckReportsAccessPerOrg(t *testing.T) {
 	for _, want := range []string{"account acme: token ok", "members ok", "invites unavailable (needs admin or owner)", "audit_logs unavailable (plan)"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("check output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func writeConfigOrgs(t *testing.T, mirrorURL, apiURL, orgs string) string {
+	t.Helper()
+	p := writeConfig(t, mirrorURL, apiURL)
+	b, _ := os.ReadFile(p)
+	b = append(b, []byte("    orgs: ["+orgs+"]\n")...)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// check must fail wherever sync would: an org the token cannot see, a
+// mirror that takes no writes, an API that does not answer.
+func TestCheckFailsWhereSyncWould(t *testing.T) {
+	_, url := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 2, Members: 2, Databases: 2, Groups: 1}})
+	dir := t.TempDir()
+	env := map[string]string{"ACME_TOKEN": "t"}
+
+	fresh := filepath.Join(dir, "fresh.db")
+	r := runMain(t, env, "check", "--config", writeConfig(t, "file:"+fresh, url))
+	if r.code != 0 || !strings.Contains(r.stdout, "writable") || !strings.Contains(r.stdout, "config ok: 1 account\n") {
+		t.Fatalf("good setup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("check left the mirror file it created behind: %v", err)
+	}
+
+	r = runMain(t, env, "check", "--config", writeConfigOrgs(t, "file:"+fresh, url, "Org1, nosuchorg"))
+	if r.code != 1 || !strings.Contains(r.stdout, `did you mean "org1"`) || !strings.Contains(r.stdout, "sees 2 orgs: org1, org2") ||
+		!strings.Contains(r.stdout, "org nosuchorg: FAILED") {
+		t.Errorf("unknown orgs: exit %d, want 1 listing the visible orgs\n%s", r.code, r.stdout)
+	}
+
+	migrated := filepath.Join(dir, "m.db")
+	if r := runMain(t, env, "migrate", "--config", writeConfig(t, "file:"+migrated, url)); r.code != 0 {
+		t.Fatalf("migrate: %s", r.stderr)
+	}
+	r = runMain(t, env, "check", "--config", writeConfig(t, "file:"+migrated+"?mode=ro", url))
+	if r.code != 1 || !strings.Contains(r.stdout, "cannot be written") || !strings.Contains(r.stdout, migrated) {
+		t.Errorf("read-only mirror: exit %d, want 1 naming the file\n%s", r.code, r.stdout)
+	}
+	r = runMain(t, env, "check", "--config", writeConfig(t, "file:"+filepath.Join(dir, "no", "such", "dir.db"), url))
+	if r.code != 1 || !strings.Contains(r.stdout, "mirror") || !strings.Contains(r.stdout, "FAILED") {
+		t.Errorf("uncreatable mirror: exit %d, want 1\n%s", r.code, r.stdout)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	r = runMain(t, env, "check", "--config", writeConfig(t, "file:"+fresh, dead))
+	if r.code != 1 || !strings.Contains(r.stdout, "Platform API unreachable at "+dead) || strings.Contains(r.stdout, "token refused") {
+		t.Errorf("unreachable API: exit %d, want 1 saying so\n%s", r.code, r.stdout)
+	}
+
+	r = runMain(t, env, "check", "--output", "json", "--config", writeConfigOrgs(t, "file:"+fresh, url, "Org1"))
+	var rep struct {
+		OK       bool `json:"ok"`
+		Accounts []struct {
+			MissingOrgs []struct {
+				Org        string `json:"org"`
+				DidYouMean string `json:"did_you_mean"`
+			} `json:"missing_orgs"`
+		} `json:"accounts"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("check --output json: %v\n%s", err, r.stdout)
+	}
+	if r.code != 1 || rep.OK || len(rep.Accounts) != 1 || len(rep.Accounts[0].MissingOrgs) != 1 || rep.Accounts[0].MissingOrgs[0].DidYouMean != "org1" {
+		t.Errorf("check --output json: exit %d, %+v", r.code, rep)
+	}
+}
+
+// A misspelt org is a usage error found before any request for it, naming
+// the orgs the token lists; in the daemon it fails alone, as not_found.
+func TestUnknownOrgIsAUsageError(t *testing.T) {
+	sim, url := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 2, Members: 2, Databases: 2, Groups: 1}})
+	mirror := "file:" + filepath.Join(t.TempDir(), "m.db")
+	env := map[string]string{"ACME_TOKEN": "t"}
+	for _, tc := range []struct {
+		name, cfg string
+		args      []string
+	}{
+		{"--org", writeConfig(t, mirror, url), []string{"--org", "Org1"}},
+		{"orgs:", writeConfigOrgs(t, mirror, url, "org2, Org1"), nil},
+	} {
+		sim.ResetLog()
+		r := runMain(t, env, append([]string{"sync", "--config", tc.cfg}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, `org "Org1" is not listed`) || !strings.Contains(r.stderr, `did you mean "org1"`) ||
+			!strings.Contains(r.stderr, "it lists: org1, org2") {
+			t.Errorf("%s: exit %d, want 2 naming the visible orgs\n%s%s", tc.name, r.code, r.stdout, r.stderr)
+		}
+		for _, req := range sim.Requests() {
+			if req.Org != "" {
+				t.Errorf("%s: a request for org %s (%s) was sent", tc.name, req.Org, req.Route)
+			}
 		}
 	}
 }

@@ -52,6 +52,9 @@ type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
 
+// errHelp ends a command whose -h printed its flags: exit 0.
+var errHelp = errors.New("help printed")
+
 // ErrSyncFailed means a pass ran but a scope or account failed; exit 1.
 var ErrSyncFailed = errors.New("sync failed")
 
@@ -121,7 +124,7 @@ func buildCommit() string {
 
 // exitCode maps an error to the exit codes of PRODUCT.md and prints it.
 func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
+	if err == nil || errors.Is(err, errHelp) {
 		return 0
 	}
 	var ue *UsageError

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	stdsync "sync"
 	"time"
 
@@ -28,7 +27,7 @@ func (m *Main) flags(name string) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return &UsageError{Msg: "help requested"}
+			return errHelp // the flag package printed the command's flags
 		}
 		return &UsageError{Msg: err.Error()}
 	}
@@ -106,13 +105,14 @@ func (l *limiters) get(tok turso.Secret, rps float64) *rate.Limiter {
 }
 
 // account reads an account's token now and builds its API client.
-func (m *Main) account(cfg *Config, a AccountConfig, lims *limiters, obs turso.Observer) (tsync.Account, error) {
+func (m *Main) account(cfg *Config, a AccountConfig, lims *limiters, obs turso.Observer, log *slog.Logger) (tsync.Account, error) {
 	tok, err := a.Token(m.Getenv)
 	if err != nil {
 		return tsync.Account{}, err
 	}
 	c, err := turso.NewClient(turso.Options{BaseURL: cfg.API.BaseURL, Token: tok, Timeout: time.Duration(cfg.API.Timeout),
-		MaxRetries: cfg.API.MaxRetries, Limiter: lims.get(tok, cfg.API.RequestsPerSecond), Observer: obs})
+		MaxRetries: cfg.API.MaxRetries, Limiter: lims.get(tok, cfg.API.RequestsPerSecond), Observer: obs,
+		TokenSource: a.tokenSource(), Logger: log.With(tsync.KeyAccount, a.ID)})
 	if err != nil {
 		return tsync.Account{}, err
 	}
@@ -120,14 +120,14 @@ func (m *Main) account(cfg *Config, a AccountConfig, lims *limiters, obs turso.O
 }
 
 // accounts builds the sync accounts of the config, reading each token now.
-func (m *Main) accounts(cfg Config, only string) ([]tsync.Account, error) {
+func (m *Main) accounts(cfg Config, only string, log *slog.Logger) ([]tsync.Account, error) {
 	lims := newLimiters()
 	var out []tsync.Account
 	for i, a := range cfg.Accounts {
 		if only != "" && a.ID != only {
 			continue
 		}
-		acct, err := m.account(&cfg, a, lims, nil)
+		acct, err := m.account(&cfg, a, lims, nil, log)
 		if err != nil {
 			return nil, configErr(fmt.Sprintf("accounts[%d]", i), a.line, "%v", err)
 		}
@@ -164,7 +164,7 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	}
 	log := newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format)
 	warnTokenFiles(log, cfg)
-	accts, err := m.accounts(cfg, *account)
+	accts, err := m.accounts(cfg, *account, log)
 	if err != nil {
 		return err
 	}
@@ -175,6 +175,8 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	defer st.Close()
 	o := m.syncerOptions(cfg, log)
 	o.ForceDeletes, o.OnlyOrg, o.LeaseWait = *force, *org, *leaseWait
+	// A misspelt org is a usage error, found before any request for it.
+	o.StrictOrgs = true
 	var store tsync.Store = st
 	if *dry {
 		store = tsync.DryRun(st)
@@ -182,6 +184,12 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	}
 	results := tsync.New(store, o).Run(ctx, accts)
 	printResults(m.Stdout, results, *dry)
+	for _, r := range results {
+		var unknown *tsync.UnknownOrgError
+		if errors.As(r.Err, &unknown) {
+			return &UsageError{Msg: r.Err.Error()}
+		}
+	}
 	for _, r := range results {
 		if r.Failed() {
 			return ErrSyncFailed
@@ -274,79 +282,6 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 	}
 	for _, mg := range applied {
 		fmt.Fprintf(m.Stdout, "applied %05d %s\n", mg.Version, mg.Source)
-	}
-	return nil
-}
-
-// runCheck validates the config and, per account, what the token can see.
-func (m *Main) runCheck(ctx context.Context, args []string) error {
-	fs := m.flags("check")
-	cfg, _, err := m.parseWithConfig(fs, args)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(m.Stdout, "config ok: %d accounts\n", len(cfg.Accounts))
-	accts, err := m.accounts(cfg, "")
-	if err != nil {
-		return err
-	}
-	failed := false
-	for _, a := range accts {
-		c := a.API.(*turso.Client)
-		exp, err := c.ValidateToken(ctx)
-		if err != nil {
-			failed = true
-			fmt.Fprintf(m.Stdout, "account %s: token refused: %v\n", a.ID, err)
-			continue
-		}
-		expires := "never expires"
-		if exp > 0 {
-			expires = "expires " + time.Unix(exp, 0).UTC().Format(time.RFC3339)
-		}
-		orgs, err := c.ListOrganizations(ctx)
-		if err != nil {
-			failed = true
-			fmt.Fprintf(m.Stdout, "account %s: token ok (%s); list organizations: %v\n", a.ID, expires, err)
-			continue
-		}
-		fmt.Fprintf(m.Stdout, "account %s: token ok (%s), sees %d orgs\n", a.ID, expires, len(orgs))
-		for _, o := range orgs {
-			if len(a.Orgs) > 0 && !slices.Contains(a.Orgs, o.Slug) {
-				continue
-			}
-			fmt.Fprintf(m.Stdout, "  org %s (%s plan):", o.Slug, o.PlanID)
-			probes := []struct {
-				name string
-				call func() error
-			}{
-				{"members", func() error { _, err := c.ListMembers(ctx, o.Slug); return err }},
-				{"invites", func() error { _, err := c.ListInvites(ctx, o.Slug); return err }},
-				{"api_tokens", func() error { _, err := c.ListAPITokens(ctx, o.Slug); return err }},
-				{"audit_logs", func() error { _, err := c.AuditLogs(ctx, o.Slug, 1, 1); return err }},
-			}
-			for _, p := range probes {
-				switch err := p.call(); turso.ClassOf(err) {
-				case "":
-					fmt.Fprintf(m.Stdout, " %s ok;", p.name)
-				case turso.ClassPlan:
-					fmt.Fprintf(m.Stdout, " %s unavailable (plan);", p.name)
-				case turso.ClassForbidden:
-					fmt.Fprintf(m.Stdout, " %s unavailable (needs admin or owner);", p.name)
-				default:
-					failed = true
-					fmt.Fprintf(m.Stdout, " %s error (%s);", p.name, turso.ClassOf(err))
-				}
-			}
-			fmt.Fprintln(m.Stdout)
-		}
-		for _, want := range a.Orgs {
-			if !slices.ContainsFunc(orgs, func(o turso.Organization) bool { return o.Slug == want }) {
-				fmt.Fprintf(m.Stdout, "  org %s: configured but not listed by this token\n", want)
-			}
-		}
-	}
-	if failed {
-		return ErrSyncFailed
 	}
 	return nil
 }
