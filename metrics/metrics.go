@@ -6,6 +6,7 @@ package metrics
 import (
 	"database/sql"
 	"strconv"
+	stdsync "sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,15 @@ type Metrics struct {
 	pruned           *prometheus.CounterVec
 	leaseHeld        *prometheus.GaugeVec
 	leaseSkips       *prometheus.CounterVec
+	scopeUp          *prometheus.GaugeVec
+	scopeLastAttempt *prometheus.GaugeVec
+	scopeFailures    *prometheus.GaugeVec
+	reloadOK         prometheus.Gauge
+
+	// scopes are the (account, org, resource) label sets of the scope
+	// series, so those of scopes nobody syncs any more can be deleted.
+	mu     stdsync.Mutex
+	scopes map[[3]string]bool
 }
 
 // New registers every collector of PRODUCT.md on reg, plus build_info with
@@ -88,13 +98,27 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 			Help: "1 while this process holds the account's lease (a pass of it runs here), else 0."}, []string{"account"}),
 		leaseSkips: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "lease_skips_total",
 			Help: "Passes skipped because another process held the account's lease."}, []string{"account"}),
+		scopeUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_up",
+			Help: "1 when the scope's last pass completed (or was guarded), 0 when it failed, whether or not it ever succeeded. Absent while unavailable by plan or role."},
+			[]string{"account", "org", "resource"}),
+		scopeLastAttempt: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_last_attempt_timestamp_seconds",
+			Help: "Unix time the scope's last pass ended, whatever its status. Absent while unavailable by plan or role."},
+			[]string{"account", "org", "resource"}),
+		scopeFailures: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_consecutive_failures",
+			Help: "Passes in a row that failed the scope (0 after a complete one); 1 at start-up when the mirror's last pass of it failed."},
+			[]string{"account", "org", "resource"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "config_last_reload_successful",
+			Help: "0 when the last SIGHUP reload was refused (the daemon runs the previous config), else 1."}),
+		scopes: map[[3]string]bool{},
 	}
+	m.reloadOK.Set(1)
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help: "Always 1; the labels say which build runs."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, goVersion).Set(1)
 	reg.MustRegister(m.syncRuns, m.scopeSyncs, m.scopeLastSuccess, m.scopeDuration, m.rowsWritten, m.mirrorRows,
 		m.apiRequests, m.apiDuration, m.apiRetries, m.apiRateLimited, m.guardTrips, m.accountUp, m.tokenExpiry,
-		m.scheduleInterval, m.jobPanics, m.configReloads, m.pruned, m.leaseHeld, m.leaseSkips, buildInfo)
+		m.scheduleInterval, m.jobPanics, m.configReloads, m.pruned, m.leaseHeld, m.leaseSkips,
+		m.scopeUp, m.scopeLastAttempt, m.scopeFailures, m.reloadOK, buildInfo)
 	return m
 }
 
@@ -157,13 +181,23 @@ func (m *Metrics) ScopeDone(s Scope) {
 	}
 	m.scopeSyncs.WithLabelValues(s.Account, s.Org, s.Resource, s.Status).Inc()
 	m.scopeDuration.WithLabelValues(s.Resource).Observe(s.Duration.Seconds())
+	lv := []string{s.Account, s.Org, s.Resource}
 	switch s.Status {
-	case statusComplete, statusGuarded:
-		m.scopeLastSuccess.WithLabelValues(s.Account, s.Org, s.Resource).Set(float64(s.Finished.UnixMilli()) / 1000)
 	case statusUnavailable:
 		// Rule 3: no failure alarm for what the plan or role forbids, so
-		// the scope leaves the freshness series that staleness alerts watch.
-		m.scopeLastSuccess.DeleteLabelValues(s.Account, s.Org, s.Resource)
+		// the scope leaves every series that alerts watch.
+		m.deleteScope(lv)
+	case statusComplete, statusGuarded:
+		m.track(lv)
+		m.scopeLastSuccess.WithLabelValues(lv...).Set(unix(s.Finished))
+		m.scopeUp.WithLabelValues(lv...).Set(1)
+		m.scopeFailures.WithLabelValues(lv...).Set(0)
+		m.scopeLastAttempt.WithLabelValues(lv...).Set(unix(s.Finished))
+	default:
+		m.track(lv)
+		m.scopeUp.WithLabelValues(lv...).Set(0)
+		m.scopeFailures.WithLabelValues(lv...).Inc()
+		m.scopeLastAttempt.WithLabelValues(lv...).Set(unix(s.Finished))
 	}
 	if s.Status == statusGuarded {
 		m.guardTrips.WithLabelValues(s.Account, s.Org, s.Resource).Inc()
@@ -175,21 +209,76 @@ func (m *Metrics) ScopeDone(s Scope) {
 	}
 }
 
-// LastSuccess seeds a scope's freshness from the mirror at start-up, so a
-// restart does not make every scope look new or missing.
-func (m *Metrics) LastSuccess(account, org, resource string, at time.Time) {
-	if m == nil || at.IsZero() {
+func unix(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
+
+func (m *Metrics) track(lv []string) {
+	m.mu.Lock()
+	m.scopes[[3]string{lv[0], lv[1], lv[2]}] = true
+	m.mu.Unlock()
+}
+
+// deleteScope drops every per-scope series of one scope.
+func (m *Metrics) deleteScope(lv []string) {
+	for _, v := range []*prometheus.GaugeVec{m.scopeLastSuccess, m.scopeUp, m.scopeLastAttempt, m.scopeFailures} {
+		v.DeleteLabelValues(lv...)
+	}
+	m.mu.Lock()
+	delete(m.scopes, [3]string{lv[0], lv[1], lv[2]})
+	m.mu.Unlock()
+}
+
+// ScopeSeed is a scope's state read from the mirror at start-up.
+type ScopeSeed struct {
+	Account, Org, Resource string
+	LastStatus             string
+	LastSuccess            time.Time // zero: it never succeeded
+	LastAttempt            time.Time
+}
+
+// Seed sets a scope's series from the mirror at start-up, so a restart
+// does not make every scope look new, fresh or missing.
+func (m *Metrics) Seed(s ScopeSeed) {
+	if m == nil || s.LastStatus == statusUnavailable {
 		return
 	}
-	m.scopeLastSuccess.WithLabelValues(account, org, resource).Set(float64(at.UnixMilli()) / 1000)
+	lv := []string{s.Account, s.Org, s.Resource}
+	m.track(lv)
+	if !s.LastSuccess.IsZero() {
+		m.scopeLastSuccess.WithLabelValues(lv...).Set(unix(s.LastSuccess))
+	}
+	if !s.LastAttempt.IsZero() {
+		m.scopeLastAttempt.WithLabelValues(lv...).Set(unix(s.LastAttempt))
+	}
+	up, fails := 1.0, 0.0
+	if s.LastStatus != statusComplete && s.LastStatus != statusGuarded {
+		up, fails = 0, 1
+	}
+	m.scopeUp.WithLabelValues(lv...).Set(up)
+	m.scopeFailures.WithLabelValues(lv...).Set(fails)
+}
+
+// RetainScopes deletes the scope series of account for which keep is
+// false: resources or orgs taken out of the config.
+func (m *Metrics) RetainScopes(account string, keep func(org, resource string) bool) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	var drop [][]string
+	for k := range m.scopes {
+		if k[0] == account && !keep(k[1], k[2]) {
+			drop = append(drop, []string{k[0], k[1], k[2]})
+		}
+	}
+	m.mu.Unlock()
+	for _, lv := range drop {
+		m.deleteScope(lv)
+	}
 }
 
 // OrgRemoved drops the series of an org that was offboarded.
 func (m *Metrics) OrgRemoved(account, org string) {
-	if m == nil {
-		return
-	}
-	m.scopeLastSuccess.DeletePartialMatch(prometheus.Labels{"account": account, "org": org})
+	m.RetainScopes(account, func(o, _ string) bool { return o != org })
 }
 
 // Pass is what the metrics need of one finished account pass.
@@ -236,8 +325,9 @@ func (m *Metrics) AccountRemoved(account string) {
 	if m == nil {
 		return
 	}
+	m.RetainScopes(account, func(string, string) bool { return false })
 	l := prometheus.Labels{"account": account}
-	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.scopeLastSuccess, m.accountUp,
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.accountUp,
 		m.tokenExpiry, m.scheduleInterval, m.mirrorRows, m.leaseHeld} {
 		v.DeletePartialMatch(l)
 	}
@@ -261,6 +351,11 @@ func (m *Metrics) ConfigReloaded(ok bool) {
 		r = "error"
 	}
 	m.configReloads.WithLabelValues(r).Inc()
+	if ok {
+		m.reloadOK.Set(1)
+	} else {
+		m.reloadOK.Set(0)
+	}
 }
 
 // Pruned counts rows removed by retention.

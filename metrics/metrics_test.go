@@ -91,10 +91,53 @@ tursync_scope_syncs_total{account="acme",org="prod",resource="members",status="g
 		t.Errorf("scope_duration_seconds has %d series, want one per resource (4)", n)
 	}
 
+	// A scope that never succeeded is visible: up 0, failures counted,
+	// an attempt time, no success time.
+	m.ScopeDone(metrics.Scope{Account: "acme", Org: "prod", Resource: "groups", Status: "failed", Finished: at.Add(time.Minute)})
+	health := `
+# HELP tursync_scope_up 1 when the scope's last pass completed (or was guarded), 0 when it failed, whether or not it ever succeeded. Absent while unavailable by plan or role.
+# TYPE tursync_scope_up gauge
+tursync_scope_up{account="acme",org="prod",resource="databases"} 1
+tursync_scope_up{account="acme",org="prod",resource="groups"} 0
+tursync_scope_up{account="acme",org="prod",resource="members"} 1
+# HELP tursync_scope_consecutive_failures Passes in a row that failed the scope (0 after a complete one); 1 at start-up when the mirror's last pass of it failed.
+# TYPE tursync_scope_consecutive_failures gauge
+tursync_scope_consecutive_failures{account="acme",org="prod",resource="databases"} 0
+tursync_scope_consecutive_failures{account="acme",org="prod",resource="groups"} 2
+tursync_scope_consecutive_failures{account="acme",org="prod",resource="members"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(health), "tursync_scope_up", "tursync_scope_consecutive_failures"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(reg, "tursync_scope_last_attempt_timestamp_seconds"); n != 3 {
+		t.Errorf("scope_last_attempt_timestamp_seconds has %d series, want 3 (the unavailable scope has none)", n)
+	}
+
+	// A resource taken out of the config leaves every series.
+	m.RetainScopes("acme", func(_, resource string) bool { return resource != "databases" })
+	for _, name := range []string{"tursync_scope_up", "tursync_scope_last_success_timestamp_seconds", "tursync_scope_last_attempt_timestamp_seconds"} {
+		if got, _ := testutil.GatherAndCount(reg, name); strings.Contains(gatherText(t, reg), name+`{account="acme",org="prod",resource="databases"}`) {
+			t.Errorf("%s still has the removed resource's series (%d series)", name, got)
+		}
+	}
+
 	m.AccountRemoved("acme")
-	if n := testutil.CollectAndCount(reg, "tursync_scope_last_success_timestamp_seconds", "tursync_account_up"); n != 1 {
+	if n := testutil.CollectAndCount(reg, "tursync_scope_last_success_timestamp_seconds", "tursync_account_up", "tursync_scope_up"); n != 1 {
 		t.Errorf("after removing acme %d freshness and up series remain, want only beta's up", n)
 	}
+}
+
+func gatherText(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func TestNilMetricsRecordNothing(t *testing.T) {

@@ -45,6 +45,9 @@ func (s *Store) commitBatch(ctx context.Context, fence *Lease, stmts []stmt) err
 	if err != nil && strings.Contains(err.Error(), "lease_lost") {
 		return fmt.Errorf("%w: %w", ErrLeaseLost, err)
 	}
+	if err == nil {
+		s.wrote()
+	}
 	return err
 }
 
@@ -83,8 +86,11 @@ func (s *Store) exec(ctx context.Context, done func(sql.Result), q string, args 
 	defer s.writeMu.Unlock()
 	return s.retryBusy(ctx, func() error {
 		res, err := s.db.ExecContext(ctx, q, args...)
-		if err == nil && done != nil {
-			done(res)
+		if err == nil {
+			s.wrote()
+			if done != nil {
+				done(res)
+			}
 		}
 		return err
 	})

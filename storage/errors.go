@@ -20,12 +20,36 @@ var errMirrorReadOnly = errors.New("the mirror refused the write (HTTP 403): its
 // errMirrorAuth marks a request a libSQL server refused for its token.
 var errMirrorAuth = errors.New("the mirror refused the token (HTTP 401): check mirror.auth_token_env")
 
+// WriteHealth is nil, or why the last write failed in a way that fails
+// every write until someone acts (read-only, refused token, disk full); a
+// write that succeeds clears it. The daemon's /readyz reports it.
+func (s *Store) WriteHealth() error {
+	if p := s.unwritable.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// wrote clears WriteHealth after a write went through.
+func (s *Store) wrote() { s.unwritable.Store(nil) }
+
 // explainWrite adds the likely cause to a SQLite write error whose own text
 // does not name it; every write of a pass (its run, account, orgs, users)
 // returns through it.
 // SQLite reports a full disk as SQLITE_FULL (13), or as
 // SQLITE_IOERR_WRITE (778) when the write fails with EFBIG or ENOSPC.
 func (s *Store) explainWrite(err error) error {
+	err = s.explain(err)
+	if errors.Is(err, errMirrorReadOnly) || errors.Is(err, errMirrorAuth) || errors.Is(err, errMirrorFull) || errors.Is(err, errMirrorFile) {
+		s.unwritable.Store(&err)
+	}
+	return err
+}
+
+// errMirrorFile marks a write the mirror file's permissions or mount refused.
+var errMirrorFile = errors.New("the mirror file cannot be written by this process")
+
+func (s *Store) explain(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -35,8 +59,8 @@ func (s *Store) explainWrite(err error) error {
 		if s.path != "" {
 			where = "the mirror file " + s.path
 		}
-		return fmt.Errorf("%w: %s cannot be written by this process: check the owner and permissions of the file, "+
-			"its -wal and -shm files and its directory, and that the file system is not mounted read-only", err, where)
+		return fmt.Errorf("%w: %w (%s): check the owner and permissions of the file, "+
+			"its -wal and -shm files and its directory, and that the file system is not mounted read-only", err, errMirrorFile, where)
 	}
 	if strings.Contains(msg, "Transaction timed out") {
 		return fmt.Errorf("%w: %w", err, errTxnTimeout)

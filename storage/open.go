@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -58,6 +59,8 @@ type Store struct {
 	// writeMu serializes this process's writes to the mirror (see
 	// commitBatch).
 	writeMu stdsync.Mutex
+	// unwritable is why writes fail until someone acts (WriteHealth).
+	unwritable atomic.Pointer[error]
 }
 
 // Open opens the mirror at rawURL and migrates it to this binary's schema.

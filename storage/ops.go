@@ -11,8 +11,11 @@ type ScopeHealth struct {
 	Account, Org, Resource string
 	LastStatus             string
 	LastCompleteAt         time.Time // zero when it never completed
+	LastAttemptAt          time.Time // when the last pass of it ended
 	ErrorClass, Error      string
 	DeletesHeld            int
+	// OrgGone: the org was offboarded (its mirror row is tombstoned).
+	OrgGone bool
 }
 
 // ScopeHealth returns the latest state of every scope of every account,
@@ -22,7 +25,10 @@ func (s *Store) ScopeHealth(ctx context.Context) ([]ScopeHealth, error) {
 		SELECT s.account_id, s.organization_id, s.resource, s.status, coalesce(s.error_class, ''), coalesce(s.error, ''), s.deletes_held,
 		       coalesce((SELECT max(c.finished_at) FROM sync_scopes c
 		                  WHERE c.account_id = s.account_id AND c.organization_id = s.organization_id
-		                    AND c.resource = s.resource AND c.status IN ('complete', 'guarded')), '')
+		                    AND c.resource = s.resource AND c.status IN ('complete', 'guarded')), ''),
+		       s.finished_at,
+		       EXISTS (SELECT 1 FROM organizations o WHERE o.account_id = s.account_id AND o.id = s.organization_id
+		                 AND o.deleted_at IS NOT NULL)
 		FROM sync_scopes s
 		WHERE s.run_id = (SELECT max(l.run_id) FROM sync_scopes l
 		                   WHERE l.account_id = s.account_id AND l.organization_id = s.organization_id AND l.resource = s.resource)
@@ -34,13 +40,15 @@ func (s *Store) ScopeHealth(ctx context.Context) ([]ScopeHealth, error) {
 	var out []ScopeHealth
 	for rows.Next() {
 		var h ScopeHealth
-		var last string
-		if err := rows.Scan(&h.Account, &h.Org, &h.Resource, &h.LastStatus, &h.ErrorClass, &h.Error, &h.DeletesHeld, &last); err != nil {
+		var last, attempt string
+		if err := rows.Scan(&h.Account, &h.Org, &h.Resource, &h.LastStatus, &h.ErrorClass, &h.Error, &h.DeletesHeld, &last,
+			&attempt, &h.OrgGone); err != nil {
 			return nil, fmt.Errorf("read scope health: %w", err)
 		}
 		if last != "" {
 			h.LastCompleteAt, _ = time.Parse(time.RFC3339, last)
 		}
+		h.LastAttemptAt, _ = time.Parse(time.RFC3339, attempt)
 		out = append(out, h)
 	}
 	return out, rows.Err()

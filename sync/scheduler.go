@@ -23,6 +23,14 @@ type Job struct {
 	// Account builds the account for one pass. It is called at every pass,
 	// so a rotated token file is read again and needs no restart.
 	Account func() (Account, error)
+	// Orgs and Resources are the account's configured ones (empty: all);
+	// the series of scopes outside them are deleted.
+	Orgs, Resources []string
+}
+
+// syncs reports whether the job's passes sync the scope.
+func (j Job) syncs(org, resource string) bool {
+	return (len(j.Orgs) == 0 || slices.Contains(j.Orgs, org)) && (len(j.Resources) == 0 || slices.Contains(j.Resources, resource))
 }
 
 // StatusStore is what /status reads of the mirror.
@@ -137,6 +145,7 @@ func (s *Scheduler) SetJobs(jobs []Job) error {
 		}
 	}
 	for _, j := range jobs {
+		s.metrics.RetainScopes(j.ID, j.syncs)
 		sched, interval := scheds[j.ID].sched, scheds[j.ID].interval
 		old := s.jobs[j.ID]
 		if old != nil && old.job.Schedule == j.Schedule {
@@ -333,8 +342,11 @@ func (s *Scheduler) SeedMetrics(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, h := range hs {
-		if s.jobs[h.Account] != nil && h.LastStatus != storage.StatusUnavailable {
-			s.metrics.LastSuccess(h.Account, h.Org, h.Resource, h.LastCompleteAt)
+		// Only scopes someone syncs: series of removed accounts, resources
+		// or orgs, or of offboarded orgs, would go stale and alert.
+		if sj := s.jobs[h.Account]; sj != nil && sj.job.syncs(h.Org, h.Resource) && !h.OrgGone {
+			s.metrics.Seed(metrics.ScopeSeed{Account: h.Account, Org: h.Org, Resource: h.Resource, LastStatus: h.LastStatus,
+				LastSuccess: h.LastCompleteAt, LastAttempt: h.LastAttemptAt})
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tursync/tursync/schema"
 	"strings"
 	stdsync "sync"
 	"testing"
@@ -422,5 +423,54 @@ func TestStatusShowsWhoHoldsEachAccount(t *testing.T) {
 		if a.Lease != nil {
 			t.Errorf("%s shows an expired lease: %+v", a.ID, a.Lease)
 		}
+	}
+}
+
+// TestScopeSeriesFollowTheConfig: series are seeded from the mirror only for
+// scopes someone syncs, and a reload that drops a resource drops its series,
+// so no stale alert fires for what nobody syncs any more.
+func TestScopeSeriesFollowTheConfig(t *testing.T) {
+	e := newEnv(t, small)
+	e.pass() // every scope of every org is in the mirror
+	count := func(reg *prometheus.Registry, resource string) int {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, mf := range mfs {
+			if mf.GetName() != "tursync_scope_last_success_timestamp_seconds" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "resource" && (resource == "" || l.GetValue() == resource) {
+						n++
+					}
+				}
+			}
+		}
+		return n
+	}
+	reg := prometheus.NewRegistry()
+	s := tsync.NewScheduler(e.store, e.store, e.opts, metrics.New(reg, "test", "go"))
+	j := e.job("acme")
+	j.Resources = []string{schema.ResMembers, schema.ResDatabases}
+	if err := s.SetJobs([]tsync.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SeedMetrics(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	orgs := len(e.sim.Orgs())
+	if got := count(reg, ""); got != 2*orgs {
+		t.Errorf("seeded %d freshness series, want %d (2 configured resources x %d orgs)", got, 2*orgs, orgs)
+	}
+	j.Resources = []string{schema.ResMembers}
+	if err := s.SetJobs([]tsync.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	if got, members := count(reg, ""), count(reg, schema.ResMembers); got != orgs || members != orgs {
+		t.Errorf("after the reload %d series (%d of members), want only members' %d", got, members, orgs)
 	}
 }

@@ -163,7 +163,8 @@ func (d *daemon) jobs(cfg Config) []tsync.Job {
 	var out []tsync.Job
 	for _, a := range cfg.Accounts {
 		id := a.ID
-		out = append(out, tsync.Job{ID: id, Schedule: cfg.Schedule(a), Account: func() (tsync.Account, error) { return d.account(id) }})
+		out = append(out, tsync.Job{ID: id, Schedule: cfg.Schedule(a), Orgs: a.Orgs, Resources: cfg.Resources(a),
+			Account: func() (tsync.Account, error) { return d.account(id) }})
 	}
 	return out
 }
@@ -253,10 +254,13 @@ func accountKey(cfg Config, a AccountConfig) []any {
 	return []any{a.TokenEnv, a.TokenFile, a.Orgs, cfg.Schedule(a), cfg.Resources(a)}
 }
 
-// ready says whether the mirror answers and is migrated.
+// ready says whether the mirror answers, takes writes and is migrated.
 func (d *daemon) ready(ctx context.Context) error {
 	if err := d.store.Ping(ctx); err != nil {
 		return err
+	}
+	if err := d.store.WriteHealth(); err != nil {
+		return fmt.Errorf("mirror does not take writes: %w", err)
 	}
 	ms, err := d.store.MigrationStatus(ctx)
 	if err != nil {

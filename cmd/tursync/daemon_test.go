@@ -204,6 +204,7 @@ type daemonConfig struct {
 	maxRetries          int
 	tokenFile           string // when set, accounts read their token from it
 	busyTimeout         string // mirror.busy_timeout, when set
+	authTokenEnv        string // mirror.auth_token_env, when set
 }
 
 func (c daemonConfig) write(t *testing.T, path string) {
@@ -212,6 +213,9 @@ func (c daemonConfig) write(t *testing.T, path string) {
 	busy := ""
 	if c.busyTimeout != "" {
 		busy = ", busy_timeout: " + c.busyTimeout
+	}
+	if c.authTokenEnv != "" {
+		busy += ", auth_token_env: " + c.authTokenEnv
 	}
 	fmt.Fprintf(&b, "mirror: {url: %q%s}\napi: {base_url: %q, requests_per_second: 1000, max_retries: %d, timeout: 60s}\n", c.mirror, busy, c.api, c.maxRetries)
 	fmt.Fprintf(&b, "http: {listen: %q}\nlog: {level: debug, format: json}\n", c.listen)

@@ -135,7 +135,7 @@ scrape_configs:
 			} `json:"data"`
 		}
 		_ = json.Unmarshal([]byte(body), &r)
-		ok := len(r.Data.Groups) == 1 && len(r.Data.Groups[0].Rules) == 5
+		ok := len(r.Data.Groups) == 1 && len(r.Data.Groups[0].Rules) == 10
 		for _, g := range r.Data.Groups {
 			for _, rl := range g.Rules {
 				ok = ok && rl.Health == "ok"
@@ -159,6 +159,9 @@ scrape_configs:
 		`max(time() - tursync_scope_last_success_timestamp_seconds{org!="org2"})`, func(v float64) bool { return v < 10 })
 	promScalar(t, base, "the other orgs' members to keep completing",
 		`sum(tursync_scope_syncs_total{org!="org2",resource="members",status="complete"})`, func(v float64) bool { return v > 2*first })
+	promScalar(t, base, "the scope-failing alert to go pending for org2 members (and only for it)",
+		`count(ALERTS{alertname="TursyncScopeFailing",org="org2",resource="members"}) and count(ALERTS{alertname="TursyncScopeFailing"}) == 1`,
+		func(v float64) bool { return v == 1 })
 	promScalar(t, base, "org2 members freshness to age",
 		`time() - tursync_scope_last_success_timestamp_seconds{org="org2",resource="members"}`, func(v float64) bool { return v > 4 })
 

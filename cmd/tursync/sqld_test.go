@@ -96,3 +96,28 @@ func TestDaemonsStartingTogetherMigrateOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestDaemonOnAReadOnlyMirrorIsNotReady: a mirror that answers reads but
+// refuses writes (a read-only token) makes /readyz fail naming why, the
+// account down and its failed passes counted, so TursyncAccountDown fires.
+func TestDaemonOnAReadOnlyMirrorIsNotReady(t *testing.T) {
+	srv := sqldtest.Start(t, sqldtest.Options{Auth: true})
+	_, cfg, cfgPath := newDaemonConfig(t)
+	cfg.mirror, cfg.schedule, cfg.authTokenEnv = srv.URL, "@every 2s", "MIRROR_TOKEN"
+	cfg.write(t, cfgPath)
+	if r := runMain(t, map[string]string{"MIRROR_TOKEN": srv.Token("rw")}, "migrate", "--config", cfgPath); r.code != 0 {
+		t.Fatalf("migrate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	startTursync(t, []string{"ACME_TOKEN=" + cmdToken, "MIRROR_TOKEN=" + srv.Token("ro")}, "run", "--config", cfgPath)
+	base := "http://" + cfg.listen
+	poll(t, "/readyz to answer 503 naming the refused write", func() (bool, string) {
+		code, body := httpGet(base + "/readyz")
+		return code == 503 && strings.Contains(body, "does not take writes") && strings.Contains(body, "read-only"), body
+	})
+	for _, want := range []string{`tursync_account_up{account="acme"} 0`, `tursync_sync_runs_total{account="acme",status="failed"}`} {
+		poll(t, want, func() (bool, string) {
+			_, m := httpGet(base + "/metrics")
+			return strings.Contains(m, want), ""
+		})
+	}
+}
