@@ -169,11 +169,16 @@ func (s *Store) applyAccount(ctx context.Context, account string, runID int64, r
 		rows.Close()
 		var args []any
 		for _, l := range locs {
-			if d, ok := have[l.Code]; ok && d == l.Description {
+			d, ok := have[l.Code]
+			switch {
+			case ok && d == l.Description:
 				c.Unchanged++
 				continue
+			case ok:
+				c.Updated++
+			default:
+				c.Created++ // a new mirror creates its locations, it updates none
 			}
-			c.Updated++
 			args = append(args, l.Code, l.Description, p.at)
 		}
 		if len(args) > 0 {

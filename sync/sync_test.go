@@ -351,3 +351,38 @@ func TestUnknownConfiguredOrgFailsAlone(t *testing.T) {
 		t.Error("the unknown org's failed scopes are not recorded in sync_scopes")
 	}
 }
+
+// access_review.since comes from the org's audit log where it holds the
+// member's org-member-add event, else from the mirror, and says which.
+func TestAccessReviewSinceComesFromTheAuditLog(t *testing.T) {
+	e := newEnv(t, tursotest.Size{Orgs: 1, Members: 6, Databases: 2, Groups: 1})
+	m := e.sim.Members("org1")[2]
+	added := e.sim.AppendAudit("org1", "org-member-add", e.sim.Members("org1")[0].Username, map[string]any{"username": m.Username, "role": m.Role})
+	e.clk.Advance(3 * time.Hour)
+	e.pass()
+	since := func(user string) (string, string) {
+		var s, src string
+		if err := e.db().QueryRow(`SELECT since, since_source FROM access_review WHERE organization_id = 'org1' AND username = ?`, user).Scan(&s, &src); err != nil {
+			t.Fatal(err)
+		}
+		return s, src
+	}
+	if s, src := since(m.Username); s != added.CreatedAt || src != "audit_log" {
+		t.Errorf("%s since %s (%s), want the audit event's %s (audit_log)", m.Username, s, src, added.CreatedAt)
+	}
+	// Members no org-member-add event names: since the mirror first saw them.
+	if n := e.count(`SELECT count(*) FROM access_review r WHERE organization_id = 'org1' AND since_source <> 'first_seen'
+		AND NOT EXISTS (SELECT 1 FROM audit_logs a WHERE a.code = 'org-member-add' AND json_extract(a.data, '$.username') = r.username)`); n != 0 {
+		t.Errorf("%d members without an audit event are not dated first_seen", n)
+	}
+	role := "admin"
+	if m.Role == role {
+		role = "viewer"
+	}
+	e.sim.SetMemberRole("org1", m.Username, role)
+	changedAt := e.clk.Now().UTC().Format(time.RFC3339)
+	e.pass()
+	if s, src := since(m.Username); s != changedAt || src != "role_change" {
+		t.Errorf("after a role change %s since %s (%s), want %s (role_change)", m.Username, s, src, changedAt)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"net"
@@ -235,5 +236,39 @@ func TestUnknownOrgIsAUsageError(t *testing.T) {
 				t.Errorf("%s: a request for org %s (%s) was sent", tc.name, req.Org, req.Route)
 			}
 		}
+	}
+}
+
+// A repeated demo (the same seed) changes nothing, and a brand-new mirror
+// reports creates only.
+func TestDemoTwiceChangesNothing(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "demo.db")
+	for i := 0; i < 2; i++ {
+		if r := runMain(t, nil, "demo", "--db", db); r.code != 0 {
+			t.Fatalf("demo %d: exit %d\n%s", i+1, r.code, r.stderr)
+		}
+	}
+	conn, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var updated1, updated2, deleted2, created2, events int
+	q := func(dst *int, query string) {
+		t.Helper()
+		if err := conn.QueryRow(query).Scan(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q(&updated1, `SELECT rows_updated + rows_deleted FROM sync_runs WHERE id = 1`)
+	q(&updated2, `SELECT rows_updated FROM sync_runs WHERE id = 2`)
+	q(&deleted2, `SELECT rows_deleted FROM sync_runs WHERE id = 2`)
+	// Audit events count back from the hour: a second demo in the next hour
+	// may add the newest ones, which is not a change.
+	q(&created2, `SELECT coalesce(sum(rows_created), 0) FROM sync_scopes WHERE run_id = 2 AND resource <> 'audit_logs'`)
+	q(&events, `SELECT count(*) FROM change_events`)
+	if updated1 != 0 || updated2 != 0 || deleted2 != 0 || created2 != 0 || events != 0 {
+		t.Errorf("first run updated+deleted %d; second run updated %d, deleted %d, created %d; change events %d; want all 0",
+			updated1, updated2, deleted2, created2, events)
 	}
 }

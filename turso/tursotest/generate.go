@@ -54,8 +54,15 @@ func uuidFrom(r *rand.Rand) string {
 	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", uint32(a>>32), uint16(a>>16), uint16(a), uint16(b>>48), b&0xffffffffffff)
 }
 
-// generate fills an account's orgs deterministically from seed. Timestamps
-// count back from now so that audit events fall inside a backfill window.
+// genesis anchors the generated objects' creation times, so that two
+// simulators of one seed serve the same invites and tokens whenever they
+// start (a repeated demo changes nothing).
+var genesis = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// generate fills an account's orgs deterministically from seed. Audit
+// events count back from the hour of now (a backfill window must hold
+// them; they are append-only, so a later start only adds newer ones);
+// every other timestamp counts back from genesis.
 func generate(seed uint64, size Size, prefix string, now time.Time) []*org {
 	r := rand.New(rand.NewPCG(seed, 0x7475727379))
 	// A pool of people larger than one org, so orgs share members and the
@@ -96,7 +103,7 @@ func generate(seed uint64, size Size, prefix string, now time.Time) []*org {
 				email = fmt.Sprintf("user%05d@example.com", (start+size.Members+ii)%pool)
 			}
 			o.Invites = append(o.Invites, Invite{ID: o.nextInvID, Email: email, Role: []string{"admin", "member", "viewer"}[r.IntN(3)],
-				CreatedAt: now.Add(-time.Duration(r.IntN(60*24)) * time.Hour).UTC().Format(time.RFC3339)})
+				CreatedAt: genesis.Add(-time.Duration(r.IntN(60*24)) * time.Hour).Format(time.RFC3339)})
 			o.nextInvID++
 		}
 		for gi := 0; gi < size.Groups; gi++ {
@@ -113,7 +120,7 @@ func generate(seed uint64, size Size, prefix string, now time.Time) []*org {
 		for ti := 0; ti < size.APITokens; ti++ {
 			m := o.Members[r.IntN(len(o.Members))]
 			t := APIToken{ID: fmt.Sprintf("tok%s%04d", slug, ti), Name: fmt.Sprintf("ci-bot-%d", ti), Organization: slug,
-				CreatedAt: now.AddDate(0, 0, -r.IntN(300)).UTC().Format("2006-01-02"),
+				CreatedAt: genesis.AddDate(0, 0, -r.IntN(300)).Format("2006-01-02"),
 				Owner:     &TokenOwner{Username: m.Username, Email: m.Email}}
 			if ti%2 == 1 && len(o.Groups) > 0 {
 				t.Group = o.Groups[r.IntN(len(o.Groups))].Name
@@ -121,8 +128,10 @@ func generate(seed uint64, size Size, prefix string, now time.Time) []*org {
 			}
 			o.Tokens = append(o.Tokens, t)
 		}
-		// Audit events, newest first, spread over the last 20 days.
+		// Audit events, newest first, spread over the 20 days before the
+		// hour (the same events for every start within one hour).
 		span := 20 * 24 * time.Hour
+		now := now.UTC().Truncate(time.Hour)
 		for ai := 0; ai < size.AuditEvents; ai++ {
 			at := now.Add(-span / time.Duration(size.AuditEvents+1) * time.Duration(ai+1)).UTC().Truncate(time.Second)
 			author := "system"
@@ -131,6 +140,12 @@ func generate(seed uint64, size Size, prefix string, now time.Time) []*org {
 			}
 			code := auditCodes[r.IntN(len(auditCodes))]
 			data, _ := json.Marshal(map[string]any{"seq": ai, "name": fmt.Sprintf("obj-%d", r.IntN(1000))})
+			if code == "org-member-add" && len(o.Members) > 1 {
+				// The body of POST /members: who was added, as what. The
+				// mirror's access review dates a role from it.
+				m := o.Members[1+r.IntN(len(o.Members)-1)]
+				data, _ = json.Marshal(map[string]any{"username": m.Username, "role": m.Role})
+			}
 			o.Audit = append(o.Audit, AuditLog{Code: code, Message: "", Origin: []string{"cli", "web"}[r.IntN(2)], Author: author,
 				CreatedAt: at.Format(time.RFC3339), Data: data})
 		}
