@@ -34,6 +34,20 @@ type plan struct {
 	used    map[string]bool // stage tables this plan wrote
 	rows    int             // rows it staged
 	w       *stageWriter    // sends full stage buffers; nil when idle
+	scope   *Scope          // the scope being planned, for a dry run's list
+}
+
+// note lists one planned change of a dry run on the scope being planned.
+func (p *plan) note(c PlannedChange) {
+	sc := p.scope
+	if !p.dry || sc == nil {
+		return
+	}
+	if len(sc.Planned) >= PlannedLimit {
+		sc.PlannedMore++
+		return
+	}
+	sc.Planned = append(sc.Planned, c)
 }
 
 // section is one scope's part of a plan: its stage id and what it staged.
@@ -362,12 +376,16 @@ func (p *plan) addNew(ctx context.Context, r schema.Row, baseline bool) error {
 		return err
 	}
 	p.sec.use(t).new++
-	if baseline {
+	if baseline && !p.dry {
 		return nil
 	}
 	changes := map[string]any{}
 	for i, c := range t.Columns {
 		changes[c] = map[string]any{"old": nil, "new": norm(vals[i])}
+	}
+	p.note(PlannedChange{Op: opCreated, Table: t.Name, Key: strings.Join(keys, "/"), Fields: changes})
+	if baseline {
+		return nil
 	}
 	return p.event(ctx, t, keys, opCreated, changes)
 }
@@ -508,6 +526,9 @@ func (p *plan) change(ctx context.Context, r schema.Row, olds map[string]oldRow,
 	op := opUpdated
 	if old.deleted {
 		op = opRestored
+	}
+	if len(changes) > 0 || old.deleted {
+		p.note(PlannedChange{Op: op, Table: t.Name, Key: strings.Join(keys, "/"), Fields: changes})
 	}
 	if baseline || (len(changes) == 0 && !old.deleted) {
 		return op, nil

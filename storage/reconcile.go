@@ -80,7 +80,28 @@ type Scope struct {
 	// Results, filled by ApplyOrg.
 	Counts      Counts
 	DeletesHeld int
+	// Planned lists the row changes of a dry run, deletes the guard holds
+	// included (at most PlannedLimit; PlannedMore counts the rest). A real
+	// pass leaves it empty: its change_events say the same.
+	Planned     []PlannedChange
+	PlannedMore int
 }
+
+// PlannedChange is one row a dry run would create, update, restore or
+// tombstone.
+type PlannedChange struct {
+	Op     string         `json:"op"` // created, updated, restored, deleted
+	Table  string         `json:"table"`
+	Key    string         `json:"key"`              // the row's key columns joined by "/"
+	Fields map[string]any `json:"fields,omitempty"` // column -> {"old", "new"}
+	// Held: a delete the guard holds back (what --force-deletes applies).
+	Held bool `json:"held,omitempty"`
+}
+
+// PlannedLimit caps the changes a dry run lists per scope, so a first dry
+// run of a 250,000-database org does not hold them all; the counts stay
+// exact.
+const PlannedLimit = 10000
 
 // OrgPass is everything one org's pass writes.
 type OrgPass struct {
@@ -128,6 +149,7 @@ func (s *Store) applyOrg(ctx context.Context, p *OrgPass) error {
 	}
 	for _, sc := range p.Scopes {
 		pl.open(sc.Resource)
+		pl.scope = sc
 		if !p.Offboard && sc.Status == StatusComplete {
 			if err := pl.applyScope(ctx, p, sc); err != nil {
 				return fmt.Errorf("apply org %s %s: %w", p.Org, sc.Resource, err)
@@ -314,7 +336,15 @@ func (p *plan) tombstoneMissing(ctx context.Context, op *OrgPass, sc *Scope, bas
 			dels = append(dels, gone{f, keys})
 		}
 	}
-	if toDelete > 0 && !op.ForceDeletes && op.Guard.trips(toDelete, live) {
+	held := toDelete > 0 && !op.ForceDeletes && op.Guard.trips(toDelete, live)
+	if p.dry {
+		for _, d := range dels {
+			for _, k := range d.keys {
+				p.note(PlannedChange{Op: opDeleted, Table: d.f.t.Name, Key: strings.Join(k, "/"), Held: held})
+			}
+		}
+	}
+	if held {
 		sc.Status = StatusGuarded
 		sc.DeletesHeld = toDelete
 		return nil
@@ -616,7 +646,12 @@ func (p *plan) offboard(ctx context.Context, op *OrgPass) error {
 	}
 	// Every row goes, so the fraction is always 1: only a small org or an
 	// operator's --force-deletes lets it through.
-	if !op.ForceDeletes && op.Guard.trips(total, total) {
+	held := !op.ForceDeletes && op.Guard.trips(total, total)
+	if p.dry && total > 0 {
+		p.scope = sc
+		p.note(PlannedChange{Op: opDeleted, Table: "*", Key: fmt.Sprintf("every live row of org %s (%d rows): the org vanished", op.Org, total), Held: held})
+	}
+	if held {
 		sc.Status = StatusGuarded
 		sc.DeletesHeld = total
 		return nil

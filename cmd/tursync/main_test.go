@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -270,5 +271,64 @@ func TestDemoTwiceChangesNothing(t *testing.T) {
 	if updated1 != 0 || updated2 != 0 || deleted2 != 0 || created2 != 0 || events != 0 {
 		t.Errorf("first run updated+deleted %d; second run updated %d, deleted %d, created %d; change events %d; want all 0",
 			updated1, updated2, deleted2, created2, events)
+	}
+}
+
+// A dry run lists every row it would change, deletes the guard holds
+// included, as text and as JSON, and writes nothing.
+func TestDryRunListsRows(t *testing.T) {
+	sim, url := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 1, Members: 5, Databases: 40, Groups: 1}})
+	mirror := filepath.Join(t.TempDir(), "m.db")
+	cfg := writeConfig(t, "file:"+mirror, url)
+	env := map[string]string{"ACME_TOKEN": "t"}
+	if r := runMain(t, env, "sync", "--config", cfg); r.code != 0 {
+		t.Fatalf("first sync: %d %s", r.code, r.stdout)
+	}
+	dbs := sim.Databases("org1")
+	for _, d := range dbs[:30] {
+		sim.DeleteDatabase("org1", d.Name)
+	}
+	added := sim.CreateDatabase("org1", "brand-new", "")
+	m := sim.Members("org1")[1]
+	role := "admin"
+	if m.Role == role {
+		role = "viewer"
+	}
+	sim.SetMemberRole("org1", m.Username, role)
+
+	r := runMain(t, env, "sync", "--config", cfg, "--dry-run")
+	for _, want := range []string{
+		"+ databases org1/" + added.DbID,
+		"- databases org1/" + dbs[0].DbID + " (held by the delete guard; --force-deletes applies it)",
+		fmt.Sprintf("~ role_assignments org1/%s: role_id %s -> %s", m.Username, m.Role, role),
+		"would create 1, update 0, delete 0",
+		"delete guard held 30 deletes",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = runMain(t, env, "sync", "--config", cfg, "--dry-run", "--output", "json")
+	var rep syncReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("--output json: %v\n%s", err, r.stdout)
+	}
+	held := 0
+	for _, o := range rep.Accounts[0].Orgs {
+		for _, sc := range o.Scopes {
+			for _, c := range sc.Changes {
+				if c.Op == "deleted" && c.Held {
+					held++
+				}
+			}
+		}
+	}
+	if !rep.DryRun || held != 30 {
+		t.Errorf("json dry run: dry_run %v, %d held deletes listed, want 30", rep.DryRun, held)
+	}
+	// Nothing was written: a real pass still finds every change.
+	r = runMain(t, env, "sync", "--config", cfg, "--force-deletes", "--org", "org1")
+	if !strings.Contains(r.stdout, "create 1, update 0, delete 30") {
+		t.Errorf("the pass after the dry runs:\n%s", r.stdout)
 	}
 }

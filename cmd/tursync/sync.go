@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	stdsync "sync"
@@ -158,8 +157,12 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	dry := fs.Bool("dry-run", false, "fetch and diff, write nothing, print the planned changes")
 	force := fs.Bool("force-deletes", false, "apply deletes the delete guard would hold back")
 	leaseWait := fs.Duration("lease-wait", 0, "when another process (the daemon) is syncing an account, wait this long for it to finish; 0 exits 1 at once naming it")
+	output := outputFlag(fs)
 	cfg, _, err := m.parseWithConfig(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := checkOutput(*output); err != nil {
 		return err
 	}
 	log := newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format)
@@ -183,7 +186,13 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 		o.Trigger = "dry-run"
 	}
 	results := tsync.New(store, o).Run(ctx, accts)
-	printResults(m.Stdout, results, *dry)
+	if *output == "json" {
+		if err := writeJSON(m.Stdout, newSyncReport(results, *dry)); err != nil {
+			return err
+		}
+	} else {
+		printResults(m.Stdout, results, *dry)
+	}
 	for _, r := range results {
 		var unknown *tsync.UnknownOrgError
 		if errors.As(r.Err, &unknown) {
@@ -196,50 +205,6 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
-}
-
-// printResults prints a per-org summary of a pass.
-func printResults(w io.Writer, results []tsync.Result, dry bool) {
-	for _, r := range results {
-		head := fmt.Sprintf("account %s", r.Account)
-		if !dry {
-			head += fmt.Sprintf(" run %d", r.RunID)
-		}
-		took := "not started"
-		if !r.FinishedAt.IsZero() {
-			took = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
-		}
-		fmt.Fprintf(w, "%s: %s (%d API requests, %d retries, %s)\n", head, r.Status, r.Stats.Requests, r.Stats.Retries, took)
-		if r.Err != nil {
-			fmt.Fprintf(w, "  error: %v\n", r.Err)
-		}
-		for _, o := range r.Orgs {
-			note := ""
-			if o.Removed {
-				note = " (vanished from the API: offboarded)"
-			}
-			fmt.Fprintf(w, "  org %s%s\n", o.Org, note)
-			if o.Err != nil && !o.Removed {
-				fmt.Fprintf(w, "    error: %v\n", o.Err)
-			}
-			for _, sc := range o.Scopes {
-				verb := ""
-				if dry {
-					verb = "would "
-				}
-				line := fmt.Sprintf("    %-13s %-11s %screate %d, update %d, delete %d; unchanged %d", sc.Resource, sc.Status, verb,
-					sc.Counts.Created, sc.Counts.Updated, sc.Counts.Deleted, sc.Counts.Unchanged)
-				switch sc.Status {
-				case storage.StatusGuarded:
-					line += fmt.Sprintf("\n      warning: delete guard held %d deletes; rerun with --force-deletes --account %s --org %s to apply them",
-						sc.DeletesHeld, r.Account, o.Org)
-				case storage.StatusFailed, storage.StatusUnavailable:
-					line = fmt.Sprintf("    %-13s %-11s [%s] %s", sc.Resource, sc.Status, sc.ErrorClass, sc.Error)
-				}
-				fmt.Fprintln(w, line)
-			}
-		}
-	}
 }
 
 func (m *Main) runMigrate(ctx context.Context, args []string) error {
