@@ -31,6 +31,21 @@ type AccountStatus struct {
 	Up       *bool       `json:"up,omitempty"`    // unknown until a pass ran in this process
 	// Lease is the live lease on the account: which process syncs it now.
 	Lease *LeaseStatus `json:"lease,omitempty"`
+	// InFlight is where the pass running in this process is.
+	InFlight *PassProgress `json:"in_flight,omitempty"`
+}
+
+// PassProgress is the pass in flight: the org and resource being fetched
+// and how far it got.
+type PassProgress struct {
+	Org          string    `json:"org"`
+	OrgIndex     int       `json:"org_index"`
+	Orgs         int       `json:"orgs"`
+	Resource     string    `json:"resource"`
+	Pages        int64     `json:"pages"`
+	Rows         int64     `json:"rows"`
+	ExpectedRows int64     `json:"expected_rows,omitempty"`
+	Since        time.Time `json:"resource_started_at"`
 }
 
 // LeaseStatus is a live lease: its holder, until when, and whether the

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -220,3 +222,20 @@ const prunableRuns = `
 	        AND s.run_id = (SELECT max(c.run_id) FROM sync_scopes c
 	                         WHERE c.account_id = s.account_id AND c.organization_id = s.organization_id
 	                           AND c.resource = s.resource AND c.status IN ('complete', 'guarded')))`
+
+// ExpectedRows is how many rows the scope's last complete pass fetched: the
+// progress estimate of the next one. 0 when unknown, and for audit logs,
+// whose passes fetch only what is new.
+func (s *Store) ExpectedRows(ctx context.Context, account, org, resource string) (int64, error) {
+	if resource == "audit_logs" {
+		return 0, nil
+	}
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT rows_created + rows_updated + rows_unchanged FROM sync_scopes
+		WHERE account_id = ? AND organization_id = ? AND resource = ? AND status IN ('complete', 'guarded')
+		ORDER BY run_id DESC LIMIT 1`, account, org, resource).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
+}

@@ -37,3 +37,11 @@ func (d dryStore) AcquireLease(_ context.Context, account, owner string, _ time.
 }
 func (d dryStore) RenewLease(context.Context, *storage.Lease, time.Duration) error { return nil }
 func (d dryStore) ReleaseLease(context.Context, *storage.Lease) error              { return nil }
+
+// ExpectedRows passes the estimate through: a dry run shows progress too.
+func (d dryStore) ExpectedRows(ctx context.Context, account, org, resource string) (int64, error) {
+	if er, ok := d.Store.(ExpectedRows); ok {
+		return er.ExpectedRows(ctx, account, org, resource)
+	}
+	return 0, nil
+}

@@ -79,6 +79,10 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		}
 		sc := &storage.Scope{Resource: res, StartedAt: s.o.Now()}
 		var err error
+		tr := trackerOf(ctx)
+		if res != schema.ResMembers || members == nil {
+			tr.resourceStart(ctx, res) // prefetched members were tracked then
+		}
 		if res == schema.ResMembers && members != nil {
 			err = members.err
 			sc.StartedAt, sc.FinishedAt = members.start, members.end
@@ -96,6 +100,9 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 			sc.FinishedAt = s.o.Now()
 		}
 		sc.Status, sc.ErrorClass = scopeStatus(err)
+		if res != schema.ResMembers || members == nil {
+			tr.resourceEnd(sc.Status)
+		}
 		if err != nil {
 			sc.Error = err.Error()
 			sc.Rows, sc.Users, sc.Audit, sc.Usage = nil, nil, nil, nil
@@ -165,6 +172,7 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		if err != nil {
 			return err
 		}
+		trackerOf(ctx).page(1)
 		sc.Rows, err = s.store.Stage(ctx, a.ID, []schema.Row{mapper.Organization(o)})
 		return err
 	case schema.ResMembers:
@@ -172,6 +180,7 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		if err != nil {
 			return err
 		}
+		trackerOf(ctx).page(len(ms))
 		users, ras := mapper.Members(org, ms)
 		sc.Users = users
 		sc.Rows, err = s.store.Stage(ctx, a.ID, rowsOf(ras))
@@ -181,6 +190,7 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		if err != nil {
 			return err
 		}
+		trackerOf(ctx).page(len(is))
 		if members == nil {
 			// The members scope failed or was skipped: the mirror's
 			// memberships decide whom an invite must not re-assign.
@@ -203,6 +213,7 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		if err != nil {
 			return err
 		}
+		trackerOf(ctx).page(len(gs))
 		rows := make([]schema.Row, len(gs))
 		for i, g := range gs {
 			rows[i] = mapper.Group(org, g)
@@ -214,6 +225,7 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		if err != nil {
 			return err
 		}
+		trackerOf(ctx).page(len(ts))
 		rows := make([]schema.Row, len(ts))
 		for i, t := range ts {
 			rows[i] = mapper.APIToken(org, t)
@@ -264,6 +276,7 @@ func (s *Syncer) fetchAudit(ctx context.Context, a Account, org string, sc *stor
 			return err
 		}
 		prev = p.AuditLogs
+		trackerOf(ctx).page(len(p.AuditLogs))
 		done := len(p.AuditLogs) == 0
 		for _, ev := range p.AuditLogs {
 			t, err := time.Parse(time.RFC3339, ev.CreatedAt)
@@ -358,7 +371,9 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *
 		}
 		return nil
 	})
+	tr := trackerOf(ctx)
 	err = a.API.ListDatabases(ctx, org, func(page []turso.Database) error {
+		tr.page(len(page))
 		rows := make([]schema.Row, len(page))
 		for i, d := range page {
 			rows[i] = mapper.Database(org, d)
@@ -414,7 +429,9 @@ func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, of *orgF
 		return nil
 	}
 	diff := startPipeline(2, stage)
+	tr := trackerOf(ctx)
 	u, err := a.API.OrganizationUsage(ctx, org, func(page []turso.DatabaseUsage) error {
+		tr.page(len(page))
 		return diff.send(ctx, mapper.DatabaseUsage(org, day, page))
 	})
 	if derr := diff.wait(); err == nil {

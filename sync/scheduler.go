@@ -72,6 +72,9 @@ type scheduledJob struct {
 	running bool
 	lastErr string // why the last pass could not start
 	up      *bool
+	// syncer runs the pass in flight (a reload may have replaced the
+	// scheduler's since), for its progress.
+	syncer *Syncer
 	// trigger is what sync_runs records for the next pass: "startup" or
 	// "reload" for an account's first pass in this process, then
 	// "schedule".
@@ -254,6 +257,7 @@ func (s *Scheduler) pass(id string) {
 	build := sj.job.Account
 	trigger := sj.trigger
 	sj.trigger = TriggerSchedule
+	sj.syncer = syncer
 	s.mu.Unlock()
 
 	up := false
@@ -392,6 +396,12 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 			// Only a live lease says who syncs the account now.
 			if l.Account == id && l.ExpiresAt.After(now) {
 				as.Lease = &metrics.LeaseStatus{Owner: l.Owner, ExpiresAt: l.ExpiresAt.UTC(), Mine: l.Owner == s.syncer.o.Owner}
+			}
+		}
+		if sj.running && sj.syncer != nil {
+			if p, ok := sj.syncer.InFlight(id); ok {
+				as.InFlight = &metrics.PassProgress{Org: p.Org, OrgIndex: p.OrgIndex, Orgs: p.Orgs, Resource: p.Resource,
+					Pages: p.Pages, Rows: p.Rows, ExpectedRows: p.Expected, Since: p.Since.UTC()}
 			}
 		}
 		st.Accounts = append(st.Accounts, as)

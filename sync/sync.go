@@ -123,6 +123,13 @@ type Options struct {
 	// before it gives up as skipped; 0 gives up at once (the daemon tries
 	// again at its next tick).
 	LeaseWait time.Duration
+	// OnProgress, when set, hears each step of a pass (the terminal's
+	// progress bars). It is called on the pass's goroutines and must not
+	// block.
+	OnProgress func(ProgressEvent)
+	// ProgressLogs logs when each org and resource starts and ends at info
+	// instead of debug.
+	ProgressLogs bool
 }
 
 // ErrStopped ends a pass that a shutdown interrupted between two orgs.
@@ -137,7 +144,8 @@ type Syncer struct {
 	mu          stdsync.Mutex
 	locationsAt time.Time
 	validatedAt map[string]time.Time
-	roles       map[string]bool // accounts whose roles this process wrote
+	roles       map[string]bool      // accounts whose roles this process wrote
+	inflight    map[string]*Progress // the passes running now, by account
 }
 
 // New returns a Syncer.
@@ -172,7 +180,7 @@ func New(store Store, o Options) *Syncer {
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 30 * time.Second
 	}
-	return &Syncer{store: store, o: o, validatedAt: map[string]time.Time{}, roles: map[string]bool{}}
+	return &Syncer{store: store, o: o, validatedAt: map[string]time.Time{}, roles: map[string]bool{}, inflight: map[string]*Progress{}}
 }
 
 // Result is what one account pass did.
@@ -262,6 +270,9 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 	}
 	res.RunID = runID
 	log = log.With(KeyRunID, runID)
+	tr := s.track(a.ID, log)
+	defer tr.done()
+	ctx = withTracker(ctx, tr)
 	// A client lives across passes in the daemon: count this pass only.
 	before := a.API.Stats()
 	defer func() { s.finishPass(ctx, &res, a.API.Stats().Since(before), log) }()
@@ -325,11 +336,12 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 		return res
 	}
 	settled := map[string]bool{}
-	for _, po := range orgs {
+	for i, po := range orgs {
 		if s.stopping() {
 			res.Status, res.Err = "partial", ErrStopped
 			break
 		}
+		tr.orgStart(po.slug, i+1, len(orgs))
 		olog := log.With(KeyOrg, po.slug)
 		or := s.syncOrg(ctx, a, runID, po, members[po.slug], dir, olog)
 		res.Orgs = append(res.Orgs, or)
@@ -598,10 +610,16 @@ func (s *Syncer) prefetchMembers(ctx context.Context, a Account, orgs []plannedO
 		if po.vanished || po.unknown != nil {
 			continue
 		}
+		tr := trackerOf(ctx)
+		tr.update(func(p *Progress) { p.Org = po.slug })
+		tr.resourceStart(ctx, schema.ResMembers)
 		f := &fetchedMembers{start: s.o.Now()}
 		f.members, f.err = a.API.ListMembers(ctx, po.slug)
 		f.end = s.o.Now()
 		out[po.slug] = f
+		tr.page(len(f.members))
+		st, _ := scopeStatus(f.err)
+		tr.resourceEnd(st)
 		if turso.ClassOf(f.err) == turso.ClassAuth {
 			break // the org pass reports it and stops the account
 		}

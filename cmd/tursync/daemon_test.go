@@ -575,3 +575,32 @@ func TestLooseTokenFileIsWarnedAbout(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusShowsThePassInFlight: while a pass runs, /status says which org
+// and resource it fetches and how far it got.
+func TestStatusShowsThePassInFlight(t *testing.T) {
+	simAddr := freeAddr(t)
+	startSimulator(t, simAddr, "--latency", "150ms")
+	_, cfg, cfgPath := newDaemonConfig(t)
+	cfg.api = "http://" + simAddr
+	cfg.write(t, cfgPath)
+	startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
+	poll(t, "/status to show the pass in flight with pages fetched", func() (bool, string) {
+		_, body := httpGet("http://" + cfg.listen + "/status")
+		var st struct {
+			Accounts []struct {
+				Running  bool `json:"running"`
+				InFlight *struct {
+					Org      string `json:"org"`
+					Resource string `json:"resource"`
+					Pages    int64  `json:"pages"`
+					Rows     int64  `json:"rows"`
+				} `json:"in_flight"`
+			} `json:"accounts"`
+		}
+		_ = json.Unmarshal([]byte(body), &st)
+		ok := len(st.Accounts) == 1 && st.Accounts[0].Running && st.Accounts[0].InFlight != nil &&
+			st.Accounts[0].InFlight.Org != "" && st.Accounts[0].InFlight.Resource != "" && st.Accounts[0].InFlight.Pages > 0
+		return ok, body
+	})
+}

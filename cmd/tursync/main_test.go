@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -330,5 +331,38 @@ func TestDryRunListsRows(t *testing.T) {
 	r = runMain(t, env, "sync", "--config", cfg, "--force-deletes", "--org", "org1")
 	if !strings.Contains(r.stdout, "create 1, update 0, delete 30") {
 		t.Errorf("the pass after the dry runs:\n%s", r.stdout)
+	}
+}
+
+// On a pipe, sync logs when each org and resource starts and ends, at info.
+func TestSyncLogsProgressOnAPipe(t *testing.T) {
+	_, url := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 2, Members: 3, Databases: 1500, Groups: 1}})
+	p := writeConfig(t, "file:"+filepath.Join(t.TempDir(), "m.db"), url)
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, []byte(strings.Replace(string(b), "level: debug", "level: info", 1)), 0o600)
+	r := runMain(t, map[string]string{"ACME_TOKEN": "t"}, "sync", "--config", p)
+	for _, want := range []string{`"level":"INFO","msg":"org started"`, `"msg":"resource started"`,
+		`"msg":"resource done","account":"acme","run_id":1,"org":"org2","resource":"databases","status":"complete","pages":2,"rows":1500`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("log lacks %s:\n%s", want, r.stderr)
+		}
+	}
+}
+
+func TestProgressUIPrintsEachResource(t *testing.T) {
+	var out bytes.Buffer
+	ui := newProgressUI(&out, time.Now)
+	p := tsync.Progress{Account: "acme", Org: "org1", OrgIndex: 1, Orgs: 2, Resource: "databases", Expected: 2000, Since: time.Now()}
+	ui.event(tsync.ProgressEvent{Kind: tsync.ProgressResourceStart, Progress: p})
+	p.Pages, p.Rows = 1, 1000
+	ui.event(tsync.ProgressEvent{Kind: tsync.ProgressPage, Progress: p})
+	fmt.Fprintln(ui, "a log line")
+	p.Pages, p.Rows = 2, 1999
+	ui.event(tsync.ProgressEvent{Kind: tsync.ProgressResourceEnd, Status: "complete", Progress: p})
+	ui.stop()
+	for _, want := range []string{"a log line", "acme org1 databases: complete, 1999 rows in 2 pages"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("progress output lacks %q:\n%q", want, out.String())
+		}
 	}
 }

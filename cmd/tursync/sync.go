@@ -165,7 +165,19 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	if err := checkOutput(*output); err != nil {
 		return err
 	}
+	// On a terminal, live progress bars; on a pipe, progress lines in the
+	// log.
+	var ui *progressUI
 	log := newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format)
+	if isTerminal(m.Stderr) {
+		ui = newProgressUI(m.Stderr, m.Now)
+		format := cfg.Log.Format
+		if format == "auto" {
+			format = "text"
+		}
+		log = newLogger(ui, cfg.Log.Level, format)
+		defer ui.stop()
+	}
 	warnTokenFiles(log, cfg)
 	accts, err := m.accounts(cfg, *account, log)
 	if err != nil {
@@ -180,12 +192,20 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	o.ForceDeletes, o.OnlyOrg, o.LeaseWait = *force, *org, *leaseWait
 	// A misspelt org is a usage error, found before any request for it.
 	o.StrictOrgs = true
+	if ui != nil {
+		o.OnProgress = ui.event
+	} else {
+		o.ProgressLogs = true
+	}
 	var store tsync.Store = st
 	if *dry {
 		store = tsync.DryRun(st)
 		o.Trigger = "dry-run"
 	}
 	results := tsync.New(store, o).Run(ctx, accts)
+	if ui != nil {
+		ui.stop() // the bars end before the summary prints
+	}
 	if *output == "json" {
 		if err := writeJSON(m.Stdout, newSyncReport(results, *dry)); err != nil {
 			return err
