@@ -43,6 +43,10 @@ type Options struct {
 	Now func() time.Time
 	// NoMigrate skips the migration on open (for `migrate --status`).
 	NoMigrate bool
+	// FileMode is the permission a new mirror file is created with
+	// (default 0600: the mirror holds emails); SQLite gives its -wal and
+	// -shm files the same. An existing file keeps its own.
+	FileMode os.FileMode
 }
 
 // Store is an open mirror.
@@ -85,7 +89,10 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 			return nil, errors.New("open mirror: file: url has no path")
 		}
 		s.path = path
-		if err := createPrivate(path, u.Query().Get("mode")); err != nil {
+		if o.FileMode == 0 {
+			o.FileMode = 0o600
+		}
+		if err := createFile(path, u.Query().Get("mode"), o.FileMode); err != nil {
 			return nil, fmt.Errorf("open mirror %s: %w", path, err)
 		}
 		sep := "?"
@@ -151,14 +158,22 @@ func FilePath(rawURL string) string {
 	return strings.TrimPrefix(strings.SplitN(rawURL, "?", 2)[0], "file:")
 }
 
-// createPrivate creates a missing mirror file readable only by its owner, so
-// the mirror's emails and org data are not world-readable by default.
-func createPrivate(path, mode string) error {
+// createFile creates a missing mirror file with perm (by default readable
+// only by its owner, so the mirror's emails and org data are not
+// world-readable), whatever the umask.
+func createFile(path, mode string, perm os.FileMode) error {
 	if mode == "ro" || mode == "memory" || strings.HasPrefix(path, ":memory:") {
 		return nil
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, perm)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
 	if err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
 		return err
 	}
 	return f.Close()

@@ -12,9 +12,11 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/exporter-toolkit/web"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tursync/tursync/schema"
@@ -47,6 +49,15 @@ type MirrorConfig struct {
 	// BusyTimeout is how long a write waits for another writer's lock
 	// (a `tursync sync` beside the daemon) before its org fails.
 	BusyTimeout Duration `yaml:"busy_timeout"`
+	// FileMode is the octal permission a new mirror file is created with,
+	// e.g. "0640" to let the analysts' group read it.
+	FileMode string `yaml:"file_mode"`
+}
+
+// fileMode is FileMode as a permission; Validate has checked it.
+func (m MirrorConfig) fileMode() os.FileMode {
+	v, _ := strconv.ParseUint(m.FileMode, 8, 32)
+	return os.FileMode(v)
 }
 
 // APIConfig tunes the Platform API client.
@@ -60,6 +71,10 @@ type APIConfig struct {
 // HTTPConfig is the daemon's HTTP server.
 type HTTPConfig struct {
 	Listen string `yaml:"listen"`
+	// WebConfigFile is the Prometheus ecosystem's web configuration file
+	// (TLS, basic auth with bcrypt hashes), read by exporter-toolkit as
+	// node_exporter reads it.
+	WebConfigFile string `yaml:"web_config_file"`
 }
 
 // LogConfig sets the logger.
@@ -120,7 +135,7 @@ type AccountConfig struct {
 // DefaultConfig returns the defaults PRODUCT.md lists.
 func DefaultConfig() Config {
 	return Config{
-		Mirror:      MirrorConfig{BusyTimeout: Duration(storage.DefaultBusyTimeout)},
+		Mirror:      MirrorConfig{BusyTimeout: Duration(storage.DefaultBusyTimeout), FileMode: "0600"},
 		API:         APIConfig{BaseURL: turso.DefaultBaseURL, Timeout: Duration(30 * time.Second), RequestsPerSecond: 5, MaxRetries: 6},
 		HTTP:        HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:         LogConfig{Level: "info", Format: "auto"},
@@ -439,6 +454,11 @@ func (c *Config) validate(getenv func(string) string, p *configProblems) {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		p.add("http.listen", 0, "want HOST:PORT: %v", err)
 	}
+	if c.HTTP.WebConfigFile != "" {
+		if err := web.Validate(c.HTTP.WebConfigFile); err != nil {
+			p.add("http.web_config_file", 0, "%v", err)
+		}
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.add("log.level", 0, "want debug, info, warn or error, not %q", c.Log.Level)
 	}
@@ -450,6 +470,9 @@ func (c *Config) validate(getenv func(string) string, p *configProblems) {
 	}
 	if c.Mirror.BusyTimeout <= 0 {
 		p.add("mirror.busy_timeout", 0, "must be more than 0")
+	}
+	if v, err := strconv.ParseUint(c.Mirror.FileMode, 8, 32); err != nil || v&^0o777 != 0 || v&0o600 != 0o600 || v&0o002 != 0 {
+		p.add("mirror.file_mode", 0, "want an octal permission the owner can read and write and others cannot write, such as 0600 or 0640, not %q", c.Mirror.FileMode)
 	}
 	c.Sync.validate(p)
 	if c.DeleteGuard.MaxFraction <= 0 || c.DeleteGuard.MaxFraction > 1 {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/storage"
@@ -91,7 +92,7 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 		IdleTimeout:       60 * time.Second,
 	}
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
+	go func() { srvErr <- d.serve(ln, srv, cfg.HTTP) }()
 	d.log.Info("tursync daemon started", "version", version, "listen", ln.Addr().String(), "accounts", len(cfg.Accounts),
 		"mirror", storage.RedactURL(cfg.Mirror.URL))
 	d.sched.Start()
@@ -144,6 +145,38 @@ wait:
 	_ = srv.Shutdown(sctx)
 	d.log.Info("tursync daemon stopped")
 	return runErr
+}
+
+// serve serves the daemon's endpoints on ln: through exporter-toolkit with
+// TLS and basic auth when http.web_config_file is set. A listener that is
+// not loopback without it is warned about: /status and the status page
+// show org names, usernames and emails.
+func (d *daemon) serve(ln net.Listener, srv *http.Server, hc HTTPConfig) error {
+	if hc.WebConfigFile == "" {
+		if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+			d.log.Warn("http.listen is not a loopback address and http.web_config_file is not set: anyone who reaches the port sees "+
+				"org names, usernames and emails on /status and the status page; set http.web_config_file (TLS, basic auth)", "listen", ln.Addr().String())
+		}
+	}
+	path := hc.WebConfigFile
+	// exporter-toolkit logs at info how it serves; the daemon's logger at
+	// warn keeps that out of the way unless it goes wrong.
+	wlog := d.log.With("component", "http")
+	err := web.Serve(ln, srv, &web.FlagConfig{WebConfigFile: &path}, slog.New(levelAtLeast{wlog.Handler(), slog.LevelWarn}))
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// levelAtLeast drops records under min.
+type levelAtLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelAtLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
 // syncOptions are the pass options of a config.

@@ -366,3 +366,21 @@ func TestProgressUIPrintsEachResource(t *testing.T) {
 		}
 	}
 }
+
+func TestMirrorFileMode(t *testing.T) {
+	_, url := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 1, Members: 2, Databases: 2, Groups: 1}})
+	mirror := filepath.Join(t.TempDir(), "m.db")
+	p := writeConfig(t, "file:"+mirror, url)
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, []byte(strings.Replace(string(b), "mirror: {url: \"file:"+mirror+"\"}", "mirror: {url: \"file:"+mirror+"\", file_mode: \"0640\"}", 1)), 0o600)
+	if r := runMain(t, map[string]string{"ACME_TOKEN": "t"}, "sync", "--config", p); r.code != 0 {
+		t.Fatalf("sync: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if st, err := os.Stat(mirror); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("mirror file: %v (%v), want mode 0640", st, err)
+	}
+	os.WriteFile(p, []byte(strings.Replace(string(b), "mirror: {url: \"file:"+mirror+"\"}", "mirror: {url: \"file:"+mirror+"\", file_mode: \"0666\"}", 1)), 0o600)
+	if r := runMain(t, map[string]string{"ACME_TOKEN": "t"}, "check", "--config", p); r.code != 2 || !strings.Contains(r.stderr, "mirror.file_mode") {
+		t.Errorf("world-writable file_mode: exit %d, want 2 naming it\n%s", r.code, r.stderr)
+	}
+}

@@ -74,7 +74,7 @@ func (m *Main) openStore(ctx context.Context, cfg Config, noMigrate bool) (*stor
 	if cfg.Mirror.AuthTokenEnv != "" {
 		tok = m.Getenv(cfg.Mirror.AuthTokenEnv)
 	}
-	return storage.Open(ctx, cfg.Mirror.URL, storage.Options{AuthToken: tok, Now: m.Now, NoMigrate: noMigrate,
+	return storage.Open(ctx, cfg.Mirror.URL, storage.Options{AuthToken: tok, Now: m.Now, NoMigrate: noMigrate, FileMode: cfg.Mirror.fileMode(),
 		BusyTimeout: time.Duration(cfg.Mirror.BusyTimeout), AuthTokenName: fmt.Sprintf("mirror.auth_token_env (variable %s)", cfg.Mirror.AuthTokenEnv)})
 }
 
