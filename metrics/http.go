@@ -101,11 +101,14 @@ type Probes struct {
 	Ready func(ctx context.Context) error
 	// Status builds the /status document.
 	Status func(ctx context.Context) (Status, error)
+	// Recent lists the last runs and change events for the status page.
+	Recent func(ctx context.Context) (Recent, error)
 }
 
 // Handler serves /metrics from reg and the probes.
 func Handler(reg *prometheus.Registry, p Probes) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /", page(p))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second}))
 	mux.Handle("GET /healthz", probe("not alive", func(context.Context) error { return p.Alive() }))
 	mux.Handle("GET /readyz", probe("not ready", p.Ready))

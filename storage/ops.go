@@ -69,25 +69,76 @@ type RunRecord struct {
 
 // LastRuns returns the latest run of every account.
 func (s *Store) LastRuns(ctx context.Context) (map[string]RunRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT r.id, r.account_id, r.trigger, r.status, r.started_at, coalesce(r.finished_at, ''), coalesce(r.error, '')
-		FROM sync_runs r WHERE r.id = (SELECT max(l.id) FROM sync_runs l WHERE l.account_id = r.account_id)`)
+	runs, err := s.queryRuns(ctx, `WHERE r.id = (SELECT max(l.id) FROM sync_runs l WHERE l.account_id = r.account_id)`)
 	if err != nil {
 		return nil, fmt.Errorf("read last runs: %w", err)
 	}
-	defer rows.Close()
 	out := map[string]RunRecord{}
+	for _, r := range runs {
+		out[r.Account] = r
+	}
+	return out, nil
+}
+
+// RecentRuns returns the n latest runs of all accounts, newest first.
+func (s *Store) RecentRuns(ctx context.Context, n int) ([]RunRecord, error) {
+	runs, err := s.queryRuns(ctx, `ORDER BY r.id DESC LIMIT ?`, n)
+	if err != nil {
+		return nil, fmt.Errorf("read recent runs: %w", err)
+	}
+	return runs, nil
+}
+
+func (s *Store) queryRuns(ctx context.Context, where string, args ...any) ([]RunRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT r.id, r.account_id, r.trigger, r.status, r.started_at, coalesce(r.finished_at, ''), coalesce(r.error, '')
+		FROM sync_runs r `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []RunRecord
 	for rows.Next() {
 		var r RunRecord
 		var started, finished string
 		if err := rows.Scan(&r.ID, &r.Account, &r.Trigger, &r.Status, &started, &finished, &r.Error); err != nil {
-			return nil, fmt.Errorf("read last runs: %w", err)
+			return nil, err
 		}
 		r.StartedAt, _ = time.Parse(time.RFC3339, started)
 		if finished != "" {
 			r.FinishedAt, _ = time.Parse(time.RFC3339, finished)
 		}
-		out[r.Account] = r
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ChangeEvent is one row of change_events.
+type ChangeEvent struct {
+	ID                   int64
+	Account, Org         string
+	At                   time.Time
+	Entity, EntityID, Op string
+	Changes              string // JSON: column -> {old, new}
+}
+
+// RecentChanges returns the n latest change events, newest first.
+func (s *Store) RecentChanges(ctx context.Context, n int) ([]ChangeEvent, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, account_id, coalesce(organization_id, ''), at, entity, entity_id, op, changes
+		FROM change_events ORDER BY id DESC LIMIT ?`, n)
+	if err != nil {
+		return nil, fmt.Errorf("read recent changes: %w", err)
+	}
+	defer rows.Close()
+	var out []ChangeEvent
+	for rows.Next() {
+		var e ChangeEvent
+		var at string
+		if err := rows.Scan(&e.ID, &e.Account, &e.Org, &at, &e.Entity, &e.EntityID, &e.Op, &e.Changes); err != nil {
+			return nil, fmt.Errorf("read recent changes: %w", err)
+		}
+		e.At, _ = time.Parse(time.RFC3339, at)
+		out = append(out, e)
 	}
 	return out, rows.Err()
 }

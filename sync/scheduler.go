@@ -414,7 +414,7 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 	for _, h := range hs {
 		if h.LastStatus == storage.StatusGuarded {
 			st.Guarded = append(st.Guarded, metrics.GuardedScope{Account: h.Account, Org: h.Org, Resource: h.Resource, DeletesHeld: h.DeletesHeld,
-				Release: fmt.Sprintf("tursync sync --config CONFIG --force-deletes --account %s --org %s", h.Account, h.Org)})
+				Release: ReleaseCommand(h.Account, h.Org)})
 		}
 		i, ok := index[h.Account]
 		if !ok {
@@ -451,4 +451,10 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 		l.onPanic(l.job)
 	}
 	l.log.Error("cron: "+msg, append(kv, "error", err)...)
+}
+
+// ReleaseCommand is the command that applies the deletes the guard holds
+// in an org.
+func ReleaseCommand(account, org string) string {
+	return fmt.Sprintf("tursync sync --config CONFIG --force-deletes --account %s --org %s", account, org)
 }

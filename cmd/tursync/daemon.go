@@ -83,7 +83,7 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	srv := &http.Server{
-		Handler: metrics.Handler(reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.Status}),
+		Handler: metrics.Handler(reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.Status, Recent: d.recent}),
 		// Probes and scrapes are small; slow clients must not hold
 		// connections open.
 		ReadHeaderTimeout: 5 * time.Second,
@@ -305,6 +305,29 @@ func (d *daemon) ready(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// recent lists the last runs and change events for the status page.
+func (d *daemon) recent(ctx context.Context) (metrics.Recent, error) {
+	const n = 20
+	runs, err := d.store.RecentRuns(ctx, n)
+	if err != nil {
+		return metrics.Recent{}, err
+	}
+	changes, err := d.store.RecentChanges(ctx, n)
+	if err != nil {
+		return metrics.Recent{}, err
+	}
+	var rec metrics.Recent
+	for _, r := range runs {
+		rec.Runs = append(rec.Runs, metrics.RunRow{ID: r.ID, Account: r.Account, Trigger: r.Trigger, Status: r.Status, Error: r.Error,
+			StartedAt: r.StartedAt, FinishedAt: r.FinishedAt})
+	}
+	for _, c := range changes {
+		rec.Changes = append(rec.Changes, metrics.ChangeRow{ID: c.ID, At: c.At, Account: c.Account, Org: c.Org, Entity: c.Entity,
+			EntityID: c.EntityID, Op: c.Op, Changes: c.Changes})
+	}
+	return rec, nil
 }
 
 // prune applies the retention settings.

@@ -80,7 +80,7 @@ func newSyncReport(results []tsync.Result, dry bool) syncReport {
 					Created: sc.Counts.Created, Updated: sc.Counts.Updated, Deleted: sc.Counts.Deleted, Unchanged: sc.Counts.Unchanged,
 					DeletesHeld: sc.DeletesHeld, Changes: sc.Planned, ChangesMore: sc.PlannedMore}
 				if sc.Status == storage.StatusGuarded {
-					sr.Release = releaseCommand(r.Account, o.Org)
+					sr.Release = tsync.ReleaseCommand(r.Account, o.Org)
 				}
 				or.Scopes = append(or.Scopes, sr)
 			}
@@ -97,10 +97,6 @@ func errorClass(err error) string {
 		return string(unknown.Class())
 	}
 	return string(turso.ClassOf(err))
-}
-
-func releaseCommand(account, org string) string {
-	return fmt.Sprintf("tursync sync --config FILE --force-deletes --account %s --org %s", account, org)
 }
 
 // printResults prints a per-org summary of a pass; a dry run lists every
@@ -150,7 +146,7 @@ func printScope(w io.Writer, sc scopeReport, dry bool) {
 		sc.Created, sc.Updated, sc.Deleted, sc.Unchanged)
 	if sc.Status == storage.StatusGuarded {
 		fmt.Fprintf(w, "      warning: delete guard held %d deletes; rerun with %s to apply them\n", sc.DeletesHeld,
-			strings.TrimPrefix(sc.Release, "tursync sync --config FILE "))
+			strings.TrimPrefix(sc.Release, "tursync sync --config CONFIG "))
 	}
 	for _, c := range sc.Changes {
 		fmt.Fprintf(w, "      %s\n", changeLine(c))
