@@ -115,9 +115,8 @@ func Handler(reg *prometheus.Registry, p Probes) http.Handler {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		st, err := p.Status(ctx)
-		if err != nil {
-			http.Error(w, "status: "+err.Error(), http.StatusServiceUnavailable)
+		st, ok := status(ctx, w, p.Status)
+		if !ok {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -126,6 +125,16 @@ func Handler(reg *prometheus.Registry, p Probes) http.Handler {
 		_ = enc.Encode(st)
 	})
 	return mux
+}
+
+// status calls get, or answers 503 with why it failed.
+func status[T any](ctx context.Context, w http.ResponseWriter, get func(context.Context) (T, error)) (T, bool) {
+	v, err := get(ctx)
+	if err != nil {
+		http.Error(w, "status: "+err.Error(), http.StatusServiceUnavailable)
+		return v, false
+	}
+	return v, true
 }
 
 // probe answers 200 ok, or 503 with why check failed.

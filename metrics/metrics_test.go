@@ -190,3 +190,29 @@ func TestHandlers(t *testing.T) {
 		t.Errorf("/metrics = %d, build_info missing", code)
 	}
 }
+
+// The status page escapes what the API and the mirror say: an error text is
+// data, never markup.
+func TestStatusPageEscapes(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	evil := `<script>alert(1)</script>`
+	st := metrics.Status{Accounts: []metrics.AccountStatus{{ID: "acme", Schedule: "@every 1m", Orgs: []metrics.OrgStatus{{Org: "org1",
+		Resources: []metrics.ScopeStatus{{Resource: "members", LastStatus: "failed", ErrorClass: "server", Error: evil}}}}}}}
+	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{Status: func(context.Context) (metrics.Status, error) { return st, nil },
+		Recent: func(context.Context) (metrics.Recent, error) { return metrics.Recent{}, nil }}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || strings.Contains(string(b), evil) || !strings.Contains(string(b), "&lt;script&gt;") ||
+		!strings.Contains(string(b), `data-status="failed"`) {
+		t.Errorf("GET / = %d:\n%s", resp.StatusCode, b)
+	}
+	if r2, _ := http.Get(srv.URL + "/nope"); r2 == nil || r2.StatusCode != 404 {
+		t.Errorf("GET /nope is not a 404")
+	}
+}

@@ -59,15 +59,13 @@ func page(p Probes) http.HandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		st, err := p.Status(ctx)
-		if err != nil {
-			http.Error(w, "status: "+err.Error(), http.StatusServiceUnavailable)
+		st, ok := status(ctx, w, p.Status)
+		if !ok {
 			return
 		}
 		var rec Recent
 		if p.Recent != nil {
-			if rec, err = p.Recent(ctx); err != nil {
-				http.Error(w, "status: "+err.Error(), http.StatusServiceUnavailable)
+			if rec, ok = status(ctx, w, p.Recent); !ok {
 				return
 			}
 		}

@@ -84,32 +84,9 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	dialect := goose.DialectSQLite3
 	switch u.Scheme {
 	case "file":
-		path := FilePath(rawURL)
-		if path == "" {
-			return nil, errors.New("open mirror: file: url has no path")
-		}
-		s.path = path
-		if o.FileMode == 0 {
-			o.FileMode = 0o600
-		}
-		if err := createFile(path, u.Query().Get("mode"), o.FileMode); err != nil {
-			return nil, fmt.Errorf("open mirror %s: %w", path, err)
-		}
-		sep := "?"
-		if strings.Contains(rawURL, "?") {
-			sep = "&"
-		}
-		// WAL lets analysts read while a pass writes; IMMEDIATE transactions
-		// take the write lock up front instead of failing to upgrade later.
-		// Incremental auto-vacuum (it takes effect only on a new file)
-		// lets a pass hand the pages of its removed stage rows back to the
-		// file system, so the file does not keep a first pass's worth of
-		// free pages.
-		dsn := rawURL + sep + fmt.Sprintf("_pragma=auto_vacuum(2)&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate",
-			o.BusyTimeout.Milliseconds())
-		connector, err = libsql.NewConnector(dsn)
-		if err != nil {
-			return nil, fmt.Errorf("open mirror %s: %w", path, err)
+		s.path = FilePath(rawURL)
+		if connector, err = fileConnector(rawURL, s.path, u.Query().Get("mode"), o); err != nil {
+			return nil, err
 		}
 	case "libsql", "http", "https", "ws", "wss":
 		s.remote = true
@@ -148,6 +125,36 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// fileConnector creates the mirror file if it is missing and returns the
+// connector of a file: mirror.
+func fileConnector(rawURL, path, mode string, o Options) (driver.Connector, error) {
+	if path == "" {
+		return nil, errors.New("open mirror: file: url has no path")
+	}
+	if o.FileMode == 0 {
+		o.FileMode = 0o600
+	}
+	if err := createFile(path, mode, o.FileMode); err != nil {
+		return nil, fmt.Errorf("open mirror %s: %w", path, err)
+	}
+	sep := "?"
+	if strings.Contains(rawURL, "?") {
+		sep = "&"
+	}
+	// WAL lets analysts read while a pass writes; IMMEDIATE transactions
+	// take the write lock up front instead of failing to upgrade later.
+	// Incremental auto-vacuum (it takes effect only on a new file) lets a
+	// pass hand the pages of its removed stage rows back to the file
+	// system, so the file does not keep a first pass's worth of free pages.
+	dsn := rawURL + sep + fmt.Sprintf("_pragma=auto_vacuum(2)&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate",
+		o.BusyTimeout.Milliseconds())
+	c, err := libsql.NewConnector(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open mirror %s: %w", path, err)
+	}
+	return c, nil
 }
 
 // FilePath is the file of a file: mirror URL, or "" for a remote one.

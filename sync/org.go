@@ -24,39 +24,14 @@ import (
 // mirror's write lock is never held across network calls; databases are
 // staged page by page in a spill file so memory does not grow with the org.
 func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po plannedOrg, members *fetchedMembers, byEmail map[string]string, log *slog.Logger) OrgResult {
-	or := OrgResult{Org: po.slug}
-	pass := &storage.OrgPass{Account: a.ID, Org: po.slug, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes}
-
 	if po.unknown != nil {
 		return s.unknownOrg(ctx, a, runID, po, log)
 	}
 	if po.vanished {
-		_, err := a.API.GetOrganization(ctx, po.slug)
-		if turso.StatusOf(err) != 404 {
-			if err == nil {
-				// Still there, only unlisted: sync it like any other.
-				po.vanished = false
-				return s.syncOrg(ctx, a, runID, po, nil, byEmail, log)
-			}
-			or.Err = fmt.Errorf("check vanished org %s: %w", po.slug, err)
-			log.Warn("vanished org not confirmed gone", "error", err)
-			return or
-		}
-		pass.Offboard = true
-		if err := s.store.ApplyOrg(ctx, pass); err != nil {
-			or.Err = err
-			return or
-		}
-		or.Removed = true
-		or.Scopes = pass.Scopes
-		for _, sc := range pass.Scopes {
-			if sc.Status == storage.StatusGuarded {
-				log.Warn("org removal held by the delete guard", "deletes_held", sc.DeletesHeld)
-			}
-		}
-		return or
+		return s.vanishedOrg(ctx, a, runID, po, byEmail, log)
 	}
-
+	or := OrgResult{Org: po.slug}
+	pass := &storage.OrgPass{Account: a.ID, Org: po.slug, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes}
 	of := s.startOrgFetch(ctx, a, po.slug)
 	defer of.close()
 	// The results outlive the pass (a fleet's results are printed at the
@@ -80,27 +55,15 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		sc := &storage.Scope{Resource: res, StartedAt: s.o.Now()}
 		var err error
 		tr := trackerOf(ctx)
-		if res != schema.ResMembers || members == nil {
-			tr.resourceStart(ctx, res) // prefetched members were tracked then
-		}
-		if res == schema.ResMembers && members != nil {
-			err = members.err
-			sc.StartedAt, sc.FinishedAt = members.start, members.end
-			if err == nil {
-				users, ras := mapper.Members(po.slug, members.members)
-				sc.Users = users
-				sc.Rows, err = s.store.Stage(ctx, a.ID, rowsOf(ras))
-				orgMembers = map[string]bool{}
-				for _, m := range members.members {
-					orgMembers[m.Username] = true
-				}
-			}
+		// Prefetched members were fetched, and tracked, before the orgs.
+		if prefetched := res == schema.ResMembers && members != nil; prefetched {
+			orgMembers, err = s.stageMembers(ctx, a.ID, po.slug, members, sc)
+			sc.Status, sc.ErrorClass = scopeStatus(err)
 		} else {
+			tr.resourceStart(ctx, res)
 			err = s.fetch(ctx, a, po.slug, sc, orgMembers, byEmail, of)
 			sc.FinishedAt = s.o.Now()
-		}
-		sc.Status, sc.ErrorClass = scopeStatus(err)
-		if res != schema.ResMembers || members == nil {
+			sc.Status, sc.ErrorClass = scopeStatus(err)
 			tr.resourceEnd(sc.Status)
 		}
 		if err != nil {
@@ -127,6 +90,55 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		return or
 	}
 	s.writeOrg(ctx, pass, &or, log)
+	return or
+}
+
+// stageMembers stages an org's prefetched members into its scope and
+// returns the org's usernames, which its invites resolve against.
+func (s *Syncer) stageMembers(ctx context.Context, account, org string, f *fetchedMembers, sc *storage.Scope) (map[string]bool, error) {
+	sc.StartedAt, sc.FinishedAt = f.start, f.end
+	if f.err != nil {
+		return nil, f.err
+	}
+	users, ras := mapper.Members(org, f.members)
+	sc.Users = users
+	var err error
+	sc.Rows, err = s.store.Stage(ctx, account, rowsOf(ras))
+	orgMembers := make(map[string]bool, len(f.members))
+	for _, m := range f.members {
+		orgMembers[m.Username] = true
+	}
+	return orgMembers, err
+}
+
+// vanishedOrg handles an org in the mirror that the token no longer lists:
+// offboarded (tombstoned, subject to the guard) once the API confirms it
+// gone with a 404, synced as usual if it still answers.
+func (s *Syncer) vanishedOrg(ctx context.Context, a Account, runID int64, po plannedOrg, byEmail map[string]string, log *slog.Logger) OrgResult {
+	or := OrgResult{Org: po.slug}
+	_, err := a.API.GetOrganization(ctx, po.slug)
+	if turso.StatusOf(err) != 404 {
+		if err == nil {
+			// Still there, only unlisted: sync it like any other.
+			po.vanished = false
+			return s.syncOrg(ctx, a, runID, po, nil, byEmail, log)
+		}
+		or.Err = fmt.Errorf("check vanished org %s: %w", po.slug, err)
+		log.Warn("vanished org not confirmed gone", "error", err)
+		return or
+	}
+	pass := &storage.OrgPass{Account: a.ID, Org: po.slug, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes, Offboard: true}
+	if err := s.store.ApplyOrg(ctx, pass); err != nil {
+		or.Err = err
+		return or
+	}
+	or.Removed = true
+	or.Scopes = pass.Scopes
+	for _, sc := range pass.Scopes {
+		if sc.Status == storage.StatusGuarded {
+			log.Warn("org removal held by the delete guard", "deletes_held", sc.DeletesHeld)
+		}
+	}
 	return or
 }
 

@@ -298,18 +298,45 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 		res.Status, res.Err = storage.StatusFailed, errors.Join(unknown...)
 		return res
 	}
+	if err := s.applyAccount(ctx, a, runID, &res, log); err != nil {
+		res.Status, res.Err = storage.StatusFailed, err
+		return res
+	}
+
+	members := s.prefetchMembers(ctx, a, orgs)
+	dir, err := s.emailIndex(ctx, a.ID, members)
+	if err != nil {
+		res.Status, res.Err = storage.StatusFailed, err
+		return res
+	}
+	settled, stop := s.syncOrgs(ctx, a, runID, orgs, members, dir, &res, log)
+	if stop {
+		return res
+	}
+	c, err := s.store.SettleUsers(ctx, a.ID, runID, res.StartedAt, settled)
+	if err != nil {
+		res.Status, res.Err = storage.StatusFailed, err
+		return res
+	}
+	res.Counts.Add(c)
+	return res
+}
+
+// applyAccount writes what belongs to the account rather than an org: the
+// role constants and the shared locations list, each only when due.
+func (s *Syncer) applyAccount(ctx context.Context, a Account, runID int64, res *Result, log *slog.Logger) error {
 	var locs []turso.Location
 	if s.dueLocations() {
 		// Locations are a reference list shared by all accounts: one
 		// request per process and day, not one per pass.
+		var err error
 		locs, err = a.API.ListLocations(ctx)
 		if err != nil {
 			s.mu.Lock()
 			s.locationsAt = time.Time{}
 			s.mu.Unlock()
 			if turso.ClassOf(err) == turso.ClassAuth {
-				res.Status, res.Err = storage.StatusFailed, err
-				return res
+				return err
 			}
 			// A failure here leaves the stored list and costs no scope.
 			log.Warn("locations not refreshed", "error", err)
@@ -320,30 +347,30 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 	if locs != nil || !s.rolesWritten(a.ID) {
 		c, err := s.store.ApplyAccount(ctx, a.ID, runID, mapper.Roles(), mapper.Locations(locs))
 		if err != nil {
-			res.Status, res.Err = storage.StatusFailed, err
-			return res
+			return err
 		}
 		res.Counts.Add(c)
 		s.mu.Lock()
 		s.roles[a.ID] = true
 		s.mu.Unlock()
 	}
+	return nil
+}
 
-	members := s.prefetchMembers(ctx, a, orgs)
-	dir, err := s.emailIndex(ctx, a.ID, members)
-	if err != nil {
-		res.Status, res.Err = storage.StatusFailed, err
-		return res
-	}
-	settled := map[string]bool{}
+// syncOrgs syncs the planned orgs one by one into res and returns those
+// whose users may be settled. stop reports a failure that ends the whole
+// pass (a lost lease, a revoked token): res says which.
+func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []plannedOrg, members map[string]*fetchedMembers,
+	dir map[string]string, res *Result, log *slog.Logger) (settled map[string]bool, stop bool) {
+	settled = map[string]bool{}
+	tr := trackerOf(ctx)
 	for i, po := range orgs {
 		if s.stopping() {
 			res.Status, res.Err = "partial", ErrStopped
 			break
 		}
 		tr.orgStart(po.slug, i+1, len(orgs))
-		olog := log.With(KeyOrg, po.slug)
-		or := s.syncOrg(ctx, a, runID, po, members[po.slug], dir, olog)
+		or := s.syncOrg(ctx, a, runID, po, members[po.slug], dir, log.With(KeyOrg, po.slug))
 		res.Orgs = append(res.Orgs, or)
 		s.recordOrg(a.ID, or)
 		for _, sc := range or.Scopes {
@@ -354,28 +381,18 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 		}
 		if or.Err != nil {
 			res.Status = "partial"
-			if errors.Is(or.Err, storage.ErrLeaseLost) {
+			// A lost lease ends the pass; rule 7: a revoked token fails the
+			// whole account and keeps its data as it was.
+			if errors.Is(or.Err, storage.ErrLeaseLost) || turso.ClassOf(or.Err) == turso.ClassAuth {
 				res.Status, res.Err = storage.StatusFailed, or.Err
-				return res
-			}
-			if turso.ClassOf(or.Err) == turso.ClassAuth {
-				// Rule 7: a revoked token fails the whole account and keeps
-				// its data as it was.
-				res.Status, res.Err = storage.StatusFailed, or.Err
-				return res
+				return settled, true
 			}
 		}
 		if orgSettled(or) {
 			settled[po.slug] = true
 		}
 	}
-	c, err := s.store.SettleUsers(ctx, a.ID, runID, res.StartedAt, settled)
-	if err != nil {
-		res.Status, res.Err = storage.StatusFailed, err
-		return res
-	}
-	res.Counts.Add(c)
-	return res
+	return settled, false
 }
 
 // finishPass records the end of a pass: its run row (even when ctx was

@@ -590,6 +590,9 @@ func TestStatusShowsThePassInFlight(t *testing.T) {
 		var st struct {
 			Accounts []struct {
 				Running  bool `json:"running"`
+				LastPass *struct {
+					Trigger string `json:"trigger"`
+				} `json:"last_pass"`
 				InFlight *struct {
 					Org      string `json:"org"`
 					Resource string `json:"resource"`
@@ -599,7 +602,9 @@ func TestStatusShowsThePassInFlight(t *testing.T) {
 			} `json:"accounts"`
 		}
 		_ = json.Unmarshal([]byte(body), &st)
+		// The first pass of a daemon is recorded as its start-up pass.
 		ok := len(st.Accounts) == 1 && st.Accounts[0].Running && st.Accounts[0].InFlight != nil &&
+			st.Accounts[0].LastPass != nil && st.Accounts[0].LastPass.Trigger == "startup" &&
 			st.Accounts[0].InFlight.Org != "" && st.Accounts[0].InFlight.Resource != "" && st.Accounts[0].InFlight.Pages > 0
 		return ok, body
 	})

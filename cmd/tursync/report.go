@@ -105,8 +105,8 @@ func printResults(w io.Writer, results []tsync.Result, dry bool) {
 	rep := newSyncReport(results, dry)
 	for _, a := range rep.Accounts {
 		head := "account " + a.Account
-		if !dry {
-			head += fmt.Sprintf(" run %d", a.RunID)
+		if !dry && a.RunID > 0 {
+			head += fmt.Sprintf(" run %d", a.RunID) // 0: the run could not even be recorded
 		}
 		took := "not started"
 		if a.DurationSeconds != nil {

@@ -128,30 +128,37 @@ func generate(seed uint64, size Size, prefix string, now time.Time) []*org {
 			}
 			o.Tokens = append(o.Tokens, t)
 		}
-		// Audit events, newest first, spread over the 20 days before the
-		// hour (the same events for every start within one hour).
-		span := 20 * 24 * time.Hour
-		now := now.UTC().Truncate(time.Hour)
-		for ai := 0; ai < size.AuditEvents; ai++ {
-			at := now.Add(-span / time.Duration(size.AuditEvents+1) * time.Duration(ai+1)).UTC().Truncate(time.Second)
-			author := "system"
-			if len(o.Members) > 0 {
-				author = o.Members[r.IntN(len(o.Members))].Username
-			}
-			code := auditCodes[r.IntN(len(auditCodes))]
-			data, _ := json.Marshal(map[string]any{"seq": ai, "name": fmt.Sprintf("obj-%d", r.IntN(1000))})
-			if code == "org-member-add" && len(o.Members) > 1 {
-				// The body of POST /members: who was added, as what. The
-				// mirror's access review dates a role from it.
-				m := o.Members[1+r.IntN(len(o.Members)-1)]
-				data, _ = json.Marshal(map[string]any{"username": m.Username, "role": m.Role})
-			}
-			o.Audit = append(o.Audit, AuditLog{Code: code, Message: "", Origin: []string{"cli", "web"}[r.IntN(2)], Author: author,
-				CreatedAt: at.Format(time.RFC3339), Data: data})
-		}
+		o.Audit = generateAudit(r, o.Members, size.AuditEvents, now)
 		orgs = append(orgs, o)
 	}
 	return orgs
+}
+
+// generateAudit makes n audit events by the org's members, newest first,
+// spread over the 20 days before the hour of now (the same events for
+// every start within one hour).
+func generateAudit(r *rand.Rand, members []Member, n int, now time.Time) []AuditLog {
+	var out []AuditLog
+	span := 20 * 24 * time.Hour
+	now = now.UTC().Truncate(time.Hour)
+	for ai := 0; ai < n; ai++ {
+		at := now.Add(-span / time.Duration(n+1) * time.Duration(ai+1)).Truncate(time.Second)
+		author := "system"
+		if len(members) > 0 {
+			author = members[r.IntN(len(members))].Username
+		}
+		code := auditCodes[r.IntN(len(auditCodes))]
+		data, _ := json.Marshal(map[string]any{"seq": ai, "name": fmt.Sprintf("obj-%d", r.IntN(1000))})
+		if code == "org-member-add" && len(members) > 1 {
+			// The body of POST /members: who was added, as what. The
+			// mirror's access review dates a role from it.
+			m := members[1+r.IntN(len(members)-1)]
+			data, _ = json.Marshal(map[string]any{"username": m.Username, "role": m.Role})
+		}
+		out = append(out, AuditLog{Code: code, Message: "", Origin: []string{"cli", "web"}[r.IntN(2)], Author: author,
+			CreatedAt: at.Format(time.RFC3339), Data: data})
+	}
+	return out
 }
 
 func (o *org) addDatabase(r *rand.Rand, name, group string) Database {
