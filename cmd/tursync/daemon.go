@@ -98,8 +98,14 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 	d.sched.Start()
 	go d.prune(ctx)
 
-	var runErr error
-wait:
+	runErr := d.waitForStop(ctx, sigs, srvErr)
+	d.shutdown(ctx, sigs, srv)
+	return runErr
+}
+
+// waitForStop reloads the config on every SIGHUP until a signal, ctx or a
+// failed HTTP server says stop; only the last is an error.
+func (d *daemon) waitForStop(ctx context.Context, sigs <-chan os.Signal, srvErr <-chan error) error {
 	for {
 		select {
 		case sig := <-sigs:
@@ -108,19 +114,22 @@ wait:
 				continue
 			}
 			d.log.Info("shutting down", "signal", sig.String())
-			break wait
+			return nil
 		case <-ctx.Done():
 			d.log.Info("shutting down", "reason", context.Cause(ctx).Error())
-			break wait
+			return nil
 		case err := <-srvErr:
-			runErr = fmt.Errorf("http server: %w", err)
 			d.log.Error("http server stopped", "error", err)
-			break wait
+			return fmt.Errorf("http server: %w", err)
 		}
 	}
+}
 
-	// A second SIGINT or SIGTERM exits at once; SQLite rolls back the open
-	// transaction when the process dies, so no org is half-written.
+// shutdown lets the org in flight finish (or roll back after
+// sync.shutdown_timeout), then stops the HTTP server. A second SIGINT or
+// SIGTERM meanwhile exits at once; SQLite rolls back the open transaction
+// when the process dies, so no org is half-written.
+func (d *daemon) shutdown(ctx context.Context, sigs <-chan os.Signal, srv *http.Server) {
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -129,7 +138,7 @@ wait:
 			case sig := <-sigs:
 				if sig != syscall.SIGHUP {
 					d.log.Warn("second signal: exiting now", "signal", sig.String())
-					m.Exit(1)
+					d.m.Exit(1)
 				}
 			case <-done:
 				return
@@ -144,7 +153,6 @@ wait:
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	d.log.Info("tursync daemon stopped")
-	return runErr
 }
 
 // serve serves the daemon's endpoints on ln: through exporter-toolkit with
