@@ -2,6 +2,7 @@ package turso_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -215,5 +216,37 @@ func TestSimulatorCutsUnpaginatedListAt1000(t *testing.T) {
 	}
 	if n := strings.Count(b.String(), `"DbId"`); n != 1000 || strings.Contains(b.String(), "pagination") {
 		t.Errorf("unpaginated call returned %d databases", n)
+	}
+}
+
+// An unreachable API says so as each retry starts waiting, and a refused
+// token names where it lives and how to make another.
+func TestRetriesAndRefusalsSayWhatToDo(t *testing.T) {
+	ln := httptest.NewServer(http.NotFoundHandler())
+	dead := ln.URL
+	ln.Close()
+	var logs strings.Builder
+	w := &waits{}
+	c, err := turso.NewClient(turso.Options{BaseURL: dead, Token: turso.NewSecret(clientToken), MaxRetries: 2, Sleep: w.sleep,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListOrganizations(context.Background()); turso.ClassOf(err) != turso.ClassNetwork {
+		t.Fatalf("got %v, want a network error", err)
+	}
+	if n := strings.Count(logs.String(), "Platform API unreachable; retrying"); n != 2 {
+		t.Errorf("%d retry lines, want 2:\n%s", n, logs.String())
+	}
+
+	_, url := tursotest.NewServer(t, tursotest.Config{Seed: 1, Size: tursotest.Small, Token: "the-right-token"})
+	c, err = turso.NewClient(turso.Options{BaseURL: url, Token: turso.NewSecret(clientToken), TokenSource: "environment variable ACME_TOKEN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListOrganizations(context.Background())
+	if turso.ClassOf(err) != turso.ClassAuth || !strings.Contains(err.Error(), "environment variable ACME_TOKEN") ||
+		!strings.Contains(err.Error(), "turso auth api-tokens mint") || strings.Contains(err.Error(), clientToken) {
+		t.Errorf("401: %v", err)
 	}
 }
