@@ -55,8 +55,11 @@ func TestSyncCommandExitCodes(t *testing.T) {
 		t.Fatalf("sync: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	r2 := runMain(t, map[string]string{"ACME_TOKEN": "wrong-token"}, "sync", "--config", cfg)
-	if r2.code != 1 || !strings.Contains(r2.stdout, "auth") {
-		t.Errorf("401: exit %d, want 1\n%s", r2.code, r2.stdout)
+	if r2.code != 1 || !strings.Contains(r2.stdout, "auth") || !strings.Contains(r2.stdout, "environment variable ACME_TOKEN") {
+		t.Errorf("401: exit %d, want 1 naming the token's variable\n%s", r2.code, r2.stdout)
+	}
+	if !strings.Contains(r2.stderr, `"level":"ERROR","msg":"account pass"`) {
+		t.Errorf("a failed pass is not logged at ERROR:\n%s", r2.stderr)
 	}
 	r3 := runMain(t, map[string]string{}, "sync", "--config", cfg)
 	if r3.code != 2 || !strings.Contains(r3.stderr, "ACME_TOKEN") {
@@ -93,8 +96,12 @@ func TestReadOnlyMirrorFailsClearly(t *testing.T) {
 	}
 	ro := writeConfig(t, "file:"+mirror+"?mode=ro", url)
 	r := runMain(t, map[string]string{"ACME_TOKEN": "t"}, "sync", "--config", ro)
-	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "readonly") {
-		t.Errorf("read-only mirror: exit %d, want 1 naming it\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "readonly") || !strings.Contains(r.stdout+r.stderr, mirror) ||
+		!strings.Contains(r.stdout+r.stderr, "permissions") {
+		t.Errorf("read-only mirror: exit %d, want 1 naming the file and what to check\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "run 0") || strings.Contains(r.stdout, "-2562047h") {
+		t.Errorf("read-only mirror: a run id or duration that does not exist:\n%s", r.stdout)
 	}
 }
 
