@@ -389,11 +389,11 @@ func decodeStruct(n *yaml.Node, v reflect.Value, path string, probs *configProbl
 }
 
 // closest is the known key nearest to key by edit distance, when it is
-// near enough to be a typo.
+// near enough to be a typo (at most a third of the key's letters, or 2).
 func closest(key string, known []string) string {
-	best, bestD := "", 1+len(key)/3
+	best, bestD := "", max(2, len(key)/3)+1
 	for _, k := range known {
-		if d := editDistance(strings.ToLower(key), k); d < bestD || (d == bestD && best == "" && d <= 2) {
+		if d := editDistance(strings.ToLower(key), k); d < bestD {
 			best, bestD = k, d
 		}
 	}
