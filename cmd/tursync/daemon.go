@@ -155,6 +155,10 @@ func (d *daemon) shutdown(ctx context.Context, sigs <-chan os.Signal, srv *http.
 	d.log.Info("tursync daemon stopped")
 }
 
+// msgOpenListener warns of a listener anyone on the network may reach.
+const msgOpenListener = "http.listen is not a loopback address and http.web_config_file is not set: anyone who reaches the port sees " +
+	"org names, usernames and emails on /status and the status page; set http.web_config_file (TLS, basic auth)"
+
 // serve serves the daemon's endpoints on ln: through exporter-toolkit with
 // TLS and basic auth when http.web_config_file is set. A listener that is
 // not loopback without it is warned about: /status and the status page
@@ -162,8 +166,7 @@ func (d *daemon) shutdown(ctx context.Context, sigs <-chan os.Signal, srv *http.
 func (d *daemon) serve(ln net.Listener, srv *http.Server, hc HTTPConfig) error {
 	if hc.WebConfigFile == "" {
 		if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
-			d.log.Warn("http.listen is not a loopback address and http.web_config_file is not set: anyone who reaches the port sees "+
-				"org names, usernames and emails on /status and the status page; set http.web_config_file (TLS, basic auth)", "listen", ln.Addr().String())
+			d.log.Warn(msgOpenListener, "listen", ln.Addr().String())
 		}
 	}
 	path := hc.WebConfigFile

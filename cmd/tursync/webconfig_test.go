@@ -117,3 +117,13 @@ func TestBadWebConfigIsAConfigError(t *testing.T) {
 		t.Errorf("bad web config: %v, want an error naming http.web_config_file", err)
 	}
 }
+
+// A listener on every interface without a web config is warned about.
+func TestOpenListenerIsWarnedAbout(t *testing.T) {
+	_, cfg, cfgPath := newDaemonConfig(t)
+	_, port, _ := net.SplitHostPort(cfg.listen)
+	cfg.listen = "0.0.0.0:" + port
+	cfg.write(t, cfgPath)
+	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
+	p.waitLog(msgOpenListener)
+}
