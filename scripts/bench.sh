@@ -2,7 +2,9 @@
 # End-to-end performance cases of docs/PERFORMANCE.md, side by side in one
 # run, against `tursync simulate` on loopback:
 #   large first pass vs the prepared-statement baseline (tursync-bench baseline)
-#   large unchanged second pass vs fetch-only (tursync-bench fetch)
+#     and the write floor (tursync-bench writefloor: one tuned transaction)
+#   large unchanged second pass vs fetch-only (tursync-bench fetch) and the
+#     fetch floor (tursync-bench fetchfloor: one-pass decode keeping raw bytes)
 #   a pass after 1% of the databases changed
 #   cost growth: 10k, 100k, 250k databases
 #   fleet: 1,000 accounts, 20 ms latency, 50 requests/s per token, 16 at once
@@ -77,6 +79,11 @@ for n in $sizes; do
     base_rps=$(echo "$base" | sed 's/.*"rows_per_sec":\([0-9.]*\).*/\1/')
     row "large first pass (250k dbs)" "$wall s" "$e2e" "$(ratio "$e2e" "$base_rps")" "$reqs / $(large_lb "$n" 200)" "$rss_mib MiB"
     row "baseline: prepared upserts" "-" "$(printf '%.0f' "$base_rps")" "1.00" "-" "-"
+    wf=$("$B" writefloor --api "http://127.0.0.1:$port" --token bench --db "$work/floor.db")
+    wf_write=$(echo "$wf" | sed 's/.*"write_seconds":\([0-9.]*\).*/\1/')
+    wf_rps=$(echo "$wf" | sed 's/.*"rows_per_sec":\([0-9.]*\).*/\1/')
+    row "writefloor: one tuned transaction" "$(printf '%.2f' "$wf_write") s" "$(printf '%.0f' "$wf_rps")" "$(ratio "$first_wall" "$wf_write")x pass" "-" "-"
+    rm -f "$work/floor.db"*
   fi
   pass
   second_wall=$wall
@@ -88,6 +95,9 @@ for n in $sizes; do
     row "large unchanged second pass" "$second_wall s" "-" "$(ratio "$second_wall" "$fetch_wall")" "$reqs / $(large_lb "$n" 1)" "$rss_mib MiB"
     row "  (rows written, events added)" "$written" "-" "-" "-" "-"
     row "fetch-only: every page decoded" "$(printf '%.2f' "$fetch_wall") s" "-" "1.00" "$(echo "$fetch" | sed 's/.*"requests":\([0-9]*\).*/\1/')" "-"
+    ff=$("$B" fetchfloor --api "http://127.0.0.1:$port" --token bench)
+    ff_wall=$(echo "$ff" | sed 's/.*"wall_seconds":\([0-9.]*\).*/\1/')
+    row "fetchfloor: one-pass decode, raw kept" "$(printf '%.2f' "$ff_wall") s" "-" "$(ratio "$second_wall" "$ff_wall")x pass" "$(echo "$ff" | sed 's/.*"requests":\([0-9]*\).*/\1/')" "-"
     changed=$(curl -fsS -X POST "http://127.0.0.1:$port/_simulator/churn?fraction=0.01" | sed 's/.*"changed":\([0-9]*\).*/\1/')
     pass
     row "1% churn pass ($changed dbs changed)" "$wall s" "-" "-" "$reqs / $(large_lb "$n" 1)" "$rss_mib MiB"

@@ -1,12 +1,21 @@
-// Command tursync-bench measures the two references of docs/PERFORMANCE.md
+// Command tursync-bench measures the references of docs/PERFORMANCE.md
 // against a running simulator (tursync simulate), so scripts/bench.sh can
 // set a pass beside them in the same run:
 //
-//	tursync-bench fetch --api URL      read and decode every page a pass reads; nothing else
+//	tursync-bench fetch --api URL      read and decode every page a pass reads with the
+//	                                   project's client; nothing else
+//	tursync-bench fetchfloor --api URL [--all-audit]
+//	                                   the same pages, each decoded in one pass that keeps
+//	                                   every element's raw bytes as a sub-slice of the body
+//	                                   (go-json-experiment/json): the fetch floor
 //	tursync-bench baseline --api URL --db PATH
 //	                                   the same rows, mapped, upserted straight into a fresh
 //	                                   mirror file with prepared statements, 1,000 rows per
-//	                                   transaction: the write speed the pass is held to
+//	                                   transaction
+//	tursync-bench writefloor --api URL --db PATH
+//	                                   the same rows into a fresh mirror (the project's
+//	                                   migrations and indexes) in one transaction, with
+//	                                   cache_size=-65536 and temp_store=MEMORY: the write floor
 //
 // Each prints one JSON line: wall seconds, requests, rows and rows/s.
 package main
@@ -18,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,28 +57,37 @@ type result struct {
 }
 
 func run(args []string) error {
-	if len(args) == 0 || (args[0] != "fetch" && args[0] != "baseline") {
-		return fmt.Errorf("usage: tursync-bench fetch|baseline --api URL [--token T] [--db PATH]")
+	if len(args) == 0 || !slices.Contains([]string{"fetch", "fetchfloor", "baseline", "writefloor"}, args[0]) {
+		return fmt.Errorf("usage: tursync-bench fetch|fetchfloor|baseline|writefloor --api URL [--token T] [--db PATH] [--all-audit]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	api := fs.String("api", "http://127.0.0.1:8081", "simulator base URL")
 	token := fs.String("token", "bench", "bearer token")
-	db := fs.String("db", "", "mirror file for baseline (created)")
+	db := fs.String("db", "", "mirror file for baseline and writefloor (created)")
+	allAudit := fs.Bool("all-audit", false, "fetchfloor: read every audit-log page, as a first pass does (default: the first, as an unchanged pass)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	ctx := context.Background()
+	if args[0] == "fetchfloor" {
+		res, err := fetchFloor(ctx, *api, *token, *allAudit)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(res)
 	}
 	c, err := turso.NewClient(turso.Options{BaseURL: *api, Token: turso.NewSecret(*token), Timeout: time.Minute})
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
 	start := time.Now()
 	res := result{Case: args[0]}
 	var sink rowSink = func([]schema.Row, []schema.Usage) error { return nil }
 	var w *baselineWriter
-	if args[0] == "baseline" {
+	writes := args[0] == "baseline" || args[0] == "writefloor"
+	if writes {
 		if *db == "" {
-			return fmt.Errorf("baseline: --db is required")
+			return fmt.Errorf("%s: --db is required", args[0])
 		}
 		st, err := storage.Open(ctx, "file:"+*db, storage.Options{})
 		if err != nil {
@@ -76,13 +95,18 @@ func run(args []string) error {
 		}
 		defer st.Close()
 		w = &baselineWriter{db: st.DB(), stmts: map[*schema.Table]*sql.Stmt{}}
+		if args[0] == "writefloor" {
+			if err := w.oneTransaction(ctx); err != nil {
+				return err
+			}
+		}
 		sink = w.add
 	}
-	if err := readAll(ctx, c, args[0] == "baseline", sink); err != nil {
+	if err := readAll(ctx, c, writes, sink); err != nil {
 		return err
 	}
 	if w != nil {
-		if err := w.flush(); err != nil {
+		if err := w.finish(); err != nil {
 			return err
 		}
 		res.Rows, res.WriteSeconds = w.rows, w.spent.Seconds()
@@ -219,7 +243,8 @@ func (a auditRow) Values() []any {
 }
 
 // baselineWriter upserts rows one prepared statement each, 1,000 per
-// transaction, timing only the writes.
+// transaction (or all in one, tuned: the write floor), timing only the
+// writes.
 type baselineWriter struct {
 	db    *sql.DB
 	stmts map[*schema.Table]*sql.Stmt
@@ -227,6 +252,44 @@ type baselineWriter struct {
 	ubuf  []schema.Usage
 	rows  int
 	spent time.Duration
+	// conn and tx hold the write floor's single transaction.
+	conn *sql.Conn
+	tx   *sql.Tx
+}
+
+// oneTransaction makes every flush write into one transaction on a
+// connection tuned as the floor is: a 64 MiB page cache and temporary
+// b-trees in memory.
+func (w *baselineWriter) oneTransaction(ctx context.Context) error {
+	start := time.Now()
+	defer func() { w.spent += time.Since(start) }()
+	conn, err := w.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{`PRAGMA cache_size = -65536`, `PRAGMA temp_store = MEMORY`} {
+		if _, err := conn.ExecContext(ctx, p); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	w.conn = conn
+	w.tx, err = conn.BeginTx(ctx, nil)
+	return err
+}
+
+// finish writes what is buffered and commits the single transaction.
+func (w *baselineWriter) finish() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if w.tx == nil {
+		return nil
+	}
+	start := time.Now()
+	defer func() { w.spent += time.Since(start) }()
+	err := w.tx.Commit()
+	w.conn.Close()
+	return err
 }
 
 func (w *baselineWriter) add(rows []schema.Row, usage []schema.Usage) error {
@@ -244,11 +307,14 @@ func (w *baselineWriter) flush() error {
 	}
 	start := time.Now()
 	defer func() { w.spent += time.Since(start) }()
-	tx, err := w.db.Begin()
-	if err != nil {
-		return err
+	tx := w.tx
+	if tx == nil {
+		var err error
+		if tx, err = w.db.Begin(); err != nil {
+			return err
+		}
+		defer tx.Rollback()
 	}
-	defer tx.Rollback()
 	now := time.Now().UTC().Format(time.RFC3339)
 	for _, r := range w.buf {
 		t := r.Table()
@@ -285,14 +351,19 @@ func (w *baselineWriter) flush() error {
 			return fmt.Errorf("baseline usage: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return err
+	if w.tx == nil {
+		if err := tx.Commit(); err != nil {
+			return err
+		}
 	}
 	w.rows += len(w.buf) + len(w.ubuf)
 	w.buf, w.ubuf = w.buf[:0], w.ubuf[:0]
-	for t, st := range w.stmts {
-		st.Close()
-		delete(w.stmts, t)
+	if w.tx == nil {
+		// Prepared on a transaction that ended: prepare again on the next.
+		for t, st := range w.stmts {
+			st.Close()
+			delete(w.stmts, t)
+		}
 	}
 	return nil
 }
