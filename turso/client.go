@@ -440,44 +440,7 @@ func decodeErr(cl call, err error) error {
 	return &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: 200, Class: ClassDecode, Err: err}
 }
 
-// decodeList decodes body[key] (or the body itself when key is "") as an
-// array and keeps each element's raw JSON.
-func decodeList[T any](body []byte, key string, setRaw func(*T, json.RawMessage)) ([]T, error) {
-	raw := json.RawMessage(body)
-	if key != "" {
-		var wrap map[string]json.RawMessage
-		if err := json.Unmarshal(body, &wrap); err != nil {
-			return nil, err
-		}
-		v, ok := wrap[key]
-		if !ok {
-			return nil, fmt.Errorf("response has no %q key", key)
-		}
-		raw = v
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, fmt.Errorf("%s: %w", orBody(key), err)
-	}
-	out := make([]T, len(items))
-	for i, it := range items {
-		if err := json.Unmarshal(it, &out[i]); err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", orBody(key), i, err)
-		}
-		setRaw(&out[i], compactRaw(it))
-	}
-	return out, nil
-}
-
-func orBody(key string) string {
-	if key == "" {
-		return "body"
-	}
-	return key
-}
-
-// compactRaw copies an element out of the page buffer so the page can be
-// freed, and removes insignificant whitespace.
+// compactRaw removes insignificant whitespace from an element, into a copy.
 func compactRaw(b json.RawMessage) json.RawMessage {
 	var buf bytes.Buffer
 	if json.Compact(&buf, b) != nil {

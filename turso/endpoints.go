@@ -155,19 +155,13 @@ func (c *Client) ListDatabases(ctx context.Context, org string, fn func(page []D
 		if err != nil {
 			return fmt.Errorf("databases page %d: %w", page, err)
 		}
-		var wrap struct {
-			Databases  json.RawMessage `json:"databases"`
-			Pagination *struct {
-				Next *string `json:"next"`
-			} `json:"pagination"`
+		var pg *struct {
+			Next *string `json:"next"`
 		}
-		if err := json.Unmarshal(body, &wrap); err != nil {
-			return decodeErr(cl, fmt.Errorf("databases page %d: %w", page, err))
-		}
-		if len(wrap.Databases) == 0 {
+		dbs, err := decodeList(body, "databases", func(d *Database, r json.RawMessage) { d.Raw = r }, map[string]any{"pagination": &pg})
+		if errors.Is(err, errNoKey) {
 			return decodeErr(cl, fmt.Errorf("databases page %d: response has no \"databases\" key", page))
 		}
-		dbs, err := decodeList(wrap.Databases, "", func(d *Database, r json.RawMessage) { d.Raw = r })
 		if err != nil {
 			return decodeErr(cl, fmt.Errorf("databases page %d: %w", page, err))
 		}
@@ -179,10 +173,10 @@ func (c *Client) ListDatabases(ctx context.Context, org string, fn func(page []D
 		if err := fn(dbs); err != nil {
 			return err
 		}
-		if wrap.Pagination == nil || wrap.Pagination.Next == nil || *wrap.Pagination.Next == "" {
+		if pg == nil || pg.Next == nil || *pg.Next == "" {
 			return nil
 		}
-		cursor = *wrap.Pagination.Next
+		cursor = *pg.Next
 		if seen[cursor] {
 			return decodeErr(cl, fmt.Errorf("databases page %d: cursor repeats (pagination loop)", page))
 		}
@@ -236,25 +230,13 @@ func (c *Client) AuditLogs(ctx context.Context, org string, page, pageSize int) 
 	if err != nil {
 		return AuditLogPage{}, err
 	}
-	var wrap struct {
-		AuditLogs  json.RawMessage `json:"audit_logs"`
-		Pagination json.RawMessage `json:"pagination"`
-	}
-	if err := json.Unmarshal(body, &wrap); err != nil {
-		return AuditLogPage{}, decodeErr(cl, err)
-	}
 	var p AuditLogPage
-	if len(wrap.Pagination) > 0 {
-		if err := json.Unmarshal(wrap.Pagination, &p.Pagination); err != nil {
-			return AuditLogPage{}, decodeErr(cl, fmt.Errorf("pagination: %w", err))
-		}
-	}
-	if len(wrap.AuditLogs) == 0 || string(wrap.AuditLogs) == "null" {
-		return p, nil
-	}
-	p.AuditLogs, err = decodeList(wrap.AuditLogs, "", func(a *AuditLog, r json.RawMessage) { a.Raw = r })
-	if err != nil {
-		return AuditLogPage{}, decodeErr(cl, fmt.Errorf("audit_logs: %w", err))
+	p.AuditLogs, err = decodeList(body, "audit_logs", func(a *AuditLog, r json.RawMessage) { a.Raw = r }, map[string]any{"pagination": &p.Pagination})
+	switch {
+	case errors.Is(err, errNoKey):
+		p.AuditLogs = nil // a page without events: the end
+	case err != nil:
+		return AuditLogPage{}, decodeErr(cl, err)
 	}
 	return p, nil
 }
