@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -73,6 +75,120 @@ func FuzzDecodeListMatchesEncodingJSON(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("body %q:\none-pass      %+v\nencoding/json %+v", body, got, want)
+		}
+	})
+}
+
+// refDecodeUsage is the usage decoder before the one-pass one:
+// encoding/json's streaming Decoder.
+func refDecodeUsage(body []byte) (OrgUsage, []DatabaseUsage, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var out OrgUsage
+	var dbs []DatabaseUsage
+	walk := func(fn func(string) error) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '{' {
+			return fmt.Errorf("want an object")
+		}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			if err := fn(tok.(string)); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token()
+		return err
+	}
+	skip := func() error { var r json.RawMessage; return dec.Decode(&r) }
+	found := false
+	err := walk(func(key string) error {
+		if key != "organization" {
+			return skip()
+		}
+		found = true
+		return walk(func(key string) error {
+			switch key {
+			case "uuid":
+				return dec.Decode(&out.UUID)
+			case "usage":
+				return dec.Decode(&out.Usage)
+			case "databases":
+				tok, err := dec.Token()
+				if err != nil || tok == nil {
+					return err
+				}
+				if d, ok := tok.(json.Delim); !ok || d != '[' {
+					return fmt.Errorf("want an array")
+				}
+				for dec.More() {
+					var raw json.RawMessage
+					if err := dec.Decode(&raw); err != nil {
+						return err
+					}
+					var d DatabaseUsage
+					if err := json.Unmarshal(raw, &d); err != nil {
+						return err
+					}
+					d.Raw = compactRaw(raw)
+					switch {
+					case d.Total != nil:
+						d.Counters = *d.Total
+					case d.Usage != nil:
+						d.Counters = *d.Usage
+					}
+					dbs = append(dbs, d)
+				}
+				_, err = dec.Token()
+				return err
+			}
+			return skip()
+		})
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("no organization")
+	}
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = fmt.Errorf("trailing data")
+		}
+	}
+	return out, dbs, err
+}
+
+// FuzzDecodeUsageMatchesEncodingJSON: the one-pass usage decoder hands on
+// the same databases' usage, raw bytes included, as encoding/json did, and
+// fails where it failed.
+func FuzzDecodeUsageMatchesEncodingJSON(f *testing.F) {
+	f.Add(`{"organization":{"uuid":"u","usage":{"rows_read":1},"databases":[{"uuid":"d","total":{"rows_read":2}},{"uuid":"e","usage":{}}]}}`)
+	f.Add(`{"organization": {"databases": null, "uuid": "x"}, "other": [1, {"a": "b c"}]}`)
+	f.Add(`{"organization":{"databases":[{"uuid":"a", "total": {"rows_read": 1.5}}]}}`)
+	f.Add(`{"organization":{"databases":[]}} {}`)
+	f.Add(`{"organization":{"UUID":"u","databases":[{"UUID":"d","Usage":{"ROWS_READ":3}}]}}`)
+	f.Add(`{"organization":{"databases":{}}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var got []DatabaseUsage
+		out, err := decodeUsage(strings.NewReader(body), func(p []DatabaseUsage) error {
+			for _, d := range p {
+				d.Raw = bytes.Clone(d.Raw)
+				got = append(got, d)
+			}
+			return nil
+		})
+		wout, want, werr := refDecodeUsage([]byte(body))
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("body %q: one-pass error %v, encoding/json error %v", body, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if out != wout || len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("body %q:\none-pass      %+v %+v\nencoding/json %+v %+v", body, out, got, wout, want)
 		}
 	})
 }

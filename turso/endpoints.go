@@ -10,6 +10,9 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Route templates: the endpoint label of metrics and errors.
@@ -278,27 +281,27 @@ type usageFnError struct{ err error }
 func (e usageFnError) Error() string { return e.err.Error() }
 
 // decodeUsage walks {"organization": {"uuid", "usage", "databases": [...]}}
-// token by token, so the databases' usage reaches fn a page at a time and is
-// never held whole as Go values.
+// token by token as it arrives, so the databases' usage reaches fn a page
+// at a time and is never held whole, neither as bytes nor as Go values.
 func decodeUsage(r io.Reader, fn func([]DatabaseUsage) error) (OrgUsage, error) {
-	dec := json.NewDecoder(r)
+	dec := jsontext.NewDecoder(r, v1Semantics)
 	var out OrgUsage
 	found := false
 	err := walkObject(dec, func(key string) error {
 		if key != "organization" {
-			return skipValue(dec)
+			return dec.SkipValue()
 		}
 		found = true
 		return walkObject(dec, func(key string) error {
 			switch key {
 			case "uuid":
-				return dec.Decode(&out.UUID)
+				return jsonv2.UnmarshalDecode(dec, &out.UUID, v1Semantics)
 			case "usage":
-				return dec.Decode(&out.Usage)
+				return jsonv2.UnmarshalDecode(dec, &out.Usage, v1Semantics)
 			case "databases":
 				return decodeDatabaseUsage(dec, fn)
 			}
-			return skipValue(dec)
+			return dec.SkipValue()
 		})
 	})
 	if err != nil {
@@ -307,22 +310,26 @@ func decodeUsage(r io.Reader, fn func([]DatabaseUsage) error) (OrgUsage, error) 
 	if !found {
 		return OrgUsage{}, errors.New(`response has no "organization" object`)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if trailing(dec) != nil {
 		return OrgUsage{}, errors.New("data after the response object")
 	}
 	return out, nil
 }
 
-func decodeDatabaseUsage(dec *json.Decoder, fn func([]DatabaseUsage) error) error {
-	tok, err := dec.Token()
-	if err != nil {
+func decodeDatabaseUsage(dec *jsontext.Decoder, fn func([]DatabaseUsage) error) error {
+	switch k := dec.PeekKind(); k {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err // "databases": null
+	case '[':
+	default:
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		return fmt.Errorf("organization.databases: want an array, got %s", k)
+	}
+	if _, err := dec.ReadToken(); err != nil {
 		return err
-	}
-	if tok == nil {
-		return nil // "databases": null
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return fmt.Errorf("organization.databases: want an array, got %v", tok)
 	}
 	page := make([]DatabaseUsage, 0, UsagePage)
 	flush := func() error {
@@ -335,16 +342,18 @@ func decodeDatabaseUsage(dec *json.Decoder, fn func([]DatabaseUsage) error) erro
 		page = page[:0]
 		return nil
 	}
-	for i := 0; dec.More(); i++ {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+	for i := 0; dec.PeekKind() != ']'; i++ {
+		// The value lives in the decoder's buffer until the next read:
+		// decoded from there, and its raw bytes copied out.
+		raw, err := dec.ReadValue()
+		if err != nil {
 			return fmt.Errorf("organization.databases[%d]: %w", i, err)
 		}
 		var d DatabaseUsage
-		if err := json.Unmarshal(raw, &d); err != nil {
+		if err := jsonv2.Unmarshal(raw, &d, v1Semantics); err != nil {
 			return fmt.Errorf("organization.databases[%d]: %w", i, err)
 		}
-		d.Raw = compactRaw(raw)
+		d.Raw = bytes.Clone(rawOf(raw))
 		switch {
 		case d.Total != nil:
 			d.Counters = *d.Total
@@ -358,7 +367,7 @@ func decodeDatabaseUsage(dec *json.Decoder, fn func([]DatabaseUsage) error) erro
 			}
 		}
 	}
-	if _, err := dec.Token(); err != nil { // ']'
+	if _, err := dec.ReadToken(); err != nil { // ']'
 		return err
 	}
 	return flush()
@@ -366,34 +375,25 @@ func decodeDatabaseUsage(dec *json.Decoder, fn func([]DatabaseUsage) error) erro
 
 // walkObject reads one JSON object, calling fn with dec positioned at each
 // key's value; fn must consume that value.
-func walkObject(dec *json.Decoder, fn func(key string) error) error {
-	tok, err := dec.Token()
+func walkObject(dec *jsontext.Decoder, fn func(key string) error) error {
+	tok, err := dec.ReadToken()
 	if err != nil {
 		return err
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return fmt.Errorf("want an object, got %v", tok)
+	if tok.Kind() != '{' {
+		return fmt.Errorf("want an object, got %s", tok.Kind())
 	}
-	for dec.More() {
-		tok, err := dec.Token()
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
 		if err != nil {
 			return err
 		}
-		key, ok := tok.(string)
-		if !ok {
-			return fmt.Errorf("want an object key, got %v", tok)
-		}
-		if err := fn(key); err != nil {
+		if err := fn(tok.String()); err != nil {
 			return err
 		}
 	}
-	_, err = dec.Token() // '}'
+	_, err = dec.ReadToken() // '}'
 	return err
-}
-
-func skipValue(dec *json.Decoder) error {
-	var skip json.RawMessage
-	return dec.Decode(&skip)
 }
 
 // ListLocations returns the locations map as a list sorted by code.
