@@ -152,31 +152,7 @@ func readAll(ctx context.Context, c *turso.Client, mapRows bool, sink rowSink) e
 			return err
 		}
 		if mapRows {
-			rows := []schema.Row{mapper.Organization(full)}
-			users, ras := mapper.Members(org, ms)
-			for _, u := range users {
-				rows = append(rows, u)
-			}
-			for _, r := range ras {
-				rows = append(rows, r)
-			}
-			invs, iusers, iras := mapper.Invites(org, is, mapper.Directory{UserByEmail: map[string]string{}, OrgMembers: map[string]bool{}})
-			for _, r := range invs {
-				rows = append(rows, r)
-			}
-			for _, r := range iusers {
-				rows = append(rows, r)
-			}
-			for _, r := range iras {
-				rows = append(rows, r)
-			}
-			for _, g := range gs {
-				rows = append(rows, mapper.Group(org, g))
-			}
-			for _, t := range ts {
-				rows = append(rows, mapper.APIToken(org, t))
-			}
-			if err := sink(rows, nil); err != nil {
+			if err := sink(mapOrgLists(org, full, ms, is, gs, ts), nil); err != nil {
 				return err
 			}
 		}
@@ -226,6 +202,35 @@ func readAll(ctx context.Context, c *turso.Client, mapRows bool, sink rowSink) e
 		}
 	}
 	return nil
+}
+
+// mapOrgLists maps an org's one-call resources as a first pass does.
+func mapOrgLists(org string, full turso.Organization, ms []turso.Member, is []turso.Invite, gs []turso.Group, ts []turso.APIToken) []schema.Row {
+	rows := []schema.Row{mapper.Organization(full)}
+	users, ras := mapper.Members(org, ms)
+	for _, u := range users {
+		rows = append(rows, u)
+	}
+	for _, r := range ras {
+		rows = append(rows, r)
+	}
+	invs, iusers, iras := mapper.Invites(org, is, mapper.Directory{UserByEmail: map[string]string{}, OrgMembers: map[string]bool{}})
+	for _, r := range invs {
+		rows = append(rows, r)
+	}
+	for _, r := range iusers {
+		rows = append(rows, r)
+	}
+	for _, r := range iras {
+		rows = append(rows, r)
+	}
+	for _, g := range gs {
+		rows = append(rows, mapper.Group(org, g))
+	}
+	for _, t := range ts {
+		rows = append(rows, mapper.APIToken(org, t))
+	}
+	return rows
 }
 
 // auditRow adapts an audit event to the Row interface for the baseline
