@@ -115,9 +115,10 @@ tursync_scope_consecutive_failures{account="acme",org="prod",resource="members"}
 
 	// A resource taken out of the config leaves every series.
 	m.RetainScopes("acme", func(_, resource string) bool { return resource != "databases" })
+	text := gatherText(t, reg)
 	for _, name := range []string{"tursync_scope_up", "tursync_scope_last_success_timestamp_seconds", "tursync_scope_last_attempt_timestamp_seconds"} {
-		if got, _ := testutil.GatherAndCount(reg, name); strings.Contains(gatherText(t, reg), name+`{account="acme",org="prod",resource="databases"}`) {
-			t.Errorf("%s still has the removed resource's series (%d series)", name, got)
+		if strings.Contains(text, name+`{account="acme",org="prod",resource="databases"}`) {
+			t.Errorf("%s still has the removed resource's series", name)
 		}
 	}
 

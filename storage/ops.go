@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tursync/tursync/schema"
 )
 
 // ScopeHealth is the latest recorded state of one scope.
@@ -278,7 +280,7 @@ const prunableRuns = `
 // progress estimate of the next one. 0 when unknown, and for audit logs,
 // whose passes fetch only what is new.
 func (s *Store) ExpectedRows(ctx context.Context, account, org, resource string) (int64, error) {
-	if resource == "audit_logs" {
+	if resource == schema.ResAuditLogs {
 		return 0, nil
 	}
 	var n int64

@@ -121,9 +121,28 @@ func trailing(dec *jsontext.Decoder) error {
 }
 
 // rawOf is an element's bytes as read (without the separators around it),
-// compacted only when it holds whitespace outside its strings.
+// a sub-slice of the body, compacted into a copy only when it holds
+// whitespace outside its strings.
 func rawOf(b []byte) json.RawMessage {
 	b = bytes.Trim(b, " \t\r\n,:")
+	if looseSpace(b) {
+		return compactRaw(b)
+	}
+	return json.RawMessage(b)
+}
+
+// ownedRaw is rawOf in memory of its own, for a value that lives in a
+// decoder's buffer only until the next read.
+func ownedRaw(b []byte) json.RawMessage {
+	b = bytes.Trim(b, " \t\r\n,:")
+	if looseSpace(b) {
+		return compactRaw(b) // already a copy
+	}
+	return bytes.Clone(b)
+}
+
+// looseSpace reports whether b holds whitespace outside its strings.
+func looseSpace(b []byte) bool {
 	inStr, esc := false, false
 	for _, c := range b {
 		switch {
@@ -134,8 +153,8 @@ func rawOf(b []byte) json.RawMessage {
 		case c == '"':
 			inStr = !inStr
 		case !inStr && (c == ' ' || c == '\t' || c == '\r' || c == '\n'):
-			return compactRaw(b)
+			return true
 		}
 	}
-	return json.RawMessage(b)
+	return false
 }

@@ -353,7 +353,7 @@ func decodeDatabaseUsage(dec *jsontext.Decoder, fn func([]DatabaseUsage) error) 
 		if err := jsonv2.Unmarshal(raw, &d, v1Semantics); err != nil {
 			return fmt.Errorf("organization.databases[%d]: %w", i, err)
 		}
-		d.Raw = bytes.Clone(rawOf(raw))
+		d.Raw = ownedRaw(raw)
 		switch {
 		case d.Total != nil:
 			d.Counters = *d.Total

@@ -190,6 +190,15 @@ func (h levelAtLeast) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
+// WithAttrs and WithGroup keep the filter on the derived handlers.
+func (h levelAtLeast) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelAtLeast{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h levelAtLeast) WithGroup(name string) slog.Handler {
+	return levelAtLeast{h.Handler.WithGroup(name), h.min}
+}
+
 // syncOptions are the pass options of a config.
 func (d *daemon) syncOptions(cfg Config) tsync.Options {
 	o := d.m.syncerOptions(cfg, d.log)
