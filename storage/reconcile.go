@@ -72,8 +72,11 @@ type Scope struct {
 
 	// Rows are the scope's entity rows (organization, members, invites,
 	// ...) staged by Diff.
-	Rows  *Staged
-	Users []schema.User
+	Rows *Staged
+	// Users are the account-wide users the scope's rows refer to that
+	// may need a write; they are diffed again at the commit, in batches,
+	// since an earlier org of the pass may have written them since.
+	Users RowIter
 	Audit []schema.AuditLog
 	Usage *StagedUsage
 
@@ -212,17 +215,10 @@ func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
 	case schema.ResUsage:
 		return p.applyUsage(ctx, sc)
 	}
-	if len(sc.Users) > 0 {
+	if sc.Users != nil {
 		// Users are account-wide and never tombstoned by one org's scope;
 		// their status is settled once the account's pass is over.
-		st, err := p.s.Stage(ctx, p.account, rowsOf(sc.Users))
-		if err != nil {
-			return err
-		}
-		// A scope's counts are of its own rows; users are counted by
-		// nobody, as they always were.
-		var uc Counts
-		if err := p.addStaged(ctx, st, baseline, &uc); err != nil {
+		if err := p.addUsers(ctx, sc.Users, baseline); err != nil {
 			return err
 		}
 	}
@@ -233,6 +229,34 @@ func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
 	}
 	p.close()
 	return p.tombstoneMissing(ctx, op, sc, baseline)
+}
+
+// addUsers diffs a scope's users against the mirror as it is now, a batch
+// at a time, and plans those to write.
+func (p *plan) addUsers(ctx context.Context, users RowIter, baseline bool) error {
+	// A scope's counts are of its own rows; users are counted by nobody,
+	// as they always were.
+	var uc Counts
+	batch := make([]schema.Row, 0, diffBatch)
+	flush := func() error {
+		st, err := p.s.Stage(ctx, p.account, batch)
+		if err != nil {
+			return err
+		}
+		batch = batch[:0]
+		return p.addStaged(ctx, st, baseline, &uc)
+	}
+	err := users(func(r schema.Row) error {
+		batch = append(batch, r)
+		if len(batch) == diffBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil || len(batch) == 0 {
+		return err
+	}
+	return flush()
 }
 
 func rowsOf[T schema.Row](xs []T) []schema.Row {

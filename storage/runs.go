@@ -77,41 +77,58 @@ func (s *Store) AuditHighWater(ctx context.Context, account, org string) (string
 	return hw.String, nil
 }
 
-// MemberEmails maps the normalized emails of the account's live member users
-// to their usernames, for resolving invites.
-func (s *Store) MemberEmails(ctx context.Context, account string) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT email, id FROM users WHERE account_id = ? AND deleted_at IS NULL AND id NOT LIKE 'email:%' AND email <> ''`, account)
+// MemberEmails maps those of emails (normalized) that belong to a live
+// member user of the account to its username, for resolving invites. Only
+// the invites' emails are looked up: an account of a million members is
+// never held as a map.
+func (s *Store) MemberEmails(ctx context.Context, account string, emails []string) (map[string]string, error) {
+	out := map[string]string{}
+	err := s.lookupIn(ctx, `SELECT email, id FROM users WHERE account_id = ? AND deleted_at IS NULL AND id NOT LIKE 'email:%' AND email IN `,
+		[]any{account}, emails, func(email, id string) { out[email] = id })
 	if err != nil {
 		return nil, fmt.Errorf("member emails of %s: %w", account, err)
 	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var email, id string
-		if err := rows.Scan(&email, &id); err != nil {
-			return nil, err
-		}
-		out[email] = id
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
-// OrgMembers returns the usernames with a live membership of an org.
-func (s *Store) OrgMembers(ctx context.Context, account, org string) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT user_id FROM role_assignments WHERE account_id = ? AND organization_id = ? AND source = 'members' AND deleted_at IS NULL`, account, org)
+// OrgMembers reports which of usernames have a live membership of an org.
+func (s *Store) OrgMembers(ctx context.Context, account, org string, usernames []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.lookupIn(ctx, `SELECT user_id, '' FROM role_assignments WHERE account_id = ? AND organization_id = ? AND source = 'members' AND deleted_at IS NULL AND user_id IN `,
+		[]any{account, org}, usernames, func(id, _ string) { out[id] = true })
 	if err != nil {
 		return nil, fmt.Errorf("members of %s: %w", org, err)
 	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+	return out, nil
+}
+
+// lookupIn runs q, which ends in "IN ", for values in batches of
+// diffBatch, and hands each row's two columns to fn.
+func (s *Store) lookupIn(ctx context.Context, q string, args []any, values []string, fn func(a, b string)) error {
+	for start := 0; start < len(values); start += diffBatch {
+		batch := values[start:min(start+diffBatch, len(values))]
+		all := append([]any{}, args...)
+		for _, v := range batch {
+			all = append(all, v)
 		}
-		out[id] = true
+		rows, err := s.db.QueryContext(ctx, q+`(?`+strings.Repeat(", ?", len(batch)-1)+`)`, all...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a, b string
+			if err := rows.Scan(&a, &b); err != nil {
+				rows.Close()
+				return err
+			}
+			fn(a, b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	return nil
 }
 
 // LiveOrgs returns the slugs of the account's organizations not tombstoned.

@@ -45,7 +45,7 @@ func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Tab
 	sn := &Snapshot{t: t}
 	k := t.Keys[1]
 	err := s.scanPages(ctx, `SELECT `+k+`, content_hash, deleted_at IS NOT NULL FROM `+t.Quoted()+
-		` WHERE account_id = ? AND organization_id = ? AND (`+k+` > ? OR ?) ORDER BY `+k+` LIMIT ?`,
+		` WHERE account_id = ? AND organization_id = ?`, k,
 		[]any{account, org}, func(scan func(...any) error) (string, error) {
 			var id, hash string
 			var deleted bool
@@ -61,14 +61,18 @@ func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Tab
 	return sn, nil
 }
 
-// scanPages runs q page by page in key order: its last three parameters
-// are the key to start after, whether this is the first page (which starts
-// at the first key, "" included), and the page size. row scans one row and
-// returns its key.
-func (s *Store) scanPages(ctx context.Context, q string, args []any, row func(scan func(...any) error) (string, error)) error {
+// scanPages runs sel (a SELECT ending in its WHERE conditions) page by
+// page in the order of key: the first page from the start ("" included),
+// each later one after the last key read, so that every page is one seek
+// into the index. row scans one row and returns its key.
+func (s *Store) scanPages(ctx context.Context, sel, key string, args []any, row func(scan func(...any) error) (string, error)) error {
 	last, first := "", true
 	for {
-		rows, err := s.db.QueryContext(ctx, q, append(append([]any{}, args...), last, first, snapshotPage)...)
+		q, pargs := sel+` ORDER BY `+key+` LIMIT ?`, append(append([]any{}, args...), snapshotPage)
+		if !first {
+			q, pargs = sel+` AND `+key+` > ? ORDER BY `+key+` LIMIT ?`, append(append([]any{}, args...), last, snapshotPage)
+		}
+		rows, err := s.db.QueryContext(ctx, q, pargs...)
 		if err != nil {
 			return err
 		}
@@ -128,7 +132,7 @@ type UsageSnapshot struct {
 func (s *Store) UsageSnapshot(ctx context.Context, account, org, day string) (*UsageSnapshot, error) {
 	sn := &UsageSnapshot{}
 	err := s.scanPages(ctx, `SELECT database_id, rows_read, rows_written, storage_bytes, bytes_synced FROM usage
-		WHERE account_id = ? AND organization_id = ? AND day = ? AND (database_id > ? OR ?) ORDER BY database_id LIMIT ?`,
+		WHERE account_id = ? AND organization_id = ? AND day = ?`, "database_id",
 		[]any{account, org, day}, func(scan func(...any) error) (string, error) {
 			var id string
 			var c usageCounters

@@ -23,12 +23,12 @@ import (
 // transaction. Fetching happens before the transaction opens, so the
 // mirror's write lock is never held across network calls; databases are
 // staged page by page in a spill file so memory does not grow with the org.
-func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po plannedOrg, members *fetchedMembers, byEmail map[string]string, log *slog.Logger) OrgResult {
+func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po plannedOrg, pf *prefetched, log *slog.Logger) OrgResult {
 	if po.unknown != nil {
 		return s.unknownOrg(ctx, a, runID, po, log)
 	}
 	if po.vanished {
-		return s.vanishedOrg(ctx, a, runID, po, byEmail, log)
+		return s.vanishedOrg(ctx, a, runID, po, log)
 	}
 	or := OrgResult{Org: po.slug}
 	pass := &storage.OrgPass{Account: a.ID, Org: po.slug, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes}
@@ -41,7 +41,6 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 			sc.Rows, sc.Users, sc.Audit, sc.Usage = nil, nil, nil, nil
 		}
 	}()
-	var orgMembers map[string]bool
 	var authErr error
 	for _, res := range schema.Resources {
 		if len(a.Resources) > 0 && !slices.Contains(a.Resources, res) {
@@ -55,13 +54,14 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		sc := &storage.Scope{Resource: res, StartedAt: s.o.Now()}
 		var err error
 		tr := trackerOf(ctx)
-		// Prefetched members were fetched, and tracked, before the orgs.
-		if prefetched := res == schema.ResMembers && members != nil; prefetched {
-			orgMembers, err = s.stageMembers(ctx, a.ID, po.slug, members, sc)
+		// Prefetched members and invites were fetched, and tracked, before
+		// the orgs.
+		if done, perr := s.prefetchedScope(ctx, a, po.slug, pf, sc); done {
+			err = perr
 			sc.Status, sc.ErrorClass = scopeStatus(err)
 		} else {
 			tr.resourceStart(ctx, res)
-			err = s.fetch(ctx, a, po.slug, sc, orgMembers, byEmail, of)
+			err = s.fetch(ctx, a, po.slug, sc, pf, of)
 			sc.FinishedAt = s.o.Now()
 			sc.Status, sc.ErrorClass = scopeStatus(err)
 			tr.resourceEnd(sc.Status)
@@ -93,35 +93,24 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 	return or
 }
 
-// stageMembers stages an org's prefetched members into its scope and
-// returns the org's usernames, which its invites resolve against.
-func (s *Syncer) stageMembers(ctx context.Context, account, org string, f *fetchedMembers, sc *storage.Scope) (map[string]bool, error) {
-	sc.StartedAt, sc.FinishedAt = f.start, f.end
-	if f.err != nil {
-		return nil, f.err
-	}
-	users, ras := mapper.Members(org, f.members)
-	sc.Users = users
-	var err error
-	sc.Rows, err = s.store.Stage(ctx, account, rowsOf(ras))
-	orgMembers := make(map[string]bool, len(f.members))
-	for _, m := range f.members {
-		orgMembers[m.Username] = true
-	}
-	return orgMembers, err
-}
-
 // vanishedOrg handles an org in the mirror that the token no longer lists:
 // offboarded (tombstoned, subject to the guard) once the API confirms it
 // gone with a 404, synced as usual if it still answers.
-func (s *Syncer) vanishedOrg(ctx context.Context, a Account, runID int64, po plannedOrg, byEmail map[string]string, log *slog.Logger) OrgResult {
+func (s *Syncer) vanishedOrg(ctx context.Context, a Account, runID int64, po plannedOrg, log *slog.Logger) OrgResult {
 	or := OrgResult{Org: po.slug}
 	_, err := a.API.GetOrganization(ctx, po.slug)
 	if turso.StatusOf(err) != 404 {
 		if err == nil {
-			// Still there, only unlisted: sync it like any other.
+			// Still there, only unlisted: sync it like any other, with
+			// its members and invites read first as for the listed orgs.
 			po.vanished = false
-			return s.syncOrg(ctx, a, runID, po, nil, byEmail, log)
+			pf, err := s.prefetch(ctx, a, []plannedOrg{po})
+			if err != nil {
+				or.Err = err
+				return or
+			}
+			defer pf.close()
+			return s.syncOrg(ctx, a, runID, po, pf, log)
 		}
 		or.Err = fmt.Errorf("check vanished org %s: %w", po.slug, err)
 		log.Warn("vanished org not confirmed gone", "error", err)
@@ -176,7 +165,7 @@ func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgRes
 }
 
 // fetch reads one resource of an org into its scope.
-func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.Scope, members map[string]bool, byEmail map[string]string, of *orgFetch) error {
+func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.Scope, pf *prefetched, of *orgFetch) error {
 	api := a.API
 	switch sc.Resource {
 	case schema.ResOrganization:
@@ -188,32 +177,14 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		sc.Rows, err = s.store.Stage(ctx, a.ID, []schema.Row{mapper.Organization(o)})
 		return err
 	case schema.ResMembers:
-		ms, err := api.ListMembers(ctx, org)
-		if err != nil {
-			return err
-		}
-		trackerOf(ctx).page(len(ms))
-		users, ras := mapper.Members(org, ms)
-		sc.Users = users
-		sc.Rows, err = s.store.Stage(ctx, a.ID, rowsOf(ras))
-		return err
+		return s.fetchMembers(ctx, a, org, pf, sc)
 	case schema.ResInvites:
 		is, err := api.ListInvites(ctx, org)
 		if err != nil {
 			return err
 		}
 		trackerOf(ctx).page(len(is))
-		if members == nil {
-			// The members scope failed or was skipped: the mirror's
-			// memberships decide whom an invite must not re-assign.
-			if members, err = s.store.OrgMembers(ctx, a.ID, org); err != nil {
-				return err
-			}
-		}
-		invs, users, ras := mapper.Invites(org, is, mapper.Directory{UserByEmail: byEmail, OrgMembers: members})
-		sc.Users = users
-		sc.Rows, err = s.store.Stage(ctx, a.ID, append(rowsOf(invs), rowsOf(ras)...))
-		return err
+		return s.stageInvites(ctx, a, org, is, pf, sc)
 	case schema.ResDatabases:
 		st, err := s.stageDatabases(ctx, a, org, of)
 		if err != nil {
@@ -403,7 +374,7 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *
 			return nil, err
 		}
 	}
-	st.New, st.Changed = databaseIter(fresh), databaseIter(changed)
+	st.New, st.Changed = spillIter[schema.Database](fresh), spillIter[schema.Database](changed)
 	st.Keys = func(yield func(t *schema.Table, keys []string) error) error {
 		return readSpill(keys, func(id string) error { return yield(schema.Databases, []string{org, id}) })
 	}
@@ -596,9 +567,10 @@ func readSpill[T any](sp *spill, fn func(T) error) error {
 	}
 }
 
-func databaseIter(sp *spill) storage.RowIter {
+// spillIter yields the rows of type T staged in sp.
+func spillIter[T schema.Row](sp *spill) storage.RowIter {
 	return func(yield func(schema.Row) error) error {
-		return readSpill(sp, func(d schema.Database) error { return yield(d) })
+		return readSpill(sp, func(r T) error { return yield(r) })
 	}
 }
 

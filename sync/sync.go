@@ -25,7 +25,7 @@ type API interface {
 	ValidateToken(ctx context.Context) (int64, error)
 	ListOrganizations(ctx context.Context) ([]turso.Organization, error)
 	GetOrganization(ctx context.Context, org string) (turso.Organization, error)
-	ListMembers(ctx context.Context, org string) ([]turso.Member, error)
+	Members(ctx context.Context, org string, fn func([]turso.Member) error) error
 	ListInvites(ctx context.Context, org string) ([]turso.Invite, error)
 	ListDatabases(ctx context.Context, org string, fn func([]turso.Database) error) error
 	ListGroups(ctx context.Context, org string) ([]turso.Group, error)
@@ -45,8 +45,8 @@ type Store interface {
 	RecordFailedScopes(ctx context.Context, account string, runID int64, org string, scopes []*storage.Scope) error
 	SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (storage.Counts, error)
 	AuditHighWater(ctx context.Context, account, org string) (string, error)
-	MemberEmails(ctx context.Context, account string) (map[string]string, error)
-	OrgMembers(ctx context.Context, account, org string) (map[string]bool, error)
+	MemberEmails(ctx context.Context, account string, emails []string) (map[string]string, error)
+	OrgMembers(ctx context.Context, account, org string, usernames []string) (map[string]bool, error)
 	LiveOrgs(ctx context.Context, account string) ([]string, error)
 	LiveRows(ctx context.Context, account string) (map[string]int64, error)
 	Diff(ctx context.Context, account string, rows []schema.Row) ([]storage.Kind, error)
@@ -303,13 +303,13 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 		return res
 	}
 
-	members := s.prefetchMembers(ctx, a, orgs)
-	dir, err := s.emailIndex(ctx, a.ID, members)
+	pf, err := s.prefetch(ctx, a, orgs)
 	if err != nil {
 		res.Status, res.Err = storage.StatusFailed, err
 		return res
 	}
-	settled, stop := s.syncOrgs(ctx, a, runID, orgs, members, dir, &res, log)
+	defer pf.close()
+	settled, stop := s.syncOrgs(ctx, a, runID, orgs, pf, &res, log)
 	if stop {
 		return res
 	}
@@ -360,8 +360,8 @@ func (s *Syncer) applyAccount(ctx context.Context, a Account, runID int64, res *
 // syncOrgs syncs the planned orgs one by one into res and returns those
 // whose users may be settled. stop reports a failure that ends the whole
 // pass (a lost lease, a revoked token): res says which.
-func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []plannedOrg, members map[string]*fetchedMembers,
-	dir map[string]string, res *Result, log *slog.Logger) (settled map[string]bool, stop bool) {
+func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []plannedOrg, pf *prefetched,
+	res *Result, log *slog.Logger) (settled map[string]bool, stop bool) {
 	settled = map[string]bool{}
 	tr := trackerOf(ctx)
 	for i, po := range orgs {
@@ -370,7 +370,7 @@ func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []pl
 			break
 		}
 		tr.orgStart(po.slug, i+1, len(orgs))
-		or := s.syncOrg(ctx, a, runID, po, members[po.slug], dir, log.With(KeyOrg, po.slug))
+		or := s.syncOrg(ctx, a, runID, po, pf, log.With(KeyOrg, po.slug))
 		res.Orgs = append(res.Orgs, or)
 		s.recordOrg(a.ID, or)
 		for _, sc := range or.Scopes {
@@ -608,57 +608,6 @@ func orgSettled(or OrgResult) bool {
 		}
 	}
 	return ok == 2
-}
-
-// fetchedMembers is one org's member list, fetched before any org is
-// written so that invites in every org resolve against the members of all.
-type fetchedMembers struct {
-	members    []turso.Member
-	err        error
-	start, end time.Time
-}
-
-func (s *Syncer) prefetchMembers(ctx context.Context, a Account, orgs []plannedOrg) map[string]*fetchedMembers {
-	out := map[string]*fetchedMembers{}
-	if len(a.Resources) > 0 && !slices.Contains(a.Resources, schema.ResMembers) {
-		return out
-	}
-	for _, po := range orgs {
-		if po.vanished || po.unknown != nil {
-			continue
-		}
-		tr := trackerOf(ctx)
-		tr.update(func(p *Progress) { p.Org = po.slug })
-		tr.resourceStart(ctx, schema.ResMembers)
-		f := &fetchedMembers{start: s.o.Now()}
-		f.members, f.err = a.API.ListMembers(ctx, po.slug)
-		f.end = s.o.Now()
-		out[po.slug] = f
-		tr.page(len(f.members))
-		st, _ := scopeStatus(f.err)
-		tr.resourceEnd(st)
-		if turso.ClassOf(f.err) == turso.ClassAuth {
-			break // the org pass reports it and stops the account
-		}
-	}
-	return out
-}
-
-// emailIndex maps normalized emails to usernames: the mirror's members,
-// overridden by the members just fetched.
-func (s *Syncer) emailIndex(ctx context.Context, account string, fresh map[string]*fetchedMembers) (map[string]string, error) {
-	byEmail, err := s.store.MemberEmails(ctx, account)
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range fresh {
-		for _, m := range f.members {
-			if e := mapper.NormalizeEmail(m.Email); e != "" {
-				byEmail[e] = m.Username
-			}
-		}
-	}
-	return byEmail, nil
 }
 
 type plannedOrg struct {

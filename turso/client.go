@@ -172,6 +172,28 @@ type errStreamed struct{ err *APIError }
 
 func (e errStreamed) Error() string { return e.err.Error() }
 
+// getStream performs the call with retries, reading a 200's body with
+// stream as it arrives. An error of the caller's page function, carried out
+// of the decoder as a pageFnError, comes back as it is.
+func (c *Client) getStream(ctx context.Context, cl call, stream func(io.Reader) error) error {
+	var fnErr error
+	cl.stream = func(r io.Reader) error {
+		err := stream(r)
+		var pe pageFnError
+		if errors.As(err, &pe) {
+			fnErr = pe.err
+		}
+		return err
+	}
+	if _, err := c.get(ctx, cl); err != nil {
+		if fnErr != nil {
+			return fnErr
+		}
+		return err
+	}
+	return nil
+}
+
 // get performs the call with retries and returns the body of a 200.
 func (c *Client) get(ctx context.Context, cl call) ([]byte, error) {
 	var lastErr *APIError

@@ -158,3 +158,92 @@ func looseSpace(b []byte) bool {
 	}
 	return false
 }
+
+// pageFnError carries an error of the caller's page function through a
+// streaming decoder, so it is not mistaken for a decode error.
+type pageFnError struct{ err error }
+
+func (e pageFnError) Error() string { return e.err.Error() }
+
+// streamList walks the object read from r and hands the array under key
+// to fn in pages of at most pageSize, each element decoded as it arrives
+// and passed to fix with its raw bytes (valid only during the call).
+// Unlike decodeList, a key that appears twice is an error: its first
+// list was handed on already.
+func streamList[T any](r io.Reader, key string, pageSize int, fix func(i int, v *T, raw []byte) error, fn func([]T) error) error {
+	dec := jsontext.NewDecoder(r, v1Semantics)
+	found := false
+	err := walkObject(dec, func(name string) error {
+		if name != key {
+			return dec.SkipValue()
+		}
+		if found {
+			return fmt.Errorf("%q appears twice in the response", key)
+		}
+		found = true
+		return streamElems(dec, key, pageSize, fix, fn)
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%w %q", errNoKey, key)
+	}
+	return trailing(dec)
+}
+
+// streamElems reads the array (or null) at dec's position element by
+// element, handing fn a page at a time. path names the array in errors.
+func streamElems[T any](dec *jsontext.Decoder, path string, pageSize int, fix func(i int, v *T, raw []byte) error, fn func([]T) error) error {
+	switch k := dec.PeekKind(); k {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err // null: no elements
+	case '[':
+	default:
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s: want an array, got %s", path, k)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	page := make([]T, 0, pageSize)
+	flush := func() error {
+		if len(page) == 0 {
+			return nil
+		}
+		if err := fn(page); err != nil {
+			return pageFnError{err}
+		}
+		// fn may keep the page: the next one gets an array of its own.
+		page = make([]T, 0, pageSize)
+		return nil
+	}
+	for i := 0; dec.PeekKind() != ']'; i++ {
+		// The value lives in the decoder's buffer until the next read:
+		// decoded from there, and fix copies out what it keeps.
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return fmt.Errorf("%s[%d]: %w", path, i, err)
+		}
+		var v T
+		if err := jsonv2.Unmarshal(raw, &v, v1Semantics); err != nil {
+			return fmt.Errorf("%s[%d]: %w", path, i, err)
+		}
+		if err := fix(i, &v, raw); err != nil {
+			return err
+		}
+		page = append(page, v)
+		if len(page) == pageSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil { // ']'
+		return err
+	}
+	return flush()
+}

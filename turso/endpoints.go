@@ -87,21 +87,36 @@ func (c *Client) GetOrganization(ctx context.Context, org string) (Organization,
 
 // ListMembers returns the org's members.
 func (c *Client) ListMembers(ctx context.Context, org string) ([]Member, error) {
-	cl := orgCall(RouteMembers, "/v1/organizations/%s/members", org)
-	body, err := c.get(ctx, cl)
+	out := []Member{}
+	err := c.Members(ctx, org, func(page []Member) error {
+		out = append(out, page...)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	ms, err := decodeList(body, "members", func(m *Member, r json.RawMessage) { m.Raw = r })
-	if err != nil {
-		return nil, decodeErr(cl, err)
-	}
-	for i, m := range ms {
-		if m.Username == "" {
-			return nil, decodeErr(cl, fmt.Errorf("members[%d] has no username", i))
-		}
-	}
-	return ms, nil
+	return out, nil
+}
+
+// MembersPage is how many members Members hands over at a time.
+const MembersPage = 1000
+
+// Members hands the org's members to fn a page at a time, decoded as the
+// body arrives. The API sends every member in one body (75 MB for a
+// million): streamed, neither the body nor the list is ever held whole.
+// A failure after fn got a page is not retried; fn's own error comes back
+// as it is.
+func (c *Client) Members(ctx context.Context, org string, fn func([]Member) error) error {
+	cl := orgCall(RouteMembers, "/v1/organizations/%s/members", org)
+	return c.getStream(ctx, cl, func(r io.Reader) error {
+		return streamList(r, "members", MembersPage, func(i int, m *Member, raw []byte) error {
+			if m.Username == "" {
+				return fmt.Errorf("members[%d] has no username", i)
+			}
+			m.Raw = ownedRaw(raw)
+			return nil
+		}, fn)
+	})
 }
 
 // ListInvites returns the org's pending invites (v2: no token in the list).
@@ -251,20 +266,12 @@ func (c *Client) OrganizationUsage(ctx context.Context, org string, fn func([]Da
 	// One call carries every database's usage (38 MB for 250,000
 	// databases): it is decoded as it arrives, never held whole.
 	var out OrgUsage
-	var fnErr error
-	cl.stream = func(r io.Reader) error {
+	err := c.getStream(ctx, cl, func(r io.Reader) error {
 		var err error
 		out, err = decodeUsage(r, fn)
-		var ue usageFnError
-		if errors.As(err, &ue) {
-			fnErr = ue.err
-		}
 		return err
-	}
-	if _, err := c.get(ctx, cl); err != nil {
-		if fnErr != nil {
-			return OrgUsage{}, fnErr // the caller's own error, as it is
-		}
+	})
+	if err != nil {
 		return OrgUsage{}, err
 	}
 	return out, nil
@@ -273,12 +280,6 @@ func (c *Client) OrganizationUsage(ctx context.Context, org string, fn func([]Da
 // UsagePage is how many databases' usage OrganizationUsage hands over at a
 // time.
 const UsagePage = 1000
-
-// usageFnError carries an error of the caller's function through the
-// decoder, so it is not mistaken for a decode error.
-type usageFnError struct{ err error }
-
-func (e usageFnError) Error() string { return e.err.Error() }
 
 // decodeUsage walks {"organization": {"uuid", "usage", "databases": [...]}}
 // token by token as it arrives, so the databases' usage reaches fn a page
@@ -317,42 +318,7 @@ func decodeUsage(r io.Reader, fn func([]DatabaseUsage) error) (OrgUsage, error) 
 }
 
 func decodeDatabaseUsage(dec *jsontext.Decoder, fn func([]DatabaseUsage) error) error {
-	switch k := dec.PeekKind(); k {
-	case 'n':
-		_, err := dec.ReadToken()
-		return err // "databases": null
-	case '[':
-	default:
-		if _, err := dec.ReadToken(); err != nil {
-			return err
-		}
-		return fmt.Errorf("organization.databases: want an array, got %s", k)
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return err
-	}
-	page := make([]DatabaseUsage, 0, UsagePage)
-	flush := func() error {
-		if len(page) == 0 {
-			return nil
-		}
-		if err := fn(page); err != nil {
-			return usageFnError{err}
-		}
-		page = page[:0]
-		return nil
-	}
-	for i := 0; dec.PeekKind() != ']'; i++ {
-		// The value lives in the decoder's buffer until the next read:
-		// decoded from there, and its raw bytes copied out.
-		raw, err := dec.ReadValue()
-		if err != nil {
-			return fmt.Errorf("organization.databases[%d]: %w", i, err)
-		}
-		var d DatabaseUsage
-		if err := jsonv2.Unmarshal(raw, &d, v1Semantics); err != nil {
-			return fmt.Errorf("organization.databases[%d]: %w", i, err)
-		}
+	return streamElems(dec, "organization.databases", UsagePage, func(_ int, d *DatabaseUsage, raw []byte) error {
 		d.Raw = ownedRaw(raw)
 		switch {
 		case d.Total != nil:
@@ -360,17 +326,8 @@ func decodeDatabaseUsage(dec *jsontext.Decoder, fn func([]DatabaseUsage) error) 
 		case d.Usage != nil:
 			d.Counters = *d.Usage
 		}
-		page = append(page, d)
-		if len(page) == UsagePage {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if _, err := dec.ReadToken(); err != nil { // ']'
-		return err
-	}
-	return flush()
+		return nil
+	}, fn)
 }
 
 // walkObject reads one JSON object, calling fn with dec positioned at each

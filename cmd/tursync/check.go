@@ -222,7 +222,9 @@ type orgProbe struct {
 // plan or the token's role.
 func orgProbes(api tsync.API, org string) []orgProbe {
 	return []orgProbe{
-		{"members", func(ctx context.Context) error { _, err := api.ListMembers(ctx, org); return err }},
+		{"members", func(ctx context.Context) error {
+			return api.Members(ctx, org, func([]turso.Member) error { return nil })
+		}},
 		{"invites", func(ctx context.Context) error { _, err := api.ListInvites(ctx, org); return err }},
 		{"api_tokens", func(ctx context.Context) error { _, err := api.ListAPITokens(ctx, org); return err }},
 		{"audit_logs", func(ctx context.Context) error { _, err := api.AuditLogs(ctx, org, 1, 1); return err }},

@@ -1,0 +1,324 @@
+package sync
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/tursync/tursync/mapper"
+	"github.com/tursync/tursync/schema"
+	"github.com/tursync/tursync/storage"
+	"github.com/tursync/tursync/turso"
+)
+
+// prefetched is what an account's pass reads before it writes any org:
+// every org's invites, then every org's members, streamed and diffed a page
+// at a time, so that an invite in one org resolves against the members of
+// all. Memory holds a page of members, the invites, and what the invites
+// need to resolve: never every member or every email of the account.
+type prefetched struct {
+	invites map[string]*fetchedInvites
+	members map[string]*fetchedMembers
+	// byEmail maps each invite's normalized email that belongs to a
+	// member to its username: the mirror's members, overridden by the
+	// members just fetched. Nil when the invites were not prefetched.
+	byEmail map[string]string
+	spills  []*spill
+}
+
+// fetchedInvites is one org's pending invites, fetched before any org is
+// written.
+type fetchedInvites struct {
+	invites    []turso.Invite
+	err        error
+	start, end time.Time
+}
+
+// fetchedMembers is one org's members, staged before any org is written.
+type fetchedMembers struct {
+	roles *storage.Staged // the org's role assignments from members
+	users storage.RowIter // users new or changed when fetched
+	// members says which usernames an invite may resolve to are members
+	// of the org: those with an invited email or a mirror match.
+	members    map[string]bool
+	emails     map[string]string // invited emails of the org's members
+	err        error
+	start, end time.Time
+}
+
+// close removes the spill files of the prefetched members.
+func (pf *prefetched) close() {
+	for _, sp := range pf.spills {
+		sp.remove()
+	}
+}
+
+func (pf *prefetched) spill(dir string) *spill {
+	sp := newSpill(dir)
+	pf.spills = append(pf.spills, sp)
+	return sp
+}
+
+// prefetch reads the invites, then the members, of the orgs a pass syncs.
+// An error is the mirror's; the API's failures are recorded per org and
+// reported by its scope.
+func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*prefetched, error) {
+	pf := &prefetched{invites: map[string]*fetchedInvites{}, members: map[string]*fetchedMembers{}}
+	if !syncsResource(a, schema.ResMembers) {
+		return pf, nil // invites resolve against the mirror, org by org
+	}
+	var live []string
+	for _, po := range orgs {
+		if !po.vanished && po.unknown == nil {
+			live = append(live, po.slug)
+		}
+	}
+	want := map[string]bool{}
+	if syncsResource(a, schema.ResInvites) {
+		for _, org := range live {
+			fi := s.prefetchInvites(ctx, a, org)
+			pf.invites[org] = fi
+			for _, inv := range fi.invites {
+				want[mapper.NormalizeEmail(inv.Email)] = true
+			}
+			if turso.ClassOf(fi.err) == turso.ClassAuth {
+				return pf, nil // the org pass reports it and stops the account
+			}
+		}
+	}
+	emails := make([]string, 0, len(want))
+	for e := range want {
+		emails = append(emails, e)
+	}
+	slices.Sort(emails)
+	mirror, err := s.store.MemberEmails(ctx, a.ID, emails)
+	if err != nil {
+		return nil, err
+	}
+	candidates := map[string]bool{}
+	for _, u := range mirror {
+		candidates[u] = true
+	}
+	pf.byEmail = mirror
+	for _, org := range live {
+		f := s.prefetchMembers(ctx, a, org, pf, want, candidates)
+		pf.members[org] = f
+		if f.err != nil {
+			if turso.ClassOf(f.err) == turso.ClassAuth {
+				break
+			}
+			continue
+		}
+		for e, u := range f.emails {
+			pf.byEmail[e] = u
+		}
+	}
+	return pf, nil
+}
+
+func syncsResource(a Account, res string) bool {
+	return len(a.Resources) == 0 || slices.Contains(a.Resources, res)
+}
+
+func (s *Syncer) prefetchInvites(ctx context.Context, a Account, org string) *fetchedInvites {
+	tr := trackerOf(ctx)
+	tr.update(func(p *Progress) { p.Org = org })
+	tr.resourceStart(ctx, schema.ResInvites)
+	fi := &fetchedInvites{start: s.o.Now()}
+	fi.invites, fi.err = a.API.ListInvites(ctx, org)
+	fi.end = s.o.Now()
+	tr.page(len(fi.invites))
+	st, _ := scopeStatus(fi.err)
+	tr.resourceEnd(st)
+	return fi
+}
+
+// prefetchMembers streams an org's members, tracked as its members scope.
+func (s *Syncer) prefetchMembers(ctx context.Context, a Account, org string, pf *prefetched, want, candidates map[string]bool) *fetchedMembers {
+	tr := trackerOf(ctx)
+	tr.update(func(p *Progress) { p.Org = org })
+	tr.resourceStart(ctx, schema.ResMembers)
+	f := &fetchedMembers{start: s.o.Now()}
+	f.err = s.stageMembers(ctx, a, org, f, pf, want, candidates)
+	f.end = s.o.Now()
+	if f.err != nil {
+		f.roles, f.users, f.members, f.emails = nil, nil, nil, nil
+	}
+	st, _ := scopeStatus(f.err)
+	tr.resourceEnd(st)
+	return f
+}
+
+// stageMembers diffs each page of members as it is decoded: role
+// assignments against the org's snapshot, users against the mirror. Only
+// the rows to write and the keys of all are spilled, so memory holds a
+// page whatever the org's size. It notes which members an invite may
+// resolve to: those whose email is in want, and the usernames in
+// candidates.
+func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fetchedMembers, pf *prefetched, want, candidates map[string]bool) error {
+	snap, err := s.store.Snapshot(ctx, a.ID, org, schema.RoleAssignments)
+	if err != nil {
+		return err
+	}
+	fresh, changed, keys, users := pf.spill(s.o.SpillDir), pf.spill(s.o.SpillDir), pf.spill(s.o.SpillDir), pf.spill(s.o.SpillDir)
+	roles := &storage.Staged{}
+	f.members, f.emails = map[string]bool{}, map[string]string{}
+	diff := startPipeline(2, func(ms []turso.Member) error {
+		us, ras := mapper.Members(org, ms)
+		kinds, err := snap.Diff(ctx, rowsOf(ras))
+		if err != nil {
+			return err
+		}
+		page := make([]schema.Row, 0, len(us))
+		for i, ra := range ras {
+			// The API never repeats a member; if it did, the first wins.
+			if !roles.Count(schema.RoleAssignments, ra.KeyValues(), kinds[i]) {
+				continue
+			}
+			if err := writeKind(kinds[i], ra, fresh, changed); err != nil {
+				return err
+			}
+			if err := keys.write(ra.UserID); err != nil {
+				return err
+			}
+			u := us[i]
+			page = append(page, u)
+			if want[u.Email] {
+				f.emails[u.Email] = u.ID
+			}
+			if want[u.Email] || candidates[u.ID] {
+				f.members[u.ID] = true
+			}
+		}
+		ukinds, err := s.store.Diff(ctx, a.ID, page)
+		if err != nil {
+			return err
+		}
+		for i, u := range page {
+			if ukinds[i] != storage.Unchanged {
+				if err := users.write(u); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	tr := trackerOf(ctx)
+	err = a.API.Members(ctx, org, func(page []turso.Member) error {
+		tr.page(len(page))
+		return diff.send(ctx, page)
+	})
+	if derr := diff.wait(); err == nil {
+		err = derr
+	}
+	if err != nil {
+		return err
+	}
+	for _, sp := range []*spill{fresh, changed, keys, users} {
+		if err := sp.finish(); err != nil {
+			return err
+		}
+	}
+	roles.New, roles.Changed = spillIter[schema.RoleAssignment](fresh), spillIter[schema.RoleAssignment](changed)
+	roles.Keys = func(yield func(t *schema.Table, keys []string) error) error {
+		return readSpill(keys, func(id string) error { return yield(schema.RoleAssignments, []string{org, id}) })
+	}
+	f.roles, f.users = roles, spillIter[schema.User](users)
+	return nil
+}
+
+// writeKind spills a diffed row to write: new rows to fresh, changed and
+// revived ones to changed.
+func writeKind(k storage.Kind, r any, fresh, changed *spill) error {
+	switch k {
+	case storage.New:
+		return fresh.write(r)
+	case storage.Changed, storage.Revived:
+		return changed.write(r)
+	}
+	return nil
+}
+
+// directory is what an org's invites resolve against: the prefetched
+// members when there are, the mirror's otherwise (the members scope was
+// not synced or failed for the org).
+func (s *Syncer) directory(ctx context.Context, a Account, org string, is []turso.Invite, pf *prefetched) (mapper.Directory, error) {
+	dir := mapper.Directory{UserByEmail: pf.byEmail}
+	if dir.UserByEmail == nil {
+		emails := make([]string, 0, len(is))
+		for _, inv := range is {
+			emails = append(emails, mapper.NormalizeEmail(inv.Email))
+		}
+		var err error
+		if dir.UserByEmail, err = s.store.MemberEmails(ctx, a.ID, emails); err != nil {
+			return dir, err
+		}
+	}
+	if f := pf.members[org]; f != nil && f.err == nil {
+		dir.OrgMembers = f.members
+		return dir, nil
+	}
+	// The members scope failed or was skipped: the mirror's memberships
+	// decide whom an invite must not re-assign.
+	var uids []string
+	for _, inv := range is {
+		if u, ok := dir.UserByEmail[mapper.NormalizeEmail(inv.Email)]; ok {
+			uids = append(uids, u)
+		}
+	}
+	var err error
+	dir.OrgMembers, err = s.store.OrgMembers(ctx, a.ID, org, uids)
+	return dir, err
+}
+
+// prefetchedScope fills the members or invites scope of an org from what
+// the pass prefetched, and reports whether it did.
+func (s *Syncer) prefetchedScope(ctx context.Context, a Account, org string, pf *prefetched, sc *storage.Scope) (bool, error) {
+	switch sc.Resource {
+	case schema.ResMembers:
+		f := pf.members[org]
+		if f == nil {
+			return false, nil
+		}
+		sc.StartedAt, sc.FinishedAt = f.start, f.end
+		if f.err != nil {
+			return true, f.err
+		}
+		sc.Rows, sc.Users = f.roles, f.users
+		return true, nil
+	case schema.ResInvites:
+		fi := pf.invites[org]
+		if fi == nil {
+			return false, nil
+		}
+		sc.StartedAt, sc.FinishedAt = fi.start, fi.end
+		if fi.err != nil {
+			return true, fi.err
+		}
+		return true, s.stageInvites(ctx, a, org, fi.invites, pf, sc)
+	}
+	return false, nil
+}
+
+// stageInvites maps and diffs an org's invites into its scope.
+func (s *Syncer) stageInvites(ctx context.Context, a Account, org string, is []turso.Invite, pf *prefetched, sc *storage.Scope) error {
+	dir, err := s.directory(ctx, a, org, is, pf)
+	if err != nil {
+		return err
+	}
+	invs, users, ras := mapper.Invites(org, is, dir)
+	sc.Users = storage.SliceIter(rowsOf(users))
+	sc.Rows, err = s.store.Stage(ctx, a.ID, append(rowsOf(invs), rowsOf(ras)...))
+	return err
+}
+
+// fetchMembers streams an org's members the pass did not prefetch. With
+// no invites to match, the org's invites resolve against the mirror.
+func (s *Syncer) fetchMembers(ctx context.Context, a Account, org string, pf *prefetched, sc *storage.Scope) error {
+	f := &fetchedMembers{}
+	if err := s.stageMembers(ctx, a, org, f, pf, nil, nil); err != nil {
+		return err
+	}
+	sc.Rows, sc.Users = f.roles, f.users
+	return nil
+}
