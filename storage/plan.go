@@ -27,7 +27,7 @@ type plan struct {
 	stmts   []stmt
 	bufs    map[string]*stageBuf
 	staged  bool
-	written map[string]bool // seenKey of the rows this plan writes in shared tables
+	written *keySet // seenKey of the rows this plan writes in shared tables
 	seq     int64
 	sec     *section
 	took    time.Duration   // how long the commit's transaction took
@@ -64,7 +64,7 @@ type tableUse struct {
 
 func (s *Store) newPlan(account string, runID int64, dry bool) *plan {
 	return &plan{s: s, account: account, runID: runID, at: s.ts(s.now()), base: newStageID(), dry: dry,
-		bufs: map[string]*stageBuf{}, written: map[string]bool{}, used: map[string]bool{}}
+		bufs: map[string]*stageBuf{}, written: newKeySet(), used: map[string]bool{}}
 }
 
 // open starts the section of one scope.
@@ -340,11 +340,7 @@ func (p *plan) wrote(sk string, t *schema.Table) bool {
 	if !sharedTable(t) {
 		return false
 	}
-	if p.written[sk] {
-		return true
-	}
-	p.written[sk] = true
-	return false
+	return !p.written.add(sk)
 }
 
 // stageCols are an entity table's columns in its stage table.
@@ -476,7 +472,7 @@ func (p *plan) change(ctx context.Context, r schema.Row, olds map[string]oldRow,
 	t := r.Table()
 	keys, vals := r.KeyValues(), r.Values()
 	sk := seenKey(t, keys)
-	if p.written[sk] {
+	if p.written.has(sk) {
 		return opUnchanged, nil
 	}
 	old, ok := olds[sk]
@@ -542,7 +538,7 @@ func (p *plan) addStaged(ctx context.Context, st *Staged, baseline bool, c *Coun
 	c.Unchanged += st.Unchanged
 	if st.New != nil {
 		err := st.New(func(r schema.Row) error {
-			if p.written[seenKey(r.Table(), r.KeyValues())] {
+			if p.written.has(seenKey(r.Table(), r.KeyValues())) {
 				c.Unchanged++
 				return nil
 			}

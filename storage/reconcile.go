@@ -397,11 +397,11 @@ func (p *plan) missing(ctx context.Context, f feed, org string, st *Staged) ([][
 			return nil, nil
 		}
 	}
-	fetched := map[string]bool{}
+	fetched := newKeySet()
 	if st != nil && st.Keys != nil {
 		err := st.Keys(func(t *schema.Table, keys []string) error {
 			if t == f.t {
-				fetched[seenKey(t, keys)] = true
+				fetched.add(seenKey(t, keys))
 			}
 			return nil
 		})
@@ -412,7 +412,7 @@ func (p *plan) missing(ctx context.Context, f feed, org string, st *Staged) ([][
 	var out [][]string
 	err := p.s.liveKeys(ctx, f, p.account, org, func(keys []string) {
 		sk := seenKey(f.t, keys)
-		if !fetched[sk] && !p.written[sk] {
+		if !fetched.has(sk) && !p.written.has(sk) {
 			out = append(out, keys)
 		}
 	})

@@ -219,6 +219,7 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 			return err
 		}
 	}
+	roles.Finish()
 	roles.New, roles.Changed = spillIter[schema.RoleAssignment](fresh), spillIter[schema.RoleAssignment](changed)
 	roles.Keys = func(yield func(t *schema.Table, keys []string) error) error {
 		return readSpill(keys, func(id string) error { return yield(schema.RoleAssignments, []string{org, id}) })

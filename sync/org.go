@@ -374,6 +374,7 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *
 			return nil, err
 		}
 	}
+	st.Finish()
 	st.New, st.Changed = spillIter[schema.Database](fresh), spillIter[schema.Database](changed)
 	st.Keys = func(yield func(t *schema.Table, keys []string) error) error {
 		return readSpill(keys, func(id string) error { return yield(schema.Databases, []string{org, id}) })
