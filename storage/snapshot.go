@@ -65,25 +65,30 @@ func hashBytes(h string) [16]byte {
 // 10 MB response cap.
 const snapshotPage = 5000
 
-// Snapshot reads the org's rows of t (a table keyed (organization_id, x)).
+// Snapshot reads the org's rows of t, a table keyed (organization_id, x);
+// or, for an account-wide table keyed by one column (users), the
+// account's rows, org being ignored.
 func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Table) (*Snapshot, error) {
-	if len(t.Keys) != 2 || t.Keys[0] != "organization_id" {
-		return nil, fmt.Errorf("snapshot of %s: not an org-keyed table", t.Name)
+	sel := `SELECT ` + t.Keys[len(t.Keys)-1] + `, content_hash, deleted_at IS NOT NULL FROM ` + t.Quoted() + ` WHERE account_id = ?`
+	args := []any{account}
+	switch {
+	case len(t.Keys) == 2 && t.Keys[0] == "organization_id":
+		sel += ` AND organization_id = ?`
+		args = append(args, org)
+	case len(t.Keys) != 1:
+		return nil, fmt.Errorf("snapshot of %s: neither org-keyed nor keyed by one column", t.Name)
 	}
 	sn := &Snapshot{t: t}
-	k := t.Keys[1]
-	err := s.scanPages(ctx, `SELECT `+k+`, content_hash, deleted_at IS NOT NULL FROM `+t.Quoted()+
-		` WHERE account_id = ? AND organization_id = ?`, k,
-		[]any{account, org}, func(scan func(...any) error) (string, error) {
-			var id, hash string
-			var deleted bool
-			if err := scan(&id, &hash, &deleted); err != nil {
-				return "", err
-			}
-			sn.ids.append(id)
-			sn.hashes, sn.deleted = append(sn.hashes, hashBytes(hash)), append(sn.deleted, deleted)
-			return id, nil
-		})
+	err := s.scanPages(ctx, sel, t.Keys[len(t.Keys)-1], args, func(scan func(...any) error) (string, error) {
+		var id, hash string
+		var deleted bool
+		if err := scan(&id, &hash, &deleted); err != nil {
+			return "", err
+		}
+		sn.ids.append(id)
+		sn.hashes, sn.deleted = append(sn.hashes, hashBytes(hash)), append(sn.deleted, deleted)
+		return id, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot of %s: %w", t.Name, err)
 	}
@@ -135,7 +140,8 @@ func (s *Store) scanPages(ctx context.Context, sel, key string, args []any, row 
 func (sn *Snapshot) Diff(_ context.Context, rows []schema.Row) ([]Kind, error) {
 	kinds := make([]Kind, len(rows))
 	for i, r := range rows {
-		j, ok := sn.ids.search(r.KeyValues()[1])
+		keys := r.KeyValues()
+		j, ok := sn.ids.search(keys[len(keys)-1])
 		switch {
 		case !ok:
 			kinds[i] = New

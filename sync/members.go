@@ -23,7 +23,10 @@ type prefetched struct {
 	// member to its username: the mirror's members, overridden by the
 	// members just fetched. Nil when the invites were not prefetched.
 	byEmail map[string]string
-	spills  []*spill
+	// users is the account's users as the mirror held them when the pass
+	// began, which members are diffed against while they are prefetched.
+	users  *storage.Snapshot
+	spills []*spill
 }
 
 // fetchedInvites is one org's pending invites, fetched before any org is
@@ -73,6 +76,13 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 			live = append(live, po.slug)
 		}
 	}
+	// The account's users are read while the invites are fetched.
+	usersDone := make(chan error, 1)
+	go func() {
+		var err error
+		pf.users, err = s.store.Snapshot(ctx, a.ID, "", schema.Users)
+		usersDone <- err
+	}()
 	want := map[string]bool{}
 	if syncsResource(a, schema.ResInvites) {
 		for _, org := range live {
@@ -82,10 +92,16 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 				want[mapper.NormalizeEmail(inv.Email)] = true
 			}
 			if turso.ClassOf(fi.err) == turso.ClassAuth {
-				return pf, nil // the org pass reports it and stops the account
+				break
 			}
 		}
 	}
+	if err := <-usersDone; err != nil {
+		return nil, err
+	}
+	// The snapshot is a million users' worth for a large account: the
+	// org passes do not need it.
+	defer func() { pf.users = nil }()
 	emails := make([]string, 0, len(want))
 	for e := range want {
 		emails = append(emails, e)
@@ -101,6 +117,9 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 	}
 	pf.byEmail = mirror
 	for _, org := range live {
+		if fi := pf.invites[org]; fi != nil && turso.ClassOf(fi.err) == turso.ClassAuth {
+			break // the org pass reports it and stops the account
+		}
 		f := s.prefetchMembers(ctx, a, org, pf, want, candidates)
 		pf.members[org] = f
 		if f.err != nil {
@@ -190,7 +209,7 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 				f.members[u.ID] = true
 			}
 		}
-		ukinds, err := s.store.Diff(ctx, a.ID, page)
+		ukinds, err := pf.diffUsers(ctx, s.store, a.ID, page)
 		if err != nil {
 			return err
 		}
@@ -322,4 +341,13 @@ func (s *Syncer) fetchMembers(ctx context.Context, a Account, org string, pf *pr
 	}
 	sc.Rows, sc.Users = f.roles, f.users
 	return nil
+}
+
+// diffUsers classifies users against the prefetched snapshot, or the
+// mirror when there is none.
+func (pf *prefetched) diffUsers(ctx context.Context, st Store, account string, users []schema.Row) ([]storage.Kind, error) {
+	if pf.users != nil {
+		return pf.users.Diff(ctx, users)
+	}
+	return st.Diff(ctx, account, users)
 }
