@@ -288,9 +288,29 @@ const (
 	opUnchanged = "unchanged"
 )
 
+// seenKey identifies a row within one org's plan, scope or fetch: a byte
+// for its table and its key columns but the org, which is the same for
+// all. A million role assignments are remembered in 11 bytes each, not 34.
 func seenKey(t *schema.Table, keys []string) string {
-	return t.Name + "\x00" + strings.Join(keys, "\x00")
+	if len(keys) > 1 && t.Keys[0] == "organization_id" {
+		keys = keys[1:]
+	}
+	tag, ok := tableTags[t]
+	if !ok {
+		return t.Name + "\x00" + strings.Join(keys, "\x00")
+	}
+	return string(rune(tag)) + strings.Join(keys, "\x00")
 }
+
+// tableTags are the one-byte table markers of seenKey (control bytes, so
+// no table name, the fallback, starts with one).
+var tableTags = func() map[*schema.Table]byte {
+	tags := map[*schema.Table]byte{}
+	for i, t := range append([]*schema.Table{schema.Users, schema.Roles}, schema.OrgTables...) {
+		tags[t] = byte(i + 1)
+	}
+	return tags
+}()
 
 // rowHash hashes a row's mapped content and remote data.
 func rowHash(vals []any, remote []byte) string {
