@@ -9,8 +9,10 @@
 #   cost growth: 10k, 100k, 250k databases
 #   fleet: 1,000 accounts, 20 ms latency, 50 requests/s per token, 16 at once
 #   mirror growth over BENCH_GROWTH_PASSES passes with 1% churn (default 30)
-# Prints a table; needs /usr/bin/time, curl and sqlite3. Takes about 10
-# minutes. BENCH_ONLY=large or BENCH_ONLY=fleet runs one half.
+#   members at scale: 10k, 100k, 1M members in one org of 1,000 databases,
+#     the 1M unchanged pass beside its fetch floor
+# Prints tables; needs /usr/bin/time, curl and sqlite3. Takes about 15
+# minutes. BENCH_ONLY=large, fleet or members runs one part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -63,7 +65,7 @@ large_lb() { echo $((1 + 6 + ($1 + 999) / 1000 + $2)); } # org list, 6 per-org c
 # --- large org: first pass vs baseline, second pass vs fetch-only, 1% churn
 growth=()
 sizes="10000 100000 250000"
-[ "${BENCH_ONLY:-}" = fleet ] && sizes=""
+case "${BENCH_ONLY:-}" in fleet|members) sizes="" ;; esac
 mirror_growth=""
 for n in $sizes; do
   start_sim --scale large --databases "$n" --token bench
@@ -115,8 +117,26 @@ for n in $sizes; do
   stop_sim
 done
 
+# --- members at scale: one org of 1,000 databases and N members
+members=()
+for n in 10000 100000 1000000; do
+  case "${BENCH_ONLY:-}" in large|fleet) break ;; esac
+  start_sim --scale large --databases 1000 --members "$n" --token bench
+  db="$work/members$n.db"
+  echo "  - id: big
+    token_env: BIG_TOKEN" | config "$db" 1000 4
+  pass
+  f_wall=$wall; f_rss=$rss_mib; f_written=$written
+  pass
+  ff=$("$B" fetchfloor --api "http://127.0.0.1:$port" --token bench)
+  ff_wall=$(echo "$ff" | sed 's/.*"wall_seconds":\([0-9.]*\).*/\1/')
+  members+=("$(printf '| %9s | %6s s | %5s MiB | %7s | %6s s | %5s MiB | %5s | %6.2f s | %5sx | %5s MiB |' "$n" "$f_wall" "$f_rss" "$f_written" "$wall" "$rss_mib" "$written" "$ff_wall" "$(ratio "$wall" "$ff_wall")" "$(mib "$db")")")
+  rm -f "$db"*
+  stop_sim
+done
+
 # --- fleet: 1,000 accounts of one small org each, 20 ms latency
-if [ "${BENCH_ONLY:-}" != large ]; then
+case "${BENCH_ONLY:-}" in large|members) ;; *)
 start_sim --fleet 1000 --latency 20ms
 mkdir -p "$work/tokens"
 for i in $(seq 1 1000); do
@@ -132,7 +152,7 @@ ideal2=$(awk -v r="$reqs" 'BEGIN {printf "%.2f", r * 0.020 / 16}')
 row "fleet unchanged pass" "$wall s" "-" "$(ratio "$wall" "$ideal2") ideal" "$reqs / $((1000 * 9))" "$rss_mib MiB"
 maxrps=$(curl -fsS "http://127.0.0.1:$port/_simulator/stats" | grep -o '"max_requests_per_second":{[^}]*}' | grep -o ':[0-9]*' | tr -d : | sort -n | tail -1)
 stop_sim
-fi
+;; esac
 
 echo
 echo "| case                               |     wall |    rows/s | vs ref    | requests / LB | peak RSS |"
@@ -145,3 +165,9 @@ echo
 echo "| databases | first pass | peak RSS | requests | second pass | peak RSS | requests | mirror |"
 echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${growth[@]}"
+if [ ${#members[@]} -gt 0 ]; then
+  echo
+  echo "| members | first pass | peak RSS | rows written | unchanged pass | peak RSS | rows written | fetchfloor | pass / floor | mirror |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${members[@]}"
+fi

@@ -35,6 +35,8 @@ type plan struct {
 	rows    int             // rows it staged
 	w       *stageWriter    // sends full stage buffers; nil when idle
 	scope   *Scope          // the scope being planned, for a dry run's list
+	// touchesUsers: the plan writes users or role assignments.
+	touchesUsers bool
 }
 
 // note lists one planned change of a dry run on the scope being planned.
@@ -93,6 +95,7 @@ func (p *plan) close() {
 	for _, u := range sec.tables {
 		t := u.t
 		cols := entityCols(t)
+		p.touchesUsers = p.touchesUsers || (sharedTable(t) && u.new+u.changed > 0)
 		if u.new > 0 {
 			// In key order, the inserts append to the primary key's b-tree
 			// instead of splitting pages all over it.

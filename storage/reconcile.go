@@ -125,6 +125,10 @@ type OrgPass struct {
 	// NearTimeout says the commit, on a libSQL server, came close to the
 	// server's transaction timeout (TxnWarnAfter).
 	NearTimeout bool
+	// TouchesUsers says the org's commit writes users or role assignments
+	// (set by ApplyOrg before it commits, whether or not the commit goes
+	// through): the account's users must then be settled again.
+	TouchesUsers bool
 }
 
 // TxnWarnAfter is how long a commit on a libSQL server may take before the
@@ -160,6 +164,7 @@ func (s *Store) applyOrg(ctx context.Context, p *OrgPass) error {
 		}
 		pl.recordScope(p.Org, sc)
 	}
+	p.TouchesUsers = pl.touchesUsers
 	err := pl.commit(ctx, s.fence(p.Account))
 	p.CommitTook = pl.took
 	p.NearTimeout = s.remote && pl.took > TxnWarnAfter
@@ -548,6 +553,7 @@ func (p *plan) tombstoneKeys(ctx context.Context, f feed, keys [][]string, basel
 	if len(t.Keys) > 1 {
 		in = `SELECT k1, k2 FROM stage_keys WHERE stage_id = ?`
 	}
+	p.touchesUsers = p.touchesUsers || sharedTable(t)
 	cond := `account_id = ? AND deleted_at IS NULL AND ` + keyTuple(t) + ` IN (` + in + `)`
 	p.add(`UPDATE `+t.Quoted()+` SET deleted_at = ?, deleted_reason = `+reasonExpr(f)+`, updated_at = ? WHERE `+cond, p.at, p.at, p.account, sid)
 	if !baseline {
@@ -701,6 +707,7 @@ func (p *plan) offboard(ctx context.Context, op *OrgPass) error {
 		return nil
 	}
 	sc.Counts.Deleted = total
+	p.touchesUsers = p.touchesUsers || total > 0
 	for _, t := range schema.OrgTables {
 		cond := liveCond(feed{t: t})
 		p.add(`INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)

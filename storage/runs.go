@@ -39,14 +39,16 @@ type Run struct {
 	RateLimitedSeconds float64
 	Counts             Counts
 	Error              string
+	// UsersSettled: the run's user settlement left no user unsettled.
+	UsersSettled bool
 }
 
 // FinishRun records the end of an account pass.
 func (s *Store) FinishRun(ctx context.Context, r Run) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE sync_runs SET finished_at = ?, status = ?, api_requests = ?, api_retries = ?, rate_limited_seconds = ?,
-		rows_created = ?, rows_updated = ?, rows_deleted = ?, rows_unchanged = ?, error = ? WHERE id = ?`,
+		rows_created = ?, rows_updated = ?, rows_deleted = ?, rows_unchanged = ?, error = ?, users_settled = ? WHERE id = ?`,
 		s.ts(r.FinishedAt), r.Status, r.APIRequests, r.APIRetries, r.RateLimitedSeconds,
-		r.Counts.Created, r.Counts.Updated, r.Counts.Deleted, r.Counts.Unchanged, nullStr(r.Error), r.ID)
+		r.Counts.Created, r.Counts.Updated, r.Counts.Deleted, r.Counts.Unchanged, nullStr(r.Error), r.UsersSettled, r.ID)
 	if err != nil {
 		return s.explainWrite(fmt.Errorf("finish run %d: %w", r.ID, err))
 	}
@@ -216,18 +218,42 @@ func (s *Store) applyAccount(ctx context.Context, account string, runID int64, r
 // (or just lost) an assignment in had its members and invites scopes complete
 // in this run: settledOrgs lists those orgs. An email: user whose email now
 // belongs to a member is tombstoned with reason merged.
-func (s *Store) SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (Counts, error) {
-	c, err := s.settleUsers(ctx, account, runID, runStarted, settledOrgs)
-	return c, s.explainWrite(err)
+//
+// touched says the run wrote users or role assignments. When it did not,
+// and the account's run before this one left every user settled, every
+// status is already what settling would make it: the account-wide query
+// is skipped. Settled reports whether no user is left unsettled, for the
+// run's users_settled.
+func (s *Store) SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool, touched bool) (Settlement, error) {
+	if !touched {
+		var prev bool
+		err := s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT users_settled FROM sync_runs WHERE account_id = ? AND id < ? ORDER BY id DESC LIMIT 1), 0)`,
+			account, runID).Scan(&prev)
+		if err != nil {
+			return Settlement{}, fmt.Errorf("settle users of %s: %w", account, err)
+		}
+		if prev {
+			return Settlement{Settled: true, Skipped: true}, nil
+		}
+	}
+	st, err := s.settleUsers(ctx, account, runID, runStarted, settledOrgs)
+	return st, s.explainWrite(err)
 }
 
-func (s *Store) settleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (Counts, error) {
+// Settlement is what SettleUsers did.
+type Settlement struct {
+	Counts  Counts
+	Settled bool // no user was left unsettled
+	Skipped bool // nothing was written since a complete settlement
+}
+
+func (s *Store) settleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (Settlement, error) {
 	var c Counts
 	// Most passes change no user: look first without the write lock, and
 	// take it only when there is something to write.
-	changes, err := settleChanges(ctx, s.db, account, s.ts(runStarted), settledOrgs)
+	changes, unsettled, err := settleChanges(ctx, s.db, account, s.ts(runStarted), settledOrgs)
 	if err != nil || len(changes) == 0 {
-		return c, err
+		return Settlement{Settled: err == nil && unsettled == 0}, err
 	}
 	p := s.newPlan(account, runID, false)
 	defer p.discard(ctx)
@@ -241,14 +267,14 @@ func (s *Store) settleUsers(ctx context.Context, account string, runID int64, ru
 			merged = append(merged, ch.u.ID)
 			if !baseline {
 				if err := p.event(ctx, schema.Users, []string{ch.u.ID}, opDeleted, map[string]any{"deleted_reason": map[string]any{"old": nil, "new": "merged"}}); err != nil {
-					return c, fmt.Errorf("settle users of %s: %w", account, err)
+					return Settlement{}, fmt.Errorf("settle users of %s: %w", account, err)
 				}
 			}
 			c.Deleted++
 			continue
 		}
 		if err := p.addChanged(ctx, []schema.Row{ch.u}, baseline, &c); err != nil {
-			return c, fmt.Errorf("settle users of %s: %w", account, err)
+			return Settlement{}, fmt.Errorf("settle users of %s: %w", account, err)
 		}
 	}
 	p.close()
@@ -258,9 +284,9 @@ func (s *Store) settleUsers(ctx context.Context, account string, runID int64, ru
 			append([]any{p.at, p.at, account}, ids...)...)
 	}
 	if err := p.commit(ctx, s.fence(account)); err != nil {
-		return Counts{}, fmt.Errorf("settle users of %s: %w", account, err)
+		return Settlement{}, fmt.Errorf("settle users of %s: %w", account, err)
 	}
-	return c, nil
+	return Settlement{Counts: c, Settled: unsettled == 0}, nil
 }
 
 // TableCount is one row of a summary: rows of a table, live and tombstoned.
@@ -299,8 +325,9 @@ type settleChange struct {
 	merged bool
 }
 
-// settleChanges lists the users of an account whose status must change.
-func settleChanges(ctx context.Context, q querier, account, started string, settledOrgs map[string]bool) ([]settleChange, error) {
+// settleChanges lists the users of an account whose status must change,
+// and counts those it left alone because one of their orgs is not settled.
+func settleChanges(ctx context.Context, q querier, account, started string, settledOrgs map[string]bool) ([]settleChange, int, error) {
 	rows, err := q.QueryContext(ctx, `
 		SELECT u.id, u.username, u.email, u.status, u.remote_data, u.first_seen_at,
 		       coalesce(group_concat(ra.organization_id, char(31)), ''),
@@ -314,16 +341,17 @@ func settleChanges(ctx context.Context, q querier, account, started string, sett
 		WHERE u.account_id = ? AND u.deleted_at IS NULL
 		GROUP BY u.id`, started, account)
 	if err != nil {
-		return nil, fmt.Errorf("settle users of %s: %w", account, err)
+		return nil, 0, fmt.Errorf("settle users of %s: %w", account, err)
 	}
 	var changes []settleChange
+	unsettled := 0
 	for rows.Next() {
 		var u schema.User
 		var remote, first, orgs string
 		var active, invited, merged bool
 		if err := rows.Scan(&u.ID, &u.Username, &u.Email, &u.Status, &remote, &first, &orgs, &active, &invited, &merged); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("settle users of %s: %w", account, err)
+			return nil, 0, fmt.Errorf("settle users of %s: %w", account, err)
 		}
 		u.RemoteData = []byte(remote)
 		settled := true
@@ -333,6 +361,7 @@ func settleChanges(ctx context.Context, q querier, account, started string, sett
 			}
 		}
 		if !settled {
+			unsettled++
 			continue
 		}
 		want := schema.UserInactive
@@ -353,7 +382,7 @@ func settleChanges(ctx context.Context, q querier, account, started string, sett
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("settle users of %s: %w", account, err)
+		return nil, 0, fmt.Errorf("settle users of %s: %w", account, err)
 	}
-	return changes, nil
+	return changes, unsettled, nil
 }

@@ -27,8 +27,8 @@ func (d dryStore) ApplyOrg(ctx context.Context, p *storage.OrgPass) error {
 func (d dryStore) RecordFailedScopes(context.Context, string, int64, string, []*storage.Scope) error {
 	return nil
 }
-func (d dryStore) SettleUsers(context.Context, string, int64, time.Time, map[string]bool) (storage.Counts, error) {
-	return storage.Counts{}, nil
+func (d dryStore) SettleUsers(context.Context, string, int64, time.Time, map[string]bool, bool) (storage.Settlement, error) {
+	return storage.Settlement{}, nil
 }
 
 // A dry run writes nothing, so it needs no lease and takes none.

@@ -117,7 +117,9 @@ func (s *Syncer) vanishedOrg(ctx context.Context, a Account, runID int64, po pla
 		return or
 	}
 	pass := &storage.OrgPass{Account: a.ID, Org: po.slug, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes, Offboard: true}
-	if err := s.store.ApplyOrg(ctx, pass); err != nil {
+	err = s.store.ApplyOrg(ctx, pass)
+	or.touchesUsers = pass.TouchesUsers
+	if err != nil {
 		or.Err = err
 		return or
 	}
@@ -135,7 +137,9 @@ func (s *Syncer) vanishedOrg(ctx context.Context, a Account, runID int64, po pla
 // scope that would have written (nothing was written) and records them.
 func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgResult, log *slog.Logger) {
 	log.Debug("writing org", "scopes", len(pass.Scopes))
-	if err := s.store.ApplyOrg(ctx, pass); err != nil {
+	err := s.store.ApplyOrg(ctx, pass)
+	or.touchesUsers = pass.TouchesUsers
+	if err != nil {
 		// A mirror failure fails every scope of the org: nothing was written.
 		or.Err = err
 		log.Error("org not written", "error", err)

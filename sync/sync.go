@@ -43,7 +43,7 @@ type Store interface {
 	ApplyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (storage.Counts, error)
 	ApplyOrg(ctx context.Context, p *storage.OrgPass) error
 	RecordFailedScopes(ctx context.Context, account string, runID int64, org string, scopes []*storage.Scope) error
-	SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool) (storage.Counts, error)
+	SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool, touched bool) (storage.Settlement, error)
 	AuditHighWater(ctx context.Context, account, org string) (string, error)
 	MemberEmails(ctx context.Context, account string, emails []string) (map[string]string, error)
 	OrgMembers(ctx context.Context, account, org string, usernames []string) (map[string]bool, error)
@@ -195,6 +195,8 @@ type Result struct {
 	TokenExp   int64
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// usersSettled: the pass's user settlement left no user unsettled.
+	usersSettled bool
 }
 
 // OrgResult is one org's part of a pass.
@@ -203,6 +205,20 @@ type OrgResult struct {
 	Scopes  []*storage.Scope
 	Removed bool // offboarded: the org vanished from the API
 	Err     error
+	// touchesUsers: the org's commit wrote, or may have written, users or
+	// role assignments.
+	touchesUsers bool
+}
+
+// touchesUsers reports whether any org of a pass wrote users or role
+// assignments.
+func touchesUsers(orgs []OrgResult) bool {
+	for _, or := range orgs {
+		if or.touchesUsers {
+			return true
+		}
+	}
+	return false
 }
 
 // Failed reports whether any scope failed or the account failed.
@@ -313,12 +329,13 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 	if stop {
 		return res
 	}
-	c, err := s.store.SettleUsers(ctx, a.ID, runID, res.StartedAt, settled)
+	st, err := s.store.SettleUsers(ctx, a.ID, runID, res.StartedAt, settled, touchesUsers(res.Orgs))
 	if err != nil {
 		res.Status, res.Err = storage.StatusFailed, err
 		return res
 	}
-	res.Counts.Add(c)
+	res.Counts.Add(st.Counts)
+	res.usersSettled = st.Settled
 	return res
 }
 
@@ -407,7 +424,7 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 	res.FinishedAt = s.o.Now()
 	res.Stats = stats
 	run := storage.Run{ID: res.RunID, Status: res.Status, FinishedAt: res.FinishedAt, APIRequests: stats.Requests,
-		APIRetries: stats.Retries, RateLimitedSeconds: stats.RateLimitedSeconds, Counts: res.Counts}
+		APIRetries: stats.Retries, RateLimitedSeconds: stats.RateLimitedSeconds, Counts: res.Counts, UsersSettled: res.usersSettled}
 	if res.Err != nil {
 		run.Error = res.Err.Error()
 	}

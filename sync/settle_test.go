@@ -1,0 +1,65 @@
+package sync_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/tursync/tursync/turso"
+	"github.com/tursync/tursync/turso/tursotest"
+)
+
+// A pass that writes no user and no role assignment skips the account-wide
+// settlement only when the run before it left every user settled: a user
+// left unsettled by a failed scope is settled by the next pass even though
+// that pass writes nothing.
+func TestSettlementSkipsOnlyAfterACompleteOne(t *testing.T) {
+	e := newEnv(t, mid)
+	lastSettled := func() int {
+		return e.count(`SELECT users_settled FROM sync_runs ORDER BY id DESC LIMIT 1`)
+	}
+	e.pass()
+	if lastSettled() != 1 {
+		t.Fatalf("first clean pass: users_settled = 0")
+	}
+	// A member of org1 only (the simulator's org2 starts halfway into
+	// org1's members) leaves while org1's invites fail: the membership
+	// is tombstoned, but the user is not settled.
+	only := e.sim.Members("org1")[1].Username
+	for _, m := range e.sim.Members("org2") {
+		if m.Username == only {
+			t.Fatalf("%s is a member of org2 too", only)
+		}
+	}
+	e.sim.RemoveMember("org1", only)
+	e.sim.Inject(turso.RouteInvites, "org1", tursotest.Fault{Status: 500})
+	e.pass()
+	if got := e.str(`SELECT status FROM users WHERE id = ?`, only); got != "active" {
+		t.Fatalf("user %s settled to %q though org1's invites failed", only, got)
+	}
+	if lastSettled() != 0 {
+		t.Fatalf("a pass that left %s unsettled recorded users_settled = 1", only)
+	}
+	// Nothing changes now: the pass writes no user or assignment, and
+	// still settles, since the run before it did not.
+	e.sim.ClearFaults()
+	r := e.pass()
+	if r.Counts.Created+r.Counts.Deleted != 0 {
+		t.Fatalf("the clean pass wrote rows: %+v", r.Counts)
+	}
+	if got := e.str(`SELECT status FROM users WHERE id = ?`, only); got != "inactive" {
+		t.Errorf("user %s is %q after a clean pass, want inactive", only, got)
+	}
+	if lastSettled() != 1 {
+		t.Errorf("the clean pass recorded users_settled = 0")
+	}
+	// The store skips only with nothing written and a settled run before.
+	runID := int64(e.count(`SELECT max(id) FROM sync_runs`)) + 1
+	st, err := e.store.SettleUsers(context.Background(), "acme", runID, e.clk.Now(), map[string]bool{"org1": true, "org2": true}, false)
+	if err != nil || !st.Skipped || !st.Settled {
+		t.Errorf("untouched after a settled run: %+v, %v; want skipped and settled", st, err)
+	}
+	st, err = e.store.SettleUsers(context.Background(), "acme", runID, e.clk.Now(), map[string]bool{"org1": true, "org2": true}, true)
+	if err != nil || st.Skipped || !st.Settled {
+		t.Errorf("touched: %+v, %v; want settled, not skipped", st, err)
+	}
+}
