@@ -154,17 +154,21 @@ maxrps=$(curl -fsS "http://127.0.0.1:$port/_simulator/stats" | grep -o '"max_req
 stop_sim
 ;; esac
 
-echo
-echo "| case                               |     wall |    rows/s | vs ref    | requests / LB | peak RSS |"
-echo "|---|---|---|---|---|---|"
-printf '%s\n' "${rows[@]}"
+if [ ${#rows[@]} -gt 0 ]; then
+  echo
+  echo "| case                               |     wall |    rows/s | vs ref    | requests / LB | peak RSS |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+fi
 echo
 [ -n "${ideal:-}" ] && echo "fleet ideal (requests x 20 ms / 16): first pass $ideal s, unchanged pass $ideal2 s; busiest token second: $maxrps requests (limit 50)"
 [ -n "$mirror_growth" ] && echo "$mirror_growth"
-echo
-echo "| databases | first pass | peak RSS | requests | second pass | peak RSS | requests | mirror |"
-echo "|---|---|---|---|---|---|---|---|"
-printf '%s\n' "${growth[@]}"
+if [ ${#growth[@]} -gt 0 ]; then
+  echo
+  echo "| databases | first pass | peak RSS | requests | second pass | peak RSS | requests | mirror |"
+  echo "|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${growth[@]}"
+fi
 if [ ${#members[@]} -gt 0 ]; then
   echo
   echo "| members | first pass | peak RSS | rows written | unchanged pass | peak RSS | rows written | fetchfloor | pass / floor | mirror |"

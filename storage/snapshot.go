@@ -27,6 +27,11 @@ type Snapshot struct {
 	ids     sortedKeys
 	hashes  [][16]byte
 	deleted []bool
+	// For a scope's snapshot (ScopeSnapshot): which rows belong to the
+	// scope's feed, and which of them a fetched key matched.
+	feed    *feed
+	inFeed  []bool
+	matched []bool
 }
 
 // sortedKeys is a sorted list of strings held in one arena.
@@ -69,7 +74,28 @@ const snapshotPage = 5000
 // or, for an account-wide table keyed by one column (users), the
 // account's rows, org being ignored.
 func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Table) (*Snapshot, error) {
-	sel := `SELECT ` + t.Keys[len(t.Keys)-1] + `, content_hash, deleted_at IS NOT NULL FROM ` + t.Quoted() + ` WHERE account_id = ?`
+	return s.snapshot(ctx, account, org, t, nil)
+}
+
+// ScopeSnapshot reads the org's rows of the table a scope fills (its
+// guarded feed: databases, or role assignments for members), marking those
+// of the feed, so that Seal can tell the tombstone step that every live row
+// was fetched again.
+func (s *Store) ScopeSnapshot(ctx context.Context, account, org, resource string) (*Snapshot, error) {
+	for _, f := range feedsOf(resource) {
+		if f.guard {
+			return s.snapshot(ctx, account, org, f.t, &f)
+		}
+	}
+	return nil, fmt.Errorf("snapshot of %s: the scope fills no table", resource)
+}
+
+func (s *Store) snapshot(ctx context.Context, account, org string, t *schema.Table, f *feed) (*Snapshot, error) {
+	inFeed := "1"
+	if f != nil && f.filter != "" {
+		inFeed = f.filter
+	}
+	sel := `SELECT ` + t.Keys[len(t.Keys)-1] + `, content_hash, deleted_at IS NOT NULL, ` + inFeed + ` FROM ` + t.Quoted() + ` WHERE account_id = ?`
 	args := []any{account}
 	switch {
 	case len(t.Keys) == 2 && t.Keys[0] == "organization_id":
@@ -78,21 +104,43 @@ func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Tab
 	case len(t.Keys) != 1:
 		return nil, fmt.Errorf("snapshot of %s: neither org-keyed nor keyed by one column", t.Name)
 	}
-	sn := &Snapshot{t: t}
+	sn := &Snapshot{t: t, feed: f}
 	err := s.scanPages(ctx, sel, t.Keys[len(t.Keys)-1], args, func(scan func(...any) error) (string, error) {
 		var id, hash string
-		var deleted bool
-		if err := scan(&id, &hash, &deleted); err != nil {
+		var deleted, in bool
+		if err := scan(&id, &hash, &deleted, &in); err != nil {
 			return "", err
 		}
 		sn.ids.append(id)
 		sn.hashes, sn.deleted = append(sn.hashes, hashBytes(hash)), append(sn.deleted, deleted)
+		if f != nil {
+			sn.inFeed = append(sn.inFeed, in)
+		}
 		return id, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot of %s: %w", t.Name, err)
 	}
+	if f != nil {
+		sn.matched = make([]bool, len(sn.deleted))
+	}
 	return sn, nil
+}
+
+// Seal tells st, once every fetched row was diffed against the snapshot,
+// whether every live row of the scope's feed was fetched again: then no
+// row is missing and the tombstone step reads nothing (a million live keys
+// for a large org's members).
+func (sn *Snapshot) Seal(st *Staged) {
+	if sn.feed == nil {
+		return
+	}
+	for i, in := range sn.inFeed {
+		if in && !sn.deleted[i] && !sn.matched[i] {
+			return
+		}
+	}
+	st.allFetched = sn.feed
 }
 
 // scanPages runs sel (a SELECT ending in its WHERE conditions) page by
@@ -142,6 +190,9 @@ func (sn *Snapshot) Diff(_ context.Context, rows []schema.Row) ([]Kind, error) {
 	for i, r := range rows {
 		keys := r.KeyValues()
 		j, ok := sn.ids.search(keys[len(keys)-1])
+		if ok && sn.matched != nil {
+			sn.matched[j] = true
+		}
 		switch {
 		case !ok:
 			kinds[i] = New

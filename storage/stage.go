@@ -137,6 +137,9 @@ type Staged struct {
 	// number the same, none is missing and the tombstone step skips
 	// matching every key.
 	Fetched map[*schema.Table]int
+	// allFetched is the feed every live row of which the fetch returned,
+	// as its snapshot found (Snapshot.Seal); nil when not known.
+	allFetched *feed
 }
 
 // Count adds one diffed row to the staged counts and reports whether its

@@ -175,7 +175,7 @@ func (s *Syncer) prefetchMembers(ctx context.Context, a Account, org string, pf 
 // resolve to: those whose email is in want, and the usernames in
 // candidates.
 func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fetchedMembers, pf *prefetched, want, candidates map[string]bool) error {
-	snap, err := s.store.Snapshot(ctx, a.ID, org, schema.RoleAssignments)
+	snap, err := s.store.ScopeSnapshot(ctx, a.ID, org, schema.ResMembers)
 	if err != nil {
 		return err
 	}
@@ -239,6 +239,7 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 		}
 	}
 	roles.Finish()
+	snap.Seal(roles)
 	roles.New, roles.Changed = spillIter[schema.RoleAssignment](fresh), spillIter[schema.RoleAssignment](changed)
 	roles.Keys = func(yield func(t *schema.Table, keys []string) error) error {
 		return readSpill(keys, func(id string) error { return yield(schema.RoleAssignments, []string{org, id}) })

@@ -379,6 +379,7 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *
 		}
 	}
 	st.Finish()
+	snap.Seal(st)
 	st.New, st.Changed = spillIter[schema.Database](fresh), spillIter[schema.Database](changed)
 	st.Keys = func(yield func(t *schema.Table, keys []string) error) error {
 		return readSpill(keys, func(id string) error { return yield(schema.Databases, []string{org, id}) })
@@ -470,7 +471,7 @@ func (s *Syncer) startOrgFetch(ctx context.Context, a Account, org string) *orgF
 			read()
 		}()
 	}
-	readAhead(schema.ResDatabases, of.dbDone, func() { of.dbSnap, of.dbErr = s.store.Snapshot(ctx, a.ID, org, schema.Databases) })
+	readAhead(schema.ResDatabases, of.dbDone, func() { of.dbSnap, of.dbErr = s.store.ScopeSnapshot(ctx, a.ID, org, schema.ResDatabases) })
 	readAhead(schema.ResUsage, of.usageDone, func() { of.usageSnap, of.usageErr = s.store.UsageSnapshot(ctx, a.ID, org, of.day) })
 	return of
 }

@@ -52,6 +52,7 @@ type Store interface {
 	Diff(ctx context.Context, account string, rows []schema.Row) ([]storage.Kind, error)
 	Stage(ctx context.Context, account string, rows []schema.Row) (*storage.Staged, error)
 	Snapshot(ctx context.Context, account, org string, t *schema.Table) (*storage.Snapshot, error)
+	ScopeSnapshot(ctx context.Context, account, org, resource string) (*storage.Snapshot, error)
 	UsageSnapshot(ctx context.Context, account, org, day string) (*storage.UsageSnapshot, error)
 	AcquireLease(ctx context.Context, account, owner string, ttl time.Duration) (*storage.Lease, error)
 	RenewLease(ctx context.Context, l *storage.Lease, ttl time.Duration) error
