@@ -345,12 +345,10 @@ func appendValues(b []byte, vals []any) ([]byte, bool) {
 		}
 		switch x := v.(type) {
 		case string:
-			if !plainJSON(x) {
+			var ok bool
+			if b, ok = appendString(b, x); !ok {
 				return b, false
 			}
-			b = append(b, '"')
-			b = append(b, x...)
-			b = append(b, '"')
 		case int64:
 			b = strconv.AppendInt(b, x, 10)
 		case int:
@@ -364,17 +362,28 @@ func appendValues(b []byte, vals []any) ([]byte, bool) {
 	return append(b, ']'), true
 }
 
-// plainJSON reports whether encoding/json writes s as it is between
-// quotes: printable ASCII without a quote, a backslash or the characters
-// it escapes for HTML.
-func plainJSON(s string) bool {
+// appendString appends s quoted as encoding/json quotes it, for s of
+// printable ASCII (a database's regions list is JSON text, full of quotes);
+// ok is false for anything else.
+func appendString(b []byte, s string) ([]byte, bool) {
+	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e:
+			return b, false
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '<':
+			b = append(b, `\u003c`...)
+		case c == '>':
+			b = append(b, `\u003e`...)
+		case c == '&':
+			b = append(b, `\u0026`...)
+		default:
+			b = append(b, c)
 		}
 	}
-	return true
+	return append(b, '"'), true
 }
 
 // norm makes a scanned or mapped value comparable and JSON-friendly.
