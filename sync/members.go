@@ -197,7 +197,7 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 			if err := writeKind(kinds[i], ra, fresh, changed); err != nil {
 				return err
 			}
-			if err := keys.write(ra.UserID); err != nil {
+			if err := keys.writeString(ra.UserID); err != nil {
 				return err
 			}
 			u := us[i]
@@ -215,7 +215,7 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 		}
 		for i, u := range page {
 			if ukinds[i] != storage.Unchanged {
-				if err := users.write(u); err != nil {
+				if err := users.writeRow(u); err != nil {
 					return err
 				}
 			}
@@ -240,22 +240,22 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 	}
 	roles.Finish()
 	snap.Seal(roles)
-	roles.New, roles.Changed = spillIter[schema.RoleAssignment](fresh), spillIter[schema.RoleAssignment](changed)
+	roles.New, roles.Changed = spillRows(fresh), spillRows(changed)
 	roles.Keys = func(yield func(t *schema.Table, keys []string) error) error {
-		return readSpill(keys, func(id string) error { return yield(schema.RoleAssignments, []string{org, id}) })
+		return spillStrings(keys, func(id string) error { return yield(schema.RoleAssignments, []string{org, id}) })
 	}
-	f.roles, f.users = roles, spillIter[schema.User](users)
+	f.roles, f.users = roles, spillRows(users)
 	return nil
 }
 
 // writeKind spills a diffed row to write: new rows to fresh, changed and
 // revived ones to changed.
-func writeKind(k storage.Kind, r any, fresh, changed *spill) error {
+func writeKind(k storage.Kind, r schema.Row, fresh, changed *spill) error {
 	switch k {
 	case storage.New:
-		return fresh.write(r)
+		return fresh.writeRow(r)
 	case storage.Changed, storage.Revived:
-		return changed.write(r)
+		return changed.writeRow(r)
 	}
 	return nil
 }

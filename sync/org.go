@@ -1,14 +1,9 @@
 package sync
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -343,16 +338,10 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *
 			if !st.Count(schema.Databases, d.KeyValues(), kinds[i]) {
 				continue // the API listed it twice: the first wins
 			}
-			if err := keys.write(d.ID); err != nil {
+			if err := keys.writeString(d.ID); err != nil {
 				return err
 			}
-			switch kinds[i] {
-			case storage.New:
-				err = fresh.write(d)
-			case storage.Changed, storage.Revived:
-				err = changed.write(d)
-			}
-			if err != nil {
+			if err := writeKind(kinds[i], d, fresh, changed); err != nil {
 				return err
 			}
 		}
@@ -380,9 +369,9 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *
 	}
 	st.Finish()
 	snap.Seal(st)
-	st.New, st.Changed = spillIter[schema.Database](fresh), spillIter[schema.Database](changed)
+	st.New, st.Changed = spillRows(fresh), spillRows(changed)
 	st.Keys = func(yield func(t *schema.Table, keys []string) error) error {
-		return readSpill(keys, func(id string) error { return yield(schema.Databases, []string{org, id}) })
+		return spillStrings(keys, func(id string) error { return yield(schema.Databases, []string{org, id}) })
 	}
 	return st, nil
 }
@@ -405,9 +394,9 @@ func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, of *orgF
 		for i, row := range rows {
 			switch kinds[i] {
 			case storage.New:
-				err = fresh.write(row)
+				err = fresh.writeUsage(row)
 			case storage.Changed:
-				err = changed.write(row)
+				err = changed.writeUsage(row)
 			default:
 				st.Unchanged++
 			}
@@ -437,8 +426,8 @@ func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, of *orgF
 			return nil, err
 		}
 	}
-	st.New = func(yield func(schema.Usage) error) error { return readSpill(fresh, yield) }
-	st.Changed = func(yield func(schema.Usage) error) error { return readSpill(changed, yield) }
+	st.New = func(yield func(schema.Usage) error) error { return spillUsage(fresh, yield) }
+	st.Changed = func(yield func(schema.Usage) error) error { return spillUsage(changed, yield) }
 	return st, nil
 }
 
@@ -489,101 +478,5 @@ func (of *orgFetch) close() {
 	<-of.usageDone
 	for _, sp := range of.spills {
 		sp.remove()
-	}
-}
-
-// spill stages values as JSON lines, in memory until they pass
-// spillMemory bytes and in a temporary file after, so the write step streams
-// them back without holding a large org in memory, and a small org costs no
-// file at all.
-type spill struct {
-	dir string
-	buf bytes.Buffer
-	f   *os.File // nil while the values fit in buf
-	w   *bufio.Writer
-	enc *json.Encoder
-}
-
-// spillMemory is how much a spill keeps in memory before it moves to disk.
-const spillMemory = 4 << 20
-
-func newSpill(dir string) *spill {
-	sp := &spill{dir: dir}
-	sp.enc = json.NewEncoder(&sp.buf)
-	return sp
-}
-
-func (sp *spill) write(v any) error {
-	if err := sp.enc.Encode(v); err != nil {
-		return err
-	}
-	if sp.f == nil && sp.buf.Len() > spillMemory {
-		f, err := os.CreateTemp(sp.dir, "tursync-spill-*.jsonl")
-		if err != nil {
-			return fmt.Errorf("stage rows: %w", err)
-		}
-		sp.f, sp.w = f, bufio.NewWriterSize(f, 1<<16)
-		if _, err := sp.w.Write(sp.buf.Bytes()); err != nil {
-			return fmt.Errorf("stage rows: %w", err)
-		}
-		sp.buf = bytes.Buffer{}
-		sp.enc = json.NewEncoder(sp.w)
-	}
-	return nil
-}
-
-func (sp *spill) finish() error {
-	if sp.w == nil {
-		return nil
-	}
-	if err := sp.w.Flush(); err != nil {
-		return fmt.Errorf("stage rows: %w", err)
-	}
-	return nil
-}
-
-// reader reads the staged values from the start.
-func (sp *spill) reader() (io.Reader, error) {
-	if sp.f == nil {
-		return bytes.NewReader(sp.buf.Bytes()), nil
-	}
-	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	return bufio.NewReaderSize(sp.f, 1<<16), nil
-}
-
-// readSpill decodes every staged value in order.
-func readSpill[T any](sp *spill, fn func(T) error) error {
-	r, err := sp.reader()
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(r)
-	for {
-		var v T
-		if err := dec.Decode(&v); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("read staged rows: %w", err)
-		}
-		if err := fn(v); err != nil {
-			return err
-		}
-	}
-}
-
-// spillIter yields the rows of type T staged in sp.
-func spillIter[T schema.Row](sp *spill) storage.RowIter {
-	return func(yield func(schema.Row) error) error {
-		return readSpill(sp, func(r T) error { return yield(r) })
-	}
-}
-
-func (sp *spill) remove() {
-	sp.buf = bytes.Buffer{}
-	if sp.f != nil {
-		sp.f.Close()
-		os.Remove(sp.f.Name())
 	}
 }
