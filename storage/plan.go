@@ -252,6 +252,36 @@ func (p *plan) waitWriter() error {
 
 // discard removes what the plan staged, in short statements.
 // It may be called again (and is, deferred): the second call does nothing.
+// truncate empties a stage table in one statement when it holds nothing
+// but this plan's rows: SQLite then drops the table's pages instead of
+// deleting row by row (2.4 s of CPU after a 250,000-database first pass).
+// A mirror file only. The check and the delete are one transaction, so
+// another writer staging rows in between makes it fail (SQLite refuses to
+// upgrade a stale read), and the caller deletes this plan's rows alone.
+func (p *plan) truncate(ctx context.Context, t string) bool {
+	if p.s.remote {
+		return false
+	}
+	p.s.writeMu.Lock()
+	defer p.s.writeMu.Unlock()
+	tx, err := p.s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false
+	}
+	defer tx.Rollback()
+	var others bool
+	err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+t+` WHERE stage_id < ?) OR EXISTS (SELECT 1 FROM `+t+` WHERE stage_id >= ?)`,
+		p.base+"/", p.base+"0").Scan(&others)
+	if err != nil || others {
+		return false
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil || tx.Commit() != nil {
+		return false
+	}
+	p.s.wrote()
+	return true
+}
+
 func (p *plan) discard(ctx context.Context) {
 	_ = p.waitWriter()
 	if !p.staged {
@@ -260,7 +290,7 @@ func (p *plan) discard(ctx context.Context) {
 	p.staged = false
 	ctx = context.WithoutCancel(ctx)
 	for _, t := range stageTables {
-		if !p.used[t] {
+		if !p.used[t] || p.truncate(ctx, t) {
 			continue
 		}
 		for {
