@@ -25,7 +25,9 @@ type prefetched struct {
 	byEmail map[string]string
 	// users is the account's users as the mirror held them when the pass
 	// began, which members are diffed against while they are prefetched.
-	users  *storage.Snapshot
+	users *storage.Snapshot
+	// ahead holds the role-assignment snapshots being read ahead, by org.
+	ahead  map[string]func() (*storage.Snapshot, error)
 	spills []*spill
 }
 
@@ -49,8 +51,12 @@ type fetchedMembers struct {
 	start, end time.Time
 }
 
-// close removes the spill files of the prefetched members.
+// close waits for the snapshots still being read ahead and removes the
+// spill files of the prefetched members.
 func (pf *prefetched) close() {
+	for _, get := range pf.ahead {
+		_, _ = get()
+	}
 	for _, sp := range pf.spills {
 		sp.remove()
 	}
@@ -76,7 +82,10 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 			live = append(live, po.slug)
 		}
 	}
-	// The account's users are read while the invites are fetched.
+	// The account's users are read while the invites are fetched, and so
+	// are the first org's role assignments; each next org's while the one
+	// before it streams.
+	pf.readAhead(ctx, s.store, a.ID, live, 0)
 	usersDone := make(chan error, 1)
 	go func() {
 		var err error
@@ -116,10 +125,11 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 		candidates[u] = true
 	}
 	pf.byEmail = mirror
-	for _, org := range live {
+	for i, org := range live {
 		if fi := pf.invites[org]; fi != nil && turso.ClassOf(fi.err) == turso.ClassAuth {
 			break // the org pass reports it and stops the account
 		}
+		pf.readAhead(ctx, s.store, a.ID, live, i+1)
 		f := s.prefetchMembers(ctx, a, org, pf, want, candidates)
 		pf.members[org] = f
 		if f.err != nil {
@@ -175,7 +185,7 @@ func (s *Syncer) prefetchMembers(ctx context.Context, a Account, org string, pf 
 // resolve to: those whose email is in want, and the usernames in
 // candidates.
 func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fetchedMembers, pf *prefetched, want, candidates map[string]bool) error {
-	snap, err := s.store.ScopeSnapshot(ctx, a.ID, org, schema.ResMembers)
+	snap, err := pf.roles(ctx, s.store, a.ID, org)
 	if err != nil {
 		return err
 	}
@@ -351,4 +361,35 @@ func (pf *prefetched) diffUsers(ctx context.Context, st Store, account string, u
 		return pf.users.Diff(ctx, users)
 	}
 	return st.Diff(ctx, account, users)
+}
+
+// readAhead starts reading the role assignments of orgs[i], if any.
+func (pf *prefetched) readAhead(ctx context.Context, st Store, account string, orgs []string, i int) {
+	if i >= len(orgs) {
+		return
+	}
+	done := make(chan struct{})
+	var sn *storage.Snapshot
+	var err error
+	go func() {
+		defer close(done)
+		sn, err = st.ScopeSnapshot(ctx, account, orgs[i], schema.ResMembers)
+	}()
+	if pf.ahead == nil {
+		pf.ahead = map[string]func() (*storage.Snapshot, error){}
+	}
+	pf.ahead[orgs[i]] = func() (*storage.Snapshot, error) {
+		<-done
+		return sn, err
+	}
+}
+
+// roles returns an org's role assignments as the mirror holds them: the
+// snapshot read ahead, or one read now.
+func (pf *prefetched) roles(ctx context.Context, st Store, account, org string) (*storage.Snapshot, error) {
+	if get, ok := pf.ahead[org]; ok {
+		delete(pf.ahead, org)
+		return get()
+	}
+	return st.ScopeSnapshot(ctx, account, org, schema.ResMembers)
 }
