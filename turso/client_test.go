@@ -2,6 +2,7 @@ package turso_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -248,5 +249,42 @@ func TestRetriesAndRefusalsSayWhatToDo(t *testing.T) {
 	if turso.ClassOf(err) != turso.ClassAuth || !strings.Contains(err.Error(), "environment variable ACME_TOKEN") ||
 		!strings.Contains(err.Error(), "turso auth api-tokens mint") || strings.Contains(err.Error(), clientToken) {
 		t.Errorf("401: %v", err)
+	}
+}
+
+// Members hands the list on a page at a time as it is decoded, refuses a
+// body that lists members twice (the first list was handed on already)
+// and returns the caller's own error as it is.
+func TestMembersStreamInPages(t *testing.T) {
+	sim, url := tursotest.NewServer(t, tursotest.Config{Seed: 1, Size: tursotest.Size{Orgs: 1, Members: 2500}})
+	c := client(t, url, &waits{}, time.Now())
+	var sizes []int
+	seen := map[string]bool{}
+	err := c.Members(context.Background(), "org1", func(page []turso.Member) error {
+		sizes = append(sizes, len(page))
+		for _, m := range page {
+			seen[m.Username] = len(m.Raw) > 0
+		}
+		return nil
+	})
+	if err != nil || len(sizes) != 3 || sizes[0] != turso.MembersPage || sizes[2] != 500 {
+		t.Fatalf("pages %v, %v; want 1000, 1000, 500", sizes, err)
+	}
+	for _, m := range sim.Members("org1") {
+		if !seen[m.Username] {
+			t.Fatalf("member %s missing or without its raw bytes", m.Username)
+		}
+	}
+
+	sim.Inject(turso.RouteMembers, "", tursotest.Fault{Body: `{"members": [{"username": "a"}], "members": [{"username": "b"}]}`, Times: 1})
+	err = c.Members(context.Background(), "org1", func([]turso.Member) error { return nil })
+	if turso.ClassOf(err) != turso.ClassDecode || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("members listed twice: %v, want a decode error saying so", err)
+	}
+
+	stop := errors.New("the caller's own error")
+	err = c.Members(context.Background(), "org1", func([]turso.Member) error { return stop })
+	if err != stop {
+		t.Errorf("the page function's error came back as %v", err)
 	}
 }
