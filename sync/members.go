@@ -106,6 +106,7 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 		}
 	}
 	if err := <-usersDone; err != nil {
+		pf.close()
 		return nil, err
 	}
 	// The snapshot is a million users' worth for a large account: the
@@ -118,6 +119,7 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 	slices.Sort(emails)
 	mirror, err := s.store.MemberEmails(ctx, a.ID, emails)
 	if err != nil {
+		pf.close()
 		return nil, err
 	}
 	candidates := map[string]bool{}
