@@ -24,6 +24,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -58,11 +59,12 @@ type result struct {
 
 func run(args []string) error {
 	if len(args) == 0 || !slices.Contains([]string{"fetch", "fetchfloor", "baseline", "writefloor"}, args[0]) {
-		return fmt.Errorf("usage: tursync-bench fetch|fetchfloor|baseline|writefloor --api URL [--token T] [--db PATH] [--all-audit]")
+		return fmt.Errorf("usage: tursync-bench fetch|fetchfloor|baseline|writefloor --api URL [--token T | --tokens FILE] [--db PATH] [--all-audit]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	api := fs.String("api", "http://127.0.0.1:8081", "simulator base URL")
 	token := fs.String("token", "bench", "bearer token")
+	tokensFile := fs.String("tokens", "", "fetch, baseline, writefloor: a file of tokens, one a line, each an account read in turn (a fleet's write floor)")
 	db := fs.String("db", "", "mirror file for baseline and writefloor (created)")
 	allAudit := fs.Bool("all-audit", false, "fetchfloor: read every audit-log page, as a first pass does (default: the first, as an unchanged pass)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -70,13 +72,16 @@ func run(args []string) error {
 	}
 	ctx := context.Background()
 	if args[0] == "fetchfloor" {
+		if *tokensFile != "" {
+			return errors.New("fetchfloor: one account, by --token")
+		}
 		res, err := fetchFloor(ctx, *api, *token, *allAudit)
 		if err != nil {
 			return err
 		}
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
-	c, err := turso.NewClient(turso.Options{BaseURL: *api, Token: turso.NewSecret(*token), Timeout: time.Minute})
+	tokens, err := tokenList(*token, *tokensFile)
 	if err != nil {
 		return err
 	}
@@ -94,7 +99,7 @@ func run(args []string) error {
 			return err
 		}
 		defer st.Close()
-		w = &baselineWriter{db: st.DB(), stmts: map[*schema.Table]*sql.Stmt{}}
+		w = &baselineWriter{db: st.DB(), stmts: map[*schema.Table]*sql.Stmt{}, account: "bench"}
 		if args[0] == "writefloor" {
 			if err := w.oneTransaction(ctx); err != nil {
 				return err
@@ -102,8 +107,23 @@ func run(args []string) error {
 		}
 		sink = w.add
 	}
-	if err := readAll(ctx, c, writes, sink); err != nil {
-		return err
+	for i, tok := range tokens {
+		c, err := turso.NewClient(turso.Options{BaseURL: *api, Token: turso.NewSecret(tok), Timeout: time.Minute})
+		if err != nil {
+			return err
+		}
+		if w != nil && len(tokens) > 1 {
+			// Each account's rows under an account of their own, as
+			// tursync writes a fleet.
+			if err := w.flush(); err != nil {
+				return err
+			}
+			w.account = fmt.Sprintf("a%d", i+1)
+		}
+		if err := readAll(ctx, c, writes, sink); err != nil {
+			return err
+		}
+		res.Requests += c.Stats().Requests
 	}
 	if w != nil {
 		if err := w.finish(); err != nil {
@@ -113,8 +133,23 @@ func run(args []string) error {
 		res.RowsPerSec = float64(w.rows) / w.spent.Seconds()
 	}
 	res.WallSeconds = time.Since(start).Seconds()
-	res.Requests = c.Stats().Requests
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// tokenList is the --token, or the tokens of the --tokens file.
+func tokenList(token, file string) ([]string, error) {
+	if file == "" {
+		return []string{token}, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	tokens := strings.Fields(string(b))
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("--tokens %s: no token", file)
+	}
+	return tokens, nil
 }
 
 // rowSink receives mapped rows as pages arrive.
@@ -253,10 +288,12 @@ func (a auditRow) Values() []any {
 type baselineWriter struct {
 	db    *sql.DB
 	stmts map[*schema.Table]*sql.Stmt
-	buf   []schema.Row
-	ubuf  []schema.Usage
-	rows  int
-	spent time.Duration
+	// account is the account_id the rows are written under.
+	account string
+	buf     []schema.Row
+	ubuf    []schema.Usage
+	rows    int
+	spent   time.Duration
 	// conn and tx hold the write floor's single transaction.
 	conn *sql.Conn
 	tx   *sql.Tx
@@ -327,7 +364,7 @@ func (w *baselineWriter) flush() error {
 		if err != nil {
 			return err
 		}
-		args := []any{"bench"}
+		args := []any{w.account}
 		for _, k := range r.KeyValues() {
 			args = append(args, k)
 		}
@@ -352,7 +389,7 @@ func (w *baselineWriter) flush() error {
 	}
 	defer us.Close()
 	for _, u := range w.ubuf {
-		if _, err := us.Exec("bench", u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, now, string(u.RemoteData)); err != nil {
+		if _, err := us.Exec(w.account, u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced, now, string(u.RemoteData)); err != nil {
 			return fmt.Errorf("baseline usage: %w", err)
 		}
 	}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tursync/tursync/storage"
+	"github.com/tursync/tursync/turso/tursotest"
+)
+
+// writefloor --tokens writes every account of a fleet, each under an
+// account of its own, as tursync does.
+func TestWriteFloorOfAFleet(t *testing.T) {
+	_, url := tursotest.NewServer(t, tursotest.Config{Seed: 1, Fleet: 3, Size: tursotest.Size{Members: 4, Databases: 20, Groups: 2}})
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("fleet-1\nfleet-2\nfleet-3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "floor.db")
+	if err := run([]string{"writefloor", "--api", url, "--tokens", tokens, "--db", db}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Open(context.Background(), "file:"+db, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var accounts, dbs int
+	if err := st.DB().QueryRow(`SELECT count(DISTINCT account_id), count(*) FROM databases`).Scan(&accounts, &dbs); err != nil {
+		t.Fatal(err)
+	}
+	if accounts != 3 || dbs != 60 {
+		t.Errorf("databases of %d accounts, %d rows; want 3 and 60", accounts, dbs)
+	}
+}
