@@ -88,6 +88,10 @@ var (
 // the order offboarding tombstones them.
 var OrgTables = []*Table{RoleAssignments, Invites, Databases, Groups, APITokens, Organizations}
 
+// EntityTables are every entity table: the account-wide ones, then
+// OrgTables.
+var EntityTables = append([]*Table{Users, Roles}, OrgTables...)
+
 func b2i(b bool) int64 {
 	if b {
 		return 1

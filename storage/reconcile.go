@@ -312,7 +312,7 @@ func seenKey(t *schema.Table, keys []string) string {
 // no table name, the fallback, starts with one).
 var tableTags = func() map[*schema.Table]byte {
 	tags := map[*schema.Table]byte{}
-	for i, t := range append([]*schema.Table{schema.Users, schema.Roles}, schema.OrgTables...) {
+	for i, t := range schema.EntityTables {
 		tags[t] = byte(i + 1)
 	}
 	return tags

@@ -217,7 +217,7 @@ func (r stagedRow) Remote() []byte       { return r.remote }
 // stagedTables are the tables a spill holds rows of, by name.
 var stagedTables = func() map[string]*schema.Table {
 	m := map[string]*schema.Table{}
-	for _, t := range append([]*schema.Table{schema.Users, schema.Roles}, schema.OrgTables...) {
+	for _, t := range schema.EntityTables {
 		m[t.Name] = t
 	}
 	return m
