@@ -45,13 +45,6 @@ func (s *keySet) has(k string) bool {
 	return found
 }
 
-func (s *keySet) len() int {
-	if s == nil {
-		return 0
-	}
-	return s.n
-}
-
 // find returns k's slot, or the empty slot where it belongs.
 func (s *keySet) find(k string) (int, bool) {
 	mask := len(s.slots) - 1

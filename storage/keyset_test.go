@@ -30,8 +30,8 @@ func TestKeySetMatchesAMap(t *testing.T) {
 			t.Fatalf("re-adding %q reported it new", k)
 		}
 	}
-	if s.len() != len(want) {
-		t.Fatalf("len = %d, want %d", s.len(), len(want))
+	if s.n != len(want) {
+		t.Fatalf("len = %d, want %d", s.n, len(want))
 	}
 	for i := 0; i < 40000; i++ {
 		k := key(i)

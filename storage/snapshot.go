@@ -259,7 +259,7 @@ func (sn *Snapshot) Diff(_ context.Context, rows []schema.Row) ([]Kind, error) {
 			kinds[i] = New
 		case sn.deleted[j]:
 			kinds[i] = Revived
-		case sn.hashes[j] == hashBytes(rowHash(r.Values(), r.Remote())):
+		case sn.hashes[j] == rowSum(r.Values(), r.Remote()):
 			kinds[i] = Unchanged
 		default:
 			kinds[i] = Changed
