@@ -157,6 +157,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // call is one logical GET: the route template (for metrics and errors), the
 // concrete path and query.
 type call struct {
+	method   string // "" is GET
 	endpoint string
 	org      string
 	path     string
@@ -165,6 +166,13 @@ type call struct {
 	// body being read whole first. A failure once it started is not
 	// retried: stream may have handed part of the body on already.
 	stream func(io.Reader) error
+}
+
+func (cl call) httpMethod() string {
+	if cl.method == "" {
+		return http.MethodGet
+	}
+	return cl.method
 }
 
 // errStreamed marks a failure inside call.stream, which must not be retried.
@@ -290,7 +298,7 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 	u := *c.base
 	u.Path = c.base.Path + cl.path
 	u.RawQuery = cl.query.Encode()
-	req, err := http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(actx, cl.httpMethod(), u.String(), nil)
 	if err != nil {
 		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: err}
 	}
@@ -343,7 +351,7 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 	if resp.StatusCode == http.StatusOK {
 		return body, 0, nil
 	}
-	ae := &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: classifyStatus(resp.StatusCode)}
+	ae := &APIError{Method: cl.method, Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: classifyStatus(resp.StatusCode)}
 	ae.Message, ae.Code = errorBody(body)
 	if ae.Class == ClassAuth {
 		ae.Hint = c.tokenHint()

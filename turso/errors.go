@@ -28,6 +28,7 @@ const (
 // bearer token: only the route template, the org, the status and what the API
 // said.
 type APIError struct {
+	Method   string // "" is GET
 	Endpoint string // route template, e.g. /v1/organizations/{organizationSlug}/members
 	Org      string // the organization slug of the call, if any
 	Status   int    // HTTP status; 0 when no response arrived
@@ -41,7 +42,11 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	where := "GET " + e.Endpoint
+	method := e.Method
+	if method == "" {
+		method = "GET"
+	}
+	where := method + " " + e.Endpoint
 	if e.Org != "" {
 		where += " (org " + e.Org + ")"
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -24,8 +25,9 @@ func TestSimulatorMatchesOfficialSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, url := tursotest.NewServer(t, tursotest.Config{Seed: 5, Size: tursotest.Size{Orgs: 1, Members: 4, Invites: 2, Databases: 30, Groups: 2, APITokens: 3, AuditEvents: 12}})
+	sim, url := tursotest.NewServer(t, tursotest.Config{Seed: 5, Size: tursotest.Size{Orgs: 1, Members: 4, Invites: 2, Databases: 30, Groups: 2, APITokens: 3, AuditEvents: 12}})
 	doc.Servers = openapi3.Servers{{URL: url}}
+	group, db := sim.Groups("org1")[0].Name, sim.Databases("org1")[0].Name
 	router, err := legacy.NewRouter(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -42,9 +44,15 @@ func TestSimulatorMatchesOfficialSpec(t *testing.T) {
 		"/v1/organizations/org1/usage",
 		"/v1/locations",
 		"/v1/auth/validate",
+		"POST /v1/organizations/org1/groups/" + group + "/auth/tokens?expiration=1h&authorization=read-only",
+		"POST /v1/organizations/org1/databases/" + db + "/auth/tokens?expiration=2w1d30m&authorization=full-access",
 	}
 	for _, p := range paths {
-		req, _ := http.NewRequest("GET", url+p, nil)
+		method := "GET"
+		if m, rest, ok := strings.Cut(p, " "); ok {
+			method, p = m, rest
+		}
+		req, _ := http.NewRequest(method, url+p, nil)
 		req.Header.Set("Authorization", "Bearer contract")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -33,6 +33,9 @@ type Config struct {
 	Latency time.Duration
 	// Now is the simulator's clock; generated timestamps count back from it.
 	Now func() time.Time
+	// Tenants, when set, backs every database with a namespace of a real
+	// sqld, and the token endpoints mint JWTs it accepts.
+	Tenants *TenantBed
 }
 
 type org struct {
@@ -91,6 +94,10 @@ type Server struct {
 	log      []Request
 	mux      *http.ServeMux
 	churns   int // calls to Churn, so each changes other databases
+	mints    int // tokens minted
+
+	tenantMu sync.Mutex      // held while a namespace is created
+	tenants  map[string]bool // namespaces created and seeded
 }
 
 // New builds a simulator from cfg.
@@ -141,6 +148,16 @@ func (s *Server) routes() {
 	h("/v1/organizations/{organizationSlug}/databases", s.orgHandler(s.databases))
 	h("/v1/organizations/{organizationSlug}/audit-logs", s.orgHandler(s.auditLogs))
 	h("/v1/organizations/{organizationSlug}/usage", s.orgHandler(s.usage))
+	for _, route := range []string{"/v1/organizations/{organizationSlug}/groups/{groupName}/auth/tokens",
+		"/v1/organizations/{organizationSlug}/databases/{databaseName}/auth/tokens"} {
+		s.mux.HandleFunc("POST "+route, func(w http.ResponseWriter, r *http.Request) {
+			if err := s.prepareTenants(r); err != nil {
+				http.Error(w, `{"error":"tenant bed: `+strings.ReplaceAll(err.Error(), `"`, `'`)+`"}`, http.StatusInternalServerError)
+				return
+			}
+			s.serve(w, r, route, s.mintToken)
+		})
+	}
 	h("/v1/locations", func(string, string, *http.Request) (any, int) { return map[string]any{"locations": Locations}, 200 })
 	// Not part of the Platform API: what benchmarks ask of a standalone
 	// simulator (tursync simulate).
