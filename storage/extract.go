@@ -1,0 +1,253 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The statuses of extract_status and the classes of its failures
+// (PRODUCT.md, Cross-tenant extraction).
+const (
+	ExtractOK      = "ok"
+	ExtractFailed  = "failed"
+	ExtractSkipped = "skipped"
+)
+
+// ExtractTarget is a database of the mirror an extraction may query.
+type ExtractTarget struct {
+	Account, Org, DatabaseID, Name, Hostname, Group string
+	// BlockedReads is the database's block_reads or its org's
+	// blocked_reads: the database cannot be read.
+	BlockedReads bool
+}
+
+// ExtractTargets lists the live databases of the accounts' live orgs, in a
+// stable order.
+func (s *Store) ExtractTargets(ctx context.Context, accounts []string) ([]ExtractTarget, error) {
+	if len(accounts) == 0 {
+		return nil, nil
+	}
+	q := `SELECT d.account_id, d.organization_id, d.id, d.name, d.hostname, d.group_name,
+	             d.block_reads <> 0 OR coalesce(o.blocked_reads, 0) <> 0
+	      FROM databases d LEFT JOIN organizations o ON o.account_id = d.account_id AND o.id = d.organization_id
+	      WHERE d.deleted_at IS NULL AND o.deleted_at IS NULL AND d.account_id IN (` + placeholders(len(accounts)) + `)
+	      ORDER BY d.account_id, d.organization_id, d.group_name, d.name`
+	rows, err := s.db.QueryContext(ctx, q, anys(accounts)...)
+	if err != nil {
+		return nil, fmt.Errorf("list extraction targets: %w", s.explain(err))
+	}
+	defer rows.Close()
+	var out []ExtractTarget
+	for rows.Next() {
+		var t ExtractTarget
+		if err := rows.Scan(&t.Account, &t.Org, &t.DatabaseID, &t.Name, &t.Hostname, &t.Group, &t.BlockedReads); err != nil {
+			return nil, fmt.Errorf("list extraction targets: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list extraction targets: %w", s.explain(err))
+	}
+	return out, nil
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, v := range ss {
+		out[i] = v
+	}
+	return out
+}
+
+// BeginExtractRun records a run of query as running and returns its id.
+func (s *Store) BeginExtractRun(ctx context.Context, query, trigger string) (int64, error) {
+	var id int64
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err := s.retryBusy(ctx, func() error {
+		return s.db.QueryRowContext(ctx, `INSERT INTO extract_runs (query, trigger, started_at, status) VALUES (?, ?, ?, 'running') RETURNING id`,
+			query, trigger, s.ts(s.now())).Scan(&id)
+	})
+	if err != nil {
+		return 0, s.explainWrite(fmt.Errorf("record extraction run of %s: %w", query, err))
+	}
+	s.wrote()
+	return id, nil
+}
+
+// ExtractRun is what a run of a query did, as extract_runs records it.
+type ExtractRun struct {
+	ID                  int64
+	Query, Trigger      string
+	Status              string
+	StartedAt           time.Time
+	FinishedAt          time.Time
+	OK, Failed, Skipped int
+	Rows                int64
+	Error               string
+}
+
+// FinishExtractRun records the run's outcome.
+func (s *Store) FinishExtractRun(ctx context.Context, r ExtractRun) error {
+	err := s.exec(ctx, nil, `UPDATE extract_runs SET finished_at = ?, status = ?, databases_ok = ?, databases_failed = ?, databases_skipped = ?, rows = ?, error = ?
+		WHERE id = ?`, s.ts(r.FinishedAt), r.Status, r.OK, r.Failed, r.Skipped, r.Rows, nullIfEmpty(r.Error), r.ID)
+	if err != nil {
+		return s.explainWrite(fmt.Errorf("record extraction run of %s: %w", r.Query, err))
+	}
+	return nil
+}
+
+func nullIfEmpty(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
+}
+
+// LastExtractRuns is the latest finished or running run of each query.
+func (s *Store) LastExtractRuns(ctx context.Context) (map[string]ExtractRun, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, query, trigger, status, started_at, coalesce(finished_at, ''), databases_ok, databases_failed,
+	        databases_skipped, rows, coalesce(error, '')
+	    FROM extract_runs WHERE id IN (SELECT max(id) FROM extract_runs GROUP BY query)`)
+	if err != nil {
+		return nil, fmt.Errorf("read extraction runs: %w", s.explain(err))
+	}
+	defer rows.Close()
+	out := map[string]ExtractRun{}
+	for rows.Next() {
+		var r ExtractRun
+		var started, finished string
+		if err := rows.Scan(&r.ID, &r.Query, &r.Trigger, &r.Status, &started, &finished, &r.OK, &r.Failed, &r.Skipped, &r.Rows, &r.Error); err != nil {
+			return nil, fmt.Errorf("read extraction runs: %w", err)
+		}
+		r.StartedAt, _ = time.Parse(time.RFC3339, started)
+		r.FinishedAt, _ = time.Parse(time.RFC3339, finished)
+		out[r.Query] = r
+	}
+	return out, rows.Err()
+}
+
+// ExtractOutcome is what one database gave one query in one run.
+type ExtractOutcome struct {
+	Query  string
+	RunID  int64
+	Target ExtractTarget
+	Status string // ExtractOK, ExtractFailed or ExtractSkipped
+	Class  string // of a failure: timeout, auth, sql, network, too_many_rows
+	Error  string
+	// Rows are the result's rows as JSON objects, for ExtractOK.
+	Rows     [][]byte
+	Duration time.Duration
+	At       time.Time
+}
+
+// resultChunk is how many result rows one INSERT carries.
+const resultChunk = 200
+
+// SaveExtract records one database's outcome. A success replaces the
+// database's snapshot and its status in one transaction; a failure or a
+// skip changes only the status, so the last good snapshot stays.
+func (s *Store) SaveExtract(ctx context.Context, o ExtractOutcome) error {
+	t, at := o.Target, s.ts(o.At)
+	var stmts []stmt
+	lastSuccess := "last_success_at"
+	if o.Status == ExtractOK {
+		lastSuccess = "excluded.last_success_at"
+		stmts = append(stmts, stmt{`DELETE FROM extract_results WHERE query = ? AND account_id = ? AND database_id = ?`,
+			[]any{o.Query, t.Account, t.DatabaseID}})
+		for start := 0; start < len(o.Rows); start += resultChunk {
+			end := min(start+resultChunk, len(o.Rows))
+			args := make([]any, 0, (end-start)*9)
+			for i := start; i < end; i++ {
+				args = append(args, o.Query, t.Account, t.Org, t.DatabaseID, t.Name, o.RunID, i+1, string(o.Rows[i]), at)
+			}
+			stmts = append(stmts, stmt{`INSERT INTO extract_results (query, account_id, organization_id, database_id, database_name, run_id, row_number, data, extracted_at) VALUES ` +
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", end-start), ", "), args})
+		}
+	}
+	stmts = append(stmts, stmt{`INSERT INTO extract_status (query, account_id, organization_id, database_id, database_name, run_id, status, error_class, error,
+	        rows, duration_ms, last_success_at, at)
+	    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	    ON CONFLICT (query, account_id, database_id) DO UPDATE SET organization_id = excluded.organization_id,
+	        database_name = excluded.database_name, run_id = excluded.run_id, status = excluded.status,
+	        error_class = excluded.error_class, error = excluded.error, rows = excluded.rows,
+	        duration_ms = excluded.duration_ms, last_success_at = ` + lastSuccess + `, at = excluded.at`,
+		[]any{o.Query, t.Account, t.Org, t.DatabaseID, t.Name, o.RunID, o.Status, nullIfEmpty(o.Class), nullIfEmpty(o.Error),
+			len(o.Rows), o.Duration.Milliseconds(), successAt(o, at), at}})
+	if err := s.commitBatch(ctx, nil, stmts); err != nil {
+		return s.explainWrite(fmt.Errorf("save extraction %s of database %s (org %s): %w", o.Query, t.Name, t.Org, err))
+	}
+	return nil
+}
+
+func successAt(o ExtractOutcome, at string) any {
+	if o.Status == ExtractOK {
+		return at
+	}
+	return nil
+}
+
+// MarkDeletedExtracts marks the status of every database of the accounts
+// that has a snapshot of query but is no longer live in the mirror
+// (tombstoned by a sync, or its org): skipped, its last snapshot kept.
+// It returns how many it marked.
+func (s *Store) MarkDeletedExtracts(ctx context.Context, query string, runID int64, accounts []string, now time.Time) (int64, error) {
+	if len(accounts) == 0 {
+		return 0, nil
+	}
+	var n int64
+	args := append([]any{runID, s.ts(now), query}, anys(accounts)...)
+	err := s.exec(ctx, func(r sql.Result) { n, _ = r.RowsAffected() }, `UPDATE extract_status SET status = 'skipped', error_class = NULL,
+	        error = 'database deleted: tombstoned in the mirror; its last snapshot is kept', rows = 0, duration_ms = 0, run_id = ?, at = ?
+	    WHERE query = ? AND account_id IN (`+placeholders(len(accounts))+`) AND NOT EXISTS (
+	        SELECT 1 FROM databases d JOIN organizations o ON o.account_id = d.account_id AND o.id = d.organization_id
+	        WHERE d.account_id = extract_status.account_id AND d.id = extract_status.database_id
+	          AND d.deleted_at IS NULL AND o.deleted_at IS NULL)
+	      AND NOT (status = 'skipped' AND error LIKE 'database deleted:%')`, args...)
+	if err != nil {
+		return 0, s.explainWrite(fmt.Errorf("mark deleted databases of %s: %w", query, err))
+	}
+	return n, nil
+}
+
+// EnsureExtractView makes the view extract_<query> expose columns (the
+// statement's, in its order) as real columns, beside account_id,
+// organization_id, database_id and database_name. It is rebuilt only when
+// the columns change. query is [a-z0-9_]+ (the config checks it).
+func (s *Store) EnsureExtractView(ctx context.Context, query string, columns []string) error {
+	want, _ := json.Marshal(columns)
+	var have string
+	err := s.db.QueryRowContext(ctx, `SELECT columns FROM extract_views WHERE query = ?`, query).Scan(&have)
+	if err == nil && have == string(want) {
+		return nil
+	}
+	sel := []string{"account_id", "organization_id", "database_id", "database_name"}
+	for _, c := range columns {
+		if strings.ContainsAny(c, "\"\x00") || c == "" {
+			return fmt.Errorf("view extract_%s: column name %q cannot be a view column; give it a plain alias", query, c)
+		}
+		if slices.Contains(sel[:4], c) {
+			return fmt.Errorf("view extract_%s: column %q is one of the view's own columns; give it another alias", query, c)
+		}
+		path := strings.ReplaceAll(`$."`+c+`"`, "'", "''")
+		sel = append(sel, fmt.Sprintf(`json_extract(data, '%s') AS "%s"`, path, c))
+	}
+	view := "extract_" + query
+	err = s.commitBatch(ctx, nil, []stmt{
+		{`DROP VIEW IF EXISTS ` + view, nil},
+		{`CREATE VIEW ` + view + ` AS SELECT ` + strings.Join(sel, ", ") + ` FROM extract_results WHERE query = '` + query + `'`, nil},
+		{`INSERT INTO extract_views (query, columns, updated_at) VALUES (?, ?, ?)
+		    ON CONFLICT (query) DO UPDATE SET columns = excluded.columns, updated_at = excluded.updated_at`, []any{query, string(want), s.ts(s.now())}},
+	})
+	if err != nil {
+		return s.explainWrite(fmt.Errorf("create view %s: %w", view, err))
+	}
+	return nil
+}
