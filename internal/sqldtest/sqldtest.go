@@ -45,7 +45,8 @@ func Find(t testing.TB) string {
 
 // Server is a running sqld.
 type Server struct {
-	URL  string // http://127.0.0.1:PORT
+	URL   string // http://127.0.0.1:PORT
+	Admin string // http://127.0.0.1:PORT of the admin listener, with Namespaces
 	Dir  string
 	cmd  *exec.Cmd
 	key  ed25519.PrivateKey
@@ -57,7 +58,14 @@ type Options struct {
 	// Auth makes the server require EdDSA JWTs signed by a key the test
 	// holds; Token mints them.
 	Auth bool
+	// Namespaces starts sqld with --enable-namespaces and an admin
+	// listener (Admin) that creates them; the default namespace is off.
+	Namespaces bool
 }
+
+// Key is the Ed25519 private key whose public half sqld checks JWTs with
+// (Auth).
+func (s *Server) Key() ed25519.PrivateKey { return s.key }
 
 // Start runs sqld in a temporary directory and waits until it answers a
 // query.
@@ -83,6 +91,11 @@ func Start(t testing.TB, o Options) *Server {
 		}
 		args = append(args, "--auth-jwt-key-file", keyFile)
 	}
+	adminAt := -1
+	if o.Namespaces {
+		adminAt = len(args) + 1
+		args = append(args, "--admin-listen-addr", "", "--enable-namespaces")
+	}
 	logs, err := os.Create(filepath.Join(dir, "sqld.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +106,10 @@ func Start(t testing.TB, o Options) *Server {
 	for attempt := 0; attempt < 5; attempt++ {
 		addr := freeAddr(t)
 		args[3] = addr
+		if adminAt > 0 {
+			args[adminAt] = freeAddr(t)
+			s.Admin = "http://" + args[adminAt]
+		}
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = dir
 		cmd.Stdout, cmd.Stderr = logs, logs
@@ -123,7 +140,9 @@ func (s *Server) waitReady(d time.Duration) bool {
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			// With namespaces the Host (127) names no namespace: any answer,
+			// and one from the admin listener, means ready.
+			if resp.StatusCode == 200 || s.Admin != "" && s.adminAnswers() {
 				return true
 			}
 		}
@@ -133,6 +152,15 @@ func (s *Server) waitReady(d time.Duration) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return false
+}
+
+func (s *Server) adminAnswers() bool {
+	resp, err := http.Get(s.Admin + "/v1/namespaces/ready-probe/config")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
 }
 
 // Stop kills sqld (as a crash would) and waits for it.

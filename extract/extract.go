@@ -1,0 +1,263 @@
+// Package extract runs analysts' read-only SQL inside every selected tenant
+// database of the linked orgs: it mints read-only tokens through the
+// Platform API (kept in memory only), queries each database with
+// libsql-client-go at bounded concurrency, and hands each database's rows
+// to the mirror, where they replace its last snapshot.
+package extract
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path"
+	"time"
+
+	"github.com/tursync/tursync/storage"
+)
+
+// Query is one configured extraction.
+type Query struct {
+	Name string // [a-z0-9_]+: the view is extract_<Name>
+	SQL  string // one SELECT or WITH statement (CheckSQL)
+	// Accounts are the accounts whose databases it reads.
+	Accounts []string
+	// Group and Database are globs (path.Match) over the group and the
+	// name of the mirror's live databases.
+	Group, Database string
+	Timeout         time.Duration // per database
+	MaxRows         int           // per database; more is an error for it
+}
+
+// selects reports whether the query reads the database.
+func (q Query) selects(t storage.ExtractTarget) bool {
+	g, _ := path.Match(q.Group, t.Group)
+	n, _ := path.Match(q.Database, t.Name)
+	return g && n
+}
+
+// Store is what extraction needs of the mirror.
+type Store interface {
+	ExtractTargets(ctx context.Context, accounts []string) ([]storage.ExtractTarget, error)
+	BeginExtractRun(ctx context.Context, query, trigger string) (int64, error)
+	SaveExtract(ctx context.Context, o storage.ExtractOutcome) error
+	FinishExtractRun(ctx context.Context, r storage.ExtractRun) error
+	MarkDeletedExtracts(ctx context.Context, query string, runID int64, accounts []string, now time.Time) (int64, error)
+	EnsureExtractView(ctx context.Context, query string, columns []string) error
+}
+
+// Observer hears about every database and run; the metrics implement it.
+type Observer interface {
+	ExtractDatabase(query, status string, rows int)
+	ExtractRun(query string, d time.Duration, succeeded bool, at time.Time)
+}
+
+// Options tune an Extractor.
+type Options struct {
+	Concurrency int           // databases queried at once
+	TokenTTL    time.Duration // life of the minted tokens
+	// DatabaseURL is the URL of a database, {hostname} standing for its
+	// hostname (default libsql://{hostname}).
+	DatabaseURL string
+	// Proxy, when set, receives every database request, with the
+	// database's Host header (libsql-client-go's WithProxy).
+	Proxy    string
+	Now      func() time.Time
+	Logger   *slog.Logger
+	Observer Observer
+}
+
+// DefaultDatabaseURL reaches a Turso Cloud database over TLS.
+const DefaultDatabaseURL = "libsql://{hostname}"
+
+// Extractor runs queries. It keeps the minted tokens between runs.
+type Extractor struct {
+	store  Store
+	opts   Options
+	tokens *tokens
+}
+
+// New returns an Extractor over the mirror.
+func New(store Store, opts Options) *Extractor {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 16
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = time.Hour
+	}
+	if opts.DatabaseURL == "" {
+		opts.DatabaseURL = DefaultDatabaseURL
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Extractor{store: store, opts: opts, tokens: newTokens(opts.TokenTTL, opts.Now)}
+}
+
+// Mints is how many tokens the Extractor has minted.
+func (e *Extractor) Mints() int { return e.tokens.Mints() }
+
+// Summary is what one run of a query did.
+type Summary struct {
+	RunID                int64
+	Query                string
+	OK, Failed, Skipped  int
+	Rows                 int64
+	Duration             time.Duration
+	// Failures counts the failed databases per error class.
+	Failures map[string]int
+}
+
+// Status is the run's status as extract_runs records it.
+func (s Summary) Status() string {
+	switch {
+	case s.Failed == 0:
+		return "ok"
+	case s.OK == 0:
+		return "failed"
+	}
+	return "partial"
+}
+
+// Planned is a database a query would read, or skip and why.
+type Planned struct {
+	storage.ExtractTarget
+	Skip string // why it is skipped; "" when it is read
+}
+
+// Plan lists the databases the query reads now, without minting or
+// querying anything.
+func (e *Extractor) Plan(ctx context.Context, q Query) ([]Planned, error) {
+	targets, err := e.store.ExtractTargets(ctx, q.Accounts)
+	if err != nil {
+		return nil, err
+	}
+	var out []Planned
+	for _, t := range targets {
+		if !q.selects(t) {
+			continue
+		}
+		p := Planned{ExtractTarget: t}
+		if t.BlockedReads {
+			p.Skip = "reads are blocked (the database's block_reads or its org's blocked_reads)"
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Accounts gives the Platform API client of each account, built at the
+// start of a run (a rotated token file is read again).
+type Accounts func(account string) (Minter, error)
+
+// Run runs the query over every database it selects and records each
+// database's outcome as it completes. A database that fails, fails alone;
+// the error is for the run as a whole (the mirror, a cancelled context).
+func (e *Extractor) Run(ctx context.Context, q Query, accounts Accounts, trigger string) (Summary, error) {
+	start := e.opts.Now()
+	sum := Summary{Query: q.Name, Failures: map[string]int{}}
+	runID, err := e.store.BeginExtractRun(ctx, q.Name, trigger)
+	if err != nil {
+		return sum, err
+	}
+	sum.RunID = runID
+	err = e.run(ctx, q, accounts, &sum)
+	sum.Duration = e.opts.Now().Sub(start)
+	rec := storage.ExtractRun{ID: runID, Query: q.Name, Status: sum.Status(), FinishedAt: e.opts.Now(), OK: sum.OK, Failed: sum.Failed,
+		Skipped: sum.Skipped, Rows: sum.Rows}
+	if err != nil {
+		rec.Status, rec.Error = "failed", err.Error()
+	}
+	// The run's record is written even when the context ended, so it is
+	// not left running.
+	if ferr := e.store.FinishExtractRun(context.WithoutCancel(ctx), rec); ferr != nil && err == nil {
+		err = ferr
+	}
+	if e.opts.Observer != nil {
+		e.opts.Observer.ExtractRun(q.Name, sum.Duration, err == nil && sum.Failed == 0, e.opts.Now())
+	}
+	return sum, err
+}
+
+func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Summary) error {
+	if _, err := e.store.MarkDeletedExtracts(ctx, q.Name, sum.RunID, q.Accounts, e.opts.Now()); err != nil {
+		return err
+	}
+	plan, err := e.Plan(ctx, q)
+	if err != nil {
+		return err
+	}
+	work := make(chan Planned)
+	outcomes := make(chan outcome, e.opts.Concurrency)
+	minters := newMinterCache(accounts)
+	done := make(chan struct{})
+	for range min(e.opts.Concurrency, max(len(plan), 1)) {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for p := range work {
+				outcomes <- e.database(ctx, q, sum.RunID, p, minters)
+			}
+		}()
+	}
+	go func() {
+		defer close(work)
+		for _, p := range plan {
+			select {
+			case work <- p:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		for range min(e.opts.Concurrency, max(len(plan), 1)) {
+			<-done
+		}
+		close(outcomes)
+	}()
+	return e.save(ctx, q, outcomes, sum)
+}
+
+// save writes each outcome as it arrives (one writer, so a file: mirror
+// sees one write transaction at a time) and builds the query's view from
+// the first success's columns.
+func (e *Extractor) save(ctx context.Context, q Query, outcomes <-chan outcome, sum *Summary) error {
+	var firstErr error
+	viewed := false
+	for o := range outcomes {
+		if firstErr != nil {
+			continue // drain, so the workers end
+		}
+		if o.Status == storage.ExtractOK && !viewed {
+			if err := e.store.EnsureExtractView(ctx, q.Name, o.Columns); err != nil {
+				e.opts.Logger.Warn("extraction view not built", "query", q.Name, "error", err)
+			}
+			viewed = true
+		}
+		if err := e.store.SaveExtract(ctx, o.ExtractOutcome); err != nil {
+			firstErr = err
+			continue
+		}
+		switch o.Status {
+		case storage.ExtractOK:
+			sum.OK++
+			sum.Rows += int64(len(o.Rows))
+		case storage.ExtractFailed:
+			sum.Failed++
+			sum.Failures[o.Class]++
+			e.opts.Logger.Warn("extraction failed for a database", "query", q.Name, "account", o.Target.Account, "org", o.Target.Org,
+				"database", o.Target.Name, "class", o.Class, "error", o.Error)
+		default:
+			sum.Skipped++
+		}
+		if e.opts.Observer != nil {
+			e.opts.Observer.ExtractDatabase(q.Name, o.Status, len(o.Rows))
+		}
+	}
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = fmt.Errorf("extraction %s stopped: %w", q.Name, context.Cause(ctx))
+	}
+	return firstErr
+}

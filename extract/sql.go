@@ -1,0 +1,176 @@
+package extract
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// CheckSQL accepts exactly one statement that reads: a SELECT, VALUES, or
+// a WITH whose main statement is a SELECT. Anything else (a write, DDL, a
+// PRAGMA, a second statement) is refused before any database is queried;
+// the read-only token refuses writes again inside each database, and the
+// statement runs wrapped in SELECT * FROM (...), which SQLite parses only
+// for a query.
+func CheckSQL(sql string) error {
+	toks, err := lex(sql)
+	if err != nil {
+		return err
+	}
+	for len(toks) > 0 && toks[len(toks)-1] == ";" {
+		toks = toks[:len(toks)-1]
+	}
+	if len(toks) == 0 {
+		return errors.New("the statement is empty")
+	}
+	depth := 0
+	for _, t := range toks {
+		switch t {
+		case "(":
+			depth++
+		case ")":
+			depth--
+		case ";":
+			return errors.New("want one statement; this has more (a ';' before the end)")
+		}
+	}
+	if depth != 0 {
+		return errors.New("unbalanced parentheses")
+	}
+	switch first := strings.ToUpper(toks[0]); first {
+	case "SELECT", "VALUES":
+		return nil
+	case "WITH":
+		return checkWith(toks[1:])
+	default:
+		return fmt.Errorf("want a SELECT or WITH statement, not %s", first)
+	}
+}
+
+// checkWith walks the common table expressions after WITH and checks that
+// the statement they lead to is a SELECT (a WITH may also lead to an
+// INSERT, UPDATE or DELETE).
+func checkWith(toks []string) error {
+	i := 0
+	if i < len(toks) && strings.EqualFold(toks[i], "RECURSIVE") {
+		i++
+	}
+	for {
+		i++ // the table name
+		if i < len(toks) && toks[i] == "(" {
+			i = skipGroup(toks, i)
+		}
+		if i >= len(toks) || !strings.EqualFold(toks[i], "AS") {
+			return errors.New("WITH: want name AS (query)")
+		}
+		i++
+		for i < len(toks) && (strings.EqualFold(toks[i], "NOT") || strings.EqualFold(toks[i], "MATERIALIZED")) {
+			i++
+		}
+		if i >= len(toks) || toks[i] != "(" {
+			return errors.New("WITH: want name AS (query)")
+		}
+		i = skipGroup(toks, i)
+		if i < len(toks) && toks[i] == "," {
+			i++
+			continue
+		}
+		break
+	}
+	if i < len(toks) {
+		if kw := strings.ToUpper(toks[i]); kw == "SELECT" || kw == "VALUES" {
+			return nil
+		} else if kw != "" {
+			return fmt.Errorf("WITH leads to %s; want a SELECT", kw)
+		}
+	}
+	return errors.New("WITH leads to no SELECT")
+}
+
+// skipGroup returns the index after the parenthesised group opening at i.
+func skipGroup(toks []string, i int) int {
+	depth := 0
+	for ; i < len(toks); i++ {
+		switch toks[i] {
+		case "(":
+			depth++
+		case ")":
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return i
+}
+
+// lex splits SQL into words and punctuation, dropping comments and
+// reducing quoted strings and identifiers to one placeholder token, so a
+// keyword or ';' inside them counts for nothing.
+func lex(sql string) ([]string, error) {
+	var out []string
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+			i++
+		case strings.HasPrefix(sql[i:], "--"):
+			end := strings.IndexByte(sql[i:], '\n')
+			if end < 0 {
+				return out, nil
+			}
+			i += end + 1
+		case strings.HasPrefix(sql[i:], "/*"):
+			end := strings.Index(sql[i+2:], "*/")
+			if end < 0 {
+				return nil, errors.New("unterminated /* comment")
+			}
+			i += end + 4
+		case c == '\'' || c == '"' || c == '`' || c == '[':
+			closer := c
+			if c == '[' {
+				closer = ']'
+			}
+			j := i + 1
+			for ; j < len(sql); j++ {
+				if sql[j] == closer {
+					if closer != ']' && j+1 < len(sql) && sql[j+1] == closer {
+						j++ // a doubled quote is part of the string
+						continue
+					}
+					break
+				}
+			}
+			if j >= len(sql) {
+				return nil, fmt.Errorf("unterminated %c", c)
+			}
+			out = append(out, "''")
+			i = j + 1
+		case isWord(c):
+			j := i
+			for j < len(sql) && isWord(sql[j]) {
+				j++
+			}
+			out = append(out, sql[i:j])
+			i = j
+		default:
+			out = append(out, string(c))
+			i++
+		}
+	}
+	return out, nil
+}
+
+func isWord(c byte) bool {
+	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+// bounded is the statement as it runs: wrapped so that the database itself
+// stops after limit rows and parses nothing but a query.
+func bounded(sql string, limit int) string {
+	s := strings.TrimSpace(sql)
+	for strings.HasSuffix(s, ";") {
+		s = strings.TrimSpace(strings.TrimSuffix(s, ";"))
+	}
+	return fmt.Sprintf("SELECT * FROM (%s\n) LIMIT %d", s, limit)
+}
