@@ -101,11 +101,11 @@ func (e *Extractor) Mints() int { return e.tokens.Mints() }
 
 // Summary is what one run of a query did.
 type Summary struct {
-	RunID                int64
-	Query                string
-	OK, Failed, Skipped  int
-	Rows                 int64
-	Duration             time.Duration
+	RunID               int64
+	Query               string
+	OK, Failed, Skipped int
+	Rows                int64
+	Duration            time.Duration
 	// Failures counts the failed databases per error class.
 	Failures map[string]int
 }

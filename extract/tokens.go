@@ -118,14 +118,3 @@ func perDatabase(err error) bool {
 	s := turso.StatusOf(err)
 	return s == 404 || s == 400
 }
-
-// forget drops an account's tokens (its config changed or it is gone).
-func (c *tokens) forget(account string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k := range c.entries {
-		if k.account == account {
-			delete(c.entries, k)
-		}
-	}
-}

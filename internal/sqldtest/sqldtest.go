@@ -47,10 +47,10 @@ func Find(t testing.TB) string {
 type Server struct {
 	URL   string // http://127.0.0.1:PORT
 	Admin string // http://127.0.0.1:PORT of the admin listener, with Namespaces
-	Dir  string
-	cmd  *exec.Cmd
-	key  ed25519.PrivateKey
-	Logs *os.File
+	Dir   string
+	cmd   *exec.Cmd
+	key   ed25519.PrivateKey
+	Logs  *os.File
 }
 
 // Options tune Start.
