@@ -40,6 +40,7 @@ type Config struct {
 	DeleteGuard DeleteGuardConfig `yaml:"delete_guard"`
 	AuditLogs   AuditLogsConfig   `yaml:"audit_logs"`
 	Accounts    []AccountConfig   `yaml:"accounts"`
+	Extract     ExtractConfig     `yaml:"extract"`
 }
 
 // MirrorConfig says where the mirror lives.
@@ -144,6 +145,7 @@ func DefaultConfig() Config {
 		Defaults:    DefaultsConfig{Schedule: "@every 15m", Resources: append([]string(nil), schema.Resources...)},
 		DeleteGuard: DeleteGuardConfig{MaxFraction: 0.5, MinRows: 10},
 		AuditLogs:   AuditLogsConfig{Backfill: Duration(720 * time.Hour)},
+		Extract:     defaultExtractConfig(),
 	}
 }
 
@@ -489,6 +491,7 @@ func (c *Config) validate(getenv func(string) string, p *configProblems) {
 		p.add("accounts", 0, "at least one account is required")
 	}
 	c.validateAccounts(getenv, p)
+	c.validateExtract(p)
 }
 
 // validateAccounts checks each account: its id, schedule, resources and,
@@ -540,11 +543,7 @@ func checkBaseURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		host := u.Hostname()
-		if host == "localhost" {
-			return nil
-		}
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		if loopbackURL(raw) {
 			return nil
 		}
 		return fmt.Errorf("http:// is only allowed for loopback hosts; use https://")

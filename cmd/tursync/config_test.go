@@ -61,6 +61,16 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad type", base + "sync: {max_concurrent_accounts: many}\n", `sync.max_concurrent_accounts (line 5): bad value "many"`},
 		{"typo suggests the key", base + "api: {request_per_second: 3}\n", `api.request_per_second (line 5): unknown key (did you mean "requests_per_second"?)`},
 		{"unset variable", "mirror: {url: \"file:${MIRROR_DIR}/t.db\"}\n" + base[strings.Index(base, "accounts"):], "${MIRROR_DIR} (line 1): environment variable MIRROR_DIR is not set"},
+		{"write statement", base + "extract: {queries: [{name: q, sql: \"delete from orders\"}]}\n", "extract.queries[0].sql (line 5): want a SELECT or WITH statement, not DELETE"},
+		{"with leading to a write", base + "extract: {queries: [{name: q, sql: \"with t as (select 1) delete from orders\"}]}\n", "WITH leads to DELETE"},
+		{"two statements", base + "extract: {queries: [{name: q, sql: \"select 1; drop table orders\"}]}\n", "want one statement"},
+		{"bad query name", base + "extract: {queries: [{name: Orders-Daily, sql: \"select 1\"}]}\n", `extract.queries[0].name (line 5): want 1 to 48 of a-z`},
+		{"duplicate query", base + "extract: {queries: [{name: q, sql: \"select 1\"}, {name: q, sql: \"select 2\"}]}\n", `duplicate query name "q"`},
+		{"unknown query account", base + "extract: {queries: [{name: q, sql: \"select 1\", accounts: [nope]}]}\n", `extract.queries[0].accounts[0] (line 5): no account "nope"`},
+		{"bad glob", base + "extract: {queries: [{name: q, sql: \"select 1\", databases: {name: \"[\"}}]}\n", `extract.queries[0].databases.name (line 5): bad glob`},
+		{"http database url", base + "extract: {database_url: \"http://{hostname}\"}\n", "extract.database_url (line 5): http:// is only allowed with a loopback extract.proxy"},
+		{"remote http proxy", base + "extract: {proxy: \"http://proxy.example:3128\"}\n", "extract.proxy (line 5): http:// is only allowed for loopback proxies"},
+		{"no hostname", base + "extract: {database_url: \"libsql://db.example\"}\n", "want a URL with {hostname}"},
 		{"unset token variable", base[:strings.Index(base, "accounts")] + "accounts:\n  - id: a\n    token_env: ${UNSET_VAR}\n", "${UNSET_VAR} (line 4): environment variable UNSET_VAR is not set"},
 	}
 	for _, c := range cases {
@@ -140,5 +150,20 @@ func TestConfigChangesNamesWhatAReloadChanged(t *testing.T) {
 	added, removed, changed, sections := configChanges(old, cfg)
 	if fmt.Sprint(added, removed, changed, sections) != "[d] [c] [b] [delete_guard]" {
 		t.Errorf("added %v removed %v changed %v sections %v", added, removed, changed, sections)
+	}
+}
+
+func TestExtractDefaultsAndTestBedURL(t *testing.T) {
+	yaml := base + "extract:\n  database_url: \"http://{hostname}\"\n  proxy: \"http://127.0.0.1:8080\"\n  queries: [{name: q, sql: \"select 1\"}]\n"
+	cfg, err := ParseConfig(strings.NewReader(yaml), true, env(map[string]string{"T": "tok"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := cfg.extractQuery(cfg.Extract.Queries[0])
+	if q.Timeout != 30*time.Second || q.MaxRows != 10000 || q.Group != "*" || q.Database != "*" || len(q.Accounts) != 1 || q.Accounts[0] != "acme" {
+		t.Errorf("query defaults: %+v", q)
+	}
+	if cfg.extractSchedule(cfg.Extract.Queries[0]) != cfg.Defaults.Schedule || cfg.Extract.Concurrency != 16 {
+		t.Errorf("schedule %q, concurrency %d", cfg.extractSchedule(cfg.Extract.Queries[0]), cfg.Extract.Concurrency)
 	}
 }

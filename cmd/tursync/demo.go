@@ -145,6 +145,9 @@ func (m *Main) runSimulate(ctx context.Context, args []string) error {
 	latency := fs.Duration("latency", 0, "delay every response by this much")
 	databases := fs.Int("databases", -1, "databases per org, instead of the scale's (for cost-growth benchmarks)")
 	members := fs.Int("members", -1, "members per org, instead of the scale's (for hostile-size runs)")
+	tenantSQLD := fs.String("tenant-sqld", "", "back every database with a namespace of this sqld (started with --enable-namespaces and --auth-jwt-key-file), created and seeded on first use")
+	tenantAdmin := fs.String("tenant-sqld-admin", "", "the admin listener of --tenant-sqld, which creates the namespaces")
+	tenantKey := fs.String("tenant-jwt-key", "", "Ed25519 private key (PKCS#8 PEM) whose public half --tenant-sqld checks; the token endpoints sign with it")
 	var faults []simFault
 	fs.Func("fault", "RESOURCE:ORG:STATUS: answer STATUS to every request for RESOURCE of ORG (* for every org); repeatable, e.g. members:org2:500", func(v string) error {
 		f, err := parseSimFault(v)
@@ -169,7 +172,11 @@ func (m *Main) runSimulate(ctx context.Context, args []string) error {
 	if *members >= 0 {
 		size.Members = *members
 	}
-	sim := tursotest.New(tursotest.Config{Seed: *seed, Size: size, Token: *token, Fleet: *fleet, Latency: *latency})
+	bed, err := tenantBed(*tenantSQLD, *tenantAdmin, *tenantKey)
+	if err != nil {
+		return err
+	}
+	sim := tursotest.New(tursotest.Config{Seed: *seed, Size: size, Token: *token, Fleet: *fleet, Latency: *latency, Tenants: bed})
 	for _, f := range faults {
 		sim.Inject(f.route, f.org, tursotest.Fault{Status: f.status})
 	}
@@ -184,6 +191,21 @@ func (m *Main) runSimulate(ctx context.Context, args []string) error {
 		return nil
 	}
 	return nil
+}
+
+// tenantBed is the --tenant-* flags' test bed, or nil when none is set.
+func tenantBed(sqld, admin, keyFile string) (*tursotest.TenantBed, error) {
+	if sqld == "" && admin == "" && keyFile == "" {
+		return nil, nil
+	}
+	if sqld == "" || admin == "" || keyFile == "" {
+		return nil, &UsageError{Msg: "--tenant-sqld, --tenant-sqld-admin and --tenant-jwt-key go together"}
+	}
+	key, err := tursotest.ReadTenantKey(keyFile)
+	if err != nil {
+		return nil, &UsageError{Msg: "--tenant-jwt-key: " + err.Error()}
+	}
+	return &tursotest.TenantBed{SQLD: strings.TrimRight(sqld, "/"), Admin: strings.TrimRight(admin, "/"), Key: key}, nil
 }
 
 // simRoutes maps the resources a --fault names to their route templates.

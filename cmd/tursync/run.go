@@ -58,6 +58,9 @@ var errHelp = errors.New("help printed")
 // ErrSyncFailed means a pass ran but a scope or account failed; exit 1.
 var ErrSyncFailed = errors.New("sync failed")
 
+// ErrExtractFailed means an extraction ran but a database failed; exit 1.
+var ErrExtractFailed = errors.New("extraction failed")
+
 const usage = `tursync keeps a SQL mirror of Turso organizations.
 
 Usage: tursync <command> [flags]
@@ -66,6 +69,7 @@ Commands:
   demo       sync a bundled simulated Turso API into a local mirror
   run        the daemon: scheduled passes, /metrics, /healthz, /readyz, /status
   sync       one pass now, then exit
+  extract    run the extract queries inside every selected tenant database now, then exit
   migrate    apply or list the mirror's schema migrations
   check      validate the config and each account's token
   simulate   serve the simulated Turso Platform API
@@ -89,6 +93,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runDaemon(ctx, rest)
 	case "sync":
 		return m.runSync(ctx, rest)
+	case "extract":
+		return m.runExtract(ctx, rest)
 	case "prune":
 		return m.runPrune(ctx, rest)
 	case "migrate":
@@ -133,7 +139,7 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &ue), errors.As(err, &ce):
 		fmt.Fprintln(stderr, "tursync:", err)
 		return 2
-	case errors.Is(err, ErrSyncFailed):
+	case errors.Is(err, ErrSyncFailed), errors.Is(err, ErrExtractFailed):
 		return 1 // the summary already said what failed
 	}
 	fmt.Fprintln(stderr, "tursync:", err)

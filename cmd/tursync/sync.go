@@ -105,17 +105,22 @@ func (l *limiters) get(tok turso.Secret, rps float64) *rate.Limiter {
 
 // account reads an account's token now and builds its API client.
 func (m *Main) account(cfg *Config, a AccountConfig, lims *limiters, obs turso.Observer, log *slog.Logger) (tsync.Account, error) {
-	tok, err := a.Token(m.Getenv)
-	if err != nil {
-		return tsync.Account{}, err
-	}
-	c, err := turso.NewClient(turso.Options{BaseURL: cfg.API.BaseURL, Token: tok, Timeout: time.Duration(cfg.API.Timeout),
-		MaxRetries: cfg.API.MaxRetries, Limiter: lims.get(tok, cfg.API.RequestsPerSecond), Observer: obs,
-		TokenSource: a.tokenSource(), Logger: log.With(tsync.KeyAccount, a.ID)})
+	c, err := m.client(cfg, a, lims, obs, log)
 	if err != nil {
 		return tsync.Account{}, err
 	}
 	return tsync.Account{ID: a.ID, Orgs: a.Orgs, Resources: cfg.Resources(a), API: c}, nil
+}
+
+// client reads an account's token now and builds its Platform API client.
+func (m *Main) client(cfg *Config, a AccountConfig, lims *limiters, obs turso.Observer, log *slog.Logger) (*turso.Client, error) {
+	tok, err := a.Token(m.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return turso.NewClient(turso.Options{BaseURL: cfg.API.BaseURL, Token: tok, Timeout: time.Duration(cfg.API.Timeout),
+		MaxRetries: cfg.API.MaxRetries, Limiter: lims.get(tok, cfg.API.RequestsPerSecond), Observer: obs,
+		TokenSource: a.tokenSource(), Logger: log.With(tsync.KeyAccount, a.ID)})
 }
 
 // accounts builds the sync accounts of the config, reading each token now.

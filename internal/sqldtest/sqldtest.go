@@ -94,7 +94,10 @@ func Start(t testing.TB, o Options) *Server {
 	adminAt := -1
 	if o.Namespaces {
 		adminAt = len(args) + 1
-		args = append(args, "--admin-listen-addr", "", "--enable-namespaces")
+		// Past --max-active-namespaces (default 100) sqld evicts namespaces,
+		// and a namespace evicted before its first checkpoint can come back
+		// as "doesn't exist".
+		args = append(args, "--admin-listen-addr", "", "--enable-namespaces", "--max-active-namespaces", "4096")
 	}
 	logs, err := os.Create(filepath.Join(dir, "sqld.log"))
 	if err != nil {

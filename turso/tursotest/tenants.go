@@ -154,20 +154,29 @@ func (b *TenantBed) DeleteNamespace(ctx context.Context, namespace string) error
 	return nil
 }
 
-// create makes the namespace and seeds it; a namespace that exists already
-// (a bed reused across simulator runs) was seeded when it was made.
+// create makes the namespace and seeds it. Seeding is idempotent, so a
+// namespace left from an earlier simulator run, or created by a request
+// that failed half way, ends up seeded the same.
 func (b *TenantBed) create(ctx context.Context, seed uint64, namespace string) error {
 	code, out, err := b.admin(ctx, http.MethodPost, "/v1/namespaces/"+namespace+"/create")
 	if err != nil {
 		return fmt.Errorf("create namespace %s: %w", namespace, err)
 	}
-	if code != http.StatusOK {
-		if strings.Contains(out, "already exists") {
-			return nil
-		}
+	if code != http.StatusOK && !strings.Contains(out, "already exists") {
 		return fmt.Errorf("create namespace %s: HTTP %d: %s", namespace, code, out)
 	}
-	return b.Exec(ctx, namespace, TenantSeed(seed, namespace)...)
+	// sqld may answer 404 for a namespace for a moment after creating it.
+	for attempt := 0; ; attempt++ {
+		err = b.Exec(ctx, namespace, TenantSeed(seed, namespace)...)
+		if err == nil || attempt == 50 || !strings.Contains(err.Error(), "doesn't exist") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // TenantSeed is the statements that seed a tenant: orders (a few to a few
@@ -179,8 +188,8 @@ func TenantSeed(seed uint64, namespace string) []string {
 	r := rand.New(rand.NewPCG(seed, h.Sum64()))
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	stmts := []string{"BEGIN",
-		"CREATE TABLE orders (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, total REAL NOT NULL)",
-		"CREATE TABLE events (id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL)"}
+		"CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, total REAL NOT NULL)",
+		"CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL)"}
 	var orders, events []string
 	for i := range 3 + r.IntN(298) {
 		at := base.Add(time.Duration(r.IntN(90*86400)) * time.Second).Format("2006-01-02 15:04:05")
@@ -191,8 +200,8 @@ func TenantSeed(seed uint64, namespace string) []string {
 		at := base.Add(time.Duration(r.IntN(90*86400)) * time.Second).Format("2006-01-02 15:04:05")
 		events = append(events, fmt.Sprintf("(%d, '%s', '%s')", i+1, at, kinds[r.IntN(len(kinds))]))
 	}
-	return append(stmts, "INSERT INTO orders VALUES "+strings.Join(orders, ","),
-		"INSERT INTO events VALUES "+strings.Join(events, ","), "COMMIT")
+	return append(stmts, "INSERT OR IGNORE INTO orders VALUES "+strings.Join(orders, ","),
+		"INSERT OR IGNORE INTO events VALUES "+strings.Join(events, ","), "COMMIT")
 }
 
 // tokenHosts is the hostnames of the databases a token request covers (the

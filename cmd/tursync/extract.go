@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tursync/tursync/extract"
+)
+
+func (m *Main) runExtract(ctx context.Context, args []string) error {
+	fs := m.flags("extract")
+	account := fs.String("account", "", "read only this account's databases")
+	only := fs.String("query", "", "run only this query")
+	dry := fs.Bool("dry-run", false, "list the databases each query would read; mint no token, query and write nothing")
+	cfg, _, err := m.parseWithConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	queries, err := selectQueries(cfg, *only, *account)
+	if err != nil {
+		return err
+	}
+	log := newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format)
+	st, err := m.openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ex := extract.New(st, m.extractOptions(cfg, log, nil))
+	if *dry {
+		for _, q := range queries {
+			plan, err := ex.Plan(ctx, q)
+			if err != nil {
+				return err
+			}
+			printPlan(m.Stdout, q, plan)
+		}
+		return nil
+	}
+	minters := m.minters(&cfg, newLimiters(), log)
+	failed := false
+	for _, q := range queries {
+		sum, err := ex.Run(ctx, q, minters, "manual")
+		if err != nil {
+			return fmt.Errorf("extract %s: %w", q.Name, err)
+		}
+		printSummary(m.Stdout, sum)
+		failed = failed || sum.Failed > 0
+	}
+	if failed {
+		return ErrExtractFailed
+	}
+	return nil
+}
+
+// selectQueries is the config's queries as extract runs them, narrowed to
+// one query and one account when asked.
+func selectQueries(cfg Config, only, account string) ([]extract.Query, error) {
+	if len(cfg.Extract.Queries) == 0 {
+		return nil, &UsageError{Msg: "the config has no extract.queries"}
+	}
+	if account != "" && !slices.ContainsFunc(cfg.Accounts, func(a AccountConfig) bool { return a.ID == account }) {
+		return nil, &UsageError{Msg: fmt.Sprintf("--account %q is not in the config", account)}
+	}
+	var out []extract.Query
+	for _, qc := range cfg.Extract.Queries {
+		if only != "" && qc.Name != only {
+			continue
+		}
+		q := cfg.extractQuery(qc)
+		if account != "" {
+			if !slices.Contains(q.Accounts, account) {
+				continue
+			}
+			q.Accounts = []string{account}
+		}
+		out = append(out, q)
+	}
+	if only != "" && len(out) == 0 && !slices.ContainsFunc(cfg.Extract.Queries, func(q ExtractQueryConfig) bool { return q.Name == only }) {
+		return nil, &UsageError{Msg: fmt.Sprintf("--query %q is not in extract.queries", only)}
+	}
+	return out, nil
+}
+
+// extractOptions are the extraction settings of a config.
+func (m *Main) extractOptions(cfg Config, log *slog.Logger, obs extract.Observer) extract.Options {
+	return extract.Options{Concurrency: cfg.Extract.Concurrency, TokenTTL: time.Duration(cfg.Extract.TokenTTL),
+		DatabaseURL: cfg.Extract.DatabaseURL, Proxy: cfg.Extract.Proxy, Now: m.Now, Logger: log, Observer: obs}
+}
+
+// minters builds each account's Platform API client when a run first
+// needs it, reading its token then.
+func (m *Main) minters(cfg *Config, lims *limiters, log *slog.Logger) extract.Accounts {
+	return func(id string) (extract.Minter, error) {
+		for _, a := range cfg.Accounts {
+			if a.ID == id {
+				return m.client(cfg, a, lims, nil, log)
+			}
+		}
+		return nil, fmt.Errorf("account %s is no longer configured", id)
+	}
+}
+
+func printPlan(w io.Writer, q extract.Query, plan []extract.Planned) {
+	skipped := 0
+	for _, p := range plan {
+		if p.Skip != "" {
+			skipped++
+		}
+	}
+	fmt.Fprintf(w, "%s: would query %d databases, skip %d (dry run: no token minted, nothing written)\n", q.Name, len(plan)-skipped, skipped)
+	for _, p := range plan {
+		line := fmt.Sprintf("  %s/%s  group %s  %s", p.Account, p.Org, p.Group, p.Name)
+		if p.Skip != "" {
+			line += "  skip: " + p.Skip
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func printSummary(w io.Writer, s extract.Summary) {
+	line := fmt.Sprintf("%s: %d ok, %d failed, %d skipped, %d rows in %s", s.Query, s.OK, s.Failed, s.Skipped, s.Rows,
+		s.Duration.Round(time.Millisecond))
+	if len(s.Failures) > 0 {
+		var parts []string
+		for _, c := range slices.Sorted(maps.Keys(s.Failures)) {
+			parts = append(parts, fmt.Sprintf("%s %d", c, s.Failures[c]))
+		}
+		line += " (failed: " + strings.Join(parts, ", ") + "; see extract_status)"
+	}
+	fmt.Fprintln(w, line)
+}
