@@ -48,7 +48,7 @@ type Store interface {
 // Observer hears about every database and run; the metrics implement it.
 type Observer interface {
 	ExtractDatabase(query, status string, rows int)
-	ExtractRun(query string, d time.Duration, succeeded bool, at time.Time)
+	ExtractRun(query string, ok, failed int, d time.Duration, reached bool, at time.Time)
 }
 
 // Options tune an Extractor.
@@ -176,7 +176,7 @@ func (e *Extractor) Run(ctx context.Context, q Query, accounts Accounts, trigger
 		err = ferr
 	}
 	if e.opts.Observer != nil {
-		e.opts.Observer.ExtractRun(q.Name, sum.Duration, err == nil && sum.Failed == 0, e.opts.Now())
+		e.opts.Observer.ExtractRun(q.Name, sum.OK, sum.Failed, sum.Duration, err == nil && (sum.OK > 0 || sum.Failed == 0), e.opts.Now())
 	}
 	return sum, err
 }

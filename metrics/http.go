@@ -17,6 +17,31 @@ type Status struct {
 	GeneratedAt time.Time       `json:"generated_at"`
 	Accounts    []AccountStatus `json:"accounts"`
 	Guarded     []GuardedScope  `json:"guarded"`
+	Extracts    []ExtractStatus `json:"extracts"`
+}
+
+// ExtractStatus is one scheduled extraction query.
+type ExtractStatus struct {
+	Query    string            `json:"query"`
+	Schedule string            `json:"schedule"`
+	NextRun  *time.Time        `json:"next_run,omitempty"`
+	Running  bool              `json:"running"`
+	Error    string            `json:"error,omitempty"` // why its last run failed as a whole
+	LastRun  *ExtractRunStatus `json:"last_run,omitempty"`
+}
+
+// ExtractRunStatus is a query's run as extract_runs records it.
+type ExtractRunStatus struct {
+	RunID      int64      `json:"run_id"`
+	Trigger    string     `json:"trigger"`
+	Status     string     `json:"status"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	OK         int        `json:"databases_ok"`
+	Failed     int        `json:"databases_failed"`
+	Skipped    int        `json:"databases_skipped"`
+	Rows       int64      `json:"rows"`
+	Error      string     `json:"error,omitempty"`
 }
 
 // AccountStatus is one configured account.

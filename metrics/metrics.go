@@ -44,11 +44,14 @@ type Metrics struct {
 	scopeLastAttempt *prometheus.GaugeVec
 	scopeFailures    *prometheus.GaugeVec
 	reloadOK         prometheus.Gauge
+	extract          extractMetrics
 
 	// scopes are the (account, org, resource) label sets of the scope
 	// series, so those of scopes nobody syncs any more can be deleted.
 	mu     stdsync.Mutex
 	scopes map[[3]string]bool
+	// extractQueries are the queries with extraction series.
+	extractQueries map[string]bool
 }
 
 // New registers every collector of PRODUCT.md on reg, plus build_info with
@@ -109,9 +112,10 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 			[]string{"account", "org", "resource"}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "config_last_reload_successful",
 			Help: "0 when the last SIGHUP reload was refused (the daemon runs the previous config), else 1."}),
-		scopes: map[[3]string]bool{},
+		scopes: map[[3]string]bool{}, extractQueries: map[string]bool{},
 	}
 	m.reloadOK.Set(1)
+	m.extract = newExtractMetrics(reg)
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help: "Always 1; the labels say which build runs."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, goVersion).Set(1)

@@ -257,6 +257,13 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (map[stri
 			return nil, fmt.Errorf("prune sync_runs: %w", err)
 		}
 		out["sync_runs"], _ = res.RowsAffected()
+		// An extraction run stays while it is its query's latest.
+		res, err = tx.ExecContext(ctx, `DELETE FROM extract_runs WHERE started_at < ? AND status <> 'running'
+		    AND id <> (SELECT max(l.id) FROM extract_runs l WHERE l.query = extract_runs.query)`, cutoff)
+		if err != nil {
+			return nil, fmt.Errorf("prune extract_runs: %w", err)
+		}
+		out["extract_runs"], _ = res.RowsAffected()
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)

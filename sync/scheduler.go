@@ -38,6 +38,7 @@ type StatusStore interface {
 	ScopeHealth(ctx context.Context) ([]storage.ScopeHealth, error)
 	LastRuns(ctx context.Context) (map[string]storage.RunRecord, error)
 	Leases(ctx context.Context) ([]storage.LeaseInfo, error)
+	LastExtractRuns(ctx context.Context) (map[string]storage.ExtractRun, error)
 }
 
 // Scheduler runs each account's passes on its cron schedule, at most
@@ -60,6 +61,7 @@ type Scheduler struct {
 	mu      stdsync.Mutex
 	syncer  *Syncer
 	jobs    map[string]*scheduledJob
+	tasks   map[string]*scheduledTask
 	stopped bool
 	started bool
 	wg      stdsync.WaitGroup
@@ -96,7 +98,7 @@ func NewScheduler(store Store, status StatusStore, opts Options, m *metrics.Metr
 	}
 	s := &Scheduler{store: status, log: opts.Logger, metrics: m, now: opts.Now,
 		sem: make(chan struct{}, opts.MaxConcurrentAccounts), ctx: ctx, cancel: cancel, stop: make(chan struct{}),
-		jobs: map[string]*scheduledJob{}}
+		jobs: map[string]*scheduledJob{}, tasks: map[string]*scheduledTask{}}
 	s.cron = cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cronLogger{log: opts.Logger}))
 	s.setSyncer(store, opts)
 	return s
@@ -370,8 +372,12 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 	if err != nil {
 		return metrics.Status{}, err
 	}
+	extracts, err := s.taskStatus(ctx)
+	if err != nil {
+		return metrics.Status{}, err
+	}
 	now := s.now()
-	st := metrics.Status{GeneratedAt: now.UTC(), Accounts: []metrics.AccountStatus{}, Guarded: []metrics.GuardedScope{}}
+	st := metrics.Status{GeneratedAt: now.UTC(), Accounts: []metrics.AccountStatus{}, Guarded: []metrics.GuardedScope{}, Extracts: extracts}
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.jobs))
 	for id := range s.jobs {

@@ -447,6 +447,14 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 		"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String(), "error", errString(res.Err))
 }
 
+// HoldLease takes the lease named key (an account, or another job that
+// one process at a time runs, such as an extraction) and keeps it renewed
+// until release is called; the context ends if it is lost. When another
+// process holds it, the error is a *storage.LeaseHeldError.
+func (s *Syncer) HoldLease(ctx context.Context, key string) (context.Context, func(), error) {
+	return s.holdLease(ctx, key, s.o.Logger.With("lease", key))
+}
+
 // holdLease takes the account's lease and keeps it renewed until release
 // is called. When another process holds it, the error is a
 // *storage.LeaseHeldError, logged here and counted.

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/tursync/tursync/extract"
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
@@ -38,6 +39,10 @@ type daemon struct {
 	metrics *metrics.Metrics
 	lims    *limiters
 	sched   *tsync.Scheduler
+	// extractor runs the extraction queries; extractKey is the settings
+	// it was built with.
+	extractor  atomic.Pointer[extract.Extractor]
+	extractKey string
 }
 
 func (m *Main) runDaemon(ctx context.Context, args []string) error {
@@ -69,6 +74,9 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 
 	d.sched = tsync.NewScheduler(d.store, d.store, d.syncOptions(cfg), d.metrics)
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
+		return &ConfigError{Msg: err.Error()}
+	}
+	if err := d.setExtract(cfg); err != nil {
 		return &ConfigError{Msg: err.Error()}
 	}
 	if err := d.sched.Every(retentionSchedule, "retention", d.prune); err != nil {
@@ -257,6 +265,11 @@ func (d *daemon) reload() {
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
 		d.metrics.ConfigReloaded(false)
 		d.log.Error("config reload: schedule", "error", err)
+		return
+	}
+	if err := d.setExtract(cfg); err != nil {
+		d.metrics.ConfigReloaded(false)
+		d.log.Error("config reload: extraction schedule", "error", err)
 		return
 	}
 	d.metrics.ConfigReloaded(true)

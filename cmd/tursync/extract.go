@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"github.com/tursync/tursync/extract"
+	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/turso"
 )
 
 func (m *Main) runExtract(ctx context.Context, args []string) error {
@@ -43,10 +47,11 @@ func (m *Main) runExtract(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	minters := m.minters(&cfg, newLimiters(), log)
+	minters := m.minters(&cfg, newLimiters(), nil, log)
+	leases := tsync.New(st, m.syncerOptions(cfg, log))
 	failed := false
 	for _, q := range queries {
-		sum, err := ex.Run(ctx, q, minters, "manual")
+		sum, err := runLeased(ctx, leases, ex, q, minters)
 		if err != nil {
 			return fmt.Errorf("extract %s: %w", q.Name, err)
 		}
@@ -57,6 +62,22 @@ func (m *Main) runExtract(ctx context.Context, args []string) error {
 		return ErrExtractFailed
 	}
 	return nil
+}
+
+// runLeased runs a query under its lease, as the daemon does, so that a
+// one-shot run and a daemon never run the same query at once.
+func runLeased(ctx context.Context, leases *tsync.Syncer, ex *extract.Extractor, q extract.Query, minters extract.Accounts) (extract.Summary, error) {
+	ctx, release, err := leases.HoldLease(ctx, extractLease(q.Name))
+	var held *storage.LeaseHeldError
+	if errors.As(err, &held) {
+		return extract.Summary{}, fmt.Errorf("another process (%s) runs it now, until %s at the latest", held.Holder.Owner,
+			held.Holder.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if err != nil {
+		return extract.Summary{}, err
+	}
+	defer release()
+	return ex.Run(ctx, q, minters, "manual")
 }
 
 // selectQueries is the config's queries as extract runs them, narrowed to
@@ -96,11 +117,11 @@ func (m *Main) extractOptions(cfg Config, log *slog.Logger, obs extract.Observer
 
 // minters builds each account's Platform API client when a run first
 // needs it, reading its token then.
-func (m *Main) minters(cfg *Config, lims *limiters, log *slog.Logger) extract.Accounts {
+func (m *Main) minters(cfg *Config, lims *limiters, obs turso.Observer, log *slog.Logger) extract.Accounts {
 	return func(id string) (extract.Minter, error) {
 		for _, a := range cfg.Accounts {
 			if a.ID == id {
-				return m.client(cfg, a, lims, nil, log)
+				return m.client(cfg, a, lims, obs, log)
 			}
 		}
 		return nil, fmt.Errorf("account %s is no longer configured", id)

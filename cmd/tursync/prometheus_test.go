@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -125,6 +126,11 @@ scrape_configs:
 	series := float64(tursotest.Small.Orgs * 8)
 	promScalar(t, base, "a freshness series per org and resource", `count(tursync_scope_last_success_timestamp_seconds)`,
 		func(v float64) bool { return v == series })
+	rulesFile, err := os.ReadFile("../../deploy/prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ruleCount := strings.Count(string(rulesFile), "- alert: ")
 	poll(t, "the alert rules to load", func() (bool, string) {
 		_, body := httpGet(base + "/api/v1/rules")
 		var r struct {
@@ -135,7 +141,7 @@ scrape_configs:
 			} `json:"data"`
 		}
 		_ = json.Unmarshal([]byte(body), &r)
-		ok := len(r.Data.Groups) == 1 && len(r.Data.Groups[0].Rules) == 10
+		ok := len(r.Data.Groups) == 1 && len(r.Data.Groups[0].Rules) == ruleCount
 		for _, g := range r.Data.Groups {
 			for _, rl := range g.Rules {
 				ok = ok && rl.Health == "ok"

@@ -317,6 +317,9 @@ func (s *Server) ensureTenant(ctx context.Context, bed *TenantBed, seed uint64, 
 	return nil
 }
 
+// TenantBed is the simulator's test bed, nil without one.
+func (s *Server) TenantBed() *TenantBed { return s.cfg.Tenants }
+
 // Mints is how many tokens the token endpoints have minted.
 func (s *Server) Mints() int {
 	s.mu.Lock()
