@@ -182,8 +182,17 @@ func (e *Extractor) Run(ctx context.Context, q Query, accounts Accounts, trigger
 }
 
 func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Summary) error {
-	if _, err := e.store.MarkDeletedExtracts(ctx, q.Name, sum.RunID, q.Accounts, e.opts.Now()); err != nil {
+	// Databases deleted since their last snapshot count as skipped by the
+	// run that first finds them gone.
+	gone, err := e.store.MarkDeletedExtracts(ctx, q.Name, sum.RunID, q.Accounts, e.opts.Now())
+	if err != nil {
 		return err
+	}
+	sum.Skipped += int(gone)
+	for range gone {
+		if e.opts.Observer != nil {
+			e.opts.Observer.ExtractDatabase(q.Name, storage.ExtractSkipped, 0)
+		}
 	}
 	plan, err := e.Plan(ctx, q)
 	if err != nil {

@@ -353,3 +353,36 @@ func TestReadOnlyTokenRefusesWrites(t *testing.T) {
 		t.Errorf("orders %d before, %d after (%v)", before, after, err)
 	}
 }
+
+// TestDeletedDatabaseIsSkippedAndKept deletes a database at the source:
+// once the sync tombstones it, the next run skips it, says so in its
+// status, keeps its last snapshot and mints no token for it.
+func TestDeletedDatabaseIsSkippedAndKept(t *testing.T) {
+	b := newBed(t, "file")
+	ctx := context.Background()
+	ex := b.extractor(b.tenants.SQLD, 4)
+	if sum, err := ex.Run(ctx, dailyQuery(), b.accounts, "manual"); err != nil || sum.Failed != 0 {
+		t.Fatalf("first run: %+v, %v", sum, err)
+	}
+	org := b.sim.Orgs()[0]
+	gone := b.sim.Databases(org)[0]
+	b.sim.DeleteDatabase(org, gone.Name)
+	b.sync()
+	sum, err := ex.Run(ctx, dailyQuery(), b.accounts, "manual")
+	if err != nil || sum.Failed != 0 || sum.Skipped != 1 {
+		t.Fatalf("second run: %+v, %v; want the deleted database skipped", sum, err)
+	}
+	var status, msg string
+	var kept int
+	if err := b.store.DB().QueryRowContext(ctx, `select status, error, (select count(*) from extract_results r where r.database_id = s.database_id)
+	    from extract_status s where database_id = ?`, gone.DbID).Scan(&status, &msg, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if status != "skipped" || !strings.Contains(msg, "deleted") || kept == 0 {
+		t.Errorf("deleted database: status %s (%s), %d rows kept; want skipped, deleted, its snapshot", status, msg, kept)
+	}
+	var runs int
+	if err := b.store.DB().QueryRowContext(ctx, `select count(*) from extract_status where run_id = (select max(id) from extract_runs) and status = 'ok'`).Scan(&runs); err != nil || runs != sum.OK {
+		t.Errorf("%d ok statuses in the last run, summary says %d (%v)", runs, sum.OK, err)
+	}
+}
