@@ -38,6 +38,15 @@ type outcome struct {
 	Columns []string
 }
 
+// size is about how many bytes saving the outcome writes.
+func (o outcome) size() int {
+	n := 256
+	for _, r := range o.Rows {
+		n += len(r) + 128
+	}
+	return n
+}
+
 // minterCache builds each account's client once per run.
 type minterCache struct {
 	build Accounts

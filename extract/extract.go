@@ -39,7 +39,7 @@ func (q Query) selects(t storage.ExtractTarget) bool {
 type Store interface {
 	ExtractTargets(ctx context.Context, accounts []string) ([]storage.ExtractTarget, error)
 	BeginExtractRun(ctx context.Context, query, trigger string) (int64, error)
-	SaveExtract(ctx context.Context, o storage.ExtractOutcome) error
+	SaveExtracts(ctx context.Context, outs []storage.ExtractOutcome) error
 	FinishExtractRun(ctx context.Context, r storage.ExtractRun) error
 	MarkDeletedExtracts(ctx context.Context, query string, runID int64, accounts []string, now time.Time) (int64, error)
 	EnsureExtractView(ctx context.Context, query string, columns []string) error
@@ -229,44 +229,91 @@ func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Su
 	return e.save(ctx, q, outcomes, sum)
 }
 
-// save writes each outcome as it arrives (one writer, so a file: mirror
-// sees one write transaction at a time) and builds the query's view from
-// the first success's columns.
+// saveBatchBytes bounds the result bytes one write transaction carries:
+// outcomes that arrive while one is written are saved together up to it
+// (a libSQL server takes a transaction as one request). One database's
+// snapshot is never split: its replacement is atomic.
+const saveBatchBytes = 4 << 20
+
+// save writes the outcomes as they arrive (one writer, so a file: mirror
+// sees one write transaction at a time; those that arrive while it writes
+// go together in the next) and builds the query's view from the first
+// success's columns.
 func (e *Extractor) save(ctx context.Context, q Query, outcomes <-chan outcome, sum *Summary) error {
 	var firstErr error
 	viewed := false
 	for o := range outcomes {
+		batch := []outcome{o}
+		size := o.size()
+	more:
+		for size < saveBatchBytes {
+			select {
+			case next, ok := <-outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, next)
+				size += next.size()
+			default:
+				break more
+			}
+		}
 		if firstErr != nil {
 			continue // drain, so the workers end
 		}
-		if o.Status == storage.ExtractOK && !viewed {
-			if err := e.store.EnsureExtractView(ctx, q.Name, o.Columns); err != nil {
-				e.opts.Logger.Warn("extraction view not built", "query", q.Name, "error", err)
-			}
-			viewed = true
+		if !viewed {
+			viewed = e.buildView(ctx, q, batch)
 		}
-		if err := e.store.SaveExtract(ctx, o.ExtractOutcome); err != nil {
-			firstErr = err
+		if firstErr = e.saveBatch(ctx, batch); firstErr != nil {
 			continue
 		}
-		switch o.Status {
-		case storage.ExtractOK:
-			sum.OK++
-			sum.Rows += int64(len(o.Rows))
-		case storage.ExtractFailed:
-			sum.Failed++
-			sum.Failures[o.Class]++
-			e.opts.Logger.Warn("extraction failed for a database", "query", q.Name, "account", o.Target.Account, "org", o.Target.Org,
-				"database", o.Target.Name, "class", o.Class, "error", o.Error)
-		default:
-			sum.Skipped++
-		}
-		if e.opts.Observer != nil {
-			e.opts.Observer.ExtractDatabase(q.Name, o.Status, len(o.Rows))
+		for _, o := range batch {
+			e.count(q, o, sum)
 		}
 	}
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = fmt.Errorf("extraction %s stopped: %w", q.Name, context.Cause(ctx))
 	}
 	return firstErr
+}
+
+// buildView makes the query's view from the first success of the batch,
+// and reports whether there was one.
+func (e *Extractor) buildView(ctx context.Context, q Query, batch []outcome) bool {
+	for _, o := range batch {
+		if o.Status == storage.ExtractOK {
+			if err := e.store.EnsureExtractView(ctx, q.Name, o.Columns); err != nil {
+				e.opts.Logger.Warn("extraction view not built", "query", q.Name, "error", err)
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Extractor) saveBatch(ctx context.Context, batch []outcome) error {
+	outs := make([]storage.ExtractOutcome, len(batch))
+	for i, o := range batch {
+		outs[i] = o.ExtractOutcome
+	}
+	return e.store.SaveExtracts(ctx, outs)
+}
+
+// count adds a saved outcome to the summary, the log and the metrics.
+func (e *Extractor) count(q Query, o outcome, sum *Summary) {
+	switch o.Status {
+	case storage.ExtractOK:
+		sum.OK++
+		sum.Rows += int64(len(o.Rows))
+	case storage.ExtractFailed:
+		sum.Failed++
+		sum.Failures[o.Class]++
+		e.opts.Logger.Warn("extraction failed for a database", "query", q.Name, "account", o.Target.Account, "org", o.Target.Org,
+			"database", o.Target.Name, "class", o.Class, "error", o.Error)
+	default:
+		sum.Skipped++
+	}
+	if e.opts.Observer != nil {
+		e.opts.Observer.ExtractDatabase(q.Name, o.Status, len(o.Rows))
+	}
 }

@@ -155,7 +155,31 @@ const resultChunk = 200
 // database's snapshot and its status in one transaction; a failure or a
 // skip changes only the status, so the last good snapshot stays.
 func (s *Store) SaveExtract(ctx context.Context, o ExtractOutcome) error {
-	t, at := o.Target, s.ts(o.At)
+	return s.SaveExtracts(ctx, []ExtractOutcome{o})
+}
+
+// SaveExtracts records several databases' outcomes in one transaction,
+// each as SaveExtract does: one commit for a batch of small databases
+// instead of one each.
+func (s *Store) SaveExtracts(ctx context.Context, outs []ExtractOutcome) error {
+	var stmts []stmt
+	for _, o := range outs {
+		stmts = append(stmts, extractStmts(o, s.ts(o.At))...)
+	}
+	if err := s.commitBatch(ctx, nil, stmts); err != nil {
+		t := outs[0].Target
+		what := fmt.Sprintf("database %s (org %s)", t.Name, t.Org)
+		if len(outs) > 1 {
+			what = fmt.Sprintf("%d databases", len(outs))
+		}
+		return s.explainWrite(fmt.Errorf("save extraction %s of %s: %w", outs[0].Query, what, err))
+	}
+	return nil
+}
+
+// extractStmts are the statements that record one outcome.
+func extractStmts(o ExtractOutcome, at string) []stmt {
+	t := o.Target
 	var stmts []stmt
 	lastSuccess := "last_success_at"
 	if o.Status == ExtractOK {
@@ -172,7 +196,7 @@ func (s *Store) SaveExtract(ctx context.Context, o ExtractOutcome) error {
 				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", end-start), ", "), args})
 		}
 	}
-	stmts = append(stmts, stmt{`INSERT INTO extract_status (query, account_id, organization_id, database_id, database_name, run_id, status, error_class, error,
+	return append(stmts, stmt{`INSERT INTO extract_status (query, account_id, organization_id, database_id, database_name, run_id, status, error_class, error,
 	        rows, duration_ms, last_success_at, at)
 	    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	    ON CONFLICT (query, account_id, database_id) DO UPDATE SET organization_id = excluded.organization_id,
@@ -181,10 +205,6 @@ func (s *Store) SaveExtract(ctx context.Context, o ExtractOutcome) error {
 	        duration_ms = excluded.duration_ms, last_success_at = ` + lastSuccess + `, at = excluded.at`,
 		[]any{o.Query, t.Account, t.Org, t.DatabaseID, t.Name, o.RunID, o.Status, nullIfEmpty(o.Class), nullIfEmpty(o.Error),
 			len(o.Rows), o.Duration.Milliseconds(), successAt(o, at), at}})
-	if err := s.commitBatch(ctx, nil, stmts); err != nil {
-		return s.explainWrite(fmt.Errorf("save extraction %s of database %s (org %s): %w", o.Query, t.Name, t.Org, err))
-	}
-	return nil
 }
 
 func successAt(o ExtractOutcome, at string) any {

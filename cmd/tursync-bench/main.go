@@ -16,6 +16,11 @@
 //	                                   the same rows into a fresh mirror (the project's
 //	                                   migrations and indexes) in one transaction, with
 //	                                   cache_size=-65536 and temp_store=MEMORY: the write floor
+//	tursync-bench extractfloor --api URL --proxy SQLD --sql S --concurrency N
+//	                                   the floor of tursync extract: the statement in every
+//	                                   database, one read-only token per group, rows dropped
+//	tursync-bench tenantkey --out DIR  an Ed25519 key pair for the test bed (tenant.key,
+//	                                   tenant.pub)
 //
 // Each prints one JSON line: wall seconds, requests, rows and rows/s.
 package main
@@ -58,6 +63,12 @@ type result struct {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "extractfloor" {
+		return extractFloor(args[1:])
+	}
+	if len(args) > 0 && args[0] == "tenantkey" {
+		return tenantKey(args[1:])
+	}
 	if len(args) == 0 || !slices.Contains([]string{"fetch", "fetchfloor", "baseline", "writefloor"}, args[0]) {
 		return fmt.Errorf("usage: tursync-bench fetch|fetchfloor|baseline|writefloor --api URL [--token T | --tokens FILE] [--db PATH] [--all-audit]")
 	}
