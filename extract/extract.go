@@ -210,9 +210,17 @@ func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Su
 			}
 		}()
 	}
+	ready := e.premint(ctx, plan, minters)
 	go func() {
 		defer close(work)
 		for _, p := range plan {
+			if p.Skip == "" {
+				select {
+				case <-ready[groupOf(p)]:
+				case <-ctx.Done():
+					return
+				}
+			}
 			select {
 			case work <- p:
 			case <-ctx.Done():
@@ -227,6 +235,36 @@ func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Su
 		close(outcomes)
 	}()
 	return e.save(ctx, q, outcomes, sum)
+}
+
+// groupKey names a group of an org of an account.
+type groupKey struct{ account, org, group string }
+
+func groupOf(p Planned) groupKey { return groupKey{p.Account, p.Org, p.Group} }
+
+// premint mints the token of every group of the plan, in plan order, ahead
+// of the workers: the databases of one group are queried while the next
+// group's token is minted (the API's rate limit spaces the mints). The
+// channel of a group closes once its token is there, or its mint failed
+// (the workers then fail its databases with the remembered error).
+func (e *Extractor) premint(ctx context.Context, plan []Planned, minters *minterCache) map[groupKey]chan struct{} {
+	ready := map[groupKey]chan struct{}{}
+	var order []groupKey
+	for _, p := range plan {
+		if k := groupOf(p); p.Skip == "" && ready[k] == nil {
+			ready[k] = make(chan struct{})
+			order = append(order, k)
+		}
+	}
+	go func() {
+		for _, k := range order {
+			if m, err := minters.get(k.account); err == nil {
+				_, _, _ = e.tokens.group(ctx, m, k.account, k.org, k.group)
+			}
+			close(ready[k])
+		}
+	}()
+	return ready
 }
 
 // saveBatchBytes bounds the result bytes one write transaction carries:

@@ -318,6 +318,21 @@ func TestExtractMintFailuresFailTheirOrgOnly(t *testing.T) {
 		if sum.Failed != bad || sum.OK != good || sum.Failures[c.class] != bad {
 			t.Errorf("HTTP %d: summary %+v; want %d failed (%s), %d ok", c.status, sum, bad, c.class, good)
 		}
+		// A refused group is asked once per run, not once per database.
+		groups := map[string]bool{}
+		for _, d := range b.sim.Databases(orgs[1]) {
+			groups[d.Group] = true
+		}
+		asked := 0
+		for _, r := range b.sim.Requests() {
+			if r.Route == turso.RouteGroupToken && r.Org == orgs[1] && r.Status == c.status {
+				asked++
+			}
+		}
+		if asked != len(groups) {
+			t.Errorf("HTTP %d: %d mint requests for org %s's %d groups", c.status, asked, orgs[1], len(groups))
+		}
+		b.sim.ResetLog()
 	}
 }
 

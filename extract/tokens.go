@@ -38,11 +38,21 @@ type tokens struct {
 type tokenKey struct{ account, org, group, database string }
 
 type tokenEntry struct {
-	mu       stdsync.Mutex // held while minting, so one mint serves every waiter
-	secret   turso.Secret
-	renewAt  time.Time
-	groupErr error // the group refused a group token: mint per database
+	mu      stdsync.Mutex // held while minting, so one mint serves every waiter
+	secret  turso.Secret
+	renewAt time.Time
+	// refused is set when the API will not mint for the group: its
+	// databases get tokens of their own until renewAt.
+	refused error
+	// failed is the last mint's failure, remembered until retryAt, so that
+	// a group the API refuses costs one request per run, not one per
+	// database.
+	failed  error
+	retryAt time.Time
 }
+
+// mintFailureTTL is how long a failed mint is remembered.
+const mintFailureTTL = time.Minute
 
 func newTokens(ttl time.Duration, now func() time.Time) *tokens {
 	return &tokens{ttl: ttl, now: now, entries: map[tokenKey]*tokenEntry{}}
@@ -63,38 +73,61 @@ func (c *tokens) entry(k tokenKey) *tokenEntry {
 // group's, minted if there is none young enough, or the database's own
 // where the API refuses a token for the group.
 func (c *tokens) forDatabase(ctx context.Context, m Minter, account, org, group, database string) (turso.Secret, error) {
-	g := c.entry(tokenKey{account, org, group, ""})
-	g.mu.Lock()
-	if g.secret.Empty() || !c.now().Before(g.renewAt) {
-		if g.groupErr == nil || !c.now().Before(g.renewAt) {
-			g.groupErr = nil
-			sec, err := m.MintGroupToken(ctx, org, group, c.ttl, true)
-			if err != nil && !perDatabase(err) {
-				g.mu.Unlock()
-				return turso.Secret{}, fmt.Errorf("mint a read-only token for group %s of org %s: %w", group, org, err)
-			}
-			c.counted()
-			g.secret, g.groupErr = sec, err
-			g.renewAt = c.now().Add(time.Duration(float64(c.ttl) * renewAt))
-		}
-	}
-	sec, groupErr := g.secret, g.groupErr
-	g.mu.Unlock()
-	if groupErr == nil {
-		return sec, nil
+	sec, refused, err := c.group(ctx, m, account, org, group)
+	if err != nil || refused == nil {
+		return sec, err
 	}
 	d := c.entry(tokenKey{account, org, group, database})
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.secret.Empty() || !c.now().Before(d.renewAt) {
-		sec, err := m.MintDatabaseToken(ctx, org, database, c.ttl, true)
-		if err != nil {
-			return turso.Secret{}, fmt.Errorf("mint a read-only token for database %s of org %s (the group token was refused: %v): %w", database, org, groupErr, err)
-		}
-		c.counted()
-		d.secret, d.renewAt = sec, c.now().Add(time.Duration(float64(c.ttl)*renewAt))
+	sec, _, err = c.fetch(ctx, d, false, func() (turso.Secret, error) {
+		return m.MintDatabaseToken(ctx, org, database, c.ttl, true)
+	})
+	if err != nil {
+		return turso.Secret{}, fmt.Errorf("mint a read-only token for database %s of org %s (the group token was refused: %v): %w", database, org, refused, err)
 	}
-	return d.secret, nil
+	return sec, nil
+}
+
+// group returns the group's token; refused is set when the API will not
+// mint one for the group.
+func (c *tokens) group(ctx context.Context, m Minter, account, org, group string) (sec turso.Secret, refused, err error) {
+	g := c.entry(tokenKey{account, org, group, ""})
+	sec, refused, err = c.fetch(ctx, g, true, func() (turso.Secret, error) {
+		return m.MintGroupToken(ctx, org, group, c.ttl, true)
+	})
+	if err != nil {
+		err = fmt.Errorf("mint a read-only token for group %s of org %s: %w", group, org, err)
+	}
+	return sec, refused, err
+}
+
+// fetch returns the entry's token, minting it when there is none young
+// enough. With mayRefuse, a refusal that calls for tokens per database
+// (perDatabase) is kept as refused instead of failing.
+func (c *tokens) fetch(ctx context.Context, e *tokenEntry, mayRefuse bool, mint func() (turso.Secret, error)) (turso.Secret, error, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := c.now()
+	if e.failed != nil && now.Before(e.retryAt) {
+		return turso.Secret{}, nil, e.failed
+	}
+	if (!e.secret.Empty() || e.refused != nil) && now.Before(e.renewAt) {
+		return e.secret, e.refused, nil
+	}
+	sec, err := mint()
+	switch {
+	case err != nil && mayRefuse && perDatabase(err):
+		e.secret, e.refused, e.failed = turso.Secret{}, err, nil
+	case err != nil:
+		if ctx.Err() == nil { // a cancelled run says nothing of the group
+			e.failed, e.retryAt = err, now.Add(mintFailureTTL)
+		}
+		return turso.Secret{}, nil, err
+	default:
+		c.counted()
+		e.secret, e.refused, e.failed = sec, nil, nil
+	}
+	e.renewAt = now.Add(time.Duration(float64(c.ttl) * renewAt))
+	return e.secret, e.refused, nil
 }
 
 func (c *tokens) counted() {

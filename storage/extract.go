@@ -148,9 +148,6 @@ type ExtractOutcome struct {
 	At       time.Time
 }
 
-// resultChunk is how many result rows one INSERT carries.
-const resultChunk = 200
-
 // SaveExtract records one database's outcome. A success replaces the
 // database's snapshot and its status in one transaction; a failure or a
 // skip changes only the status, so the last good snapshot stays.
@@ -184,17 +181,26 @@ func extractStmts(o ExtractOutcome, at string) []stmt {
 	lastSuccess := "last_success_at"
 	if o.Status == ExtractOK {
 		lastSuccess = "excluded.last_success_at"
-		stmts = append(stmts, stmt{`DELETE FROM extract_results WHERE query = ? AND account_id = ? AND database_id = ?`,
-			[]any{o.Query, t.Account, t.DatabaseID}})
-		for start := 0; start < len(o.Rows); start += resultChunk {
-			end := min(start+resultChunk, len(o.Rows))
-			args := make([]any, 0, (end-start)*9)
-			for i := start; i < end; i++ {
-				args = append(args, o.Query, t.Account, t.Org, t.DatabaseID, t.Name, o.RunID, i+1, string(o.Rows[i]), at)
+		// The rows go in as one JSON array that SQLite walks (json_each),
+		// each replacing the row of the same number in place; rows past
+		// the new count go. One statement a database, not one a row.
+		var arr strings.Builder
+		arr.WriteByte('[')
+		for i, r := range o.Rows {
+			if i > 0 {
+				arr.WriteByte(',')
 			}
-			stmts = append(stmts, stmt{`INSERT INTO extract_results (query, account_id, organization_id, database_id, database_name, run_id, row_number, data, extracted_at) VALUES ` +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", end-start), ", "), args})
+			arr.Write(r)
 		}
+		arr.WriteByte(']')
+		stmts = append(stmts,
+			stmt{`DELETE FROM extract_results WHERE query = ? AND account_id = ? AND database_id = ? AND row_number > ?`,
+				[]any{o.Query, t.Account, t.DatabaseID, len(o.Rows)}},
+			stmt{`INSERT INTO extract_results (query, account_id, organization_id, database_id, database_name, run_id, row_number, data, extracted_at)
+			    SELECT ?, ?, ?, ?, ?, ?, key + 1, value, ? FROM json_each(?) WHERE true
+			    ON CONFLICT (query, account_id, database_id, row_number) DO UPDATE SET organization_id = excluded.organization_id,
+			        database_name = excluded.database_name, run_id = excluded.run_id, data = excluded.data, extracted_at = excluded.extracted_at`,
+				[]any{o.Query, t.Account, t.Org, t.DatabaseID, t.Name, o.RunID, at, arr.String()}})
 	}
 	return append(stmts, stmt{`INSERT INTO extract_status (query, account_id, organization_id, database_id, database_name, run_id, status, error_class, error,
 	        rows, duration_ms, last_success_at, at)
@@ -228,7 +234,8 @@ func (s *Store) MarkDeletedExtracts(ctx context.Context, query string, runID int
 	        error = 'database deleted: tombstoned in the mirror; its last snapshot is kept', rows = 0, duration_ms = 0, run_id = ?, at = ?
 	    WHERE query = ? AND account_id IN (`+placeholders(len(accounts))+`) AND NOT EXISTS (
 	        SELECT 1 FROM databases d JOIN organizations o ON o.account_id = d.account_id AND o.id = d.organization_id
-	        WHERE d.account_id = extract_status.account_id AND d.id = extract_status.database_id
+	        WHERE d.account_id = extract_status.account_id AND d.organization_id = extract_status.organization_id
+	          AND d.id = extract_status.database_id
 	          AND d.deleted_at IS NULL AND o.deleted_at IS NULL)
 	      AND NOT (status = 'skipped' AND error LIKE 'database deleted:%')`, args...)
 	if err != nil {

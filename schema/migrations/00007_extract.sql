@@ -30,7 +30,7 @@ CREATE TABLE extract_results (
     data            TEXT NOT NULL,            -- the row as a JSON object
     extracted_at    TEXT NOT NULL,
     PRIMARY KEY (query, account_id, database_id, row_number)
-);
+) WITHOUT ROWID; -- rows live in the primary key's order: one b-tree, not a table and an index
 
 -- One row per (query, database): how its last attempt went.
 CREATE TABLE extract_status (
