@@ -3,8 +3,9 @@
 # sqld (the test bed of README "Cross-tenant extraction by hand"): for
 # concurrency 1, 4, 16 and 64, `tursync extract` (wall, databases/s, peak
 # RSS, token mints) beside tursync-bench extractfloor (the same statement in
-# the same namespaces at the same concurrency, rows dropped), then peak RSS
-# over 300 and over all databases at concurrency 16.
+# the same namespaces at the same concurrency, rows dropped), each the
+# median of BENCH_EXTRACT_REPS (3) interleaved runs, then peak RSS over 30,
+# 300 and all databases at concurrency 16.
 # Needs sqld (TURSYNC_SQLD or scripts/install-sqld.sh), /usr/bin/time and
 # curl. bench.sh runs it last (BENCH_ONLY=extract runs only it).
 set -euo pipefail
@@ -54,19 +55,28 @@ extract() { # sets wall, rss, ok, minted
   minted=$(( $(mints) - m0 ))
 }
 
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+reps=${BENCH_EXTRACT_REPS:-3}
 config 16 "*"
 BENCH_TOKEN=bench "$T" sync --config "$work/cfg.yaml" > /dev/null
 extract   # the first run creates and seeds the namespaces
 echo "machine: $(nproc) cores, $(go version | cut -d' ' -f3); warm-up (creates the namespaces): $ok databases in $wall s"
 echo
+echo "median of $reps interleaved runs each; peak RSS the largest of them; mints per run"
+echo
 echo "| concurrency | tursync extract | databases/s | peak RSS | mints | extractfloor | databases/s | extract / floor |"
 echo "|---|---|---|---|---|---|---|---|"
 for c in 1 4 16 64; do
   config "$c" "*"
-  extract
-  floor=$("$B" extractfloor --api "http://127.0.0.1:$api" --token bench --proxy "http://127.0.0.1:$sp" --sql "$stmt" --concurrency "$c")
-  fwall=$(echo "$floor" | sed 's/.*"wall_seconds":\([0-9.]*\).*/\1/')
-  fdbs=$(echo "$floor" | sed 's/.*"databases":\([0-9]*\).*/\1/')
+  walls=(); fwalls=(); rsss=()
+  for _ in $(seq 1 "$reps"); do   # interleaved, so a noisy moment hits both
+    extract; walls+=("$wall"); rsss+=("$rss")
+    floor=$("$B" extractfloor --api "http://127.0.0.1:$api" --token bench --proxy "http://127.0.0.1:$sp" --sql "$stmt" --concurrency "$c")
+    fwalls+=("$(echo "$floor" | sed 's/.*"wall_seconds":\([0-9.]*\).*/\1/')")
+    fdbs=$(echo "$floor" | sed 's/.*"databases":\([0-9]*\).*/\1/')
+  done
+  wall=$(printf '%s\n' "${walls[@]}" | median); fwall=$(printf '%s\n' "${fwalls[@]}" | median)
+  rss=$(printf '%s\n' "${rsss[@]}" | sort -n | tail -1)
   printf '| %s | %s s (%s ok) | %.0f | %s MiB | %s | %.2f s | %.0f | %.2fx |\n' "$c" "$wall" "$ok" "$(awk -v n="$ok" -v w="$wall" 'BEGIN {print n / w}')" \
     "$rss" "$minted" "$fwall" "$(awk -v n="$fdbs" -v w="$fwall" 'BEGIN {print n / w}')" "$(awk -v a="$wall" -v b="$fwall" 'BEGIN {print a / b}')"
 done

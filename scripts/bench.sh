@@ -12,8 +12,10 @@
 #   mirror growth over BENCH_GROWTH_PASSES passes with 1% churn (default 30)
 #   members at scale: 10k, 100k, 1M members in one org of 1,000 databases,
 #     the 1M unchanged pass beside its fetch floor
+#   cross-tenant extraction over 1,002 tenant namespaces of one sqld
+#     (scripts/bench-extract.sh)
 # Prints tables; needs /usr/bin/time, curl and sqlite3. Takes about 15
-# minutes. BENCH_ONLY=large, fleet or members runs one part.
+# minutes. BENCH_ONLY=large, fleet, members or extract runs one part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -66,7 +68,7 @@ large_lb() { echo $((1 + 6 + ($1 + 999) / 1000 + $2)); } # org list, 6 per-org c
 # --- large org: first pass vs baseline, second pass vs fetch-only, 1% churn
 growth=()
 sizes="10000 100000 250000"
-case "${BENCH_ONLY:-}" in fleet|members) sizes="" ;; esac
+case "${BENCH_ONLY:-}" in fleet|members|extract) sizes="" ;; esac
 mirror_growth=""
 for n in $sizes; do
   start_sim --scale large --databases "$n" --token bench
@@ -121,7 +123,7 @@ done
 # --- members at scale: one org of 1,000 databases and N members
 members=()
 for n in 10000 100000 1000000; do
-  case "${BENCH_ONLY:-}" in large|fleet) break ;; esac
+  case "${BENCH_ONLY:-}" in large|fleet|extract) break ;; esac
   start_sim --scale large --databases 1000 --members "$n" --token bench
   db="$work/members$n.db"
   echo "  - id: big
@@ -137,7 +139,7 @@ for n in 10000 100000 1000000; do
 done
 
 # --- fleet: 1,000 accounts of one small org each, 20 ms latency
-case "${BENCH_ONLY:-}" in large|members) ;; *)
+case "${BENCH_ONLY:-}" in large|members|extract) ;; *)
 start_sim --fleet 1000 --latency 20ms
 mkdir -p "$work/tokens"
 for i in $(seq 1 1000); do
@@ -188,3 +190,4 @@ if [ ${#members[@]} -gt 0 ]; then
   echo "|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${members[@]}"
 fi
+case "${BENCH_ONLY:-}" in ""|extract) echo; scripts/bench-extract.sh ;; esac

@@ -67,13 +67,20 @@ func anys(ss []string) []any {
 }
 
 // BeginExtractRun records a run of query as running and returns its id.
+// The caller holds the query's lease, so a run of it still marked running
+// was left by a process that died: it becomes aborted.
 func (s *Store) BeginExtractRun(ctx context.Context, query, trigger string) (int64, error) {
 	var id int64
+	now := s.ts(s.now())
+	if err := s.exec(ctx, nil, `UPDATE extract_runs SET status = 'aborted', finished_at = ?,
+	        error = 'the process running it stopped before it finished' WHERE query = ? AND status = 'running'`, now, query); err != nil {
+		return 0, s.explainWrite(fmt.Errorf("record extraction run of %s: %w", query, err))
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	err := s.retryBusy(ctx, func() error {
 		return s.db.QueryRowContext(ctx, `INSERT INTO extract_runs (query, trigger, started_at, status) VALUES (?, ?, ?, 'running') RETURNING id`,
-			query, trigger, s.ts(s.now())).Scan(&id)
+			query, trigger, now).Scan(&id)
 	})
 	if err != nil {
 		return 0, s.explainWrite(fmt.Errorf("record extraction run of %s: %w", query, err))

@@ -40,9 +40,20 @@ func TestExtractSnapshotsStatusAndView(t *testing.T) {
 			if err != nil || len(targets) != 2 || targets[0].Name != "shop-a" || targets[1].Group != "eu" || targets[0].BlockedReads {
 				t.Fatalf("targets = %+v, %v", targets, err)
 			}
+			dead, err := st.BeginExtractRun(ctx, "daily", "manual") // its process died
+			if err != nil {
+				t.Fatal(err)
+			}
 			run, err := st.BeginExtractRun(ctx, "daily", "manual")
 			if err != nil {
 				t.Fatal(err)
+			}
+			if runs, err := st.LastExtractRuns(ctx); err != nil || runs["daily"].ID != run || runs["daily"].Status != "running" {
+				t.Errorf("last runs %+v, %v", runs, err)
+			}
+			var deadStatus string
+			if err := st.DB().QueryRowContext(ctx, `SELECT status FROM extract_runs WHERE id = ?`, dead).Scan(&deadStatus); err != nil || deadStatus != "aborted" {
+				t.Errorf("the dead process's run is %q (%v); want aborted", deadStatus, err)
 			}
 			ok := storage.ExtractOutcome{Query: "daily", RunID: run, Target: targets[0], Status: storage.ExtractOK, At: now,
 				Rows: [][]byte{[]byte(`{"day":"2026-01-02","orders":3,"revenue":12.5}`), []byte(`{"day":"2026-01-01","orders":1,"revenue":null}`)}}
