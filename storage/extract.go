@@ -285,3 +285,39 @@ func (s *Store) EnsureExtractView(ctx context.Context, query string, columns []s
 	}
 	return nil
 }
+
+// extractTables hold the rows of a query, by the query column.
+var extractTables = []string{"extract_results", "extract_status", "extract_runs", "extract_views"}
+
+// ExtractQueryRows counts the rows the mirror holds for a query, by table.
+func (s *Store) ExtractQueryRows(ctx context.Context, query string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, t := range extractTables {
+		var n int64
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t+` WHERE query = ?`, query).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count %s rows of query %s: %w", t, query, err)
+		}
+		if n > 0 {
+			out[t] = n
+		}
+	}
+	return out, nil
+}
+
+// PruneExtractQuery removes every row of a query and its view, in one
+// transaction, and returns how many rows it removed per table. query is
+// [a-z0-9_]+ (the caller checks it).
+func (s *Store) PruneExtractQuery(ctx context.Context, query string) (map[string]int64, error) {
+	out, err := s.ExtractQueryRows(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	stmts := []stmt{{`DROP VIEW IF EXISTS extract_` + query, nil}}
+	for _, t := range extractTables {
+		stmts = append(stmts, stmt{`DELETE FROM ` + t + ` WHERE query = ?`, []any{query}})
+	}
+	if err := s.commitBatch(ctx, nil, stmts); err != nil {
+		return nil, s.explainWrite(fmt.Errorf("prune query %s: %w", query, err))
+	}
+	return out, nil
+}

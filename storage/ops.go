@@ -175,7 +175,7 @@ func (s *Store) LiveRows(ctx context.Context, account string) (map[string]int64,
 
 // accountTables hold rows keyed by account_id, children before parents
 // (sync_scopes cascade from sync_runs but are listed so counts are shown).
-var accountTables = append([]string{"change_events", "sync_scopes", "sync_runs", "usage", "audit_logs", "api_tokens", "groups",
+var accountTables = append([]string{"change_events", "sync_scopes", "sync_runs", "extract_results", "extract_status", "usage", "audit_logs", "api_tokens", "groups",
 	"databases", "invites", "role_assignments", "users", "roles", "organizations", "leases", "lease_fence"}, stageTables...)
 
 // AccountRows counts every row the mirror holds for an account, live or

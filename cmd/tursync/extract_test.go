@@ -10,9 +10,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/metrics"
+	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -108,6 +110,47 @@ func TestExtractCommand(t *testing.T) {
 	r = runMain(t, envs, "extract", "--config", cfg)
 	if r.code != 1 || !strings.Contains(r.stdout, fmt.Sprintf("%d ok, 1 failed", total-1)) || !strings.Contains(r.stdout, "sql 1") {
 		t.Errorf("one broken tenant: exit %d\n%s", r.code, r.stdout)
+	}
+	// Another process running the query holds its lease: the one-shot run
+	// says who, and runs nothing.
+	st, err := storage.Open(context.Background(), "file:"+mirror, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := st.AcquireLease(context.Background(), "extract:orders_daily", "other-daemon", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r = runMain(t, envs, "extract", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, "another process (other-daemon) runs it now") {
+		t.Errorf("lease held elsewhere: exit %d %s", r.code, r.stderr)
+	}
+	if err := st.ReleaseLease(context.Background(), lease); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// A query taken out of the config is pruned with its view.
+	if r = runMain(t, envs, "prune", "--config", cfg, "--query", "orders_daily"); r.code != 2 || !strings.Contains(r.stderr, "still in the config") {
+		t.Errorf("prune of a configured query: exit %d %s", r.code, r.stderr)
+	}
+	data, _ := os.ReadFile(cfg)
+	without := cfg + ".without"
+	if err := os.WriteFile(without, []byte(strings.Split(string(data), "  queries:")[0]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r = runMain(t, envs, "prune", "--config", without, "--query", "orders_daily"); r.code != 2 || !strings.Contains(r.stdout, "extract_results") {
+		t.Errorf("prune without --yes: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if r = runMain(t, envs, "prune", "--config", without, "--query", "orders_daily", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "removed query orders_daily") {
+		t.Errorf("prune --yes: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	db, err := sql.Open("sqlite", "file:"+mirror+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var left int
+	if err := db.QueryRow(`select (select count(*) from extract_results) + (select count(*) from extract_status) + (select count(*) from sqlite_master where name = 'extract_orders_daily')`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("after prune: %d rows or views left (%v)", left, err)
 	}
 }
 
