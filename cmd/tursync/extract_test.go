@@ -159,13 +159,13 @@ func TestDaemonRunsExtractionOnSchedule(t *testing.T) {
 	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfg)
 	total := len(sim.Databases("org1")) + len(sim.Databases("org2"))
 	var st metrics.Status
-	poll(t, "a scheduled extraction over every tenant", func() (bool, string) {
+	poll(t, "two scheduled extractions over every tenant", func() (bool, string) {
 		code, body := httpGet("http://" + listen + "/status")
 		if code != 200 || json.Unmarshal([]byte(body), &st) != nil || len(st.Extracts) != 1 || st.Extracts[0].LastRun == nil {
 			return false, body
 		}
 		lr := st.Extracts[0].LastRun
-		return lr.Status == "ok" && lr.OK == total, body
+		return lr.RunID >= 2 && lr.Status == "ok" && lr.OK == total, body
 	})
 	if st.Extracts[0].Query != "orders_daily" || st.Extracts[0].NextRun == nil {
 		t.Errorf("/status extract: %+v", st.Extracts[0])
@@ -186,7 +186,7 @@ func TestDaemonRunsExtractionOnSchedule(t *testing.T) {
 	if strings.Contains(p.log()+m, jwtPrefix) {
 		t.Error("a token is in the daemon's logs or metrics")
 	}
-	// One token per (org, group) however many runs: the TTL is an hour.
+	// One token per (org, group) over both runs: the TTL is an hour.
 	groups := map[string]bool{}
 	for _, org := range []string{"org1", "org2"} {
 		for _, d := range sim.Databases(org) {
