@@ -178,6 +178,9 @@ func TestDaemonRunsExtractionOnSchedule(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	if _, page := httpGet("http://" + listen + "/"); !strings.Contains(page, `<tr data-query="orders_daily">`) || !strings.Contains(page, fmt.Sprintf("%d / 0 / 0", total)) {
+		t.Errorf("the status page lacks the query's last run:\n%s", page)
+	}
 	p.signal(syscall.SIGTERM)
 	p.wait()
 	if _, dbs := viewOrders(t, mirror); dbs != int64(total) {
