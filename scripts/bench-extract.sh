@@ -75,6 +75,9 @@ for c in 1 4 16 64; do
     fwalls+=("$(echo "$floor" | sed 's/.*"wall_seconds":\([0-9.]*\).*/\1/')")
     fdbs=$(echo "$floor" | sed 's/.*"databases":\([0-9]*\).*/\1/')
   done
+  if [ "$ok" != "$fdbs" ]; then   # every database must answer, or the figures mean nothing
+    echo "bench-extract: tursync extract read $ok databases of $fdbs:" >&2; cat "$work/out" "$work/time" >&2; exit 1
+  fi
   wall=$(printf '%s\n' "${walls[@]}" | median); fwall=$(printf '%s\n' "${fwalls[@]}" | median)
   rss=$(printf '%s\n' "${rsss[@]}" | sort -n | tail -1)
   printf '| %s | %s s (%s ok) | %.0f | %s MiB | %s | %.2f s | %.0f | %.2fx |\n' "$c" "$wall" "$ok" "$(awk -v n="$ok" -v w="$wall" 'BEGIN {print n / w}')" \
