@@ -235,18 +235,29 @@ func (s *Scheduler) enter() bool {
 	return true
 }
 
-// pass runs one account's pass.
-func (s *Scheduler) pass(id string) {
+// slot waits for one of the MaxConcurrentAccounts slots that passes and
+// tasks share, registered with the shutdown wait group; ok is false once
+// shutdown began. release gives the slot back.
+func (s *Scheduler) slot() (release func(), ok bool) {
 	if !s.enter() {
-		return
+		return nil, false
 	}
-	defer s.wg.Done()
 	select {
 	case s.sem <- struct{}{}:
+		return func() { <-s.sem; s.wg.Done() }, true
 	case <-s.stop:
+		s.wg.Done()
+		return nil, false
+	}
+}
+
+// pass runs one account's pass.
+func (s *Scheduler) pass(id string) {
+	release, ok := s.slot()
+	if !ok {
 		return
 	}
-	defer func() { <-s.sem }()
+	defer release()
 
 	s.mu.Lock()
 	sj := s.jobs[id]

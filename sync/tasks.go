@@ -72,16 +72,11 @@ func (s *Scheduler) SetTasks(tasks []Task) error {
 
 // runTask runs one scheduled task under its lease.
 func (s *Scheduler) runTask(id string) {
-	if !s.enter() {
+	release, ok := s.slot()
+	if !ok {
 		return
 	}
-	defer s.wg.Done()
-	select {
-	case s.sem <- struct{}{}:
-	case <-s.stop:
-		return
-	}
-	defer func() { <-s.sem }()
+	defer release()
 	s.mu.Lock()
 	st := s.tasks[id]
 	if st == nil {
