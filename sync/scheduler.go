@@ -396,32 +396,7 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		sj := s.jobs[id]
-		as := metrics.AccountStatus{ID: id, Schedule: sj.job.Schedule, Running: sj.running, Error: sj.lastErr, Up: sj.up, Orgs: []metrics.OrgStatus{}}
-		if e := s.cron.Entry(sj.entry); e.Valid() && !e.Next.IsZero() {
-			next := e.Next.UTC()
-			as.NextRun = &next
-		}
-		if r, ok := runs[id]; ok {
-			p := &metrics.PassStatus{RunID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt, Error: r.Error}
-			if !r.FinishedAt.IsZero() {
-				p.FinishedAt = &r.FinishedAt
-			}
-			as.LastPass = p
-		}
-		for _, l := range leases {
-			// Only a live lease says who syncs the account now.
-			if l.Account == id && l.ExpiresAt.After(now) {
-				as.Lease = &metrics.LeaseStatus{Owner: l.Owner, ExpiresAt: l.ExpiresAt.UTC(), Mine: l.Owner == s.syncer.o.Owner}
-			}
-		}
-		if sj.running && sj.syncer != nil {
-			if p, ok := sj.syncer.InFlight(id); ok {
-				as.InFlight = &metrics.PassProgress{Org: p.Org, OrgIndex: p.OrgIndex, Orgs: p.Orgs, Resource: p.Resource,
-					Pages: p.Pages, Rows: p.Rows, ExpectedRows: p.Expected, Since: p.Since.UTC()}
-			}
-		}
-		st.Accounts = append(st.Accounts, as)
+		st.Accounts = append(st.Accounts, s.accountStatus(id, s.jobs[id], runs, leases, now))
 	}
 	s.mu.Unlock()
 	index := map[string]int{}
@@ -451,6 +426,35 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 		o.Resources = append(o.Resources, sc)
 	}
 	return st, nil
+}
+
+// accountStatus is one account's entry of /status; s.mu is held.
+func (s *Scheduler) accountStatus(id string, sj *scheduledJob, runs map[string]storage.RunRecord, leases []storage.LeaseInfo, now time.Time) metrics.AccountStatus {
+	as := metrics.AccountStatus{ID: id, Schedule: sj.job.Schedule, Running: sj.running, Error: sj.lastErr, Up: sj.up, Orgs: []metrics.OrgStatus{}}
+	if e := s.cron.Entry(sj.entry); e.Valid() && !e.Next.IsZero() {
+		next := e.Next.UTC()
+		as.NextRun = &next
+	}
+	if r, ok := runs[id]; ok {
+		p := &metrics.PassStatus{RunID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt, Error: r.Error}
+		if !r.FinishedAt.IsZero() {
+			p.FinishedAt = &r.FinishedAt
+		}
+		as.LastPass = p
+	}
+	for _, l := range leases {
+		// Only a live lease says who syncs the account now.
+		if l.Account == id && l.ExpiresAt.After(now) {
+			as.Lease = &metrics.LeaseStatus{Owner: l.Owner, ExpiresAt: l.ExpiresAt.UTC(), Mine: l.Owner == s.syncer.o.Owner}
+		}
+	}
+	if sj.running && sj.syncer != nil {
+		if p, ok := sj.syncer.InFlight(id); ok {
+			as.InFlight = &metrics.PassProgress{Org: p.Org, OrgIndex: p.OrgIndex, Orgs: p.Orgs, Resource: p.Resource,
+				Pages: p.Pages, Rows: p.Rows, ExpectedRows: p.Expected, Since: p.Since.UTC()}
+		}
+	}
+	return as
 }
 
 // cronLogger sends robfig/cron's logging to slog. cron.Recover reports a

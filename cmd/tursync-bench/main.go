@@ -44,7 +44,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := dispatch(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "tursync-bench:", err)
 		os.Exit(1)
 	}
@@ -62,13 +62,18 @@ type result struct {
 	RowsPerSec   float64 `json:"rows_per_sec,omitempty"`
 }
 
-func run(args []string) error {
+// dispatch runs the extraction commands, and the sync ones through run.
+func dispatch(args []string) error {
 	if len(args) > 0 && args[0] == "extractfloor" {
 		return extractFloor(args[1:])
 	}
 	if len(args) > 0 && args[0] == "tenantkey" {
 		return tenantKey(args[1:])
 	}
+	return run(args)
+}
+
+func run(args []string) error {
 	if len(args) == 0 || !slices.Contains([]string{"fetch", "fetchfloor", "baseline", "writefloor"}, args[0]) {
 		return fmt.Errorf("usage: tursync-bench fetch|fetchfloor|baseline|writefloor --api URL [--token T | --tokens FILE] [--db PATH] [--all-audit]")
 	}

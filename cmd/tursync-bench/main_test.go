@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,5 +37,34 @@ func TestWriteFloorOfAFleet(t *testing.T) {
 	}
 	if accounts != 3 || dbs != 60 {
 		t.Errorf("databases of %d accounts, %d rows; want 3 and 60", accounts, dbs)
+	}
+}
+
+// TestTenantKeyPairMatches writes the bed's key pair and checks that the
+// simulator reads the private half and that the public half verifies what
+// it signs, as sqld will.
+func TestTenantKeyPairMatches(t *testing.T) {
+	dir := t.TempDir()
+	if err := dispatch([]string{"tenantkey", "--out", dir}); err != nil {
+		t.Fatal(err)
+	}
+	priv, err := tursotest.ReadTenantKey(filepath.Join(dir, "tenant.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "tenant.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PUBLIC KEY" {
+		t.Fatalf("tenant.pub is not a PEM public key: %q", b)
+	}
+	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ed25519.Verify(pub.(ed25519.PublicKey), []byte("msg"), ed25519.Sign(priv, []byte("msg"))) {
+		t.Error("the public key does not verify the private key's signature")
 	}
 }
