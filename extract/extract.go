@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	stdsync "sync"
 	"time"
 
 	"github.com/tursync/tursync/storage"
@@ -198,43 +199,43 @@ func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Su
 	if err != nil {
 		return err
 	}
-	work := make(chan Planned)
-	outcomes := make(chan outcome, e.opts.Concurrency)
 	minters := newMinterCache(accounts)
-	done := make(chan struct{})
+	work := make(chan Planned)
+	go feed(ctx, plan, e.premint(ctx, plan, minters), work)
+	outcomes := make(chan outcome, e.opts.Concurrency)
+	var workers stdsync.WaitGroup
 	for range min(e.opts.Concurrency, max(len(plan), 1)) {
-		go func() {
-			defer func() { done <- struct{}{} }()
+		workers.Go(func() {
 			for p := range work {
 				outcomes <- e.database(ctx, q, sum.RunID, p, minters)
 			}
-		}()
+		})
 	}
-	ready := e.premint(ctx, plan, minters)
 	go func() {
-		defer close(work)
-		for _, p := range plan {
-			if p.Skip == "" {
-				select {
-				case <-ready[groupOf(p)]:
-				case <-ctx.Done():
-					return
-				}
-			}
+		workers.Wait()
+		close(outcomes)
+	}()
+	return e.save(ctx, q, outcomes, sum)
+}
+
+// feed hands the plan's databases to the workers in order, each once its
+// group's token is minted (or failed), and closes work at the end.
+func feed(ctx context.Context, plan []Planned, ready map[groupKey]chan struct{}, work chan<- Planned) {
+	defer close(work)
+	for _, p := range plan {
+		if p.Skip == "" {
 			select {
-			case work <- p:
+			case <-ready[groupOf(p)]:
 			case <-ctx.Done():
 				return
 			}
 		}
-	}()
-	go func() {
-		for range min(e.opts.Concurrency, max(len(plan), 1)) {
-			<-done
+		select {
+		case work <- p:
+		case <-ctx.Done():
+			return
 		}
-		close(outcomes)
-	}()
-	return e.save(ctx, q, outcomes, sum)
+	}
 }
 
 // groupKey names a group of an org of an account.
