@@ -401,3 +401,51 @@ func TestDeletedDatabaseIsSkippedAndKept(t *testing.T) {
 		t.Errorf("%d ok statuses in the last run, summary says %d (%v)", runs, sum.OK, err)
 	}
 }
+
+// TestRefusedGroupTokenFallsBackPerDatabase makes the API refuse group
+// tokens for one org (404): its databases get tokens of their own and are
+// read all the same.
+func TestRefusedGroupTokenFallsBackPerDatabase(t *testing.T) {
+	b := newBed(t, "file")
+	org := b.sim.Orgs()[1]
+	b.sim.Inject(turso.RouteGroupToken, org, tursotest.Fault{Status: 404})
+	sum, err := b.extractor(b.tenants.SQLD, 4).Run(context.Background(), dailyQuery(), b.accounts, "manual")
+	total := len(b.sim.Databases(b.sim.Orgs()[0])) + len(b.sim.Databases(org))
+	if err != nil || sum.OK != total || sum.Failed != 0 {
+		t.Fatalf("summary %+v, %v; want %d ok; logs: %s", sum, err, total, b.logs)
+	}
+	perDB := 0
+	for _, r := range b.sim.Requests() {
+		if r.Route == turso.RouteDatabaseToken && r.Status == 200 {
+			perDB++
+		}
+	}
+	if perDB != len(b.sim.Databases(org)) {
+		t.Errorf("%d database tokens minted; want one per database of %s, %d", perDB, org, len(b.sim.Databases(org)))
+	}
+}
+
+// TestBlockedReadsAreSkipped blocks reads of one org at the source: once
+// synced, its databases are skipped with the reason and nothing is minted
+// for them.
+func TestBlockedReadsAreSkipped(t *testing.T) {
+	b := newBed(t, "file")
+	org := b.sim.Orgs()[0]
+	b.sim.UpdateOrg(org, func(o *tursotest.Organization) { o.BlockedReads = true })
+	b.sync()
+	sum, err := b.extractor(b.tenants.SQLD, 4).Run(context.Background(), dailyQuery(), b.accounts, "manual")
+	blocked, open := len(b.sim.Databases(org)), len(b.sim.Databases(b.sim.Orgs()[1]))
+	if err != nil || sum.Skipped != blocked || sum.OK != open || sum.Failed != 0 {
+		t.Fatalf("summary %+v, %v; want %d skipped, %d ok", sum, err, blocked, open)
+	}
+	var n int
+	if err := b.store.DB().QueryRow(`select count(*) from extract_status where organization_id = ? and status = 'skipped' and error like 'reads are blocked%'`, org).Scan(&n); err != nil || n != blocked {
+		t.Errorf("%d skipped statuses say reads are blocked (%v); want %d", n, err, blocked)
+	}
+	for _, r := range b.sim.Requests() {
+		if r.Route == turso.RouteGroupToken && r.Org == org {
+			t.Errorf("a token was minted for the blocked org %s", org)
+			break
+		}
+	}
+}
