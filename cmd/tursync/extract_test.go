@@ -181,6 +181,24 @@ func TestDaemonRunsExtractionOnSchedule(t *testing.T) {
 	if _, page := httpGet("http://" + listen + "/"); !strings.Contains(page, `<tr data-query="orders_daily">`) || !strings.Contains(page, fmt.Sprintf("%d / 0 / 0", total)) {
 		t.Errorf("the status page lacks the query's last run:\n%s", page)
 	}
+	// A query added by a reload is scheduled, and reuses the tokens.
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := string(data) + "    - name: events_count\n      sql: \"select kind, count(*) as n from events group by kind\"\n      schedule: \"@every 2s\"\n"
+	if err := os.WriteFile(cfg, []byte(added), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGHUP)
+	poll(t, "the reloaded query's run", func() (bool, string) {
+		code, body := httpGet("http://" + listen + "/status")
+		if code != 200 || json.Unmarshal([]byte(body), &st) != nil || len(st.Extracts) != 2 {
+			return false, body
+		}
+		lr := st.Extracts[0].LastRun // events_count sorts first
+		return st.Extracts[0].Query == "events_count" && lr != nil && lr.Status == "ok" && lr.OK == total, body
+	})
 	p.signal(syscall.SIGTERM)
 	p.wait()
 	if _, dbs := viewOrders(t, mirror); dbs != int64(total) {
@@ -189,7 +207,8 @@ func TestDaemonRunsExtractionOnSchedule(t *testing.T) {
 	if strings.Contains(p.log()+m, jwtPrefix) {
 		t.Error("a token is in the daemon's logs or metrics")
 	}
-	// One token per (org, group) over both runs: the TTL is an hour.
+	// One token per (org, group) over every run of both queries: the TTL
+	// is an hour and the reload kept the extractor.
 	groups := map[string]bool{}
 	for _, org := range []string{"org1", "org2"} {
 		for _, d := range sim.Databases(org) {
