@@ -10,5 +10,5 @@ VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 OUT=${OUT:-bin/tursync}
 CGO_ENABLED=0 go build -trimpath \
-  -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
+  -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X github.com/tursync/tursync/turso.Version=${VERSION}" \
   -o "$OUT" ./cmd/tursync

@@ -23,8 +23,12 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Version is stamped into the User-Agent; cmd sets it from the build.
+// Version is stamped into the User-Agent; the build sets it
+// (-X github.com/tursync/tursync/turso.Version=..., scripts/build.sh).
 var Version = "dev"
+
+// UserAgent is what every request says of its client.
+func UserAgent() string { return "tursync/" + Version + " (+https://github.com/tursync/tursync)" }
 
 // Defaults of the client; PRODUCT.md lists the config keys that change them.
 const (
@@ -304,7 +308,7 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 	}
 	req.Header.Set("Authorization", "Bearer "+c.opts.Token.Reveal())
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "tursync/"+Version+" (+https://github.com/tursync/tursync)")
+	req.Header.Set("User-Agent", UserAgent())
 
 	c.reqs.Add(1)
 	start := time.Now()

@@ -288,3 +288,26 @@ func TestMembersStreamInPages(t *testing.T) {
 		t.Errorf("the page function's error came back as %v", err)
 	}
 }
+
+// Every request names the client and its version, as the build stamps it.
+func TestUserAgentCarriesTheVersion(t *testing.T) {
+	old := turso.Version
+	turso.Version = "v9.9.9-test"
+	t.Cleanup(func() { turso.Version = old })
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("User-Agent")
+		w.Write([]byte(`{"exp": -1}`))
+	}))
+	defer srv.Close()
+	c, err := turso.NewClient(turso.Options{BaseURL: srv.URL, Token: turso.NewSecret(clientToken)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ValidateToken(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got, "tursync/v9.9.9-test ") || got != turso.UserAgent() {
+		t.Errorf("User-Agent %q", got)
+	}
+}

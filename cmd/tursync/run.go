@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tursync/tursync/turso"
 	"io"
 	"log/slog"
 	"os"
@@ -104,7 +105,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	case "simulate":
 		return m.runSimulate(ctx, rest)
 	case "version":
-		fmt.Fprintf(m.Stdout, "tursync %s\ncommit %s\n%s\n", version, buildCommit(), runtime.Version())
+		fmt.Fprintf(m.Stdout, "tursync %s\ncommit %s\n%s\nuser-agent %s\n", version, buildCommit(), runtime.Version(), turso.UserAgent())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
