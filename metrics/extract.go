@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // extractMetrics are the collectors of cross-tenant extraction. Their
@@ -18,22 +19,21 @@ type extractMetrics struct {
 }
 
 func newExtractMetrics(reg prometheus.Registerer) extractMetrics {
-	e := extractMetrics{
-		databases: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "extract_databases_total",
+	f := promauto.With(reg)
+	return extractMetrics{
+		databases: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "extract_databases_total",
 			Help: "Databases an extraction query ran in, by outcome (ok, failed, skipped)."}, []string{"query", "status"}),
-		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "extract_rows_total",
+		rows: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "extract_rows_total",
 			Help: "Rows extraction queries brought into the mirror."}, []string{"query"}),
-		duration: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "extract_duration_seconds",
+		duration: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "extract_duration_seconds",
 			Help: "How long the query's last run took over all its databases."}, []string{"query"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "extract_last_success_timestamp_seconds",
+		lastSuccess: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "extract_last_success_timestamp_seconds",
 			Help: "Unix time the query's last run ended that reached its databases (some may have failed alone)."}, []string{"query"}),
-		failedShare: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "extract_failed_share",
+		failedShare: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "extract_failed_share",
 			Help: "Share of the databases the query's last run tried that failed (0 to 1)."}, []string{"query"}),
-		alertShare: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "extract_alert_failed_share",
+		alertShare: f.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "extract_alert_failed_share",
 			Help: "extract.alert_failed_share: the failed share above which TursyncExtractFailing fires."}),
 	}
-	reg.MustRegister(e.databases, e.rows, e.duration, e.lastSuccess, e.failedShare, e.alertShare)
-	return e
 }
 
 // ExtractDatabase counts one database's outcome in a run of query.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 const namespace = "tursync"
@@ -57,72 +58,69 @@ type Metrics struct {
 // New registers every collector of PRODUCT.md on reg, plus build_info with
 // version and the Go version.
 func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
+	f := promauto.With(reg)
 	m := &Metrics{
-		syncRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "sync_runs_total",
+		syncRuns: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "sync_runs_total",
 			Help: "Account passes by final status (complete, partial, failed)."}, []string{"account", "status"}),
-		scopeSyncs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "scope_syncs_total",
+		scopeSyncs: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "scope_syncs_total",
 			Help: "Scope syncs by status (complete, failed, unavailable, guarded)."}, []string{"account", "org", "resource", "status"}),
-		scopeLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_last_success_timestamp_seconds",
+		scopeLastSuccess: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_last_success_timestamp_seconds",
 			Help: "Unix time a scope last completed (guarded counts as complete). Absent while a scope is unavailable by plan or role."},
 			[]string{"account", "org", "resource"}),
-		scopeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "scope_duration_seconds",
+		scopeDuration: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "scope_duration_seconds",
 			Help:    "Time to fetch one scope of one org.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}}, []string{"resource"}),
-		rowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "rows_written_total",
+		rowsWritten: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "rows_written_total",
 			Help: "Mirror rows written by resource and op (created, updated, deleted)."}, []string{"resource", "op"}),
-		mirrorRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "mirror_rows",
+		mirrorRows: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "mirror_rows",
 			Help: "Live (not tombstoned) rows in the mirror per account and resource, read after each pass."}, []string{"account", "resource"}),
-		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_requests_total",
+		apiRequests: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_requests_total",
 			Help: "Platform API requests by route template and HTTP status (0: no answer)."}, []string{"endpoint", "code"}),
-		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "api_request_duration_seconds",
+		apiDuration: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "api_request_duration_seconds",
 			Help:    "Platform API request latency by route template.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}}, []string{"endpoint"}),
-		apiRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_retries_total",
+		apiRetries: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_retries_total",
 			Help: "Platform API retries by reason (rate_limited, server, network)."}, []string{"reason"}),
-		apiRateLimited: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "api_rate_limited_seconds_total",
+		apiRateLimited: f.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "api_rate_limited_seconds_total",
 			Help: "Seconds spent waiting on rate limits: the token bucket and Retry-After."}),
-		guardTrips: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "delete_guard_trips_total",
+		guardTrips: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "delete_guard_trips_total",
 			Help: "Scopes whose deletes the delete guard held back."}, []string{"account", "org", "resource"}),
-		accountUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "account_up",
+		accountUp: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "account_up",
 			Help: "1 when the account's last pass reached its orgs, 0 when it failed as a whole (revoked token, org list, mirror)."},
 			[]string{"account"}),
-		tokenExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "token_expiry_timestamp_seconds",
+		tokenExpiry: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "token_expiry_timestamp_seconds",
 			Help: "Unix time the account's Platform API token expires, from /v1/auth/validate; absent for tokens that never expire."},
 			[]string{"account"}),
-		scheduleInterval: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "account_schedule_interval_seconds",
+		scheduleInterval: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "account_schedule_interval_seconds",
 			Help: "Seconds between two scheduled passes of the account, for staleness alerts."}, []string{"account"}),
-		jobPanics: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "job_panics_total",
+		jobPanics: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "job_panics_total",
 			Help: "Scheduled jobs that panicked; the scheduler recovered and kept running."}, []string{"job"}),
-		configReloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "config_reloads_total",
+		configReloads: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "config_reloads_total",
 			Help: "Config reloads on SIGHUP by result (ok, error)."}, []string{"result"}),
-		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "retention_pruned_rows_total",
+		pruned: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "retention_pruned_rows_total",
 			Help: "Rows removed by the retention settings, by table."}, []string{"table"}),
-		leaseHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "lease_held",
+		leaseHeld: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "lease_held",
 			Help: "1 while this process holds the account's lease (a pass of it runs here), else 0."}, []string{"account"}),
-		leaseSkips: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "lease_skips_total",
+		leaseSkips: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "lease_skips_total",
 			Help: "Passes skipped because another process held the account's lease."}, []string{"account"}),
-		scopeUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_up",
+		scopeUp: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_up",
 			Help: "1 when the scope's last pass completed (or was guarded), 0 when it failed, whether or not it ever succeeded. Absent while unavailable by plan or role."},
 			[]string{"account", "org", "resource"}),
-		scopeLastAttempt: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_last_attempt_timestamp_seconds",
+		scopeLastAttempt: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_last_attempt_timestamp_seconds",
 			Help: "Unix time the scope's last pass ended, whatever its status. Absent while unavailable by plan or role."},
 			[]string{"account", "org", "resource"}),
-		scopeFailures: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_consecutive_failures",
+		scopeFailures: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_consecutive_failures",
 			Help: "Passes in a row that failed the scope (0 after a complete one); 1 at start-up when the mirror's last pass of it failed."},
 			[]string{"account", "org", "resource"}),
-		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "config_last_reload_successful",
+		reloadOK: f.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "config_last_reload_successful",
 			Help: "0 when the last SIGHUP reload was refused (the daemon runs the previous config), else 1."}),
 		scopes: map[[3]string]bool{}, extractQueries: map[string]bool{},
 	}
 	m.reloadOK.Set(1)
 	m.extract = newExtractMetrics(reg)
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
+	buildInfo := f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help: "Always 1; the labels say which build runs."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, goVersion).Set(1)
-	reg.MustRegister(m.syncRuns, m.scopeSyncs, m.scopeLastSuccess, m.scopeDuration, m.rowsWritten, m.mirrorRows,
-		m.apiRequests, m.apiDuration, m.apiRetries, m.apiRateLimited, m.guardTrips, m.accountUp, m.tokenExpiry,
-		m.scheduleInterval, m.jobPanics, m.configReloads, m.pruned, m.leaseHeld, m.leaseSkips,
-		m.scopeUp, m.scopeLastAttempt, m.scopeFailures, m.reloadOK, buildInfo)
 	return m
 }
 
