@@ -115,11 +115,11 @@ type Summary struct {
 func (s Summary) Status() string {
 	switch {
 	case s.Failed == 0:
-		return "ok"
+		return storage.StatusOK
 	case s.OK == 0:
-		return "failed"
+		return storage.StatusFailed
 	}
-	return "partial"
+	return storage.StatusPartial
 }
 
 // Planned is a database a query would read, or skip and why.
@@ -169,7 +169,7 @@ func (e *Extractor) Run(ctx context.Context, q Query, accounts Accounts, trigger
 	rec := storage.ExtractRun{ID: runID, Query: q.Name, Status: sum.Status(), FinishedAt: e.opts.Now(), OK: sum.OK, Failed: sum.Failed,
 		Skipped: sum.Skipped, Rows: sum.Rows}
 	if err != nil {
-		rec.Status, rec.Error = "failed", err.Error()
+		rec.Status, rec.Error = storage.StatusFailed, err.Error()
 	}
 	// The run's record is written even when the context ended, so it is
 	// not left running.

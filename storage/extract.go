@@ -10,12 +10,11 @@ import (
 	"time"
 )
 
-// The statuses of extract_status and the classes of its failures
-// (PRODUCT.md, Cross-tenant extraction).
+// The statuses of extract_status (PRODUCT.md, Cross-tenant extraction).
 const (
-	ExtractOK      = "ok"
-	ExtractFailed  = "failed"
-	ExtractSkipped = "skipped"
+	ExtractOK      = StatusOK
+	ExtractFailed  = StatusFailed
+	ExtractSkipped = StatusSkipped
 )
 
 // ExtractTarget is a database of the mirror an extraction may query.

@@ -140,7 +140,7 @@ func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgRes
 		log.Error("org not written", "error", err)
 		for _, sc := range pass.Scopes {
 			if sc.Status == storage.StatusComplete || sc.Status == storage.StatusGuarded {
-				sc.Status, sc.ErrorClass, sc.Error = storage.StatusFailed, "mirror", err.Error()
+				sc.Status, sc.ErrorClass, sc.Error = storage.StatusFailed, storage.ClassMirror, err.Error()
 				sc.Counts, sc.DeletesHeld = storage.Counts{}, 0
 			}
 		}

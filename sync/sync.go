@@ -61,7 +61,7 @@ type Store interface {
 
 // StatusSkipped is a pass that did not run because another process held
 // the account's lease.
-const StatusSkipped = "skipped"
+const StatusSkipped = storage.StatusSkipped
 
 // Log keys, the same on every line of a pass.
 const (
@@ -384,7 +384,7 @@ func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []pl
 	tr := trackerOf(ctx)
 	for i, po := range orgs {
 		if s.stopping() {
-			res.Status, res.Err = "partial", ErrStopped
+			res.Status, res.Err = storage.StatusPartial, ErrStopped
 			break
 		}
 		tr.orgStart(po.slug, i+1, len(orgs))
@@ -394,11 +394,11 @@ func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []pl
 		for _, sc := range or.Scopes {
 			res.Counts.Add(sc.Counts)
 			if sc.Status == storage.StatusFailed {
-				res.Status = "partial"
+				res.Status = storage.StatusPartial
 			}
 		}
 		if or.Err != nil {
-			res.Status = "partial"
+			res.Status = storage.StatusPartial
 			// A lost lease ends the pass; rule 7: a revoked token fails the
 			// whole account and keeps its data as it was.
 			if errors.Is(or.Err, storage.ErrLeaseLost) || turso.ClassOf(or.Err) == turso.ClassAuth {
@@ -439,7 +439,7 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 	switch res.Status {
 	case storage.StatusFailed:
 		lvl = slog.LevelError
-	case "partial":
+	case storage.StatusPartial:
 		lvl = slog.LevelWarn
 	}
 	log.Log(ctx, lvl, "account pass", "status", res.Status, "orgs", len(res.Orgs), "created", res.Counts.Created, "updated", res.Counts.Updated,
@@ -719,7 +719,7 @@ func scopeStatus(err error) (status, class string) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return storage.StatusFailed, string(turso.ClassNetwork)
 		}
-		return storage.StatusFailed, "mirror"
+		return storage.StatusFailed, storage.ClassMirror
 	}
 	return storage.StatusFailed, string(c)
 }
