@@ -67,8 +67,13 @@ type Options struct {
 	Observer Observer
 }
 
-// DefaultDatabaseURL reaches a Turso Cloud database over TLS.
-const DefaultDatabaseURL = "libsql://{hostname}"
+// The defaults of the extract settings, which the config uses too.
+const (
+	// DefaultDatabaseURL reaches a Turso Cloud database over TLS.
+	DefaultDatabaseURL = "libsql://{hostname}"
+	DefaultConcurrency = 16
+	DefaultTokenTTL    = time.Hour
+)
 
 // Extractor runs queries. It keeps the minted tokens between runs.
 type Extractor struct {
@@ -80,10 +85,10 @@ type Extractor struct {
 // New returns an Extractor over the mirror.
 func New(store Store, opts Options) *Extractor {
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 16
+		opts.Concurrency = DefaultConcurrency
 	}
 	if opts.TokenTTL <= 0 {
-		opts.TokenTTL = time.Hour
+		opts.TokenTTL = DefaultTokenTTL
 	}
 	if opts.DatabaseURL == "" {
 		opts.DatabaseURL = DefaultDatabaseURL

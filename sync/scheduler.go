@@ -94,7 +94,7 @@ func NewScheduler(store Store, status StatusStore, opts Options, m *metrics.Metr
 		opts.Now = time.Now
 	}
 	if opts.MaxConcurrentAccounts <= 0 {
-		opts.MaxConcurrentAccounts = 4
+		opts.MaxConcurrentAccounts = DefaultMaxConcurrentAccounts
 	}
 	s := &Scheduler{store: status, log: opts.Logger, metrics: m, now: opts.Now,
 		sem: make(chan struct{}, opts.MaxConcurrentAccounts), ctx: ctx, cancel: cancel, stop: make(chan struct{}),

@@ -59,6 +59,17 @@ type Store interface {
 	ReleaseLease(ctx context.Context, l *storage.Lease) error
 }
 
+// The defaults of PRODUCT.md that a pass applies where its options are
+// silent; the config's defaults are these same values.
+const (
+	DefaultSchedule              = "@every 15m"
+	DefaultMaxConcurrentAccounts = 4
+	DefaultLeaseTTL              = 30 * time.Second
+	DefaultBackfill              = 720 * time.Hour
+	DefaultGuardMaxFraction      = 0.5
+	DefaultGuardMinRows          = 10
+)
+
 // StatusSkipped is a pass that did not run because another process held
 // the account's lease.
 const StatusSkipped = storage.StatusSkipped
@@ -152,10 +163,10 @@ type Syncer struct {
 // New returns a Syncer.
 func New(store Store, o Options) *Syncer {
 	if o.Guard == (storage.Guard{}) {
-		o.Guard = storage.Guard{MaxFraction: 0.5, MinRows: 10}
+		o.Guard = storage.Guard{MaxFraction: DefaultGuardMaxFraction, MinRows: DefaultGuardMinRows}
 	}
 	if o.Backfill <= 0 {
-		o.Backfill = 720 * time.Hour
+		o.Backfill = DefaultBackfill
 	}
 	if o.AuditOverlap <= 0 {
 		o.AuditOverlap = 10 * time.Minute
@@ -164,7 +175,7 @@ func New(store Store, o Options) *Syncer {
 		o.Trigger = "manual"
 	}
 	if o.MaxConcurrentAccounts <= 0 {
-		o.MaxConcurrentAccounts = 4
+		o.MaxConcurrentAccounts = DefaultMaxConcurrentAccounts
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -179,7 +190,7 @@ func New(store Store, o Options) *Syncer {
 		o.Owner = storage.NewOwner()
 	}
 	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = 30 * time.Second
+		o.LeaseTTL = DefaultLeaseTTL
 	}
 	return &Syncer{store: store, o: o, validatedAt: map[string]time.Time{}, roles: map[string]bool{}, inflight: map[string]*Progress{}}
 }

@@ -136,15 +136,16 @@ type AccountConfig struct {
 // DefaultConfig returns the defaults PRODUCT.md lists.
 func DefaultConfig() Config {
 	return Config{
-		Mirror:      MirrorConfig{BusyTimeout: Duration(storage.DefaultBusyTimeout), FileMode: "0600"},
-		API:         APIConfig{BaseURL: turso.DefaultBaseURL, Timeout: Duration(30 * time.Second), RequestsPerSecond: 5, MaxRetries: 6},
-		HTTP:        HTTPConfig{Listen: "127.0.0.1:9464"},
-		Log:         LogConfig{Level: "info", Format: "auto"},
-		Sync:        SyncConfig{MaxConcurrentAccounts: 4, ShutdownTimeout: Duration(30 * time.Second), LeaseTTL: Duration(30 * time.Second)},
+		Mirror: MirrorConfig{BusyTimeout: Duration(storage.DefaultBusyTimeout), FileMode: "0600"},
+		API:    APIConfig{BaseURL: turso.DefaultBaseURL, Timeout: Duration(turso.DefaultTimeout), RequestsPerSecond: 5, MaxRetries: turso.DefaultMaxRetries},
+		HTTP:   HTTPConfig{Listen: "127.0.0.1:9464"},
+		Log:    LogConfig{Level: "info", Format: "auto"},
+		Sync: SyncConfig{MaxConcurrentAccounts: tsync.DefaultMaxConcurrentAccounts, ShutdownTimeout: Duration(30 * time.Second),
+			LeaseTTL: Duration(tsync.DefaultLeaseTTL)},
 		Retention:   RetentionConfig{ChangeEvents: 0, SyncRuns: Duration(2160 * time.Hour)},
-		Defaults:    DefaultsConfig{Schedule: "@every 15m", Resources: append([]string(nil), schema.Resources...)},
-		DeleteGuard: DeleteGuardConfig{MaxFraction: 0.5, MinRows: 10},
-		AuditLogs:   AuditLogsConfig{Backfill: Duration(720 * time.Hour)},
+		Defaults:    DefaultsConfig{Schedule: tsync.DefaultSchedule, Resources: append([]string(nil), schema.Resources...)},
+		DeleteGuard: DeleteGuardConfig{MaxFraction: tsync.DefaultGuardMaxFraction, MinRows: tsync.DefaultGuardMinRows},
+		AuditLogs:   AuditLogsConfig{Backfill: Duration(tsync.DefaultBackfill)},
 		Extract:     defaultExtractConfig(),
 	}
 }

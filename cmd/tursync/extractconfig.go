@@ -57,7 +57,8 @@ const (
 )
 
 func defaultExtractConfig() ExtractConfig {
-	return ExtractConfig{Concurrency: 16, TokenTTL: Duration(time.Hour), DatabaseURL: extract.DefaultDatabaseURL, AlertFailedShare: 0.1}
+	return ExtractConfig{Concurrency: extract.DefaultConcurrency, TokenTTL: Duration(extract.DefaultTokenTTL), DatabaseURL: extract.DefaultDatabaseURL,
+		AlertFailedShare: 0.1}
 }
 
 var queryName = regexp.MustCompile(`^[a-z0-9_]{1,48}$`)
