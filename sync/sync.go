@@ -276,25 +276,26 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) Result {
 func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (res Result) {
 	res = Result{Account: a.ID, StartedAt: s.o.Now(), Status: storage.StatusComplete}
 	log := s.o.Logger.With(KeyAccount, a.ID)
-	ctx, release, err := s.holdLease(ctx, a.ID, log)
-	if err != nil {
+	// failed records a pass that failed before its run began.
+	failed := func(err error) Result {
 		res.Status, res.Err = storage.StatusFailed, err
-		var held *storage.LeaseHeldError
-		if errors.As(err, &held) {
-			res.Status = StatusSkipped
-			return res
-		}
 		log.Error("sync failed", "error", err)
 		s.recordPass(ctx, res, log)
 		return res
 	}
+	ctx, release, err := s.holdLease(ctx, a.ID, log)
+	var held *storage.LeaseHeldError
+	if errors.As(err, &held) {
+		res.Status, res.Err = StatusSkipped, err
+		return res
+	}
+	if err != nil {
+		return failed(err)
+	}
 	defer release()
 	runID, err := s.store.StartRun(ctx, a.ID, trigger, res.StartedAt)
 	if err != nil {
-		res.Status, res.Err = storage.StatusFailed, err
-		log.Error("sync failed", "error", err)
-		s.recordPass(ctx, res, log)
-		return res
+		return failed(err)
 	}
 	res.RunID = runID
 	log = log.With(KeyRunID, runID)
@@ -304,51 +305,52 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 	// A client lives across passes in the daemon: count this pass only.
 	before := a.API.Stats()
 	defer func() { s.finishPass(ctx, &res, a.API.Stats().Since(before), log) }()
+	if err := s.runPass(ctx, a, runID, &res, log); err != nil {
+		res.Status, res.Err = storage.StatusFailed, err
+	}
+	return res
+}
 
+// runPass is the account's pass inside its run: the token check, the org
+// plan, the account-wide rows, every org, the users' settlement. An error
+// fails the pass as a whole; an org or a scope that fails alone is in res.
+func (s *Syncer) runPass(ctx context.Context, a Account, runID int64, res *Result, log *slog.Logger) error {
 	if s.validateDue(a.ID) {
 		exp, err := a.API.ValidateToken(ctx)
 		if err != nil {
 			s.mu.Lock()
 			delete(s.validatedAt, a.ID) // the next pass tries again
 			s.mu.Unlock()
-			res.Status, res.Err = storage.StatusFailed, fmt.Errorf("validate token of account %s: %w", a.ID, err)
-			return res
+			return fmt.Errorf("validate token of account %s: %w", a.ID, err)
 		}
 		res.TokenExp = exp
 	}
-
 	orgs, err := s.plan(ctx, a)
 	if err != nil {
-		res.Status, res.Err = storage.StatusFailed, err
-		return res
+		return err
 	}
 	if unknown := unknownOrgs(orgs); len(unknown) > 0 && s.o.StrictOrgs {
-		res.Status, res.Err = storage.StatusFailed, errors.Join(unknown...)
-		return res
+		return errors.Join(unknown...)
 	}
-	if err := s.applyAccount(ctx, a, runID, &res, log); err != nil {
-		res.Status, res.Err = storage.StatusFailed, err
-		return res
+	if err := s.applyAccount(ctx, a, runID, res, log); err != nil {
+		return err
 	}
-
 	pf, err := s.prefetch(ctx, a, orgs)
 	if err != nil {
-		res.Status, res.Err = storage.StatusFailed, err
-		return res
+		return err
 	}
 	defer pf.close()
-	settled, stop := s.syncOrgs(ctx, a, runID, orgs, pf, &res, log)
+	settled, stop := s.syncOrgs(ctx, a, runID, orgs, pf, res, log)
 	if stop {
-		return res
+		return nil // syncOrgs has said why in res
 	}
 	st, err := s.store.SettleUsers(ctx, a.ID, runID, res.StartedAt, settled, touchesUsers(res.Orgs))
 	if err != nil {
-		res.Status, res.Err = storage.StatusFailed, err
-		return res
+		return err
 	}
 	res.Counts.Add(st.Counts)
 	res.usersSettled = st.Settled
-	return res
+	return nil
 }
 
 // applyAccount writes what belongs to the account rather than an org: the
