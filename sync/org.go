@@ -111,8 +111,15 @@ func (s *Syncer) vanishedOrg(ctx context.Context, a Account, runID int64, po pla
 		log.Warn("vanished org not confirmed gone", "error", err)
 		return or
 	}
-	pass := &storage.OrgPass{Account: a.ID, Org: po.slug, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes, Offboard: true}
-	err = s.store.ApplyOrg(ctx, pass)
+	return s.offboard(ctx, a, runID, po.slug, log)
+}
+
+// offboard tombstones every row of an org the API confirmed gone (reason
+// organization_removed), subject to the delete guard (reconcile rule 10).
+func (s *Syncer) offboard(ctx context.Context, a Account, runID int64, org string, log *slog.Logger) OrgResult {
+	or := OrgResult{Org: org}
+	pass := &storage.OrgPass{Account: a.ID, Org: org, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes, Offboard: true}
+	err := s.store.ApplyOrg(ctx, pass)
 	or.touchesUsers = pass.TouchesUsers
 	if err != nil {
 		or.Err = err
