@@ -80,7 +80,7 @@ func (m *Main) runCheck(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(m.Stderr, "warn", cfg.Log.Format)
-	accts, err := m.accounts(cfg, "", log)
+	accts, err := m.wiring().accounts(cfg, "", log)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func (m *Main) checkMirror(ctx context.Context, cfg Config) checkMirror {
 		_, err := os.Stat(path)
 		created = errors.Is(err, os.ErrNotExist)
 	}
-	st, err := m.openStore(ctx, cfg, true)
+	st, err := m.wiring().openStore(ctx, cfg, true)
 	if err != nil {
 		cm.Error = err.Error()
 		return cm

@@ -29,16 +29,25 @@ import (
 // (besides once at start-up).
 const retentionSchedule = "@every 24h"
 
-// daemon is the state of `tursync run` that a SIGHUP reload replaces.
+// daemon is `tursync run`. It opens, runs and closes as Litestream's
+// ReplicateCommand does: openDaemon builds everything (mirror, metrics,
+// schedule, listener), Run serves and schedules until a signal or ctx says
+// stop, Close lets the work in flight finish and releases what Open took.
+// It holds the process's wiring, not a pointer back to Main.
 type daemon struct {
-	m       *Main
+	w       wiring
+	exit    func(code int) // a second SIGTERM ends the process at once
+	sigs    <-chan os.Signal
 	path    string
 	cfg     atomic.Pointer[Config]
 	log     *slog.Logger
 	store   *storage.Store
 	metrics *metrics.Metrics
+	reg     *prometheus.Registry
 	lims    *limiters
 	sched   *tsync.Scheduler
+	ln      net.Listener
+	srv     *http.Server
 	// extractor runs the extraction queries; extractKey is the settings
 	// it was built with.
 	extractor  atomic.Pointer[extract.Extractor]
@@ -56,22 +65,52 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-
-	d := &daemon{m: m, path: cfgPath, log: newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format),
-		lims: newLimiters()}
-	d.cfg.Store(&cfg)
-	warnTokenFiles(d.log, cfg)
-	d.store, err = m.openStore(ctx, cfg, false)
+	d, err := openDaemon(ctx, m.wiring(), cfgPath, cfg, newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format), sigs, m.Exit)
 	if err != nil {
 		return err
 	}
-	defer d.store.Close()
+	runErr := d.Run(ctx)
+	d.Close(ctx)
+	return runErr
+}
 
-	reg := prometheus.NewRegistry()
-	d.metrics = metrics.New(reg, version, runtime.Version())
-	metrics.RegisterRuntime(reg)
-	metrics.RegisterMirror(reg, d.store.DB())
+// openDaemon opens the mirror (migrating it), registers the metrics,
+// schedules every account and query, and binds http.listen. On an error
+// nothing it opened stays open.
+func openDaemon(ctx context.Context, w wiring, path string, cfg Config, log *slog.Logger, sigs <-chan os.Signal, exit func(int)) (*daemon, error) {
+	d := &daemon{w: w, exit: exit, sigs: sigs, path: path, log: log, lims: newLimiters(), reg: prometheus.NewRegistry()}
+	d.cfg.Store(&cfg)
+	warnTokenFiles(d.log, cfg)
+	var err error
+	if d.store, err = w.openStore(ctx, cfg, false); err != nil {
+		return nil, err
+	}
+	if err := d.schedule(ctx, cfg); err != nil {
+		d.store.Close()
+		return nil, err
+	}
+	if d.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		d.store.Close()
+		return nil, fmt.Errorf("listen on http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	d.srv = &http.Server{
+		Handler: metrics.Handler(d.reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.Status, Recent: d.recent}),
+		// Probes and scrapes are small; slow clients must not hold
+		// connections open.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	return d, nil
+}
 
+// schedule registers the metrics and builds the scheduler with every
+// account's passes, every extraction query and the daily retention.
+func (d *daemon) schedule(ctx context.Context, cfg Config) error {
+	d.metrics = metrics.New(d.reg, version, runtime.Version())
+	metrics.RegisterRuntime(d.reg)
+	metrics.RegisterMirror(d.reg, d.store.DB())
 	d.sched = tsync.NewScheduler(d.store, d.store, d.syncOptions(cfg), d.metrics)
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
 		return &ConfigError{Msg: err.Error()}
@@ -85,30 +124,21 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 	if err := d.sched.SeedMetrics(ctx); err != nil {
 		d.log.Warn("freshness metrics not seeded from the mirror", "error", err)
 	}
+	return nil
+}
 
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on http.listen %s: %w", cfg.HTTP.Listen, err)
-	}
-	srv := &http.Server{
-		Handler: metrics.Handler(reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.Status, Recent: d.recent}),
-		// Probes and scrapes are small; slow clients must not hold
-		// connections open.
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-	}
+// Run serves the HTTP endpoints, starts the schedule and the first passes,
+// and reloads the config on SIGHUP until a signal, ctx or a failed HTTP
+// server says stop; only the last is an error.
+func (d *daemon) Run(ctx context.Context) error {
+	cfg := d.cfg.Load()
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- d.serve(ln, srv, cfg.HTTP) }()
-	d.log.Info("tursync daemon started", "version", version, "listen", ln.Addr().String(), "accounts", len(cfg.Accounts),
+	go func() { srvErr <- d.serve(d.ln, d.srv, cfg.HTTP) }()
+	d.log.Info("tursync daemon started", "version", version, "listen", d.ln.Addr().String(), "accounts", len(cfg.Accounts),
 		"mirror", storage.RedactURL(cfg.Mirror.URL))
 	d.sched.Start()
 	go d.prune(ctx)
-
-	runErr := d.waitForStop(ctx, sigs, srvErr)
-	d.shutdown(ctx, sigs, srv)
-	return runErr
+	return d.waitForStop(ctx, d.sigs, srvErr)
 }
 
 // waitForStop reloads the config on every SIGHUP until a signal, ctx or a
@@ -133,11 +163,13 @@ func (d *daemon) waitForStop(ctx context.Context, sigs <-chan os.Signal, srvErr 
 	}
 }
 
-// shutdown lets the org in flight finish (or roll back after
-// sync.shutdown_timeout), then stops the HTTP server. A second SIGINT or
-// SIGTERM meanwhile exits at once; SQLite rolls back the open transaction
-// when the process dies, so no org is half-written.
-func (d *daemon) shutdown(ctx context.Context, sigs <-chan os.Signal, srv *http.Server) {
+// Close lets the org in flight finish (or roll back after
+// sync.shutdown_timeout), stops the HTTP server and closes the mirror. A
+// second SIGINT or SIGTERM meanwhile exits at once; SQLite rolls back the
+// open transaction when the process dies, so no org is half-written.
+func (d *daemon) Close(ctx context.Context) {
+	defer d.store.Close()
+	sigs := d.sigs
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -146,7 +178,7 @@ func (d *daemon) shutdown(ctx context.Context, sigs <-chan os.Signal, srv *http.
 			case sig := <-sigs:
 				if sig != syscall.SIGHUP {
 					d.log.Warn("second signal: exiting now", "signal", sig.String())
-					d.m.Exit(1)
+					d.exit(1)
 				}
 			case <-done:
 				return
@@ -159,7 +191,7 @@ func (d *daemon) shutdown(ctx context.Context, sigs <-chan os.Signal, srv *http.
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
+	_ = d.srv.Shutdown(sctx)
 	d.log.Info("tursync daemon stopped")
 }
 
@@ -209,7 +241,7 @@ func (h levelAtLeast) WithGroup(name string) slog.Handler {
 
 // syncOptions are the pass options of a config.
 func (d *daemon) syncOptions(cfg Config) tsync.Options {
-	o := d.m.syncerOptions(cfg, d.log)
+	o := d.w.syncerOptions(cfg, d.log)
 	o.Metrics = d.metrics
 	// The token's expiry feeds tursync_token_expiry_timestamp_seconds; a
 	// daily check is enough, and the other passes save the request.
@@ -234,7 +266,7 @@ func (d *daemon) account(id string) (tsync.Account, error) {
 	cfg := d.cfg.Load()
 	for _, a := range cfg.Accounts {
 		if a.ID == id {
-			acct, err := d.m.account(cfg, a, d.lims, d.metrics, d.log)
+			acct, err := d.w.account(cfg, a, d.lims, d.metrics, d.log)
 			if err != nil {
 				return tsync.Account{}, fmt.Errorf("account %s: %w", id, err)
 			}
@@ -247,7 +279,7 @@ func (d *daemon) account(id string) (tsync.Account, error) {
 // reload re-reads the config on SIGHUP. A bad file keeps the running
 // config; passes in flight keep the options they started with.
 func (d *daemon) reload() {
-	cfg, err := d.m.loadConfig(d.path)
+	cfg, err := d.w.loadConfig(d.path)
 	if err != nil {
 		d.metrics.ConfigReloaded(false)
 		d.log.Error("config reload refused; keeping the running config", "error", err)
@@ -370,7 +402,7 @@ func (d *daemon) prune(ctx context.Context) {
 	if r == (storage.Retention{}) {
 		return
 	}
-	n, err := d.store.Prune(ctx, r, d.m.Now())
+	n, err := d.store.Prune(ctx, r, d.w.now())
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			d.log.Error("retention prune", "error", err)

@@ -19,7 +19,7 @@ func extractLease(query string) string { return "extract:" + query }
 func (d *daemon) setExtract(cfg Config) error {
 	key := fmt.Sprint(cfg.Extract.Concurrency, time.Duration(cfg.Extract.TokenTTL), cfg.Extract.DatabaseURL, cfg.Extract.Proxy)
 	if d.extractor.Load() == nil || key != d.extractKey {
-		d.extractor.Store(extract.New(d.store, d.m.extractOptions(cfg, d.log, d.metrics)))
+		d.extractor.Store(extract.New(d.store, d.w.extractOptions(cfg, d.log, d.metrics)))
 		d.extractKey = key
 	}
 	d.metrics.ExtractAlertShare(cfg.Extract.AlertFailedShare)
@@ -42,7 +42,7 @@ func (d *daemon) runQuery(ctx context.Context, name string) error {
 	if i < 0 {
 		return fmt.Errorf("query %s is no longer configured", name)
 	}
-	sum, err := d.extractor.Load().Run(ctx, cfg.extractQuery(cfg.Extract.Queries[i]), d.m.minters(cfg, d.lims, d.metrics, d.log), tsync.TriggerSchedule)
+	sum, err := d.extractor.Load().Run(ctx, cfg.extractQuery(cfg.Extract.Queries[i]), d.w.minters(cfg, d.lims, d.metrics, d.log), tsync.TriggerSchedule)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func (m *Main) runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg := DefaultConfig()
-	o := m.syncerOptions(cfg, newLogger(m.Stderr, "warn", "text"))
+	o := m.wiring().syncerOptions(cfg, newLogger(m.Stderr, "warn", "text"))
 	o.Trigger = "demo"
 	res := tsync.New(st, o).SyncAccount(ctx, tsync.Account{ID: "demo", API: client})
 	printResults(m.Stdout, []tsync.Result{res}, false)

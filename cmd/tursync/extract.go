@@ -31,12 +31,12 @@ func (m *Main) runExtract(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format)
-	st, err := m.openStore(ctx, cfg, false)
+	st, err := m.wiring().openStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ex := extract.New(st, m.extractOptions(cfg, log, nil))
+	ex := extract.New(st, m.wiring().extractOptions(cfg, log, nil))
 	if *dry {
 		for _, q := range queries {
 			plan, err := ex.Plan(ctx, q)
@@ -47,8 +47,8 @@ func (m *Main) runExtract(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	minters := m.minters(&cfg, newLimiters(), nil, log)
-	leases := tsync.New(st, m.syncerOptions(cfg, log))
+	minters := m.wiring().minters(&cfg, newLimiters(), nil, log)
+	leases := tsync.New(st, m.wiring().syncerOptions(cfg, log))
 	failed := false
 	for _, q := range queries {
 		sum, err := runLeased(ctx, leases, ex, q, minters)
@@ -110,18 +110,18 @@ func selectQueries(cfg Config, only, account string) ([]extract.Query, error) {
 }
 
 // extractOptions are the extraction settings of a config.
-func (m *Main) extractOptions(cfg Config, log *slog.Logger, obs extract.Observer) extract.Options {
+func (w wiring) extractOptions(cfg Config, log *slog.Logger, obs extract.Observer) extract.Options {
 	return extract.Options{Concurrency: cfg.Extract.Concurrency, TokenTTL: time.Duration(cfg.Extract.TokenTTL),
-		DatabaseURL: cfg.Extract.DatabaseURL, Proxy: cfg.Extract.Proxy, Now: m.Now, Logger: log, Observer: obs}
+		DatabaseURL: cfg.Extract.DatabaseURL, Proxy: cfg.Extract.Proxy, Now: w.now, Logger: log, Observer: obs}
 }
 
 // minters builds each account's Platform API client when a run first
 // needs it, reading its token then.
-func (m *Main) minters(cfg *Config, lims *limiters, obs turso.Observer, log *slog.Logger) extract.Accounts {
+func (w wiring) minters(cfg *Config, lims *limiters, obs turso.Observer, log *slog.Logger) extract.Accounts {
 	return func(id string) (extract.Minter, error) {
 		for _, a := range cfg.Accounts {
 			if a.ID == id {
-				return m.client(cfg, a, lims, obs, log)
+				return w.client(cfg, a, lims, obs, log)
 			}
 		}
 		return nil, fmt.Errorf("account %s is no longer configured", id)

@@ -34,7 +34,7 @@ func (m *Main) runPrune(ctx context.Context, args []string) error {
 	if *account != "" && slices.ContainsFunc(cfg.Accounts, func(a AccountConfig) bool { return a.ID == *account }) {
 		return &UsageError{Msg: fmt.Sprintf("prune: account %q is still in the config; remove it from accounts first", *account)}
 	}
-	st, err := m.openStore(ctx, cfg, false)
+	st, err := m.wiring().openStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (m *Main) pruneQuery(ctx context.Context, cfg Config, query string, yes boo
 	if slices.ContainsFunc(cfg.Extract.Queries, func(q ExtractQueryConfig) bool { return q.Name == query }) {
 		return &UsageError{Msg: fmt.Sprintf("prune: query %q is still in the config; remove it from extract.queries first", query)}
 	}
-	st, err := m.openStore(ctx, cfg, false)
+	st, err := m.wiring().openStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,18 @@ func (m *Main) owner() string {
 	return m.ownerName
 }
 
+// wiring is what loading the config and building stores, accounts,
+// clients and options needs of the process: its environment, its clock and
+// its lease owner. Commands take it from Main; the daemon keeps a copy
+// rather than a pointer back to Main.
+type wiring struct {
+	getenv func(string) string
+	now    func() time.Time
+	owner  string
+}
+
+func (m *Main) wiring() wiring { return wiring{getenv: m.Getenv, now: m.Now, owner: m.owner()} }
+
 // NewMain returns a Main wired to the process.
 func NewMain() *Main {
 	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now, Exit: os.Exit}

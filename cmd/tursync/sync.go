@@ -43,13 +43,13 @@ func (m *Main) parseWithConfig(fs *flag.FlagSet, args []string) (Config, string,
 	if err := parseFlags(fs, args); err != nil {
 		return Config{}, "", err
 	}
-	cfg, err := m.loadConfig(*path)
+	cfg, err := m.wiring().loadConfig(*path)
 	return cfg, *path, err
 }
 
-func (m *Main) loadConfig(path string) (Config, error) { return m.loadConfigTokens(path, true) }
+func (w wiring) loadConfig(path string) (Config, error) { return w.loadConfigTokens(path, true) }
 
-func (m *Main) loadConfigTokens(path string, checkTokens bool) (Config, error) {
+func (w wiring) loadConfigTokens(path string, checkTokens bool) (Config, error) {
 	if path == "" {
 		return Config{}, &UsageError{Msg: "--config is required"}
 	}
@@ -58,7 +58,7 @@ func (m *Main) loadConfigTokens(path string, checkTokens bool) (Config, error) {
 		return Config{}, &ConfigError{Msg: scrubPathErr(err).Error()}
 	}
 	defer f.Close()
-	cfg, err := parseConfig(f, true, m.Getenv, checkTokens)
+	cfg, err := parseConfig(f, true, w.getenv, checkTokens)
 	if err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
@@ -69,12 +69,12 @@ func (m *Main) loadConfigTokens(path string, checkTokens bool) (Config, error) {
 	return cfg, nil
 }
 
-func (m *Main) openStore(ctx context.Context, cfg Config, noMigrate bool) (*storage.Store, error) {
+func (w wiring) openStore(ctx context.Context, cfg Config, noMigrate bool) (*storage.Store, error) {
 	var tok string
 	if cfg.Mirror.AuthTokenEnv != "" {
-		tok = m.Getenv(cfg.Mirror.AuthTokenEnv)
+		tok = w.getenv(cfg.Mirror.AuthTokenEnv)
 	}
-	return storage.Open(ctx, cfg.Mirror.URL, storage.Options{AuthToken: tok, Now: m.Now, NoMigrate: noMigrate, FileMode: cfg.Mirror.fileMode(),
+	return storage.Open(ctx, cfg.Mirror.URL, storage.Options{AuthToken: tok, Now: w.now, NoMigrate: noMigrate, FileMode: cfg.Mirror.fileMode(),
 		BusyTimeout: time.Duration(cfg.Mirror.BusyTimeout), AuthTokenName: fmt.Sprintf("mirror.auth_token_env (variable %s)", cfg.Mirror.AuthTokenEnv)})
 }
 
@@ -104,8 +104,8 @@ func (l *limiters) get(tok turso.Secret, rps float64) *rate.Limiter {
 }
 
 // account reads an account's token now and builds its API client.
-func (m *Main) account(cfg *Config, a AccountConfig, lims *limiters, obs turso.Observer, log *slog.Logger) (tsync.Account, error) {
-	c, err := m.client(cfg, a, lims, obs, log)
+func (w wiring) account(cfg *Config, a AccountConfig, lims *limiters, obs turso.Observer, log *slog.Logger) (tsync.Account, error) {
+	c, err := w.client(cfg, a, lims, obs, log)
 	if err != nil {
 		return tsync.Account{}, err
 	}
@@ -113,8 +113,8 @@ func (m *Main) account(cfg *Config, a AccountConfig, lims *limiters, obs turso.O
 }
 
 // client reads an account's token now and builds its Platform API client.
-func (m *Main) client(cfg *Config, a AccountConfig, lims *limiters, obs turso.Observer, log *slog.Logger) (*turso.Client, error) {
-	tok, err := a.Token(m.Getenv)
+func (w wiring) client(cfg *Config, a AccountConfig, lims *limiters, obs turso.Observer, log *slog.Logger) (*turso.Client, error) {
+	tok, err := a.Token(w.getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -124,14 +124,14 @@ func (m *Main) client(cfg *Config, a AccountConfig, lims *limiters, obs turso.Ob
 }
 
 // accounts builds the sync accounts of the config, reading each token now.
-func (m *Main) accounts(cfg Config, only string, log *slog.Logger) ([]tsync.Account, error) {
+func (w wiring) accounts(cfg Config, only string, log *slog.Logger) ([]tsync.Account, error) {
 	lims := newLimiters()
 	var out []tsync.Account
 	for i, a := range cfg.Accounts {
 		if only != "" && a.ID != only {
 			continue
 		}
-		acct, err := m.account(&cfg, a, lims, nil, log)
+		acct, err := w.account(&cfg, a, lims, nil, log)
 		if err != nil {
 			return nil, configErr(fmt.Sprintf("accounts[%d]", i), a.line, "%v", err)
 		}
@@ -143,14 +143,14 @@ func (m *Main) accounts(cfg Config, only string, log *slog.Logger) ([]tsync.Acco
 	return out, nil
 }
 
-func (m *Main) syncerOptions(cfg Config, log *slog.Logger) tsync.Options {
+func (w wiring) syncerOptions(cfg Config, log *slog.Logger) tsync.Options {
 	return tsync.Options{
 		Guard:                 storage.Guard{MaxFraction: cfg.DeleteGuard.MaxFraction, MinRows: cfg.DeleteGuard.MinRows},
 		Backfill:              time.Duration(cfg.AuditLogs.Backfill),
 		MaxConcurrentAccounts: cfg.Sync.MaxConcurrentAccounts,
 		LeaseTTL:              time.Duration(cfg.Sync.LeaseTTL),
-		Owner:                 m.owner(),
-		Now:                   m.Now,
+		Owner:                 w.owner,
+		Now:                   w.now,
 		Logger:                log,
 	}
 }
@@ -184,16 +184,16 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 		defer ui.stop()
 	}
 	warnTokenFiles(log, cfg)
-	accts, err := m.accounts(cfg, *account, log)
+	accts, err := m.wiring().accounts(cfg, *account, log)
 	if err != nil {
 		return err
 	}
-	st, err := m.openStore(ctx, cfg, false)
+	st, err := m.wiring().openStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	o := m.syncerOptions(cfg, log)
+	o := m.wiring().syncerOptions(cfg, log)
 	o.ForceDeletes, o.OnlyOrg, o.LeaseWait = *force, *org, *leaseWait
 	// A misspelt org is a usage error, found before any request for it.
 	o.StrictOrgs = true
@@ -240,11 +240,11 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	// Migrating reads no account token.
-	cfg, err := m.loadConfigTokens(*path, false)
+	cfg, err := m.wiring().loadConfigTokens(*path, false)
 	if err != nil {
 		return err
 	}
-	st, err := m.openStore(ctx, cfg, true)
+	st, err := m.wiring().openStore(ctx, cfg, true)
 	if err != nil {
 		return err
 	}
