@@ -10,122 +10,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Status is the /status document: per account its schedule and last pass,
-// per org and resource the last complete pass, and every scope whose deletes
-// the guard holds back.
-type Status struct {
-	GeneratedAt time.Time       `json:"generated_at"`
-	Accounts    []AccountStatus `json:"accounts"`
-	Guarded     []GuardedScope  `json:"guarded"`
-	Extracts    []ExtractStatus `json:"extracts"`
-}
-
-// ExtractStatus is one scheduled extraction query.
-type ExtractStatus struct {
-	Query    string            `json:"query"`
-	Schedule string            `json:"schedule"`
-	NextRun  *time.Time        `json:"next_run,omitempty"`
-	Running  bool              `json:"running"`
-	Error    string            `json:"error,omitempty"` // why its last run failed as a whole
-	LastRun  *ExtractRunStatus `json:"last_run,omitempty"`
-}
-
-// ExtractRunStatus is a query's run as extract_runs records it.
-type ExtractRunStatus struct {
-	RunID      int64      `json:"run_id"`
-	Trigger    string     `json:"trigger"`
-	Status     string     `json:"status"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	OK         int        `json:"databases_ok"`
-	Failed     int        `json:"databases_failed"`
-	Skipped    int        `json:"databases_skipped"`
-	Rows       int64      `json:"rows"`
-	Error      string     `json:"error,omitempty"`
-}
-
-// AccountStatus is one configured account.
-type AccountStatus struct {
-	ID       string      `json:"id"`
-	Schedule string      `json:"schedule"`
-	NextRun  *time.Time  `json:"next_run,omitempty"`
-	Running  bool        `json:"running"`
-	LastPass *PassStatus `json:"last_pass,omitempty"`
-	Orgs     []OrgStatus `json:"orgs"`
-	Error    string      `json:"error,omitempty"` // why the last pass could not start
-	Up       *bool       `json:"up,omitempty"`    // unknown until a pass ran in this process
-	// Lease is the live lease on the account: which process syncs it now.
-	Lease *LeaseStatus `json:"lease,omitempty"`
-	// InFlight is where the pass running in this process is.
-	InFlight *PassProgress `json:"in_flight,omitempty"`
-}
-
-// PassProgress is the pass in flight: the org and resource being fetched
-// and how far it got.
-type PassProgress struct {
-	Org          string    `json:"org"`
-	OrgIndex     int       `json:"org_index"`
-	Orgs         int       `json:"orgs"`
-	Resource     string    `json:"resource"`
-	Pages        int64     `json:"pages"`
-	Rows         int64     `json:"rows"`
-	ExpectedRows int64     `json:"expected_rows,omitempty"`
-	Since        time.Time `json:"resource_started_at"`
-}
-
-// LeaseStatus is a live lease: its holder, until when, and whether the
-// holder is this process.
-type LeaseStatus struct {
-	Owner     string    `json:"owner"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Mine      bool      `json:"mine"`
-}
-
-// PassStatus is an account pass as sync_runs records it.
-type PassStatus struct {
-	RunID      int64      `json:"run_id"`
-	Trigger    string     `json:"trigger"`
-	Status     string     `json:"status"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Error      string     `json:"error,omitempty"`
-}
-
-// OrgStatus groups an org's scopes.
-type OrgStatus struct {
-	Org       string        `json:"org"`
-	Resources []ScopeStatus `json:"resources"`
-}
-
-// ScopeStatus is one (account, org, resource) scope.
-type ScopeStatus struct {
-	Resource       string     `json:"resource"`
-	LastStatus     string     `json:"last_status"`
-	LastCompleteAt *time.Time `json:"last_complete_at,omitempty"`
-	AgeSeconds     *float64   `json:"age_seconds,omitempty"`
-	ErrorClass     string     `json:"error_class,omitempty"`
-	Error          string     `json:"error,omitempty"`
-	DeletesHeld    int        `json:"deletes_held,omitempty"`
-}
-
-// GuardedScope is a scope whose last pass held deletes back, with the
-// command that releases them.
-type GuardedScope struct {
-	Account     string `json:"account"`
-	Org         string `json:"org"`
-	Resource    string `json:"resource"`
-	DeletesHeld int    `json:"deletes_held"`
-	Release     string `json:"release"`
-}
-
 // Probes are what the handlers ask of the daemon.
 type Probes struct {
 	// Alive reports an error when the scheduler no longer runs.
 	Alive func() error
 	// Ready reports an error when the mirror is unreachable or not migrated.
 	Ready func(ctx context.Context) error
-	// Status builds the /status document.
-	Status func(ctx context.Context) (Status, error)
+	// Status builds the /status document (the scheduler's sync.Status),
+	// which the page renders and /status encodes as JSON.
+	Status func(ctx context.Context) (any, error)
 	// Recent lists the last runs and change events for the status page.
 	Recent func(ctx context.Context) (Recent, error)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tursync/tursync/metrics"
+	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
 )
 
@@ -158,9 +159,9 @@ func TestHandlers(t *testing.T) {
 	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{
 		Alive: func() error { return nil },
 		Ready: func(context.Context) error { return ready },
-		Status: func(context.Context) (metrics.Status, error) {
-			return metrics.Status{Accounts: []metrics.AccountStatus{{ID: "acme", Schedule: "@every 15m"}},
-				Guarded: []metrics.GuardedScope{{Account: "acme", Org: "prod", Resource: "databases", DeletesHeld: 40}}}, nil
+		Status: func(context.Context) (any, error) {
+			return tsync.Status{Accounts: []tsync.AccountStatus{{ID: "acme", Schedule: "@every 15m"}},
+				Guarded: []tsync.GuardedScope{{Account: "acme", Org: "prod", Resource: "databases", DeletesHeld: 40}}}, nil
 		},
 	}))
 	defer srv.Close()
@@ -180,7 +181,7 @@ func TestHandlers(t *testing.T) {
 		t.Errorf("/readyz = %d %q, want 503 naming the migration", code, body)
 	}
 	code, body := get("/status")
-	var st metrics.Status
+	var st tsync.Status
 	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
 		t.Fatalf("/status = %d %q: %v", code, body, err)
 	}
@@ -198,9 +199,9 @@ func TestStatusPageEscapes(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	evil := `<script>alert(1)</script>`
-	st := metrics.Status{Accounts: []metrics.AccountStatus{{ID: "acme", Schedule: "@every 1m", Orgs: []metrics.OrgStatus{{Org: "org1",
-		Resources: []metrics.ScopeStatus{{Resource: "members", LastStatus: "failed", ErrorClass: "server", Error: evil}}}}}}}
-	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{Status: func(context.Context) (metrics.Status, error) { return st, nil },
+	st := tsync.Status{Accounts: []tsync.AccountStatus{{ID: "acme", Schedule: "@every 1m", Orgs: []tsync.OrgStatus{{Org: "org1",
+		Resources: []tsync.ScopeStatus{{Resource: "members", LastStatus: "failed", ErrorClass: "server", Error: evil}}}}}}}
+	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{Status: func(context.Context) (any, error) { return st, nil },
 		Recent: func(context.Context) (metrics.Recent, error) { return metrics.Recent{}, nil }}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/")

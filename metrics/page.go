@@ -43,9 +43,10 @@ var pageTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 	"deref": func(b *bool) bool { return b != nil && *b },
 }).Parse(pageHTML))
 
-// pageData is what the template renders.
+// pageData is what the template renders: the /status document, whose
+// fields the template names, and the recent runs and changes.
 type pageData struct {
-	Status
+	Status any
 	Recent
 }
 

@@ -397,7 +397,7 @@ func runMatrixScope(t *testing.T, sc matrixScope, tot *matrixTotals) {
 	if err := sched.SetJobs([]tsync.Job{{ID: "acme", Schedule: "@every 15m", Account: func() (tsync.Account, error) { return tsync.Account{}, nil }}}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{Alive: sched.Alive, Ready: func(context.Context) error { return nil }, Status: sched.Status}))
+	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{Alive: sched.Alive, Ready: func(context.Context) error { return nil }, Status: sched.StatusProbe}))
 	defer srv.Close()
 	// Each error text, /metrics and /status body is searched for the token
 	// as it is seen; leaks names where it was found.

@@ -369,26 +369,29 @@ func (s *Scheduler) SeedMetrics(ctx context.Context) error {
 	return nil
 }
 
+// StatusProbe is Status as the HTTP handlers take it (metrics.Probes).
+func (s *Scheduler) StatusProbe(ctx context.Context) (any, error) { return s.Status(ctx) }
+
 // Status builds the /status document from the schedule and the mirror.
-func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
+func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 	hs, err := s.store.ScopeHealth(ctx)
 	if err != nil {
-		return metrics.Status{}, err
+		return Status{}, err
 	}
 	runs, err := s.store.LastRuns(ctx)
 	if err != nil {
-		return metrics.Status{}, err
+		return Status{}, err
 	}
 	leases, err := s.store.Leases(ctx)
 	if err != nil {
-		return metrics.Status{}, err
+		return Status{}, err
 	}
 	extracts, err := s.taskStatus(ctx)
 	if err != nil {
-		return metrics.Status{}, err
+		return Status{}, err
 	}
 	now := s.now()
-	st := metrics.Status{GeneratedAt: now.UTC(), Accounts: []metrics.AccountStatus{}, Guarded: []metrics.GuardedScope{}, Extracts: extracts}
+	st := Status{GeneratedAt: now.UTC(), Accounts: []AccountStatus{}, Guarded: []GuardedScope{}, Extracts: extracts}
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.jobs))
 	for id := range s.jobs {
@@ -405,7 +408,7 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 	}
 	for _, h := range hs {
 		if h.LastStatus == storage.StatusGuarded {
-			st.Guarded = append(st.Guarded, metrics.GuardedScope{Account: h.Account, Org: h.Org, Resource: h.Resource, DeletesHeld: h.DeletesHeld,
+			st.Guarded = append(st.Guarded, GuardedScope{Account: h.Account, Org: h.Org, Resource: h.Resource, DeletesHeld: h.DeletesHeld,
 				Release: ReleaseCommand(h.Account, h.Org)})
 		}
 		i, ok := index[h.Account]
@@ -414,10 +417,10 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 		}
 		a := &st.Accounts[i]
 		if len(a.Orgs) == 0 || a.Orgs[len(a.Orgs)-1].Org != h.Org {
-			a.Orgs = append(a.Orgs, metrics.OrgStatus{Org: h.Org})
+			a.Orgs = append(a.Orgs, OrgStatus{Org: h.Org})
 		}
 		o := &a.Orgs[len(a.Orgs)-1]
-		sc := metrics.ScopeStatus{Resource: h.Resource, LastStatus: h.LastStatus, ErrorClass: h.ErrorClass, Error: h.Error, DeletesHeld: h.DeletesHeld}
+		sc := ScopeStatus{Resource: h.Resource, LastStatus: h.LastStatus, ErrorClass: h.ErrorClass, Error: h.Error, DeletesHeld: h.DeletesHeld}
 		if !h.LastCompleteAt.IsZero() {
 			at := h.LastCompleteAt
 			age := math.Round(now.Sub(at).Seconds()*1000) / 1000
@@ -429,14 +432,14 @@ func (s *Scheduler) Status(ctx context.Context) (metrics.Status, error) {
 }
 
 // accountStatus is one account's entry of /status; s.mu is held.
-func (s *Scheduler) accountStatus(id string, sj *scheduledJob, runs map[string]storage.RunRecord, leases []storage.LeaseInfo, now time.Time) metrics.AccountStatus {
-	as := metrics.AccountStatus{ID: id, Schedule: sj.job.Schedule, Running: sj.running, Error: sj.lastErr, Up: sj.up, Orgs: []metrics.OrgStatus{}}
+func (s *Scheduler) accountStatus(id string, sj *scheduledJob, runs map[string]storage.RunRecord, leases []storage.LeaseInfo, now time.Time) AccountStatus {
+	as := AccountStatus{ID: id, Schedule: sj.job.Schedule, Running: sj.running, Error: sj.lastErr, Up: sj.up, Orgs: []OrgStatus{}}
 	if e := s.cron.Entry(sj.entry); e.Valid() && !e.Next.IsZero() {
 		next := e.Next.UTC()
 		as.NextRun = &next
 	}
 	if r, ok := runs[id]; ok {
-		p := &metrics.PassStatus{RunID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt, Error: r.Error}
+		p := &PassStatus{RunID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt, Error: r.Error}
 		if !r.FinishedAt.IsZero() {
 			p.FinishedAt = &r.FinishedAt
 		}
@@ -445,12 +448,12 @@ func (s *Scheduler) accountStatus(id string, sj *scheduledJob, runs map[string]s
 	for _, l := range leases {
 		// Only a live lease says who syncs the account now.
 		if l.Account == id && l.ExpiresAt.After(now) {
-			as.Lease = &metrics.LeaseStatus{Owner: l.Owner, ExpiresAt: l.ExpiresAt.UTC(), Mine: l.Owner == s.syncer.o.Owner}
+			as.Lease = &LeaseStatus{Owner: l.Owner, ExpiresAt: l.ExpiresAt.UTC(), Mine: l.Owner == s.syncer.o.Owner}
 		}
 	}
 	if sj.running && sj.syncer != nil {
 		if p, ok := sj.syncer.InFlight(id); ok {
-			as.InFlight = &metrics.PassProgress{Org: p.Org, OrgIndex: p.OrgIndex, Orgs: p.Orgs, Resource: p.Resource,
+			as.InFlight = &PassProgress{Org: p.Org, OrgIndex: p.OrgIndex, Orgs: p.Orgs, Resource: p.Resource,
 				Pages: p.Pages, Rows: p.Rows, ExpectedRows: p.Expected, Since: p.Since.UTC()}
 		}
 	}

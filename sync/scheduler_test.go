@@ -146,7 +146,7 @@ func TestSchedulerRecoversPanicsAndLimitsConcurrency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byID := map[string]metrics.AccountStatus{}
+	byID := map[string]tsync.AccountStatus{}
 	for _, a := range st.Accounts {
 		byID[a.ID] = a
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/storage"
 )
 
@@ -111,23 +110,23 @@ func (s *Scheduler) runTask(id string) {
 
 // taskStatus lists the tasks for /status with each one's last run as the
 // mirror records it.
-func (s *Scheduler) taskStatus(ctx context.Context) ([]metrics.ExtractStatus, error) {
+func (s *Scheduler) taskStatus(ctx context.Context) ([]ExtractStatus, error) {
 	runs, err := s.store.LastExtractRuns(ctx)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := []metrics.ExtractStatus{}
+	out := []ExtractStatus{}
 	for _, id := range slices.Sorted(maps.Keys(s.tasks)) {
 		st := s.tasks[id]
-		es := metrics.ExtractStatus{Query: id, Schedule: st.task.Schedule, Running: st.running, Error: st.lastErr}
+		es := ExtractStatus{Query: id, Schedule: st.task.Schedule, Running: st.running, Error: st.lastErr}
 		if e := s.cron.Entry(st.entry); e.Valid() && !e.Next.IsZero() {
 			next := e.Next.UTC()
 			es.NextRun = &next
 		}
 		if r, ok := runs[id]; ok {
-			lr := &metrics.ExtractRunStatus{RunID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt.UTC(), OK: r.OK,
+			lr := &ExtractRunStatus{RunID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt.UTC(), OK: r.OK,
 				Failed: r.Failed, Skipped: r.Skipped, Rows: r.Rows, Error: r.Error}
 			if !r.FinishedAt.IsZero() {
 				f := r.FinishedAt.UTC()

@@ -94,7 +94,7 @@ func openDaemon(ctx context.Context, w wiring, path string, cfg Config, log *slo
 		return nil, fmt.Errorf("listen on http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	d.srv = &http.Server{
-		Handler: metrics.Handler(d.reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.Status, Recent: d.recent}),
+		Handler: metrics.Handler(d.reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.StatusProbe, Recent: d.recent}),
 		// Probes and scrapes are small; slow clients must not hold
 		// connections open.
 		ReadHeaderTimeout: 5 * time.Second,

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -237,11 +237,11 @@ func TestDaemonServesStatusAndReloadsOnSIGHUP(t *testing.T) {
 	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
 	base := "http://" + cfg.listen
 
-	status := func() metrics.Status {
+	status := func() tsync.Status {
 		code, body := httpGet(base + "/status")
-		var st metrics.Status
+		var st tsync.Status
 		if code != 200 || json.Unmarshal([]byte(body), &st) != nil {
-			return metrics.Status{}
+			return tsync.Status{}
 		}
 		return st
 	}
@@ -443,9 +443,9 @@ func TestGuardedScopeIsReleasedWhileTheDaemonRuns(t *testing.T) {
 	members := len(sim.Members("org1"))
 	sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: `{"members": []}`})
 	p := startTursync(t, env, "run", "--config", cfgPath)
-	guarded := func() []metrics.GuardedScope {
+	guarded := func() []tsync.GuardedScope {
 		_, body := httpGet("http://" + cfg.listen + "/status")
-		var st metrics.Status
+		var st tsync.Status
 		_ = json.Unmarshal([]byte(body), &st)
 		return st.Guarded
 	}
