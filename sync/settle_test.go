@@ -2,8 +2,14 @@ package sync_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -61,5 +67,38 @@ func TestSettlementSkipsOnlyAfterACompleteOne(t *testing.T) {
 	st, err = e.store.SettleUsers(context.Background(), "acme", runID, e.clk.Now(), map[string]bool{"org1": true, "org2": true}, true)
 	if err != nil || st.Skipped || !st.Settled {
 		t.Errorf("touched: %+v, %v; want settled, not skipped", st, err)
+	}
+}
+
+// lostLease is a mirror on which another process takes the account while
+// the users are settled: the renewal finds the lease gone, and the
+// settlement waits until the pass's context ends.
+type lostLease struct{ tsync.Store }
+
+func (lostLease) RenewLease(context.Context, *storage.Lease, time.Duration) error {
+	return fmt.Errorf("renew lease of acme: %w", storage.ErrLeaseLost)
+}
+
+func (lostLease) SettleUsers(ctx context.Context, account string, _ int64, _ time.Time, _ map[string]bool, _ bool) (storage.Settlement, error) {
+	<-ctx.Done()
+	return storage.Settlement{}, fmt.Errorf("settle users of %s: %w", account, ctx.Err())
+}
+
+// A pass whose lease is lost in the middle of a step says so in its run,
+// not only "context canceled" (the scale-out run saw that once).
+func TestLostLeaseIsTheRecordedCause(t *testing.T) {
+	e := newEnv(t, tursotest.Size{Orgs: 1, Members: 3, Databases: 3, Groups: 1})
+	o := e.opts
+	o.LeaseTTL = 300 * time.Millisecond // renewed, and found lost, after 100 ms
+	res := tsync.New(lostLease{e.store}, o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
+	if res.Status != storage.StatusFailed || !errors.Is(res.Err, storage.ErrLeaseLost) {
+		t.Fatalf("pass %s: %v; want failed with the lost lease", res.Status, res.Err)
+	}
+	var recorded string
+	if err := e.db().QueryRow(`SELECT coalesce(error, '') FROM sync_runs WHERE id = ?`, res.RunID).Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(recorded, storage.ErrLeaseLost.Error()) || !strings.Contains(recorded, "settle users") {
+		t.Errorf("sync_runs.error %q: want the lost lease and the step it stopped", recorded)
 	}
 }

@@ -430,9 +430,14 @@ func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []pl
 // cancelled mid-pass), its metrics and its summary line. stats are the
 // pass's own API requests.
 func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats, log *slog.Logger) {
-	if cause := context.Cause(ctx); errors.Is(cause, storage.ErrLeaseLost) && res.Status != storage.StatusFailed {
+	if cause := context.Cause(ctx); errors.Is(cause, storage.ErrLeaseLost) && !errors.Is(res.Err, storage.ErrLeaseLost) {
 		// The pass stopped because another process took the account:
-		// whatever it did not commit is that process's to write.
+		// whatever it did not commit is that process's to write. A step
+		// the lost lease cancelled says only "context canceled": the run
+		// records why.
+		if res.Err != nil {
+			cause = fmt.Errorf("%w (%w)", cause, res.Err)
+		}
 		res.Status, res.Err = storage.StatusFailed, cause
 	}
 	res.FinishedAt = s.o.Now()
