@@ -108,7 +108,14 @@ func skipGroup(toks []string, i int) int {
 // reducing quoted strings and identifiers to one placeholder token, so a
 // keyword or ';' inside them counts for nothing.
 func lex(sql string) ([]string, error) {
+	toks, _, err := lexEnds(sql)
+	return toks, err
+}
+
+// lexEnds is lex, with the byte offset where each token ends.
+func lexEnds(sql string) ([]string, []int, error) {
 	var out []string
+	var ends []int
 	for i := 0; i < len(sql); {
 		c := sql[i]
 		switch {
@@ -117,13 +124,13 @@ func lex(sql string) ([]string, error) {
 		case strings.HasPrefix(sql[i:], "--"):
 			end := strings.IndexByte(sql[i:], '\n')
 			if end < 0 {
-				return out, nil
+				return out, ends, nil
 			}
 			i += end + 1
 		case strings.HasPrefix(sql[i:], "/*"):
 			end := strings.Index(sql[i+2:], "*/")
 			if end < 0 {
-				return nil, errors.New("unterminated /* comment")
+				return nil, nil, errors.New("unterminated /* comment")
 			}
 			i += end + 4
 		case c == '\'' || c == '"' || c == '`' || c == '[':
@@ -142,23 +149,23 @@ func lex(sql string) ([]string, error) {
 				}
 			}
 			if j >= len(sql) {
-				return nil, fmt.Errorf("unterminated %c", c)
+				return nil, nil, fmt.Errorf("unterminated %c", c)
 			}
-			out = append(out, "''")
+			out, ends = append(out, "''"), append(ends, j+1)
 			i = j + 1
 		case isWord(c):
 			j := i
 			for j < len(sql) && isWord(sql[j]) {
 				j++
 			}
-			out = append(out, sql[i:j])
+			out, ends = append(out, sql[i:j]), append(ends, j)
 			i = j
 		default:
-			out = append(out, string(c))
+			out, ends = append(out, string(c)), append(ends, i+1)
 			i++
 		}
 	}
-	return out, nil
+	return out, ends, nil
 }
 
 func isWord(c byte) bool {
@@ -166,11 +173,19 @@ func isWord(c byte) bool {
 }
 
 // bounded is the statement as it runs: wrapped so that the database itself
-// stops after limit rows and parses nothing but a query.
+// stops after limit rows and parses nothing but a query. What follows its
+// last token but trailing ';' (the separators, comments after them) is cut,
+// since it would land inside the parentheses.
 func bounded(sql string, limit int) string {
 	s := strings.TrimSpace(sql)
-	for strings.HasSuffix(s, ";") {
-		s = strings.TrimSpace(strings.TrimSuffix(s, ";"))
+	if toks, ends, err := lexEnds(s); err == nil {
+		n := len(toks)
+		for n > 0 && toks[n-1] == ";" {
+			n--
+		}
+		if n > 0 {
+			s = s[:ends[n-1]]
+		}
 	}
 	return fmt.Sprintf("SELECT * FROM (%s\n) LIMIT %d", s, limit)
 }
