@@ -5,7 +5,8 @@
 # RSS, token mints) beside tursync-bench extractfloor (the same statement in
 # the same namespaces at the same concurrency, rows dropped), each the
 # median of BENCH_EXTRACT_REPS (3) interleaved runs, then peak RSS over 30,
-# 300 and all databases at concurrency 16.
+# 300 and all databases at concurrency 16, then concurrency 16 into a
+# mirror on a second sqld.
 # Needs sqld (TURSYNC_SQLD or scripts/install-sqld.sh), /usr/bin/time and
 # curl. bench.sh runs it last (BENCH_ONLY=extract runs only it).
 set -euo pipefail
@@ -27,9 +28,10 @@ per_org=${BENCH_EXTRACT_PER_ORG:-334}   # 3 orgs: 1,002 namespaces
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$api/_simulator/stats" >/dev/null 2>&1 && break; sleep 0.1; done
 
 stmt="select date(created_at) as day, count(*) as orders, sum(total) as revenue from orders group by 1"
+mirror_url="file:$work/m.db"
 config() { # concurrency, name glob
   cat > "$work/cfg.yaml" <<YAML
-mirror: {url: "file:$work/m.db"}
+mirror: {url: "$mirror_url"}
 api: {base_url: "http://127.0.0.1:$api", requests_per_second: 1000}
 log: {level: warn}
 accounts:
@@ -91,3 +93,14 @@ for glob in "db-00000*" "db-0000*" "*"; do
   extract
   echo "| $ok | $wall s | $rss MiB |"
 done
+
+# The mirror on a libSQL server: a second sqld, the same tenants.
+"$sqld" -d "$work/mirror-sqld" --http-listen-addr "127.0.0.1:18384" > "$work/sqld-mirror.log" 2>&1 &
+for _ in $(seq 1 100); do curl -fsS -o /dev/null -X POST -d '{"requests":[{"type":"close"}]}' "http://127.0.0.1:18384/v2/pipeline" 2>/dev/null && break; sleep 0.1; done
+mirror_url="http://127.0.0.1:18384"
+config 16 "*"
+BENCH_TOKEN=bench "$T" sync --config "$work/cfg.yaml" > /dev/null
+walls=()
+for _ in $(seq 1 "$reps"); do extract; walls+=("$wall"); done
+echo
+echo "mirror on sqld, concurrency 16: tursync extract $(printf '%s\n' "${walls[@]}" | median) s ($ok ok), peak RSS $rss MiB"
