@@ -170,18 +170,31 @@ func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgRes
 	}
 }
 
+// stageList reads a resource the API answers in one page (the org itself,
+// its groups, its API tokens), maps each element and stages the rows.
+func stageList[T any](ctx context.Context, s *Syncer, account string, sc *storage.Scope, list func() ([]T, error), toRow func(T) schema.Row) error {
+	items, err := list()
+	if err != nil {
+		return err
+	}
+	trackerOf(ctx).page(len(items))
+	rows := make([]schema.Row, len(items))
+	for i, it := range items {
+		rows[i] = toRow(it)
+	}
+	sc.Rows, err = s.store.Stage(ctx, account, rows)
+	return err
+}
+
 // fetch reads one resource of an org into its scope.
 func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.Scope, pf *prefetched, of *orgFetch) error {
 	api := a.API
 	switch sc.Resource {
 	case schema.ResOrganization:
-		o, err := api.GetOrganization(ctx, org)
-		if err != nil {
-			return err
-		}
-		trackerOf(ctx).page(1)
-		sc.Rows, err = s.store.Stage(ctx, a.ID, []schema.Row{mapper.Organization(o)})
-		return err
+		return stageList(ctx, s, a.ID, sc, func() ([]turso.Organization, error) {
+			o, err := api.GetOrganization(ctx, org)
+			return []turso.Organization{o}, err
+		}, func(o turso.Organization) schema.Row { return mapper.Organization(o) })
 	case schema.ResMembers:
 		return s.fetchMembers(ctx, a, org, pf, sc)
 	case schema.ResInvites:
@@ -198,29 +211,11 @@ func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.S
 		}
 		sc.Rows = st
 	case schema.ResGroups:
-		gs, err := api.ListGroups(ctx, org)
-		if err != nil {
-			return err
-		}
-		trackerOf(ctx).page(len(gs))
-		rows := make([]schema.Row, len(gs))
-		for i, g := range gs {
-			rows[i] = mapper.Group(org, g)
-		}
-		sc.Rows, err = s.store.Stage(ctx, a.ID, rows)
-		return err
+		return stageList(ctx, s, a.ID, sc, func() ([]turso.Group, error) { return api.ListGroups(ctx, org) },
+			func(g turso.Group) schema.Row { return mapper.Group(org, g) })
 	case schema.ResAPITokens:
-		ts, err := api.ListAPITokens(ctx, org)
-		if err != nil {
-			return err
-		}
-		trackerOf(ctx).page(len(ts))
-		rows := make([]schema.Row, len(ts))
-		for i, t := range ts {
-			rows[i] = mapper.APIToken(org, t)
-		}
-		sc.Rows, err = s.store.Stage(ctx, a.ID, rows)
-		return err
+		return stageList(ctx, s, a.ID, sc, func() ([]turso.APIToken, error) { return api.ListAPITokens(ctx, org) },
+			func(t turso.APIToken) schema.Row { return mapper.APIToken(org, t) })
 	case schema.ResAuditLogs:
 		return s.fetchAudit(ctx, a, org, sc)
 	case schema.ResUsage:
