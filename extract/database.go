@@ -74,11 +74,22 @@ func (c *minterCache) get(account string) (Minter, error) {
 	return v.m, v.err
 }
 
+// runState is what every database of one run shares: the query, the
+// statement as it runs (bounded once per run, not once per database), the
+// run's id and the accounts' clients.
+type runState struct {
+	q       Query
+	stmt    string
+	runID   int64
+	minters *minterCache
+}
+
 // database queries one database and returns its outcome; it never fails
 // the run.
-func (e *Extractor) database(ctx context.Context, q Query, runID int64, p Planned, minters *minterCache) outcome {
+func (e *Extractor) database(ctx context.Context, rs *runState, p Planned) outcome {
+	q := rs.q
 	start := e.opts.Now()
-	o := outcome{ExtractOutcome: storage.ExtractOutcome{Query: q.Name, RunID: runID, Target: p.ExtractTarget}}
+	o := outcome{ExtractOutcome: storage.ExtractOutcome{Query: q.Name, RunID: rs.runID, Target: p.ExtractTarget}}
 	finish := func(status, class string, err error) outcome {
 		o.Status, o.Class = status, class
 		if err != nil {
@@ -91,7 +102,7 @@ func (e *Extractor) database(ctx context.Context, q Query, runID int64, p Planne
 	if p.Skip != "" {
 		return finish(storage.ExtractSkipped, "", errors.New(p.Skip))
 	}
-	m, err := minters.get(p.Account)
+	m, err := rs.minters.get(p.Account)
 	if err != nil {
 		return finish(storage.ExtractFailed, ClassAuth, fmt.Errorf("account %s: %w", p.Account, err))
 	}
@@ -101,7 +112,7 @@ func (e *Extractor) database(ctx context.Context, q Query, runID int64, p Planne
 	}
 	qctx, cancel := context.WithTimeout(ctx, q.Timeout)
 	defer cancel()
-	cols, rows, err := e.query(qctx, q, p.Hostname, tok)
+	cols, rows, err := e.query(qctx, rs.stmt, q.MaxRows, p.Hostname, tok)
 	switch {
 	case err == nil:
 		o.Columns, o.Rows = cols, rows
@@ -116,9 +127,9 @@ func (e *Extractor) database(ctx context.Context, q Query, runID int64, p Planne
 
 var errTooManyRows = errors.New("too many rows")
 
-// query runs the statement in the database at hostname and returns its
-// columns and at most MaxRows rows as JSON objects.
-func (e *Extractor) query(ctx context.Context, q Query, hostname string, tok turso.Secret) ([]string, [][]byte, error) {
+// query runs the bounded statement in the database at hostname and returns
+// its columns and at most maxRows rows as JSON objects.
+func (e *Extractor) query(ctx context.Context, stmt string, maxRows int, hostname string, tok turso.Secret) ([]string, [][]byte, error) {
 	opts := []libsql.Option{libsql.WithAuthToken(tok.Reveal())}
 	if e.opts.Proxy != "" {
 		opts = append(opts, libsql.WithProxy(e.opts.Proxy))
@@ -129,7 +140,7 @@ func (e *Extractor) query(ctx context.Context, q Query, hostname string, tok tur
 	}
 	db := sql.OpenDB(conn)
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, bounded(q.SQL, q.MaxRows+1))
+	rows, err := db.QueryContext(ctx, stmt)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,8 +156,8 @@ func (e *Extractor) query(ctx context.Context, q Query, hostname string, tok tur
 	}
 	var out [][]byte
 	for rows.Next() {
-		if len(out) == q.MaxRows {
-			return nil, nil, fmt.Errorf("%w: the statement returns more than max_rows (%d); nothing of this database was kept", errTooManyRows, q.MaxRows)
+		if len(out) == maxRows {
+			return nil, nil, fmt.Errorf("%w: the statement returns more than max_rows (%d); nothing of this database was kept", errTooManyRows, maxRows)
 		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, nil, err

@@ -195,8 +195,8 @@ func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Su
 		return err
 	}
 	sum.Skipped += int(gone)
-	for range gone {
-		if e.opts.Observer != nil {
+	if e.opts.Observer != nil {
+		for range gone {
 			e.opts.Observer.ExtractDatabase(q.Name, storage.ExtractSkipped, 0)
 		}
 	}
@@ -204,15 +204,15 @@ func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Su
 	if err != nil {
 		return err
 	}
-	minters := newMinterCache(accounts)
+	rs := &runState{q: q, stmt: bounded(q.SQL, q.MaxRows+1), runID: sum.RunID, minters: newMinterCache(accounts)}
 	work := make(chan Planned)
-	go feed(ctx, plan, e.premint(ctx, plan, minters), work)
+	go feed(ctx, plan, e.premint(ctx, plan, rs.minters), work)
 	outcomes := make(chan outcome, e.opts.Concurrency)
 	var workers stdsync.WaitGroup
 	for range min(e.opts.Concurrency, max(len(plan), 1)) {
 		workers.Go(func() {
 			for p := range work {
-				outcomes <- e.database(ctx, q, sum.RunID, p, minters)
+				outcomes <- e.database(ctx, rs, p)
 			}
 		})
 	}
