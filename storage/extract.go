@@ -154,16 +154,10 @@ type ExtractOutcome struct {
 	At       time.Time
 }
 
-// SaveExtract records one database's outcome. A success replaces the
-// database's snapshot and its status in one transaction; a failure or a
-// skip changes only the status, so the last good snapshot stays.
-func (s *Store) SaveExtract(ctx context.Context, o ExtractOutcome) error {
-	return s.SaveExtracts(ctx, []ExtractOutcome{o})
-}
-
-// SaveExtracts records several databases' outcomes in one transaction,
-// each as SaveExtract does: one commit for a batch of small databases
-// instead of one each.
+// SaveExtracts records databases' outcomes in one transaction (one commit
+// for a batch of small databases instead of one each). A success replaces
+// the database's snapshot and its status; a failure or a skip changes only
+// the status, so the last good snapshot stays.
 func (s *Store) SaveExtracts(ctx context.Context, outs []ExtractOutcome) error {
 	var stmts []stmt
 	for _, o := range outs {

@@ -57,7 +57,7 @@ func TestExtractSnapshotsStatusAndView(t *testing.T) {
 			}
 			ok := storage.ExtractOutcome{Query: "daily", RunID: run, Target: targets[0], Status: storage.ExtractOK, At: now,
 				Rows: [][]byte{[]byte(`{"day":"2026-01-02","orders":3,"revenue":12.5}`), []byte(`{"day":"2026-01-01","orders":1,"revenue":null}`)}}
-			if err := st.SaveExtract(ctx, ok); err != nil {
+			if err := st.SaveExtracts(ctx, []storage.ExtractOutcome{ok}); err != nil {
 				t.Fatal(err)
 			}
 			if err := st.EnsureExtractView(ctx, "daily", []string{"day", "orders", "revenue"}); err != nil {
@@ -75,7 +75,7 @@ func TestExtractSnapshotsStatusAndView(t *testing.T) {
 			// A failure keeps the snapshot and the last success.
 			now = now.Add(time.Hour)
 			fail := storage.ExtractOutcome{Query: "daily", RunID: run, Target: targets[0], Status: storage.ExtractFailed, Class: "timeout", Error: "slow", At: now}
-			if err := st.SaveExtract(ctx, fail); err != nil {
+			if err := st.SaveExtracts(ctx, []storage.ExtractOutcome{fail}); err != nil {
 				t.Fatal(err)
 			}
 			var status, last string
