@@ -31,6 +31,15 @@ type Table struct {
 	// SinceColumn, when set, is stamped when the row is created and again
 	// whenever SinceOf changes: "since when does this row hold its value".
 	SinceColumn, SinceOf string
+	// OrgColumn holds the org a row belongs to: "id" for organizations,
+	// "organization_id" for the org tables, "" for account-wide tables.
+	OrgColumn string
+	// RefreshedColumn, when set, is stamped on every row a pass fetched,
+	// changed or not: what a budgeted resource refreshes first.
+	RefreshedColumn string
+	// AppendOnly tables have no bookkeeping columns: their rows are never
+	// tombstoned, and every row is live.
+	AppendOnly bool
 }
 
 // Quoted is the table name quoted for SQL ("groups" is a keyword).
@@ -47,50 +56,34 @@ type Row interface {
 	Remote() []byte
 }
 
-// Resource names: the scopes of a pass, as in defaults.resources.
-const (
-	ResOrganization = "organization"
-	ResMembers      = "members"
-	ResInvites      = "invites"
-	ResDatabases    = "databases"
-	ResGroups       = "groups"
-	ResAPITokens    = "api_tokens"
-	ResAuditLogs    = "audit_logs"
-	ResUsage        = "usage"
-)
-
-// Resources lists every resource in the order a pass handles them: members
-// before invites, so an invite can resolve to a member's user.
-var Resources = []string{ResOrganization, ResMembers, ResInvites, ResDatabases, ResGroups, ResAPITokens, ResAuditLogs, ResUsage}
-
-// The entity tables.
+// The entity tables. OrgColumn is the column that says which org a row
+// belongs to ("" for the account-wide tables).
 var (
-	Organizations = &Table{Name: "organizations", Keys: []string{"id"},
+	Organizations = &Table{Name: "organizations", Keys: []string{"id"}, OrgColumn: "id",
 		Columns: []string{"organization_id", "name", "type", "plan_id", "plan_timeline", "overages", "require_mfa", "blocked_reads", "blocked_writes", "platform"}}
 	Users = &Table{Name: "users", Keys: []string{"id"},
 		Columns: []string{"username", "email", "status"}}
 	Roles = &Table{Name: "roles", Keys: []string{"id"},
 		Columns: []string{"name", "description"}}
-	RoleAssignments = &Table{Name: "role_assignments", Keys: []string{"organization_id", "user_id"}, SinceColumn: "role_since", SinceOf: "role_id",
+	RoleAssignments = &Table{Name: "role_assignments", Keys: []string{"organization_id", "user_id"}, OrgColumn: "organization_id", SinceColumn: "role_since", SinceOf: "role_id",
 		Columns: []string{"role_id", "status", "source"}}
-	Invites = &Table{Name: "invites", Keys: []string{"organization_id", "id"},
+	Invites = &Table{Name: "invites", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
 		Columns: []string{"email", "role", "created_at"}}
-	Databases = &Table{Name: "databases", Keys: []string{"organization_id", "id"},
+	Databases = &Table{Name: "databases", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
 		Columns: []string{"name", "hostname", "group_name", "primary_region", "regions", "block_reads", "block_writes", "delete_protection",
 			"parent_id", "parent_name", "parent_branched_at", "type", "version", "is_schema", "schema", "sleeping", "archived"}}
-	Groups = &Table{Name: "groups", Keys: []string{"organization_id", "id"},
+	Groups = &Table{Name: "groups", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
 		Columns: []string{"name", "primary_location", "locations", "version", "delete_protection", "archived"}}
-	APITokens = &Table{Name: "api_tokens", Keys: []string{"organization_id", "id"},
+	APITokens = &Table{Name: "api_tokens", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
 		Columns: []string{"name", "group_name", "scopes", "owner_username", "owner_email", "created_at"}}
 )
 
-// OrgTables are the entity tables whose rows live under an organization, in
-// the order offboarding tombstones them.
-var OrgTables = []*Table{RoleAssignments, Invites, Databases, Groups, APITokens, Organizations}
-
-// EntityTables are every entity table: the account-wide ones, then
-// OrgTables.
-var EntityTables = append([]*Table{Users, Roles}, OrgTables...)
+// The append-only tables: rows are added (usage's day rows updated in
+// place), never tombstoned.
+var (
+	AuditLogs = &Table{Name: "audit_logs", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id", AppendOnly: true}
+	UsageDays = &Table{Name: "usage", Keys: []string{"organization_id", "day", "database_id"}, OrgColumn: "organization_id", AppendOnly: true}
+)
 
 func b2i(b bool) int64 {
 	if b {
@@ -300,4 +293,143 @@ type Usage struct {
 type Location struct {
 	Code        string
 	Description string
+}
+
+// The tables of the billing and account resources (migration 00008).
+var (
+	AccountUsers = &Table{Name: "account_users", Keys: []string{"id"},
+		Columns: []string{"username", "name", "email", "plan", "mfa", "avatar_url", "has_pending_invites"}}
+	Subscriptions = &Table{Name: "subscriptions", Keys: []string{"organization_id"}, OrgColumn: "organization_id", SinceColumn: "plan_since", SinceOf: "plan",
+		Columns: []string{"plan", "name", "timeline", "overages"}}
+	Plans = &Table{Name: "plans", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
+		Columns: []string{"price", "prices", "quota_rows_read", "quota_rows_written", "quota_databases", "quota_locations", "quota_storage_bytes",
+			"quota_groups", "quota_bytes_synced"}}
+	Invoices = &Table{Name: "invoices", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
+		Columns: []string{"amount_due", "due_date", "paid_at", "payment_failed_at", "paid", "status", "invoice_pdf", "hosted_invoice_url"}}
+	DatabaseDetails = &Table{Name: "database_details", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id", RefreshedColumn: "refreshed_at",
+		Columns: []string{"name", "size_limit", "allow_attach", "block_reads", "block_writes", "delete_protection", "allowed_ips",
+			"allowed_aws_vpc_ids", "instances"}}
+)
+
+// AccountUser is a row of account_users: the Turso user who owns the token
+// an account uses. ID is the username.
+type AccountUser struct {
+	ID                string
+	Name              string
+	Email             string
+	Plan              string
+	MFA               bool
+	AvatarURL         string
+	HasPendingInvites bool
+	RemoteData        []byte
+}
+
+func (r AccountUser) Table() *Table       { return AccountUsers }
+func (r AccountUser) KeyValues() []string { return []string{r.ID} }
+func (r AccountUser) Remote() []byte      { return r.RemoteData }
+func (r AccountUser) Values() []any {
+	return []any{r.ID, r.Name, r.Email, r.Plan, b2i(r.MFA), r.AvatarURL, b2i(r.HasPendingInvites)}
+}
+
+// Subscription is a row of subscriptions: an org's current plan.
+type Subscription struct {
+	OrganizationID string
+	Plan           string
+	Name           string
+	Timeline       string
+	Overages       bool
+	RemoteData     []byte
+}
+
+func (r Subscription) Table() *Table       { return Subscriptions }
+func (r Subscription) KeyValues() []string { return []string{r.OrganizationID} }
+func (r Subscription) Remote() []byte      { return r.RemoteData }
+func (r Subscription) Values() []any {
+	return []any{r.Plan, r.Name, r.Timeline, b2i(r.Overages)}
+}
+
+// Plan is a row of plans: a plan an org may be on, with its quotas. ID is
+// the plan's name. A quota the API leaves out (or null) is NULL.
+type Plan struct {
+	OrganizationID    string
+	ID                string
+	Price             string
+	Prices            string // JSON array of {value, timeline}
+	QuotaRowsRead     *int64
+	QuotaRowsWritten  *int64
+	QuotaDatabases    *int64
+	QuotaLocations    *int64
+	QuotaStorageBytes *int64
+	QuotaGroups       *int64
+	QuotaBytesSynced  *int64
+	RemoteData        []byte
+}
+
+func (r Plan) Table() *Table       { return Plans }
+func (r Plan) KeyValues() []string { return []string{r.OrganizationID, r.ID} }
+func (r Plan) Remote() []byte      { return r.RemoteData }
+func (r Plan) Values() []any {
+	return []any{r.Price, r.Prices, nullInt(r.QuotaRowsRead), nullInt(r.QuotaRowsWritten), nullInt(r.QuotaDatabases), nullInt(r.QuotaLocations),
+		nullInt(r.QuotaStorageBytes), nullInt(r.QuotaGroups), nullInt(r.QuotaBytesSynced)}
+}
+
+func nullInt(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// Invoice is a row of invoices; ID is the invoice number.
+type Invoice struct {
+	OrganizationID   string
+	ID               string
+	AmountDue        string // as the API formats it, in USD
+	DueDate          string
+	PaidAt           string
+	PaymentFailedAt  string
+	Paid             bool
+	Status           string
+	InvoicePDF       string
+	HostedInvoiceURL string
+	RemoteData       []byte
+}
+
+func (r Invoice) Table() *Table       { return Invoices }
+func (r Invoice) KeyValues() []string { return []string{r.OrganizationID, r.ID} }
+func (r Invoice) Remote() []byte      { return r.RemoteData }
+func (r Invoice) Values() []any {
+	return []any{r.AmountDue, r.DueDate, r.PaidAt, r.PaymentFailedAt, b2i(r.Paid), r.Status, r.InvoicePDF, r.HostedInvoiceURL}
+}
+
+// DatabaseDetail is a row of database_details: one database's
+// configuration and instances; ID is the database's DbId.
+type DatabaseDetail struct {
+	OrganizationID   string
+	ID               string
+	Name             string
+	SizeLimit        string
+	AllowAttach      *bool
+	BlockReads       bool
+	BlockWrites      bool
+	DeleteProtection *bool
+	AllowedIPs       string // JSON array
+	AllowedVPCs      string // JSON array
+	Instances        string // JSON array of {uuid, name, type, region, hostname}
+	RemoteData       []byte
+}
+
+func (r DatabaseDetail) Table() *Table       { return DatabaseDetails }
+func (r DatabaseDetail) KeyValues() []string { return []string{r.OrganizationID, r.ID} }
+func (r DatabaseDetail) Remote() []byte      { return r.RemoteData }
+func (r DatabaseDetail) Values() []any {
+	return []any{r.Name, r.SizeLimit, nullBool(r.AllowAttach), b2i(r.BlockReads), b2i(r.BlockWrites), nullBool(r.DeleteProtection),
+		r.AllowedIPs, r.AllowedVPCs, r.Instances}
+}
+
+func nullBool(p *bool) any {
+	if p == nil {
+		return nil
+	}
+	return b2i(*p)
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/tursync/tursync/schema"
 )
 
 // ErrLeaseLost is returned by a write whose account lease is no longer its
@@ -204,8 +206,14 @@ func (l *Lease) fenceStmt() stmt {
 func (s *Store) tsMilli(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // stageTables are the tables a pass stages rows in before its commit.
-var stageTables = []string{"stage_organizations", "stage_users", "stage_roles", "stage_role_assignments", "stage_invites",
-	"stage_databases", "stage_groups", "stage_api_tokens", "stage_audit_logs", "stage_usage", "stage_change_events", "stage_keys"}
+// Every data table has one (migrations 00003 and 00008).
+var stageTables = func() []string {
+	var out []string
+	for _, t := range append(append([]*schema.Table(nil), schema.EntityTables...), schema.AppendOnlyTables...) {
+		out = append(out, "stage_"+t.Name)
+	}
+	return append(out, "stage_change_events", "stage_keys")
+}()
 
 // clearStage removes every stage row of an account: the leftovers of a
 // pass that died between staging and commit.

@@ -145,20 +145,23 @@ func (s *Store) RecentChanges(ctx context.Context, n int) ([]ChangeEvent, error)
 	return out, rows.Err()
 }
 
-// liveRowQueries count an account's live rows per resource. Members and
-// invites count their role assignments and invites; audit logs and usage
-// are append-only and count every row.
-var liveRowQueries = map[string]string{
-	"organization": `SELECT count(*) FROM organizations WHERE account_id = ? AND deleted_at IS NULL`,
-	"members":      `SELECT count(*) FROM role_assignments WHERE account_id = ? AND source = 'members' AND deleted_at IS NULL`,
-	"invites":      `SELECT count(*) FROM invites WHERE account_id = ? AND deleted_at IS NULL`,
-	"databases":    `SELECT count(*) FROM databases WHERE account_id = ? AND deleted_at IS NULL`,
-	"groups":       `SELECT count(*) FROM groups WHERE account_id = ? AND deleted_at IS NULL`,
-	"api_tokens":   `SELECT count(*) FROM api_tokens WHERE account_id = ? AND deleted_at IS NULL`,
-	"audit_logs":   `SELECT count(*) FROM audit_logs WHERE account_id = ?`,
-	"usage":        `SELECT count(*) FROM usage WHERE account_id = ?`,
-	"users":        `SELECT count(*) FROM users WHERE account_id = ? AND deleted_at IS NULL`,
-}
+// liveRowQueries count an account's live rows per resource (the rows of
+// its guarded feed; every row of an append-only table), and its users.
+var liveRowQueries = func() map[string]string {
+	q := map[string]string{"users": `SELECT count(*) FROM users WHERE account_id = ? AND deleted_at IS NULL`}
+	for _, r := range schema.Registry {
+		f := r.Table()
+		cond := "account_id = ?"
+		if !f.Table.AppendOnly {
+			cond += " AND deleted_at IS NULL"
+		}
+		if f.Filter != "" {
+			cond += " AND " + f.Filter
+		}
+		q[r.Name] = `SELECT count(*) FROM ` + f.Table.Quoted() + ` WHERE ` + cond
+	}
+	return q
+}()
 
 // LiveRows counts an account's live rows per resource (and users).
 func (s *Store) LiveRows(ctx context.Context, account string) (map[string]int64, error) {
@@ -175,8 +178,16 @@ func (s *Store) LiveRows(ctx context.Context, account string) (map[string]int64,
 
 // accountTables hold rows keyed by account_id, children before parents
 // (sync_scopes cascade from sync_runs but are listed so counts are shown).
-var accountTables = append([]string{"change_events", "sync_scopes", "sync_runs", "extract_results", "extract_status", "usage", "audit_logs", "api_tokens", "groups",
-	"databases", "invites", "role_assignments", "users", "roles", "organizations", "leases", "lease_fence"}, stageTables...)
+var accountTables = func() []string {
+	out := []string{"change_events", "sync_scopes", "sync_runs", "extract_results", "extract_status"}
+	for _, t := range schema.AppendOnlyTables {
+		out = append(out, t.Name)
+	}
+	for i := len(schema.EntityTables) - 1; i >= 0; i-- {
+		out = append(out, schema.EntityTables[i].Name)
+	}
+	return append(append(out, "leases", "lease_fence"), stageTables...)
+}()
 
 // AccountRows counts every row the mirror holds for an account, live or
 // tombstoned, by table.
@@ -287,7 +298,7 @@ const prunableRuns = `
 // progress estimate of the next one. 0 when unknown, and for audit logs,
 // whose passes fetch only what is new.
 func (s *Store) ExpectedRows(ctx context.Context, account, org, resource string) (int64, error) {
-	if resource == schema.ResAuditLogs {
+	if r := schema.Lookup(resource); r != nil && r.Kind == schema.Appended {
 		return 0, nil
 	}
 	var n int64
@@ -298,4 +309,34 @@ func (s *Store) ExpectedRows(ctx context.Context, account, org, resource string)
 		return 0, nil
 	}
 	return n, err
+}
+
+// DueDatabase is a live database whose details a pass may refresh.
+type DueDatabase struct {
+	ID, Name string
+}
+
+// DetailsDue lists up to limit live databases of an org, those whose
+// details were never refreshed first, then the least recently refreshed.
+func (s *Store) DetailsDue(ctx context.Context, account, org string, limit int) ([]DueDatabase, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.name FROM databases d
+		LEFT JOIN database_details dd ON dd.account_id = d.account_id AND dd.organization_id = d.organization_id AND dd.id = d.id AND dd.deleted_at IS NULL
+		WHERE d.account_id = ? AND d.organization_id = ? AND d.deleted_at IS NULL
+		ORDER BY dd.refreshed_at IS NOT NULL, dd.refreshed_at, d.id LIMIT ?`, account, org, limit)
+	if err != nil {
+		return nil, fmt.Errorf("databases due for details in %s: %w", org, err)
+	}
+	defer rows.Close()
+	var out []DueDatabase
+	for rows.Next() {
+		var d DueDatabase
+		if err := rows.Scan(&d.ID, &d.Name); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }

@@ -198,30 +198,16 @@ func (p *plan) baseline(ctx context.Context, org, resource string) (bool, error)
 	return n == 0, err
 }
 
-// feed is a table a scope feeds, with the filter that picks the scope's own
-// rows in a shared table.
-type feed struct {
-	t      *schema.Table
-	filter string // extra SQL condition on the table's rows
-	guard  bool   // counts toward the delete guard
-}
+// feed is a table a scope feeds: the registry's facts (schema.Feed).
+type feed = schema.Feed
 
-func feedsOf(resource string) []feed {
-	switch resource {
-	case schema.ResOrganization:
-		return []feed{{t: schema.Organizations, guard: true}}
-	case schema.ResMembers:
-		return []feed{{t: schema.RoleAssignments, filter: "source = 'members'", guard: true}}
-	case schema.ResInvites:
-		return []feed{{t: schema.Invites, guard: true}, {t: schema.RoleAssignments, filter: "source = 'invites'"}}
-	case schema.ResDatabases:
-		return []feed{{t: schema.Databases, guard: true}}
-	case schema.ResGroups:
-		return []feed{{t: schema.Groups, guard: true}}
-	case schema.ResAPITokens:
-		return []feed{{t: schema.APITokens, guard: true}}
+// resourceOf is the registry's entry of a scope's resource.
+func resourceOf(name string) (*schema.Resource, error) {
+	r := schema.Lookup(name)
+	if r == nil {
+		return nil, fmt.Errorf("unknown resource %q", name)
 	}
-	return nil
+	return r, nil
 }
 
 func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
@@ -229,10 +215,14 @@ func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
 	if err != nil {
 		return err
 	}
-	switch sc.Resource {
-	case schema.ResAuditLogs:
+	res, err := resourceOf(sc.Resource)
+	if err != nil {
+		return err
+	}
+	switch res.Kind {
+	case schema.Appended:
 		return p.applyAudit(ctx, op.Org, sc)
-	case schema.ResUsage:
+	case schema.Counters:
 		return p.applyUsage(ctx, sc)
 	}
 	if sc.Users != nil {
@@ -248,7 +238,73 @@ func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
 		}
 	}
 	p.close()
-	return p.tombstoneMissing(ctx, op, sc, baseline)
+	if sc.Rows != nil && sc.Rows.Keys != nil {
+		if err := p.stampRefreshed(ctx, res, sc.Rows.Keys); err != nil {
+			return err
+		}
+	}
+	if !res.Partial {
+		if err := p.tombstoneMissing(ctx, op, res, sc, baseline); err != nil {
+			return err
+		}
+	}
+	for _, q := range res.After {
+		p.add(q, afterArgs(q, p.account, op.Org, p.runID, p.at)...)
+	}
+	return nil
+}
+
+// afterArgs are the arguments of an After statement: as many of all as it
+// numbers (?1 to ?4), since a libSQL server refuses extra ones.
+func afterArgs(q string, all ...any) []any {
+	n := 0
+	for i := 1; i <= len(all); i++ {
+		if strings.Contains(q, "?"+strconv.Itoa(i)) {
+			n = i
+		}
+	}
+	return all[:n]
+}
+
+// stampRefreshed stamps the refresh time of every row the scope fetched in
+// the tables that keep one.
+func (p *plan) stampRefreshed(ctx context.Context, res *schema.Resource, keys KeyIter) error {
+	for _, f := range res.Feeds {
+		t := f.Table
+		if t.RefreshedColumn == "" {
+			continue
+		}
+		sid := p.sec.id + ":refreshed:" + t.Name
+		err := keys(func(kt *schema.Table, k []string) error {
+			if kt != t {
+				return nil
+			}
+			return p.stageKey(ctx, sid, k)
+		})
+		if err != nil {
+			return err
+		}
+		p.add(`UPDATE `+t.Quoted()+` SET `+t.RefreshedColumn+` = ? WHERE account_id = ? AND `+keyTuple(t)+` IN (`+stagedKeys(t)+`)`, p.at, p.account, sid)
+	}
+	return nil
+}
+
+// stageKey stages one row's key under sid, for a statement of the commit
+// to pick the rows by (stagedKeys).
+func (p *plan) stageKey(ctx context.Context, sid string, k []string) error {
+	k2 := ""
+	if len(k) > 1 {
+		k2 = k[1]
+	}
+	return p.stage(ctx, "stage_keys", []string{"stage_id", "account_id", "k1", "k2"}, sid, p.account, k[0], k2)
+}
+
+// stagedKeys selects the keys staged under a stage id, as t's key tuple.
+func stagedKeys(t *schema.Table) string {
+	if len(t.Keys) > 1 {
+		return `SELECT k1, k2 FROM stage_keys WHERE stage_id = ?`
+	}
+	return `SELECT k1 FROM stage_keys WHERE stage_id = ?`
 }
 
 // addUsers diffs a scope's users against the mirror as it is now, a batch
@@ -424,42 +480,40 @@ func norm(v any) any {
 	return v
 }
 
-// orgFilter is the condition that picks an org's rows of t.
-func orgFilter(t *schema.Table) string {
-	if t == schema.Organizations {
-		return "id = ?"
+// liveCond is the condition that picks the feed's live rows of an org, and
+// its arguments: the account's rows of an account-wide table.
+func liveCond(f feed, account, org string) (string, []any) {
+	cond, args := "account_id = ?", []any{account}
+	if c := f.Table.OrgColumn; c != "" {
+		cond, args = cond+" AND "+c+" = ?", append(args, org)
 	}
-	return "organization_id = ?"
-}
-
-func liveCond(f feed) string {
-	cond := "account_id = ? AND " + orgFilter(f.t) + " AND deleted_at IS NULL"
-	if f.filter != "" {
-		cond += " AND " + f.filter
+	cond += " AND deleted_at IS NULL"
+	if f.Filter != "" {
+		cond += " AND " + f.Filter
 	}
-	return cond
+	return cond, args
 }
 
 // tombstoneMissing tombstones the scope's live rows the fetch did not return,
 // unless the delete guard trips.
-func (p *plan) tombstoneMissing(ctx context.Context, op *OrgPass, sc *Scope, baseline bool) error {
+func (p *plan) tombstoneMissing(ctx context.Context, op *OrgPass, res *schema.Resource, sc *Scope, baseline bool) error {
 	type gone struct {
 		f    feed
 		keys [][]string
 	}
 	var dels []gone
 	var toDelete, live int
-	for _, f := range feedsOf(sc.Resource) {
+	for _, f := range res.Feeds {
 		keys, err := p.missing(ctx, f, op.Org, sc.Rows)
 		if err != nil {
 			return err
 		}
-		if f.guard {
+		if f.Guard {
 			// Every fetched row is live after the commit; with the missing
 			// ones, that is every live row of the feed.
 			toDelete, live = len(keys), len(keys)
 			if sc.Rows != nil {
-				live += sc.Rows.Fetched[f.t]
+				live += sc.Rows.Fetched[f.Table]
 			}
 		}
 		if len(keys) > 0 {
@@ -470,7 +524,7 @@ func (p *plan) tombstoneMissing(ctx context.Context, op *OrgPass, sc *Scope, bas
 	if p.dry {
 		for _, d := range dels {
 			for _, k := range d.keys {
-				p.note(PlannedChange{Op: opDeleted, Table: d.f.t.Name, Key: strings.Join(k, "/"), Held: held})
+				p.note(PlannedChange{Op: opDeleted, Table: d.f.Table.Name, Key: strings.Join(k, "/"), Held: held})
 			}
 		}
 	}
@@ -494,22 +548,23 @@ func (p *plan) missing(ctx context.Context, f feed, org string, st *Staged) ([][
 	if st != nil && st.allFetched != nil && *st.allFetched == f {
 		return nil, nil
 	}
-	if f.filter == "" && st != nil && st.Fetched != nil {
+	if f.Filter == "" && st != nil && st.Fetched != nil {
 		// Only this scope writes the table in this org: after the commit
 		// its live rows are those live now plus the ones it adds; when
 		// they number the fetched rows, none is missing.
 		var n int
-		if err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+f.t.Quoted()+` WHERE `+liveCond(f), p.account, org).Scan(&n); err != nil {
+		cond, args := liveCond(f, p.account, org)
+		if err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+f.Table.Quoted()+` WHERE `+cond, args...).Scan(&n); err != nil {
 			return nil, err
 		}
-		if n+st.Added[f.t] <= st.Fetched[f.t] {
+		if n+st.Added[f.Table] <= st.Fetched[f.Table] {
 			return nil, nil
 		}
 	}
 	fetched := newKeySet()
 	if st != nil && st.Keys != nil {
 		err := st.Keys(func(t *schema.Table, keys []string) error {
-			if t == f.t {
+			if t == f.Table {
 				fetched.add(seenKey(t, keys))
 			}
 			return nil
@@ -520,7 +575,7 @@ func (p *plan) missing(ctx context.Context, f feed, org string, st *Staged) ([][
 	}
 	var out [][]string
 	err := p.s.liveKeys(ctx, f, p.account, org, func(keys []string) {
-		sk := seenKey(f.t, keys)
+		sk := seenKey(f.Table, keys)
 		if !fetched.has(sk) && !p.written.has(sk) {
 			out = append(out, keys)
 		}
@@ -535,11 +590,11 @@ const liveKeyPage = 20000
 // liveKeys yields the keys of the feed's live rows of an org, page by page
 // in key order.
 func (s *Store) liveKeys(ctx context.Context, f feed, account, org string, fn func([]string)) error {
-	t := f.t
+	t := f.Table
 	last := ""
 	for {
-		q := `SELECT ` + strings.Join(t.Keys, ", ") + ` FROM ` + t.Quoted() + ` WHERE ` + liveCond(f)
-		args := []any{account, org}
+		cond, args := liveCond(f, account, org)
+		q := `SELECT ` + strings.Join(t.Keys, ", ") + ` FROM ` + t.Quoted() + ` WHERE ` + cond
 		lastKey := t.Keys[len(t.Keys)-1]
 		if last != "" {
 			q += ` AND ` + lastKey + ` > ?`
@@ -577,13 +632,17 @@ func (s *Store) liveKeys(ctx context.Context, f feed, account, org string, fn fu
 
 // reasonExpr is the SQL that says why a vanished row of f is tombstoned.
 func reasonExpr(f feed) string {
-	switch {
-	case f.t == schema.Invites:
-		return `CASE WHEN EXISTS (` + memberWithEmail("invites", `invites.email`) + `) THEN 'accepted' ELSE 'revoked' END`
-	case f.t == schema.RoleAssignments && f.filter == "source = 'invites'":
-		return `CASE WHEN EXISTS (` + memberWithEmail("role_assignments", `(SELECT u2.email FROM users u2 WHERE u2.account_id = role_assignments.account_id AND u2.id = role_assignments.user_id)`) + `) THEN 'accepted' ELSE 'revoked' END`
+	if f.Vanish != schema.AcceptedOrRevoked {
+		return "'removed'"
 	}
-	return "'removed'"
+	// The invite's email: its own column, or its user's for the role
+	// assignment it implied.
+	t := f.Table.Name
+	email := t + `.email`
+	if !slices.Contains(f.Table.Columns, "email") {
+		email = `(SELECT u2.email FROM users u2 WHERE u2.account_id = ` + t + `.account_id AND u2.id = ` + t + `.user_id)`
+	}
+	return `CASE WHEN EXISTS (` + memberWithEmail(t, email) + `) THEN 'accepted' ELSE 'revoked' END`
 }
 
 // memberWithEmail selects a live membership, in the same org, of a user with
@@ -608,13 +667,10 @@ func entityIDExpr(t *schema.Table) string {
 
 // eventOrgExpr is the SQL of a change event's organization_id for t's rows.
 func eventOrgExpr(t *schema.Table) string {
-	switch {
-	case t == schema.Organizations:
-		return "id"
-	case slices.Contains(t.Keys, "organization_id"):
-		return "organization_id"
+	if t.OrgColumn == "" {
+		return "NULL"
 	}
-	return "NULL"
+	return t.OrgColumn
 }
 
 // tombstoneKeys stages the keys of vanished rows and adds the statements
@@ -622,21 +678,14 @@ func eventOrgExpr(t *schema.Table) string {
 // accepted when the members this very commit writes include its email),
 // and their deleted events.
 func (p *plan) tombstoneKeys(ctx context.Context, f feed, keys [][]string, baseline bool) error {
-	t := f.t
+	t := f.Table
 	sid := p.sec.id + ":" + t.Name
 	for _, k := range keys {
-		k2 := ""
-		if len(k) > 1 {
-			k2 = k[1]
-		}
-		if err := p.stage(ctx, "stage_keys", []string{"stage_id", "account_id", "k1", "k2"}, sid, p.account, k[0], k2); err != nil {
+		if err := p.stageKey(ctx, sid, k); err != nil {
 			return err
 		}
 	}
-	in := `SELECT k1 FROM stage_keys WHERE stage_id = ?`
-	if len(t.Keys) > 1 {
-		in = `SELECT k1, k2 FROM stage_keys WHERE stage_id = ?`
-	}
+	in := stagedKeys(t)
 	p.touchesUsers = p.touchesUsers || sharedTable(t)
 	cond := `account_id = ? AND deleted_at IS NULL AND ` + keyTuple(t) + ` IN (` + in + `)`
 	p.add(`UPDATE `+t.Quoted()+` SET deleted_at = ?, deleted_reason = `+reasonExpr(f)+`, updated_at = ? WHERE `+cond, p.at, p.at, p.account, sid)
@@ -773,7 +822,8 @@ func (p *plan) offboard(ctx context.Context, op *OrgPass) error {
 	var total int
 	for _, t := range schema.OrgTables {
 		var n int
-		if err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t.Quoted()+` WHERE `+liveCond(feed{t: t}), p.account, op.Org).Scan(&n); err != nil {
+		cond, args := liveCond(feed{Table: t}, p.account, op.Org)
+		if err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t.Quoted()+` WHERE `+cond, args...).Scan(&n); err != nil {
 			return err
 		}
 		total += n
@@ -793,11 +843,11 @@ func (p *plan) offboard(ctx context.Context, op *OrgPass) error {
 	sc.Counts.Deleted = total
 	p.touchesUsers = p.touchesUsers || total > 0
 	for _, t := range schema.OrgTables {
-		cond := liveCond(feed{t: t})
+		cond, args := liveCond(feed{Table: t}, p.account, op.Org)
 		p.add(`INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)
 			SELECT account_id, ?, ?, ?, `+entityIDExpr(t)+`, `+eventOrgExpr(t)+`, 'deleted', json_object('deleted_reason', json_object('new', 'organization_removed', 'old', NULL))
-			FROM `+t.Quoted()+` WHERE `+cond, p.runID, p.at, t.Name, p.account, op.Org)
-		p.add(`UPDATE `+t.Quoted()+` SET deleted_at = ?, deleted_reason = 'organization_removed', updated_at = ? WHERE `+cond, p.at, p.at, p.account, op.Org)
+			FROM `+t.Quoted()+` WHERE `+cond, append([]any{p.runID, p.at, t.Name}, args...)...)
+		p.add(`UPDATE `+t.Quoted()+` SET deleted_at = ?, deleted_reason = 'organization_removed', updated_at = ? WHERE `+cond, append([]any{p.at, p.at}, args...)...)
 	}
 	return nil
 }

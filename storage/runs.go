@@ -300,14 +300,18 @@ type TableCount struct {
 // together.
 func (s *Store) Summary(ctx context.Context) ([]TableCount, error) {
 	var out []TableCount
-	for _, t := range []string{"organizations", "users", "roles", "role_assignments", "invites", "databases", "groups", "api_tokens"} {
-		tc := TableCount{Table: t}
-		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(deleted_at IS NULL), 0), coalesce(sum(deleted_at IS NOT NULL), 0) FROM "`+t+`"`).Scan(&tc.Live, &tc.Gone); err != nil {
-			return nil, fmt.Errorf("summary of %s: %w", t, err)
+	for _, t := range schema.EntityTables {
+		tc := TableCount{Table: t.Name}
+		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(deleted_at IS NULL), 0), coalesce(sum(deleted_at IS NOT NULL), 0) FROM `+t.Quoted()).Scan(&tc.Live, &tc.Gone); err != nil {
+			return nil, fmt.Errorf("summary of %s: %w", t.Name, err)
 		}
 		out = append(out, tc)
 	}
-	for _, t := range []string{"audit_logs", "usage", "locations", "change_events", "sync_runs", "sync_scopes"} {
+	var rest []string
+	for _, t := range schema.AppendOnlyTables {
+		rest = append(rest, t.Name)
+	}
+	for _, t := range append(rest, "locations", "change_events", "sync_runs", "sync_scopes") {
 		tc := TableCount{Table: t}
 		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t).Scan(&tc.Live); err != nil {
 			return nil, fmt.Errorf("summary of %s: %w", t, err)

@@ -86,9 +86,9 @@ func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Tab
 // of the feed, so that Seal can tell the tombstone step that every live row
 // was fetched again.
 func (s *Store) ScopeSnapshot(ctx context.Context, account, org, resource string) (*Snapshot, error) {
-	for _, f := range feedsOf(resource) {
-		if f.guard {
-			return s.snapshot(ctx, account, org, f.t, &f)
+	if r := schema.Lookup(resource); r != nil {
+		if f := r.Table(); f.Table != nil {
+			return s.snapshot(ctx, account, org, f.Table, &f)
 		}
 	}
 	return nil, fmt.Errorf("snapshot of %s: the scope fills no table", resource)
@@ -96,8 +96,8 @@ func (s *Store) ScopeSnapshot(ctx context.Context, account, org, resource string
 
 func (s *Store) snapshot(ctx context.Context, account, org string, t *schema.Table, f *feed) (*Snapshot, error) {
 	inFeed := "1"
-	if f != nil && f.filter != "" {
-		inFeed = f.filter
+	if f != nil && f.Filter != "" {
+		inFeed = f.Filter
 	}
 	key := t.Keys[len(t.Keys)-1]
 	cols := []string{key, "content_hash", "deleted_at IS NOT NULL", inFeed}

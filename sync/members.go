@@ -29,7 +29,21 @@ type prefetched struct {
 	// ahead holds the role-assignment snapshots being read ahead, by org.
 	ahead  map[string]func() (*storage.Snapshot, error)
 	spills []*spill
+	// detailCalls is what the pass spent of its database_details budget;
+	// the orgs of a pass are synced one at a time.
+	detailCalls int
 }
+
+// takeDetailCalls returns what is left of the pass's database_details
+// budget and counts it spent.
+func (pf *prefetched) takeDetailCalls(budget int) int {
+	left := max(budget-pf.detailCalls, 0)
+	pf.detailCalls += left
+	return left
+}
+
+// returnDetailCalls gives back calls an org took but did not need.
+func (pf *prefetched) returnDetailCalls(n int) { pf.detailCalls -= n }
 
 // fetchedInvites is one org's pending invites, fetched before any org is
 // written.
@@ -147,8 +161,13 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 	return pf, nil
 }
 
+// syncsResource reports whether the account's passes sync res: those its
+// config lists, or every resource but the opt-in ones.
 func syncsResource(a Account, res string) bool {
-	return len(a.Resources) == 0 || slices.Contains(a.Resources, res)
+	if len(a.Resources) == 0 {
+		return slices.Contains(schema.DefaultResources, res)
+	}
+	return slices.Contains(a.Resources, res)
 }
 
 func (s *Syncer) prefetchInvites(ctx context.Context, a Account, org string) *fetchedInvites {
@@ -304,33 +323,44 @@ func (s *Syncer) directory(ctx context.Context, a Account, org string, is []turs
 	return dir, err
 }
 
-// prefetchedScope fills the members or invites scope of an org from what
-// the pass prefetched, and reports whether it did.
-func (s *Syncer) prefetchedScope(ctx context.Context, a Account, org string, pf *prefetched, sc *storage.Scope) (bool, error) {
-	switch sc.Resource {
-	case schema.ResMembers:
-		f := pf.members[org]
-		if f == nil {
-			return false, nil
-		}
-		sc.StartedAt, sc.FinishedAt = f.start, f.end
-		if f.err != nil {
-			return true, f.err
-		}
-		sc.Rows, sc.Users = f.roles, f.users
-		return true, nil
-	case schema.ResInvites:
-		fi := pf.invites[org]
-		if fi == nil {
-			return false, nil
-		}
-		sc.StartedAt, sc.FinishedAt = fi.start, fi.end
-		if fi.err != nil {
-			return true, fi.err
-		}
-		return true, s.stageInvites(ctx, a, org, fi.invites, pf, sc)
+// prefetchedMembers fills an org's members scope from what the pass
+// prefetched, and reports whether it did.
+func (s *Syncer) prefetchedMembers(_ context.Context, j fetchJob) (bool, error) {
+	f := j.pf.members[j.org]
+	if f == nil {
+		return false, nil
 	}
-	return false, nil
+	j.sc.StartedAt, j.sc.FinishedAt = f.start, f.end
+	if f.err != nil {
+		return true, f.err
+	}
+	j.sc.Rows, j.sc.Users = f.roles, f.users
+	return true, nil
+}
+
+// prefetchedInvites fills an org's invites scope from what the pass
+// prefetched, and reports whether it did.
+func (s *Syncer) prefetchedInvites(ctx context.Context, j fetchJob) (bool, error) {
+	fi := j.pf.invites[j.org]
+	if fi == nil {
+		return false, nil
+	}
+	j.sc.StartedAt, j.sc.FinishedAt = fi.start, fi.end
+	if fi.err != nil {
+		return true, fi.err
+	}
+	return true, s.stageInvites(ctx, j.a, j.org, fi.invites, j.pf, j.sc)
+}
+
+// fetchInvites reads and stages an org's invites the pass did not
+// prefetch.
+func (s *Syncer) fetchInvites(ctx context.Context, j fetchJob) error {
+	is, err := j.a.API.ListInvites(ctx, j.org)
+	if err != nil {
+		return err
+	}
+	trackerOf(ctx).page(len(is))
+	return s.stageInvites(ctx, j.a, j.org, is, j.pf, j.sc)
 }
 
 // stageInvites maps and diffs an org's invites into its scope.
@@ -347,12 +377,12 @@ func (s *Syncer) stageInvites(ctx context.Context, a Account, org string, is []t
 
 // fetchMembers streams an org's members the pass did not prefetch. With
 // no invites to match, the org's invites resolve against the mirror.
-func (s *Syncer) fetchMembers(ctx context.Context, a Account, org string, pf *prefetched, sc *storage.Scope) error {
+func (s *Syncer) fetchMembers(ctx context.Context, j fetchJob) error {
 	f := &fetchedMembers{}
-	if err := s.stageMembers(ctx, a, org, f, pf, nil, nil); err != nil {
+	if err := s.stageMembers(ctx, j.a, j.org, f, j.pf, nil, nil); err != nil {
 		return err
 	}
-	sc.Rows, sc.Users = f.roles, f.users
+	j.sc.Rows, j.sc.Users = f.roles, f.users
 	return nil
 }
 

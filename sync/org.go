@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"time"
 
@@ -37,44 +36,7 @@ func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po planned
 		}
 	}()
 	var authErr error
-	for _, res := range schema.Resources {
-		if len(a.Resources) > 0 && !slices.Contains(a.Resources, res) {
-			continue
-		}
-		if authErr != nil {
-			pass.Scopes = append(pass.Scopes, &storage.Scope{Resource: res, Status: storage.StatusFailed, ErrorClass: string(turso.ClassAuth),
-				Error: "skipped: the token was refused earlier in this pass", StartedAt: s.o.Now(), FinishedAt: s.o.Now()})
-			continue
-		}
-		sc := &storage.Scope{Resource: res, StartedAt: s.o.Now()}
-		var err error
-		tr := trackerOf(ctx)
-		// Prefetched members and invites were fetched, and tracked, before
-		// the orgs.
-		if done, perr := s.prefetchedScope(ctx, a, po.slug, pf, sc); done {
-			err = perr
-			sc.Status, sc.ErrorClass = scopeStatus(err)
-		} else {
-			tr.resourceStart(ctx, res)
-			err = s.fetch(ctx, a, po.slug, sc, pf, of)
-			sc.FinishedAt = s.o.Now()
-			sc.Status, sc.ErrorClass = scopeStatus(err)
-			tr.resourceEnd(sc.Status)
-		}
-		if err != nil {
-			sc.Error = err.Error()
-			sc.Rows, sc.Users, sc.Audit, sc.Usage = nil, nil, nil, nil
-			lvl := slog.LevelWarn
-			if sc.Status == storage.StatusUnavailable {
-				lvl = slog.LevelInfo
-			}
-			log.Log(ctx, lvl, "scope not synced", KeyResource, res, "status", sc.Status, "class", sc.ErrorClass, "error", err)
-			if turso.ClassOf(err) == turso.ClassAuth {
-				authErr = err
-			}
-		}
-		pass.Scopes = append(pass.Scopes, sc)
-	}
+	pass.Scopes, authErr = s.fetchScopes(ctx, fetchJob{a: a, org: po.slug, pf: pf, of: of}, false, log)
 	or.Scopes = pass.Scopes
 	if authErr != nil {
 		// Rule 7: nothing of this org is written; only the scopes are recorded.
@@ -138,7 +100,11 @@ func (s *Syncer) offboard(ctx context.Context, a Account, runID int64, org strin
 // writeOrg commits one org's fetched pass. A mirror failure fails every
 // scope that would have written (nothing was written) and records them.
 func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgResult, log *slog.Logger) {
-	log.Debug("writing org", "scopes", len(pass.Scopes))
+	what := "org"
+	if pass.Org == "" {
+		what = "account scopes"
+	}
+	log.Debug("writing "+what, "scopes", len(pass.Scopes))
 	err := s.store.ApplyOrg(ctx, pass)
 	or.touchesUsers = pass.TouchesUsers
 	if err != nil {
@@ -156,7 +122,7 @@ func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgRes
 		}
 		return
 	}
-	log.Debug("org written", "commit_ms", pass.CommitTook.Milliseconds())
+	log.Debug(what+" written", "commit_ms", pass.CommitTook.Milliseconds())
 	if pass.NearTimeout {
 		log.Warn("the org's commit held the mirror server's write lock close to its transaction timeout (sqld: 5 s while another writer waits); raise the namespace's txn_timeout_s for orgs this large",
 			"commit_ms", pass.CommitTook.Milliseconds())
@@ -170,62 +136,57 @@ func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgRes
 	}
 }
 
-// stageList reads a resource the API answers in one page (the org itself,
-// its groups, its API tokens), maps each element and stages the rows.
-func stageList[T any](ctx context.Context, s *Syncer, account string, sc *storage.Scope, list func() ([]T, error), toRow func(T) schema.Row) error {
-	items, err := list()
-	if err != nil {
-		return err
+// fetchScopes fills a scope for each resource the account syncs, the
+// per-account ones or an org's, in registry order. After the token is
+// refused (authErr), the remaining scopes fail without a request.
+func (s *Syncer) fetchScopes(ctx context.Context, j fetchJob, perAccount bool, log *slog.Logger) (scopes []*storage.Scope, authErr error) {
+	for i := range registry {
+		res := &registry[i]
+		if res.PerAccount != perAccount || !syncsResource(j.a, res.Name) {
+			continue
+		}
+		if authErr != nil {
+			scopes = append(scopes, &storage.Scope{Resource: res.Name, Status: storage.StatusFailed, ErrorClass: string(turso.ClassAuth),
+				Error: "skipped: the token was refused earlier in this pass", StartedAt: s.o.Now(), FinishedAt: s.o.Now()})
+			continue
+		}
+		j.sc = &storage.Scope{Resource: res.Name, StartedAt: s.o.Now()}
+		err := s.fetchScope(ctx, res, j)
+		sc := j.sc
+		if err != nil {
+			sc.Error = err.Error()
+			sc.Rows, sc.Users, sc.Audit, sc.Usage = nil, nil, nil, nil
+			lvl := slog.LevelWarn
+			if sc.Status == storage.StatusUnavailable {
+				lvl = slog.LevelInfo
+			}
+			log.Log(ctx, lvl, "scope not synced", KeyResource, res.Name, "status", sc.Status, "class", sc.ErrorClass, "error", err)
+			if turso.ClassOf(err) == turso.ClassAuth {
+				authErr = err
+			}
+		}
+		scopes = append(scopes, sc)
 	}
-	trackerOf(ctx).page(len(items))
-	rows := make([]schema.Row, len(items))
-	for i, it := range items {
-		rows[i] = toRow(it)
-	}
-	sc.Rows, err = s.store.Stage(ctx, account, rows)
-	return err
+	return scopes, authErr
 }
 
-// fetch reads one resource of an org into its scope.
-func (s *Syncer) fetch(ctx context.Context, a Account, org string, sc *storage.Scope, pf *prefetched, of *orgFetch) error {
-	api := a.API
-	switch sc.Resource {
-	case schema.ResOrganization:
-		return stageList(ctx, s, a.ID, sc, func() ([]turso.Organization, error) {
-			o, err := api.GetOrganization(ctx, org)
-			return []turso.Organization{o}, err
-		}, func(o turso.Organization) schema.Row { return mapper.Organization(o) })
-	case schema.ResMembers:
-		return s.fetchMembers(ctx, a, org, pf, sc)
-	case schema.ResInvites:
-		is, err := api.ListInvites(ctx, org)
-		if err != nil {
+// fetchScope fills one scope and sets its status. Prefetched members and
+// invites were fetched, and tracked, before the orgs.
+func (s *Syncer) fetchScope(ctx context.Context, res *resource, j fetchJob) error {
+	sc := j.sc
+	if res.prefetched != nil {
+		if done, err := res.prefetched(s, ctx, j); done {
+			sc.Status, sc.ErrorClass = scopeStatus(err)
 			return err
 		}
-		trackerOf(ctx).page(len(is))
-		return s.stageInvites(ctx, a, org, is, pf, sc)
-	case schema.ResDatabases:
-		st, err := s.stageDatabases(ctx, a, org, of)
-		if err != nil {
-			return err
-		}
-		sc.Rows = st
-	case schema.ResGroups:
-		return stageList(ctx, s, a.ID, sc, func() ([]turso.Group, error) { return api.ListGroups(ctx, org) },
-			func(g turso.Group) schema.Row { return mapper.Group(org, g) })
-	case schema.ResAPITokens:
-		return stageList(ctx, s, a.ID, sc, func() ([]turso.APIToken, error) { return api.ListAPITokens(ctx, org) },
-			func(t turso.APIToken) schema.Row { return mapper.APIToken(org, t) })
-	case schema.ResAuditLogs:
-		return s.fetchAudit(ctx, a, org, sc)
-	case schema.ResUsage:
-		st, err := s.stageUsage(ctx, a, org, of)
-		if err != nil {
-			return err
-		}
-		sc.Usage = st
 	}
-	return nil
+	tr := trackerOf(ctx)
+	tr.resourceStart(ctx, res.Name)
+	err := res.fetch(s, ctx, j)
+	sc.FinishedAt = s.o.Now()
+	sc.Status, sc.ErrorClass = scopeStatus(err)
+	tr.resourceEnd(sc.Status)
+	return err
 }
 
 // fetchAudit reads newest-first pages until it passes the stored high-water
@@ -453,7 +414,7 @@ func (s *Syncer) startOrgFetch(ctx context.Context, a Account, org string) *orgF
 	// readAhead runs read in the background when the pass fetches res, and
 	// closes done when it is over (at once when it does not).
 	readAhead := func(res string, done chan struct{}, read func()) {
-		if len(a.Resources) > 0 && !slices.Contains(a.Resources, res) {
+		if !syncsResource(a, res) {
 			close(done)
 			return
 		}

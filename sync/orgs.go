@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 
-	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso"
 )
@@ -59,8 +57,9 @@ func OrgSlugs(orgs []turso.Organization) []string {
 func (s *Syncer) unknownOrg(ctx context.Context, a Account, runID int64, po plannedOrg, log *slog.Logger) OrgResult {
 	or := OrgResult{Org: po.slug, Err: po.unknown}
 	now := s.o.Now()
-	for _, res := range schema.Resources {
-		if len(a.Resources) > 0 && !slices.Contains(a.Resources, res) {
+	for _, r := range registry {
+		res := r.Name
+		if r.PerAccount || !syncsResource(a, res) {
 			continue
 		}
 		or.Scopes = append(or.Scopes, &storage.Scope{Resource: res, Status: storage.StatusFailed,

@@ -416,16 +416,20 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 			continue // no longer configured: kept until `tursync prune`
 		}
 		a := &st.Accounts[i]
-		if len(a.Orgs) == 0 || a.Orgs[len(a.Orgs)-1].Org != h.Org {
-			a.Orgs = append(a.Orgs, OrgStatus{Org: h.Org})
-		}
-		o := &a.Orgs[len(a.Orgs)-1]
 		sc := ScopeStatus{Resource: h.Resource, LastStatus: h.LastStatus, ErrorClass: h.ErrorClass, Error: h.Error, DeletesHeld: h.DeletesHeld}
 		if !h.LastCompleteAt.IsZero() {
 			at := h.LastCompleteAt
 			age := math.Round(now.Sub(at).Seconds()*1000) / 1000
 			sc.LastCompleteAt, sc.AgeSeconds = &at, &age
 		}
+		if h.Org == "" {
+			a.Scopes = append(a.Scopes, sc) // the per-account resources
+			continue
+		}
+		if len(a.Orgs) == 0 || a.Orgs[len(a.Orgs)-1].Org != h.Org {
+			a.Orgs = append(a.Orgs, OrgStatus{Org: h.Org})
+		}
+		o := &a.Orgs[len(a.Orgs)-1]
 		o.Resources = append(o.Resources, sc)
 	}
 	return st, nil

@@ -45,8 +45,10 @@ type AccountStatus struct {
 	Running  bool        `json:"running"`
 	LastPass *PassStatus `json:"last_pass,omitempty"`
 	Orgs     []OrgStatus `json:"orgs"`
-	Error    string      `json:"error,omitempty"` // why the last pass could not start
-	Up       *bool       `json:"up,omitempty"`    // unknown until a pass ran in this process
+	// Scopes are the per-account resources' (account_users).
+	Scopes []ScopeStatus `json:"account_scopes,omitempty"`
+	Error  string        `json:"error,omitempty"` // why the last pass could not start
+	Up     *bool         `json:"up,omitempty"`    // unknown until a pass ran in this process
 	// Lease is the live lease on the account: which process syncs it now.
 	Lease *LeaseStatus `json:"lease,omitempty"`
 	// InFlight is where the pass running in this process is.

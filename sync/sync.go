@@ -33,6 +33,12 @@ type API interface {
 	AuditLogs(ctx context.Context, org string, page, pageSize int) (turso.AuditLogPage, error)
 	OrganizationUsage(ctx context.Context, org string, fn func([]turso.DatabaseUsage) error) (turso.OrgUsage, error)
 	ListLocations(ctx context.Context) ([]turso.Location, error)
+	CurrentUser(ctx context.Context) (turso.User, error)
+	GetSubscription(ctx context.Context, org string) (turso.Subscription, error)
+	ListPlans(ctx context.Context, org string) ([]turso.Plan, error)
+	ListInvoices(ctx context.Context, org string) ([]turso.Invoice, error)
+	DatabaseConfiguration(ctx context.Context, org, db string) (turso.DatabaseConfig, error)
+	DatabaseInstances(ctx context.Context, org, db string) ([]turso.Instance, error)
 	Stats() turso.Stats
 }
 
@@ -47,6 +53,7 @@ type Store interface {
 	AuditHighWater(ctx context.Context, account, org string) (string, error)
 	MemberEmails(ctx context.Context, account string, emails []string) (map[string]string, error)
 	OrgMembers(ctx context.Context, account, org string, usernames []string) (map[string]bool, error)
+	DetailsDue(ctx context.Context, account, org string, limit int) ([]storage.DueDatabase, error)
 	LiveOrgs(ctx context.Context, account string) ([]string, error)
 	LiveRows(ctx context.Context, account string) (map[string]int64, error)
 	Diff(ctx context.Context, account string, rows []schema.Row) ([]storage.Kind, error)
@@ -142,6 +149,9 @@ type Options struct {
 	// ProgressLogs logs when each org and resource starts and ends at info
 	// instead of debug.
 	ProgressLogs bool
+	// DetailsBudget is how many requests an account pass may spend on
+	// database_details; default DefaultDetailsBudget.
+	DetailsBudget int
 }
 
 // ErrStopped ends a pass that a shutdown interrupted between two orgs.
@@ -191,6 +201,9 @@ func New(store Store, o Options) *Syncer {
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.DetailsBudget <= 0 {
+		o.DetailsBudget = DefaultDetailsBudget
 	}
 	return &Syncer{store: store, o: o, validatedAt: map[string]time.Time{}, roles: map[string]bool{}, inflight: map[string]*Progress{}}
 }
@@ -335,6 +348,9 @@ func (s *Syncer) runPass(ctx context.Context, a Account, runID int64, res *Resul
 	if err := s.applyAccount(ctx, a, runID, res, log); err != nil {
 		return err
 	}
+	if s.syncAccountScopes(ctx, a, runID, res, log) {
+		return nil // res says why
+	}
 	pf, err := s.prefetch(ctx, a, orgs)
 	if err != nil {
 		return err
@@ -402,28 +418,61 @@ func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []pl
 		}
 		tr.orgStart(po.slug, i+1, len(orgs))
 		or := s.syncOrg(ctx, a, runID, po, pf, log.With(KeyOrg, po.slug))
-		res.Orgs = append(res.Orgs, or)
-		s.recordOrg(a.ID, or)
-		for _, sc := range or.Scopes {
-			res.Counts.Add(sc.Counts)
-			if sc.Status == storage.StatusFailed {
-				res.Status = storage.StatusPartial
-			}
-		}
-		if or.Err != nil {
-			res.Status = storage.StatusPartial
-			// A lost lease ends the pass; rule 7: a revoked token fails the
-			// whole account and keeps its data as it was.
-			if errors.Is(or.Err, storage.ErrLeaseLost) || turso.ClassOf(or.Err) == turso.ClassAuth {
-				res.Status, res.Err = storage.StatusFailed, or.Err
-				return settled, true
-			}
+		if s.addOrg(res, or) {
+			return settled, true
 		}
 		if orgSettled(or) {
 			settled[po.slug] = true
 		}
 	}
 	return settled, false
+}
+
+// addOrg adds an org's (or the account's own scopes') result to the pass,
+// and reports a failure that ends the whole pass.
+func (s *Syncer) addOrg(res *Result, or OrgResult) (stop bool) {
+	res.Orgs = append(res.Orgs, or)
+	s.recordOrg(res.Account, or)
+	for _, sc := range or.Scopes {
+		res.Counts.Add(sc.Counts)
+		if sc.Status == storage.StatusFailed {
+			res.Status = storage.StatusPartial
+		}
+	}
+	if or.Err == nil {
+		return false
+	}
+	res.Status = storage.StatusPartial
+	// A lost lease ends the pass; rule 7: a revoked token fails the whole
+	// account and keeps its data as it was.
+	if errors.Is(or.Err, storage.ErrLeaseLost) || turso.ClassOf(or.Err) == turso.ClassAuth {
+		res.Status, res.Err = storage.StatusFailed, or.Err
+		return true
+	}
+	return false
+}
+
+// syncAccountScopes reads and writes the per-account resources (the
+// token's user), recorded as the scopes of organization_id ”.
+func (s *Syncer) syncAccountScopes(ctx context.Context, a Account, runID int64, res *Result, log *slog.Logger) (stop bool) {
+	scopes, authErr := s.fetchScopes(ctx, fetchJob{a: a}, true, log)
+	if len(scopes) == 0 {
+		return false
+	}
+	or := OrgResult{Scopes: scopes}
+	pass := &storage.OrgPass{Account: a.ID, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes, Scopes: scopes}
+	if authErr != nil {
+		or.Err = authErr
+		if err := s.store.RecordFailedScopes(ctx, a.ID, runID, "", scopes); err != nil {
+			log.Error("record failed scopes", "error", err)
+		}
+	} else {
+		s.writeOrg(ctx, pass, &or, log)
+	}
+	for _, sc := range scopes {
+		sc.Rows = nil
+	}
+	return s.addOrg(res, or)
 }
 
 // finishPass records the end of a pass: its run row (even when ctx was
@@ -642,16 +691,20 @@ func orgSettled(or OrgResult) bool {
 	if or.Removed {
 		return true
 	}
+	// Every resource users come from must have settled, and be synced.
+	need := 0
+	for _, r := range registry {
+		if r.settles != nil {
+			need++
+		}
+	}
 	ok := 0
 	for _, sc := range or.Scopes {
-		switch {
-		case sc.Resource == schema.ResMembers && sc.Status == storage.StatusComplete:
-			ok++
-		case sc.Resource == schema.ResInvites && (sc.Status == storage.StatusComplete || sc.Status == storage.StatusUnavailable):
+		if r := resourceNamed(sc.Resource); r != nil && r.settles != nil && r.settles(sc.Status) {
 			ok++
 		}
 	}
-	return ok == 2
+	return ok == need
 }
 
 type plannedOrg struct {

@@ -143,7 +143,7 @@ func DefaultConfig() Config {
 		Sync: SyncConfig{MaxConcurrentAccounts: tsync.DefaultMaxConcurrentAccounts, ShutdownTimeout: Duration(30 * time.Second),
 			LeaseTTL: Duration(tsync.DefaultLeaseTTL)},
 		Retention:   RetentionConfig{ChangeEvents: 0, SyncRuns: Duration(2160 * time.Hour)},
-		Defaults:    DefaultsConfig{Schedule: tsync.DefaultSchedule, Resources: append([]string(nil), schema.Resources...)},
+		Defaults:    DefaultsConfig{Schedule: tsync.DefaultSchedule, Resources: append([]string(nil), schema.DefaultResources...)},
 		DeleteGuard: DeleteGuardConfig{MaxFraction: tsync.DefaultGuardMaxFraction, MinRows: tsync.DefaultGuardMinRows},
 		AuditLogs:   AuditLogsConfig{Backfill: Duration(tsync.DefaultBackfill)},
 		Extract:     defaultExtractConfig(),

@@ -6,9 +6,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tursync/tursync/schema"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -110,7 +113,7 @@ func TestConfigEnvExpansionAndDefaults(t *testing.T) {
 	if time.Duration(cfg.AuditLogs.Backfill) != 24*time.Hour || cfg.API.RequestsPerSecond != 5 || cfg.Defaults.Schedule != "@every 15m" {
 		t.Errorf("values: %+v", cfg)
 	}
-	if got := cfg.Resources(cfg.Accounts[0]); len(got) != 8 {
+	if got := cfg.Resources(cfg.Accounts[0]); !slices.Equal(got, schema.DefaultResources) || slices.Contains(got, schema.ResDatabaseDetails) {
 		t.Errorf("default resources: %v", got)
 	}
 }

@@ -123,7 +123,7 @@ scrape_configs:
 	base := "http://" + promAddr
 
 	promScalar(t, base, "Prometheus to scrape the daemon", `up{job="tursync"}`, func(v float64) bool { return v == 1 })
-	series := float64(tursotest.Small.Orgs * 8)
+	series := float64(tursotest.Small.Orgs*orgResources() + 1) // and the account's account_users
 	promScalar(t, base, "a freshness series per org and resource", `count(tursync_scope_last_success_timestamp_seconds)`,
 		func(v float64) bool { return v == series })
 	rulesFile, err := os.ReadFile("../../deploy/prometheus/alerts.yml")

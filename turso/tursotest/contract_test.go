@@ -44,6 +44,12 @@ func TestSimulatorMatchesOfficialSpec(t *testing.T) {
 		"/v1/organizations/org1/usage",
 		"/v1/locations",
 		"/v1/auth/validate",
+		"/v1/user",
+		"/v1/organizations/org1/subscription",
+		"/v1/organizations/org1/plans",
+		"/v1/organizations/org1/invoices?type=all",
+		"/v1/organizations/org1/databases/" + db + "/configuration",
+		"/v1/organizations/org1/databases/" + db + "/instances",
 		"POST /v1/organizations/org1/groups/" + group + "/auth/tokens?expiration=1h&authorization=read-only",
 		"POST /v1/organizations/org1/databases/" + db + "/auth/tokens?expiration=2w1d30m&authorization=full-access",
 	}

@@ -129,6 +129,7 @@ func generate(seed uint64, size Size, prefix string, now time.Time) []*org {
 			o.Tokens = append(o.Tokens, t)
 		}
 		o.Audit = generateAudit(r, o.Members, size.AuditEvents, now)
+		o.Invoices = invoicesOf(o, oi)
 		orgs = append(orgs, o)
 	}
 	return orgs

@@ -48,6 +48,7 @@ type org struct {
 	Groups    []Group
 	Tokens    []APIToken
 	Audit     []AuditLog // newest first
+	Invoices  []Invoice
 	nextInvID int64
 	gone      bool // deleted: answers 404 and is not listed
 }
@@ -93,8 +94,9 @@ type Server struct {
 	faults   []*fault
 	log      []Request
 	mux      *http.ServeMux
-	churns   int // calls to Churn, so each changes other databases
-	mints    int // tokens minted
+	churns   int             // calls to Churn, so each changes other databases
+	mints    int             // tokens minted
+	users    map[string]User // who owns each account's token, when set
 
 	tenantMu sync.Mutex      // held while a namespace is created
 	tenants  map[string]bool // namespaces created and seeded
@@ -105,7 +107,7 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, r: rand.New(rand.NewPCG(cfg.Seed, 99)), accounts: map[string][]*org{}}
+	s := &Server{cfg: cfg, r: rand.New(rand.NewPCG(cfg.Seed, 99)), accounts: map[string][]*org{}, users: map[string]User{}}
 	now := cfg.Now()
 	if cfg.Fleet > 0 {
 		size := cfg.Size
@@ -158,6 +160,7 @@ func (s *Server) routes() {
 			s.serve(w, r, route, s.mintToken)
 		})
 	}
+	s.billingRoutes(h)
 	h("/v1/locations", func(string, string, *http.Request) (any, int) { return map[string]any{"locations": Locations}, 200 })
 	// Not part of the Platform API: what benchmarks ask of a standalone
 	// simulator (tursync simulate).

@@ -1,0 +1,147 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tursync/tursync/mapper"
+	"github.com/tursync/tursync/schema"
+	"github.com/tursync/tursync/storage"
+	"github.com/tursync/tursync/turso"
+)
+
+// fetchJob is one scope to fill: an org's (or, for a per-account resource,
+// the account's) rows of one resource, with what the pass read ahead.
+type fetchJob struct {
+	a   Account
+	org string
+	sc  *storage.Scope
+	pf  *prefetched
+	of  *orgFetch
+}
+
+// resource is a registry entry: the schema's facts about a resource (its
+// tables, kind, feeds) and how a pass reads it. Adding a resource is a
+// client method, a mapper function, a migration, a schema.Registry entry
+// and one entry here.
+type resource struct {
+	*schema.Resource
+	name string
+	// route is the Platform API route the resource reads (its --fault name
+	// in tursync simulate).
+	route string
+	fetch func(s *Syncer, ctx context.Context, j fetchJob) error
+	// prefetched, when set, fills the scope from what the pass read before
+	// the orgs, and reports whether it did.
+	prefetched func(s *Syncer, ctx context.Context, j fetchJob) (bool, error)
+	// settles says whether the scope, in this status, lets the account's
+	// users be recomputed from the org; nil for resources users do not
+	// come from.
+	settles func(status string) bool
+}
+
+var registry = []resource{
+	{name: schema.ResAccountUsers, route: turso.RouteCurrentUser, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+		return stageList(ctx, s, j, func() ([]turso.User, error) {
+			u, err := j.a.API.CurrentUser(ctx)
+			return []turso.User{u}, err
+		}, func(u turso.User) schema.Row { return mapper.AccountUser(u) })
+	}},
+	{name: schema.ResOrganization, route: turso.RouteOrganization, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+		return stageList(ctx, s, j, func() ([]turso.Organization, error) {
+			o, err := j.a.API.GetOrganization(ctx, j.org)
+			return []turso.Organization{o}, err
+		}, func(o turso.Organization) schema.Row { return mapper.Organization(o) })
+	}},
+	{name: schema.ResMembers, route: turso.RouteMembers, fetch: (*Syncer).fetchMembers, prefetched: (*Syncer).prefetchedMembers,
+		settles: func(st string) bool { return st == storage.StatusComplete }},
+	{name: schema.ResInvites, route: turso.RouteInvites, fetch: (*Syncer).fetchInvites, prefetched: (*Syncer).prefetchedInvites,
+		// Invites unavailable by plan leave nothing of them to be stale.
+		settles: func(st string) bool { return st == storage.StatusComplete || st == storage.StatusUnavailable }},
+	{name: schema.ResDatabases, route: turso.RouteDatabases, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+		st, err := s.stageDatabases(ctx, j.a, j.org, j.of)
+		j.sc.Rows = st
+		return err
+	}},
+	{name: schema.ResGroups, route: turso.RouteGroups, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+		return stageList(ctx, s, j, func() ([]turso.Group, error) { return j.a.API.ListGroups(ctx, j.org) },
+			func(g turso.Group) schema.Row { return mapper.Group(j.org, g) })
+	}},
+	{name: schema.ResAPITokens, route: turso.RouteAPITokens, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+		return stageList(ctx, s, j, func() ([]turso.APIToken, error) { return j.a.API.ListAPITokens(ctx, j.org) },
+			func(t turso.APIToken) schema.Row { return mapper.APIToken(j.org, t) })
+	}},
+	{name: schema.ResSubscriptions, route: turso.RouteSubscription, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+		return stageList(ctx, s, j, func() ([]turso.Subscription, error) {
+			sub, err := j.a.API.GetSubscription(ctx, j.org)
+			return []turso.Subscription{sub}, err
+		}, func(sub turso.Subscription) schema.Row { return mapper.Subscription(j.org, sub) })
+	}},
+	{name: schema.ResPlans, route: turso.RoutePlans, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+		return stageList(ctx, s, j, func() ([]turso.Plan, error) { return j.a.API.ListPlans(ctx, j.org) },
+			func(p turso.Plan) schema.Row { return mapper.Plan(j.org, p) })
+	}},
+	{name: schema.ResInvoices, route: turso.RouteInvoices, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+		return stageList(ctx, s, j, func() ([]turso.Invoice, error) { return j.a.API.ListInvoices(ctx, j.org) },
+			func(i turso.Invoice) schema.Row { return mapper.Invoice(j.org, i) })
+	}},
+	{name: schema.ResAuditLogs, route: turso.RouteAuditLogs, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+		return s.fetchAudit(ctx, j.a, j.org, j.sc)
+	}},
+	{name: schema.ResUsage, route: turso.RouteUsage, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+		st, err := s.stageUsage(ctx, j.a, j.org, j.of)
+		j.sc.Usage = st
+		return err
+	}},
+	{name: schema.ResDatabaseDetails, route: turso.RouteDatabaseConfig, fetch: (*Syncer).fetchDatabaseDetails},
+}
+
+// The entries above are kept in schema.Registry's order, each with its
+// schema facts; a resource missing on either side is a build mistake.
+func init() {
+	if len(registry) != len(schema.Registry) {
+		panic(fmt.Sprintf("sync: %d resources, schema has %d", len(registry), len(schema.Registry)))
+	}
+	for i := range registry {
+		if registry[i].name != schema.Registry[i].Name {
+			panic(fmt.Sprintf("sync: resource %d is %q, schema's is %q", i, registry[i].name, schema.Registry[i].Name))
+		}
+		registry[i].Resource = schema.Registry[i]
+	}
+}
+
+// resourceNamed returns the registry entry of a resource, or nil.
+func resourceNamed(name string) *resource {
+	for i := range registry {
+		if registry[i].Name == name {
+			return &registry[i]
+		}
+	}
+	return nil
+}
+
+// Routes maps each resource to the Platform API route it reads.
+func Routes() map[string]string {
+	out := make(map[string]string, len(registry))
+	for _, r := range registry {
+		out[r.Name] = r.route
+	}
+	return out
+}
+
+// stageList reads a resource the API answers in one page (the org itself,
+// its groups, its API tokens, its plans and invoices), maps each element
+// and stages the rows.
+func stageList[T any](ctx context.Context, s *Syncer, j fetchJob, list func() ([]T, error), toRow func(T) schema.Row) error {
+	items, err := list()
+	if err != nil {
+		return err
+	}
+	trackerOf(ctx).page(len(items))
+	rows := make([]schema.Row, len(items))
+	for i, it := range items {
+		rows[i] = toRow(it)
+	}
+	j.sc.Rows, err = s.store.Stage(ctx, j.a.ID, rows)
+	return err
+}
