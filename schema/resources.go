@@ -58,11 +58,26 @@ type Resource struct {
 	// statement (when its parent row is gone).
 	Partial bool
 	// After are statements run in the scope's commit once its rows are
-	// written, with ?1 the account, ?2 the org, ?3 the run id and ?4 the
-	// commit's time: columns derived from the resource, rows that go with
+	// written: columns derived from the resource, rows that go with
 	// another's.
-	After []string
+	After []Statement
 }
+
+// Statement is SQL with its arguments, named: what each ? stands for.
+type Statement struct {
+	SQL  string
+	Args []Arg
+}
+
+// Arg names an argument of a Statement.
+type Arg int
+
+const (
+	ArgAccount Arg = iota // the account id
+	ArgOrg                // the org slug
+	ArgRunID              // the pass's run id
+	ArgAt                 // the commit's time
+)
 
 // Table is the resource's guarded feed: the table its live rows are
 // counted in.
@@ -105,9 +120,9 @@ var Registry = []*Resource{
 	{Name: ResGroups, Feeds: []Feed{{Table: Groups, Guard: true}}},
 	{Name: ResAPITokens, Feeds: []Feed{{Table: APITokens, Guard: true}}},
 	{Name: ResSubscriptions, Feeds: []Feed{{Table: Subscriptions, Guard: true}},
-		After: []string{`UPDATE organizations SET pricing_plan = (SELECT s.plan FROM subscriptions s
+		After: []Statement{{SQL: `UPDATE organizations SET pricing_plan = (SELECT s.plan FROM subscriptions s
 			WHERE s.account_id = organizations.account_id AND s.organization_id = organizations.id AND s.deleted_at IS NULL)
-			WHERE account_id = ?1 AND id = ?2`}},
+			WHERE account_id = ? AND id = ?`, Args: []Arg{ArgAccount, ArgOrg}}}},
 	{Name: ResPlans, Feeds: []Feed{{Table: Plans, Guard: true}}},
 	{Name: ResInvoices, Feeds: []Feed{{Table: Invoices, Guard: true}}},
 	{Name: ResAuditLogs, Kind: Appended, Feeds: []Feed{{Table: AuditLogs, Guard: true}}},
@@ -115,16 +130,18 @@ var Registry = []*Resource{
 	{Name: ResDatabaseDetails, OptIn: true, Partial: true, Feeds: []Feed{{Table: DatabaseDetails, Guard: true}},
 		// A database's details go with the database, in the commit that
 		// tombstones it (databases come first in the same commit).
-		After: []string{
-			`INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)
-			SELECT dd.account_id, ?3, ?4, 'database_details', dd.organization_id || '/' || dd.id, dd.organization_id, 'deleted',
+		After: []Statement{
+			{SQL: `INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)
+			SELECT dd.account_id, ?, ?, 'database_details', dd.organization_id || '/' || dd.id, dd.organization_id, 'deleted',
 			       json_object('deleted_reason', json_object('new', 'removed', 'old', NULL))
-			FROM database_details dd WHERE dd.account_id = ?1 AND dd.organization_id = ?2 AND dd.deleted_at IS NULL AND NOT EXISTS (
+			FROM database_details dd WHERE dd.account_id = ? AND dd.organization_id = ? AND dd.deleted_at IS NULL AND NOT EXISTS (
 			  SELECT 1 FROM databases d WHERE d.account_id = dd.account_id AND d.organization_id = dd.organization_id AND d.id = dd.id AND d.deleted_at IS NULL)`,
-			`UPDATE database_details SET deleted_at = ?4, deleted_reason = 'removed', updated_at = ?4
-			WHERE account_id = ?1 AND organization_id = ?2 AND deleted_at IS NULL AND NOT EXISTS (
+				Args: []Arg{ArgRunID, ArgAt, ArgAccount, ArgOrg}},
+			{SQL: `UPDATE database_details SET deleted_at = ?, deleted_reason = 'removed', updated_at = ?
+			WHERE account_id = ? AND organization_id = ? AND deleted_at IS NULL AND NOT EXISTS (
 			  SELECT 1 FROM databases d WHERE d.account_id = database_details.account_id AND d.organization_id = database_details.organization_id
 			    AND d.id = database_details.id AND d.deleted_at IS NULL)`,
+				Args: []Arg{ArgAt, ArgAt, ArgAccount, ArgOrg}},
 		}},
 }
 

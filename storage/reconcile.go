@@ -248,22 +248,15 @@ func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
 			return err
 		}
 	}
-	for _, q := range res.After {
-		p.add(q, afterArgs(q, p.account, op.Org, p.runID, p.at)...)
+	values := map[schema.Arg]any{schema.ArgAccount: p.account, schema.ArgOrg: op.Org, schema.ArgRunID: p.runID, schema.ArgAt: p.at}
+	for _, st := range res.After {
+		args := make([]any, len(st.Args))
+		for i, a := range st.Args {
+			args[i] = values[a]
+		}
+		p.add(st.SQL, args...)
 	}
 	return nil
-}
-
-// afterArgs are the arguments of an After statement: as many of all as it
-// numbers (?1 to ?4), since a libSQL server refuses extra ones.
-func afterArgs(q string, all ...any) []any {
-	n := 0
-	for i := 1; i <= len(all); i++ {
-		if strings.Contains(q, "?"+strconv.Itoa(i)) {
-			n = i
-		}
-	}
-	return all[:n]
 }
 
 // stampRefreshed stamps the refresh time of every row the scope fetched in

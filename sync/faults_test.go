@@ -12,6 +12,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
@@ -40,7 +41,13 @@ func (e *env) snapshot(tables ...string) string {
 	return b.String()
 }
 
-var entityTables = []string{"organizations", "users", "role_assignments", "invites", "databases", "groups", "api_tokens"}
+var entityTables = func() []string {
+	var out []string
+	for _, t := range schema.EntityTables {
+		out = append(out, t.Name)
+	}
+	return out
+}()
 
 func TestInvites500KeepsInvitesAndCommitsMembers(t *testing.T) {
 	e := newEnv(t, small)

@@ -125,6 +125,18 @@ func matrixScopes() []matrixScope {
 			},
 			empty: `{"tokens": []}`, emptyWant: guarded,
 			wrong: `{"tokens": "not a list"}`},
+		{res: schema.ResSubscriptions, route: turso.RouteSubscription, tables: []string{"subscriptions"}, size: matrixBase,
+			change: func(s *tursotest.Server, org string, i int) {
+				s.UpdateOrg(org, func(o *tursotest.Organization) { o.PlanID = []string{"starter", "scaler", "pro"}[i%3] })
+			},
+			empty: `{"subscription": {}}`, emptyWant: decodeErr,
+			wrong: `{"subscription": ["scaler"]}`},
+		{res: schema.ResInvoices, route: turso.RouteInvoices, tables: []string{"invoices"}, size: matrixBase,
+			change: func(s *tursotest.Server, org string, i int) {
+				s.AddInvoice(org, fmt.Sprintf("%d.00", 30+i))
+			},
+			empty: `{"invoices": []}`, emptyWant: guarded, // a year of invoices is more than min_rows
+			wrong: `{"invoices": {"invoice_number": "x"}}`},
 		{res: schema.ResAuditLogs, route: turso.RouteAuditLogs, tables: []string{"audit_logs"},
 			size: sized(func(s *tursotest.Size) { s.AuditEvents = 450 }), // five pages
 			change: func(s *tursotest.Server, org string, i int) {
@@ -231,6 +243,8 @@ var orgDump = []struct{ table, q string }{
 	{"databases", `SELECT content_hash FROM databases WHERE account_id = 'acme' AND organization_id = ? AND deleted_at IS NULL`},
 	{"groups", `SELECT content_hash FROM "groups" WHERE account_id = 'acme' AND organization_id = ? AND deleted_at IS NULL`},
 	{"api_tokens", `SELECT content_hash FROM api_tokens WHERE account_id = 'acme' AND organization_id = ? AND deleted_at IS NULL`},
+	{"subscriptions", `SELECT content_hash FROM subscriptions WHERE account_id = 'acme' AND organization_id = ? AND deleted_at IS NULL`},
+	{"invoices", `SELECT content_hash FROM invoices WHERE account_id = 'acme' AND organization_id = ? AND deleted_at IS NULL`},
 	{"audit_logs", `SELECT id FROM audit_logs WHERE account_id = 'acme' AND organization_id = ?`},
 	// A time series: the day's row of a database deleted since stays, so
 	// only the rows the oracle has are compared (see diff).

@@ -30,17 +30,18 @@ type Duration time.Duration
 
 // Config is the YAML configuration of PRODUCT.md.
 type Config struct {
-	Mirror      MirrorConfig      `yaml:"mirror"`
-	API         APIConfig         `yaml:"api"`
-	HTTP        HTTPConfig        `yaml:"http"`
-	Log         LogConfig         `yaml:"log"`
-	Sync        SyncConfig        `yaml:"sync"`
-	Retention   RetentionConfig   `yaml:"retention"`
-	Defaults    DefaultsConfig    `yaml:"defaults"`
-	DeleteGuard DeleteGuardConfig `yaml:"delete_guard"`
-	AuditLogs   AuditLogsConfig   `yaml:"audit_logs"`
-	Accounts    []AccountConfig   `yaml:"accounts"`
-	Extract     ExtractConfig     `yaml:"extract"`
+	Mirror           MirrorConfig      `yaml:"mirror"`
+	API              APIConfig         `yaml:"api"`
+	HTTP             HTTPConfig        `yaml:"http"`
+	Log              LogConfig         `yaml:"log"`
+	Sync             SyncConfig        `yaml:"sync"`
+	Retention        RetentionConfig   `yaml:"retention"`
+	Defaults         DefaultsConfig    `yaml:"defaults"`
+	DeleteGuard      DeleteGuardConfig `yaml:"delete_guard"`
+	AuditLogs        AuditLogsConfig   `yaml:"audit_logs"`
+	ResourceSettings ResourcesConfig   `yaml:"resources"`
+	Accounts         []AccountConfig   `yaml:"accounts"`
+	Extract          ExtractConfig     `yaml:"extract"`
 }
 
 // MirrorConfig says where the mirror lives.
@@ -121,6 +122,21 @@ type AuditLogsConfig struct {
 	Backfill Duration `yaml:"backfill"`
 }
 
+// ResourcesConfig tunes the resources that need more than a name in a
+// resources list.
+type ResourcesConfig struct {
+	DatabaseDetails DatabaseDetailsConfig `yaml:"database_details"`
+}
+
+// DatabaseDetailsConfig is the opt-in database_details resource: one
+// configuration and one instances request per database, at most
+// MaxCallsPerPass requests per account pass, least recently refreshed
+// databases first.
+type DatabaseDetailsConfig struct {
+	Enabled         bool `yaml:"enabled"`
+	MaxCallsPerPass int  `yaml:"max_calls_per_pass"`
+}
+
 // AccountConfig is one linked Turso account.
 type AccountConfig struct {
 	ID        string   `yaml:"id"`
@@ -142,11 +158,12 @@ func DefaultConfig() Config {
 		Log:    LogConfig{Level: "info", Format: "auto"},
 		Sync: SyncConfig{MaxConcurrentAccounts: tsync.DefaultMaxConcurrentAccounts, ShutdownTimeout: Duration(30 * time.Second),
 			LeaseTTL: Duration(tsync.DefaultLeaseTTL)},
-		Retention:   RetentionConfig{ChangeEvents: 0, SyncRuns: Duration(2160 * time.Hour)},
-		Defaults:    DefaultsConfig{Schedule: tsync.DefaultSchedule, Resources: append([]string(nil), schema.DefaultResources...)},
-		DeleteGuard: DeleteGuardConfig{MaxFraction: tsync.DefaultGuardMaxFraction, MinRows: tsync.DefaultGuardMinRows},
-		AuditLogs:   AuditLogsConfig{Backfill: Duration(tsync.DefaultBackfill)},
-		Extract:     defaultExtractConfig(),
+		Retention:        RetentionConfig{ChangeEvents: 0, SyncRuns: Duration(2160 * time.Hour)},
+		Defaults:         DefaultsConfig{Schedule: tsync.DefaultSchedule, Resources: append([]string(nil), schema.DefaultResources...)},
+		DeleteGuard:      DeleteGuardConfig{MaxFraction: tsync.DefaultGuardMaxFraction, MinRows: tsync.DefaultGuardMinRows},
+		AuditLogs:        AuditLogsConfig{Backfill: Duration(tsync.DefaultBackfill)},
+		ResourceSettings: ResourcesConfig{DatabaseDetails: DatabaseDetailsConfig{MaxCallsPerPass: tsync.DefaultDetailsBudget}},
+		Extract:          defaultExtractConfig(),
 	}
 }
 
@@ -488,6 +505,9 @@ func (c *Config) validate(getenv func(string) string, p *configProblems) {
 		p.add("defaults.schedule", 0, "bad cron spec %q: %v", c.Defaults.Schedule, err)
 	}
 	checkResources(p, "defaults.resources", c.Defaults.Resources)
+	if n := c.ResourceSettings.DatabaseDetails.MaxCallsPerPass; n < 2 {
+		p.add("resources.database_details.max_calls_per_pass", 0, "want at least 2 (a database costs two requests), not %d", n)
+	}
 	if len(c.Accounts) == 0 {
 		p.add("accounts", 0, "at least one account is required")
 	}
@@ -609,12 +629,17 @@ func scrubPathErr(err error) error {
 	return err
 }
 
-// Resources returns the account's resources, or the defaults.
+// Resources returns the account's resources, or the defaults, with
+// database_details when resources.database_details.enabled says so.
 func (c *Config) Resources(a AccountConfig) []string {
+	rs := c.Defaults.Resources
 	if a.Resources != nil {
-		return a.Resources
+		rs = a.Resources
 	}
-	return c.Defaults.Resources
+	if c.ResourceSettings.DatabaseDetails.Enabled && !slices.Contains(rs, schema.ResDatabaseDetails) {
+		rs = append(slices.Clone(rs), schema.ResDatabaseDetails)
+	}
+	return rs
 }
 
 // Schedule returns the account's schedule, or the default one.

@@ -28,6 +28,12 @@ var demoQueries = []struct{ title, sql string }{
 	{"Databases per group and primary region", `SELECT organization_id, group_name, primary_region, count(*) AS databases
   FROM databases WHERE deleted_at IS NULL
   GROUP BY 1, 2, 3 ORDER BY databases DESC LIMIT 5;`},
+	{"Plans, limits and unpaid invoices", `SELECT organization_id, pricing_plan, timeline, databases, quota_databases, unpaid_invoices, amount_unpaid
+  FROM organization_billing ORDER BY organization_id LIMIT 5;`},
+	{"Where each database runs, and how fresh that is", `SELECT f.organization_id, f.database_name, json_extract(dd.instances, '$[0].region') AS primary_instance, f.age_seconds
+  FROM database_details_freshness f JOIN database_details dd
+    ON dd.account_id = f.account_id AND dd.organization_id = f.organization_id AND dd.id = f.database_id
+  ORDER BY f.organization_id, f.database_name LIMIT 5;`},
 }
 
 // serveSimulator starts the simulator on a loopback port and returns its
@@ -75,8 +81,17 @@ func (m *Main) runDemo(ctx context.Context, args []string) error {
 	cfg := DefaultConfig()
 	o := m.wiring().syncerOptions(cfg, newLogger(m.Stderr, "warn", "text"))
 	o.Trigger = "demo"
-	res := tsync.New(st, o).SyncAccount(ctx, tsync.Account{ID: "demo", API: client})
-	printResults(m.Stdout, []tsync.Result{res}, false)
+	// The demo's budget covers every database, so a second demo changes
+	// nothing; a daemon's default refreshes 500 databases a pass.
+	for _, org := range sim.Orgs() {
+		o.DetailsBudget += 2 * len(sim.Databases(org))
+	}
+	syncer := tsync.New(st, o)
+	res := syncer.SyncAccount(ctx, tsync.Account{ID: "demo", API: client})
+	// database_details is opt-in and refreshes the databases the mirror
+	// already holds: a second pass, of it alone, shows it.
+	details := syncer.SyncAccount(ctx, tsync.Account{ID: "demo", API: client, Resources: []string{schema.ResDatabaseDetails}})
+	printResults(m.Stdout, []tsync.Result{res, details}, false)
 
 	counts, err := st.Summary(ctx)
 	if err != nil {
@@ -95,7 +110,7 @@ func (m *Main) runDemo(ctx context.Context, args []string) error {
 		}
 	}
 	fmt.Fprintf(m.Stdout, "\nTry: sqlite3 %s 'select * from access_review limit 5'\n", *db)
-	if res.Failed() {
+	if res.Failed() || details.Failed() {
 		return ErrSyncFailed
 	}
 	return nil
@@ -209,16 +224,7 @@ func tenantBed(sqld, admin, keyFile string) (*tursotest.TenantBed, error) {
 }
 
 // simRoutes maps the resources a --fault names to their route templates.
-var simRoutes = map[string]string{
-	schema.ResOrganization: turso.RouteOrganization,
-	schema.ResMembers:      turso.RouteMembers,
-	schema.ResInvites:      turso.RouteInvites,
-	schema.ResDatabases:    turso.RouteDatabases,
-	schema.ResGroups:       turso.RouteGroups,
-	schema.ResAPITokens:    turso.RouteAPITokens,
-	schema.ResAuditLogs:    turso.RouteAuditLogs,
-	schema.ResUsage:        turso.RouteUsage,
-}
+var simRoutes = tsync.Routes()
 
 // simFault is one --fault of tursync simulate.
 type simFault struct {

@@ -121,7 +121,11 @@ func printResults(w io.Writer, results []tsync.Result, dry bool) {
 			if o.Removed {
 				note = " (vanished from the API: offboarded)"
 			}
-			fmt.Fprintf(w, "  org %s%s\n", o.Org, note)
+			if o.Org == "" {
+				fmt.Fprintf(w, "  account-wide\n") // the per-account resources
+			} else {
+				fmt.Fprintf(w, "  org %s%s\n", o.Org, note)
+			}
 			if o.Error != "" {
 				fmt.Fprintf(w, "    error: %s\n", o.Error)
 			}

@@ -147,6 +147,7 @@ func (w wiring) syncerOptions(cfg Config, log *slog.Logger) tsync.Options {
 	return tsync.Options{
 		Guard:                 storage.Guard{MaxFraction: cfg.DeleteGuard.MaxFraction, MinRows: cfg.DeleteGuard.MinRows},
 		Backfill:              time.Duration(cfg.AuditLogs.Backfill),
+		DetailsBudget:         cfg.ResourceSettings.DatabaseDetails.MaxCallsPerPass,
 		MaxConcurrentAccounts: cfg.Sync.MaxConcurrentAccounts,
 		LeaseTTL:              time.Duration(cfg.Sync.LeaseTTL),
 		Owner:                 w.owner,

@@ -153,7 +153,22 @@ WHERE d.deleted_at IS NULL;
 
 CREATE INDEX database_details_refreshed ON database_details (account_id, organization_id, refreshed_at);
 
+-- Each live org's plan, the plan's database quota against the databases it
+-- has, and what it owes: the UUD's Organization.pricing_plan and Billing.
+CREATE VIEW organization_billing AS
+SELECT o.account_id, o.id AS organization_id, o.pricing_plan, s.timeline, s.overages, s.plan_since,
+       (SELECT count(*) FROM databases d WHERE d.account_id = o.account_id AND d.organization_id = o.id AND d.deleted_at IS NULL) AS databases,
+       p.quota_databases,
+       (SELECT count(*) FROM invoices i WHERE i.account_id = o.account_id AND i.organization_id = o.id AND i.deleted_at IS NULL AND i.paid = 0) AS unpaid_invoices,
+       (SELECT round(coalesce(sum(CAST(i.amount_due AS REAL)), 0), 2) FROM invoices i
+         WHERE i.account_id = o.account_id AND i.organization_id = o.id AND i.deleted_at IS NULL AND i.paid = 0) AS amount_unpaid
+FROM organizations o
+LEFT JOIN subscriptions s ON s.account_id = o.account_id AND s.organization_id = o.id AND s.deleted_at IS NULL
+LEFT JOIN plans p ON p.account_id = o.account_id AND p.organization_id = o.id AND p.id = o.pricing_plan AND p.deleted_at IS NULL
+WHERE o.deleted_at IS NULL;
+
 -- +goose Down
+DROP VIEW organization_billing;
 DROP INDEX database_details_refreshed;
 DROP VIEW database_details_freshness;
 DROP TABLE stage_database_details;

@@ -85,25 +85,37 @@ var Plans = []Plan{
 		Quotas: PlanQuotas{RowsRead: 250_000_000_000, RowsWritten: 250_000_000, Locations: 10, Storage: 50_000_000_000, Groups: 25, BytesSynced: 100_000_000_000}},
 }
 
-// invoicesOf makes an org's invoices: one a month for the half year before
+// invoicesOf makes an org's invoices: one a month for the year before
 // genesis, the latest one unpaid. Deterministic, without the generator's
 // random stream (which would shift every other generated value).
 func invoicesOf(o *org, index int) []Invoice {
 	var out []Invoice
-	for m := 6; m >= 1; m-- {
-		due := genesis.AddDate(0, -m+1, 0)
-		inv := Invoice{Number: fmt.Sprintf("%s-%05d", strings.ToUpper(o.Org.Slug), 7-m), AmountDue: fmt.Sprintf("%d.%02d", 29+index%7, (m*13)%100),
-			DueDate: due.Format("2006-01-02T15:04:05+00:00"), Status: "paid",
-			InvoicePDF:       "https://invoices.example.com/" + o.Org.Slug + fmt.Sprintf("/%d.pdf", 7-m),
-			HostedInvoiceURL: "https://invoices.example.com/" + o.Org.Slug + fmt.Sprintf("/%d", 7-m)}
-		if m == 1 {
-			inv.Status = "issued"
-		} else {
-			inv.PaidAt = due.Add(2 * time.Hour).Format("2006-01-02T15:04:05+00:00")
+	for m := 12; m >= 1; m-- {
+		inv := newInvoice(o, 13-m, genesis.AddDate(0, -m+1, 0), fmt.Sprintf("%d.%02d", 29+index%7, (m*13)%100))
+		if m > 1 {
+			inv.PaidAt, inv.Status = genesis.AddDate(0, -m+1, 0).Add(2*time.Hour).Format("2006-01-02T15:04:05+00:00"), "paid"
 		}
 		out = append(out, inv)
 	}
 	return out
+}
+
+// newInvoice is an org's n-th invoice, issued and unpaid.
+func newInvoice(o *org, n int, due time.Time, amount string) Invoice {
+	return Invoice{Number: fmt.Sprintf("%s-%05d", strings.ToUpper(o.Org.Slug), n), AmountDue: amount,
+		DueDate: due.Format("2006-01-02T15:04:05+00:00"), Status: "issued",
+		InvoicePDF:       "https://invoices.example.com/" + o.Org.Slug + fmt.Sprintf("/%d.pdf", n),
+		HostedInvoiceURL: "https://invoices.example.com/" + o.Org.Slug + fmt.Sprintf("/%d", n)}
+}
+
+// AddInvoice issues an org a new, unpaid invoice.
+func (s *Server) AddInvoice(slug, amount string) Invoice {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.mustOrg(slug)
+	inv := newInvoice(o, len(o.Invoices)+1, genesis.AddDate(0, len(o.Invoices)-11, 0), amount)
+	o.Invoices = append(o.Invoices, inv)
+	return inv
 }
 
 func (s *Server) billingRoutes(h func(route string, fn func(acct, slug string, r *http.Request) (any, int))) {
