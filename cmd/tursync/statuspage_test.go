@@ -79,10 +79,14 @@ func TestStatusPageInABrowser(t *testing.T) {
 	}
 	failing := attr(`table.scopes tr[data-org="org2"][data-resource="members"]`)
 	guardedStatus := attr(`table.scopes tr[data-org="org1"][data-resource="databases"]`)
+	accountUser := attr(`table.scopes tr[data-org=""][data-resource="account_users"]`)
 	release := text(chromedp.Text(chromedp.CSS(`#guarded tr[data-org="org1"] .release`)))
 	html := text(chromedp.OuterHTML(chromedp.CSS(`html`)))
 	if failing != "failed" {
 		t.Errorf("org2 members shows %q, want failed", failing)
+	}
+	if accountUser != "complete" {
+		t.Errorf("the account's account_users scope shows %q, want complete", accountUser)
 	}
 	if guardedStatus != "guarded" {
 		t.Errorf("org1 databases shows %q, want guarded", guardedStatus)
