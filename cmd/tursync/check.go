@@ -228,6 +228,8 @@ func orgProbes(api tsync.API, org string) []orgProbe {
 		{"invites", func(ctx context.Context) error { _, err := api.ListInvites(ctx, org); return err }},
 		{"api_tokens", func(ctx context.Context) error { _, err := api.ListAPITokens(ctx, org); return err }},
 		{"audit_logs", func(ctx context.Context) error { _, err := api.AuditLogs(ctx, org, 1, 1); return err }},
+		{"subscriptions", func(ctx context.Context) error { _, err := api.GetSubscription(ctx, org); return err }},
+		{"invoices", func(ctx context.Context) error { _, err := api.ListInvoices(ctx, org); return err }},
 	}
 }
 

@@ -134,12 +134,14 @@ func TestCheckReportsAccessPerOrg(t *testing.T) {
 	sim, url := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 1, Members: 2, Databases: 2, Groups: 1}})
 	sim.Inject("/v1/organizations/{organizationSlug}/audit-logs", "", tursotest.Fault{Status: 402})
 	sim.Inject("/v2/organizations/{organizationSlug}/invites", "", tursotest.Fault{Status: 403})
+	sim.Inject("/v1/organizations/{organizationSlug}/invoices", "", tursotest.Fault{Status: 403})
 	cfg := writeConfig(t, "file:"+filepath.Join(t.TempDir(), "m.db"), url)
 	r := runMain(t, map[string]string{"ACME_TOKEN": "t"}, "check", "--config", cfg)
 	if r.code != 0 {
 		t.Fatalf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"account acme: token ok", "members ok", "invites unavailable (needs admin or owner)", "audit_logs unavailable (plan)"} {
+	for _, want := range []string{"account acme: token ok", "members ok", "invites unavailable (needs admin or owner)", "audit_logs unavailable (plan)",
+		"subscriptions ok", "invoices unavailable (needs admin or owner)"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("check output lacks %q:\n%s", want, r.stdout)
 		}
