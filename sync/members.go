@@ -27,8 +27,8 @@ type prefetched struct {
 	// began, which members are diffed against while they are prefetched.
 	users *storage.Snapshot
 	// ahead holds the role-assignment snapshots being read ahead, by org.
-	ahead  map[string]func() (*storage.Snapshot, error)
-	spills []*spill
+	ahead   map[string]func() (*storage.Snapshot, error)
+	stagers []remover
 	// detailCalls is what the pass spent of its database_details budget;
 	// the orgs of a pass are synced one at a time.
 	detailCalls int
@@ -71,15 +71,9 @@ func (pf *prefetched) close() {
 	for _, get := range pf.ahead {
 		_, _ = get()
 	}
-	for _, sp := range pf.spills {
-		sp.remove()
+	for _, r := range pf.stagers {
+		r.Remove()
 	}
-}
-
-func (pf *prefetched) spill(dir string) *spill {
-	sp := newSpill(dir)
-	pf.spills = append(pf.spills, sp)
-	return sp
 }
 
 // prefetch reads the invites, then the members, of the orgs a pass syncs.
@@ -210,26 +204,20 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 	if err != nil {
 		return err
 	}
-	fresh, changed, keys, users := pf.spill(s.o.SpillDir), pf.spill(s.o.SpillDir), pf.spill(s.o.SpillDir), pf.spill(s.o.SpillDir)
-	roles := &storage.Staged{}
+	roles, users := storage.NewRowStager(snap, s.o.SpillDir), storage.NewRowSpill(s.o.SpillDir)
+	pf.stagers = append(pf.stagers, roles, users)
 	f.members, f.emails = map[string]bool{}, map[string]string{}
 	diff := startPipeline(2, func(ms []turso.Member) error {
 		us, ras := mapper.Members(org, ms)
-		kinds, err := snap.Diff(ctx, rowsOf(ras))
+		// The API never repeats a member; if it did, the first wins.
+		taken, err := roles.Page(ctx, rowsOf(ras))
 		if err != nil {
 			return err
 		}
 		page := make([]schema.Row, 0, len(us))
-		for i, ra := range ras {
-			// The API never repeats a member; if it did, the first wins.
-			if !roles.Count(schema.RoleAssignments, ra.KeyValues(), kinds[i]) {
+		for i, ok := range taken {
+			if !ok {
 				continue
-			}
-			if err := writeKind(kinds[i], ra, fresh, changed); err != nil {
-				return err
-			}
-			if err := keys.writeString(ra.UserID); err != nil {
-				return err
 			}
 			u := us[i]
 			page = append(page, u)
@@ -246,7 +234,7 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 		}
 		for i, u := range page {
 			if ukinds[i] != storage.Unchanged {
-				if err := users.writeRow(u); err != nil {
+				if err := users.Add(u); err != nil {
 					return err
 				}
 			}
@@ -264,31 +252,11 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 	if err != nil {
 		return err
 	}
-	for _, sp := range []*spill{fresh, changed, keys, users} {
-		if err := sp.finish(); err != nil {
-			return err
-		}
+	if f.roles, err = roles.Finish(); err != nil {
+		return err
 	}
-	roles.Finish()
-	snap.Seal(roles)
-	roles.New, roles.Changed = spillRows(fresh), spillRows(changed)
-	roles.Keys = func(yield func(t *schema.Table, keys []string) error) error {
-		return spillStrings(keys, func(id string) error { return yield(schema.RoleAssignments, []string{org, id}) })
-	}
-	f.roles, f.users = roles, spillRows(users)
-	return nil
-}
-
-// writeKind spills a diffed row to write: new rows to fresh, changed and
-// revived ones to changed.
-func writeKind(k storage.Kind, r schema.Row, fresh, changed *spill) error {
-	switch k {
-	case storage.New:
-		return fresh.writeRow(r)
-	case storage.Changed, storage.Revived:
-		return changed.writeRow(r)
-	}
-	return nil
+	f.users, err = users.Rows()
+	return err
 }
 
 // directory is what an org's invites resolve against: the prefetched

@@ -277,41 +277,25 @@ func rowsOf[T schema.Row](xs []T) []schema.Row {
 	return out
 }
 
-// stageDatabases fetches an org's databases page by page and diffs each
-// page against the mirror as it arrives, staging on disk only the rows to
-// write and the keys of all: memory holds one page whatever the org's size.
+// stageDatabases fetches an org's databases page by page and hands each
+// page to a stager as it arrives (storage diffs it and keeps only what to
+// write): memory holds one page whatever the org's size.
 func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *orgFetch) (*storage.Staged, error) {
-	fresh, changed, keys := of.spill(), of.spill(), of.spill()
-	st := &storage.Staged{}
 	// On a remote mirror the org's rows were read while its first scopes
 	// were fetched, so diffing a page is pure work and the API is never
 	// kept waiting on the mirror (see storage.Snapshot).
 	<-of.dbDone
-	snap, err := of.dbSnap, of.dbErr
-	if err != nil {
-		return nil, err
+	if of.dbErr != nil {
+		return nil, of.dbErr
 	}
+	g := storage.NewRowStager(of.dbSnap, s.o.SpillDir)
+	of.keep(g)
 	diff := startPipeline(2, func(rows []schema.Row) error {
-		kinds, err := snap.Diff(ctx, rows)
-		if err != nil {
-			return err
-		}
-		for i, r := range rows {
-			d := r.(schema.Database)
-			if !st.Count(schema.Databases, d.KeyValues(), kinds[i]) {
-				continue // the API listed it twice: the first wins
-			}
-			if err := keys.writeString(d.ID); err != nil {
-				return err
-			}
-			if err := writeKind(kinds[i], d, fresh, changed); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := g.Page(ctx, rows)
+		return err
 	})
 	tr := trackerOf(ctx)
-	err = a.API.ListDatabases(ctx, org, func(page []turso.Database) error {
+	err := a.API.ListDatabases(ctx, org, func(page []turso.Database) error {
 		tr.page(len(page))
 		rows := make([]schema.Row, len(page))
 		for i, d := range page {
@@ -325,55 +309,22 @@ func (s *Syncer) stageDatabases(ctx context.Context, a Account, org string, of *
 	if err != nil {
 		return nil, err
 	}
-	for _, sp := range []*spill{fresh, changed, keys} {
-		if err := sp.finish(); err != nil {
-			return nil, err
-		}
-	}
-	st.Finish()
-	snap.Seal(st)
-	st.New, st.Changed = spillRows(fresh), spillRows(changed)
-	st.Keys = func(yield func(t *schema.Table, keys []string) error) error {
-		return spillStrings(keys, func(id string) error { return yield(schema.Databases, []string{org, id}) })
-	}
-	return st, nil
+	return g.Finish()
 }
 
-// stageUsage reads the org's usage and diffs each page as it is decoded,
-// staging on disk only the new and changed counters.
+// stageUsage reads the org's usage and stages each page as it is decoded.
 func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, of *orgFetch) (*storage.StagedUsage, error) {
-	fresh, changed := of.spill(), of.spill()
-	st := &storage.StagedUsage{}
 	<-of.usageDone
-	day, snap, err := of.day, of.usageSnap, of.usageErr
-	if err != nil {
-		return nil, err
+	if of.usageErr != nil {
+		return nil, of.usageErr
 	}
-	stage := func(rows []schema.Usage) error {
-		kinds, err := snap.Diff(ctx, rows)
-		if err != nil {
-			return err
-		}
-		for i, row := range rows {
-			switch kinds[i] {
-			case storage.New:
-				err = fresh.writeUsage(row)
-			case storage.Changed:
-				err = changed.writeUsage(row)
-			default:
-				st.Unchanged++
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	diff := startPipeline(2, stage)
+	g := storage.NewUsageStager(of.usageSnap, s.o.SpillDir)
+	of.keep(g)
+	diff := startPipeline(2, func(rows []schema.Usage) error { return g.Page(ctx, rows) })
 	tr := trackerOf(ctx)
 	u, err := a.API.OrganizationUsage(ctx, org, func(page []turso.DatabaseUsage) error {
 		tr.page(len(page))
-		return diff.send(ctx, mapper.DatabaseUsage(org, day, page))
+		return diff.send(ctx, mapper.DatabaseUsage(org, of.day, page))
 	})
 	if derr := diff.wait(); err == nil {
 		err = derr
@@ -381,25 +332,17 @@ func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, of *orgF
 	if err != nil {
 		return nil, err
 	}
-	if err := stage([]schema.Usage{mapper.OrgUsage(org, day, u)}); err != nil {
+	if err := g.Page(ctx, []schema.Usage{mapper.OrgUsage(org, of.day, u)}); err != nil {
 		return nil, err
 	}
-	for _, sp := range []*spill{fresh, changed} {
-		if err := sp.finish(); err != nil {
-			return nil, err
-		}
-	}
-	st.New = func(yield func(schema.Usage) error) error { return spillUsage(fresh, yield) }
-	st.Changed = func(yield func(schema.Usage) error) error { return spillUsage(changed, yield) }
-	return st, nil
+	return g.Finish()
 }
 
-// orgFetch is the state of one org's fetch: its spill files, and the
+// orgFetch is the state of one org's fetch: its stagers, and the
 // snapshots of its large tables, read from the mirror while the org's
 // first scopes are fetched.
 type orgFetch struct {
-	dir               string
-	spills            []*spill
+	stagers           []remover
 	day               string
 	dbDone, usageDone chan struct{}
 	dbSnap            *storage.Snapshot
@@ -410,7 +353,7 @@ type orgFetch struct {
 
 func (s *Syncer) startOrgFetch(ctx context.Context, a Account, org string) *orgFetch {
 	ctx, cancel := context.WithCancel(ctx)
-	of := &orgFetch{dir: s.o.SpillDir, day: s.o.Now().UTC().Format("2006-01-02"), dbDone: make(chan struct{}), usageDone: make(chan struct{}), cancel: cancel}
+	of := &orgFetch{day: s.o.Now().UTC().Format("2006-01-02"), dbDone: make(chan struct{}), usageDone: make(chan struct{}), cancel: cancel}
 	// readAhead runs read in the background when the pass fetches res, and
 	// closes done when it is over (at once when it does not).
 	readAhead := func(res string, done chan struct{}, read func()) {
@@ -428,18 +371,17 @@ func (s *Syncer) startOrgFetch(ctx context.Context, a Account, org string) *orgF
 	return of
 }
 
-func (of *orgFetch) spill() *spill {
-	sp := newSpill(of.dir)
-	of.spills = append(of.spills, sp)
-	return sp
-}
+// remover is a stager whose spill files go when the org is over.
+type remover interface{ Remove() }
+
+func (of *orgFetch) keep(r remover) { of.stagers = append(of.stagers, r) }
 
 // close waits for the snapshot reads and removes the spill files.
 func (of *orgFetch) close() {
 	of.cancel()
 	<-of.dbDone
 	<-of.usageDone
-	for _, sp := range of.spills {
-		sp.remove()
+	for _, r := range of.stagers {
+		r.Remove()
 	}
 }

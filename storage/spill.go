@@ -1,4 +1,4 @@
-package sync
+package storage
 
 import (
 	"bufio"
@@ -10,7 +10,6 @@ import (
 	"os"
 
 	"github.com/tursync/tursync/schema"
-	"github.com/tursync/tursync/storage"
 )
 
 // spill stages records (rows, keys, usage counters) in a compact binary
@@ -174,7 +173,7 @@ func spillStrings(sp *spill, fn func(string) error) error {
 }
 
 // spillRows reads back rows staged by writeRow.
-func spillRows(sp *spill) storage.RowIter {
+func spillRows(sp *spill) RowIter {
 	return func(yield func(schema.Row) error) error {
 		return sp.each(func(rec []byte) error {
 			r, err := decodeRow(rec)
