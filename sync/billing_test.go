@@ -187,3 +187,13 @@ func TestDatabaseDetailsBudget(t *testing.T) {
 		}
 	}
 }
+
+// The account's own scopes have no org: their release command names none.
+func TestReleaseCommandOfTheAccountsOwnScopes(t *testing.T) {
+	if got := tsync.ReleaseCommand("acme", ""); got != "tursync sync --config CONFIG --force-deletes --account acme" {
+		t.Errorf("release of account scopes: %q", got)
+	}
+	if got := tsync.ReleaseCommand("acme", "org1"); got != "tursync sync --config CONFIG --force-deletes --account acme --org org1" {
+		t.Errorf("release of an org: %q", got)
+	}
+}

@@ -484,5 +484,9 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 // ReleaseCommand is the command that applies the deletes the guard holds
 // in an org.
 func ReleaseCommand(account, org string) string {
+	if org == "" {
+		// The account's own scopes: no --org picks them alone.
+		return fmt.Sprintf("tursync sync --config CONFIG --force-deletes --account %s", account)
+	}
 	return fmt.Sprintf("tursync sync --config CONFIG --force-deletes --account %s --org %s", account, org)
 }
