@@ -7,7 +7,8 @@ import (
 )
 
 // TestImportArrows keeps the package graph of STYLE.md: cmd -> sync ->
-// {turso, mapper, storage, metrics}, mapper -> {turso, schema}, storage -> schema;
+// {turso, mapper, storage, metrics}, mapper -> {turso, schema}, storage -> schema,
+// extract -> {turso, storage, schema}, webhook -> {storage, schema};
 // turso and storage never import each other, mapper does no I/O, nothing
 // imports cmd.
 func TestImportArrows(t *testing.T) {
@@ -20,6 +21,9 @@ func TestImportArrows(t *testing.T) {
 		"storage":         {"turso", "mapper", "sync", "metrics", "cmd/tursync"},
 		"metrics":         {"turso", "storage", "mapper", "schema", "sync", "cmd/tursync"},
 		"sync":            {"cmd/tursync"},
+		"extract":         {"mapper", "sync", "metrics", "cmd/tursync"},
+		// Delivery reads the mirror and knows no Platform API.
+		"webhook": {"turso", "mapper", "sync", "metrics", "extract", "cmd/tursync"},
 		// The test helpers never reach the binary.
 		"cmd/tursync": {"internal/sqldtest", "internal/testclock", "internal/testbin"},
 	}

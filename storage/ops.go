@@ -179,7 +179,7 @@ func (s *Store) LiveRows(ctx context.Context, account string) (map[string]int64,
 // accountTables hold rows keyed by account_id, children before parents
 // (sync_scopes cascade from sync_runs but are listed so counts are shown).
 var accountTables = func() []string {
-	out := []string{"change_events", "sync_scopes", "sync_runs", "extract_results", "extract_status"}
+	out := []string{"webhook_deliveries", "webhook_cursors", "change_events", "sync_scopes", "sync_runs", "extract_results", "extract_status"}
 	for _, t := range schema.AppendOnlyTables {
 		out = append(out, t.Name)
 	}

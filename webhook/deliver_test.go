@@ -1,0 +1,199 @@
+package webhook_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tursync/tursync/storage"
+	"github.com/tursync/tursync/webhook"
+)
+
+func endpoint(r *receiver, keys ...[]byte) webhook.Endpoint {
+	return webhook.Endpoint{ID: "secops", URL: r.url + "/hook", Keys: keys, Batch: 100, Timeout: 2 * time.Second}
+}
+
+// Every change event arrives, verified by the reference library, in
+// order, in batches of at most batch, without remote_data; a new
+// endpoint starts at the account's latest event.
+func TestDeliveriesArriveVerifiedAndInOrder(t *testing.T) {
+	for _, backend := range []string{"file", "sqld"} {
+		t.Run(backend, func(t *testing.T) { deliverInOrder(t, backend) })
+	}
+}
+
+func deliverInOrder(t *testing.T, backend string) {
+	secret, key := newSecret(1)
+	r := startReceiver(t, secret)
+	clk := &clock{}
+	st := mirror(t, clk.Now)
+	if backend == "sqld" {
+		st = sqldMirror(t, clk.Now)
+	}
+	addEvents(t, st, "acme", 5) // history before the endpoint: not sent
+	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	ep := endpoint(r, key)
+	if res := d.Deliver(context.Background(), ep, []string{"acme"}); res[0].Err != nil || res[0].Delivered != 0 {
+		t.Fatalf("first delivery: %+v", res[0])
+	}
+	addEvents(t, st, "acme", 250)
+	res := d.Deliver(context.Background(), ep, []string{"acme"})
+	if res[0].Err != nil || res[0].Delivered != 250 || res[0].Batches != 3 {
+		t.Fatalf("delivery: %+v, want 250 events in 3 batches", res[0])
+	}
+	got := r.received()
+	for _, dl := range got {
+		if !dl.Verified {
+			t.Fatalf("delivery %s not verified by the reference library: %s", dl.ID, dl.Error)
+		}
+	}
+	evs := events(t, got)
+	if len(evs) != 250 {
+		t.Fatalf("%d events received, want 250", len(evs))
+	}
+	for i, e := range evs {
+		if id := eventID(t, e); id != int64(6+i) {
+			t.Fatalf("event %d has id %d, want %d: out of order or a gap", i, id, 6+i)
+		}
+	}
+	if evs[0].Type != "role_assignments.updated" || evs[1].Type != "api_tokens.created" {
+		t.Errorf("types %s, %s", evs[0].Type, evs[1].Type)
+	}
+	for _, dl := range got {
+		if strings.Contains(string(dl.Body), "remote_data") {
+			t.Fatalf("remote_data delivered without include_remote_data: %s", dl.Body)
+		}
+	}
+	if again := d.Deliver(context.Background(), ep, []string{"acme"}); again[0].Delivered != 0 || len(r.received()) != 3 {
+		t.Errorf("a caught-up endpoint delivered again: %+v", again[0])
+	}
+}
+
+// A receiver that fails is retried as it asks, with the same webhook-id,
+// and the events arrive in order once it answers; one that stays down
+// past max_age makes the batch dead and delivery moves on.
+func TestRetriesHonourRetryAfterThenDeadAfterMaxAge(t *testing.T) {
+	secret, key := newSecret(2)
+	r := startReceiver(t, secret)
+	clk := &clock{}
+	st := mirror(t, clk.Now)
+	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	ep := endpoint(r, key)
+	ep.Timeout = 500 * time.Millisecond
+	ctx := context.Background()
+	d.Deliver(ctx, ep, []string{"acme"})
+	addEvents(t, st, "acme", 10)
+	r.respond(map[string]any{"status": 500}, map[string]any{"status": 429, "retry_after": "7"},
+		map[string]any{"close": true}, map[string]any{"delay_ms": 1500})
+	waits := []time.Duration{}
+	for attempt := 1; attempt <= 4; attempt++ {
+		res := d.Deliver(ctx, ep, []string{"acme"})
+		if !res[0].Waiting || res[0].Err == nil || res[0].Delivered != 0 {
+			t.Fatalf("attempt %d: %+v, want a failure and a wait", attempt, res[0])
+		}
+		p, ok, err := st.PendingDelivery(ctx, "secops", "acme", 0)
+		if err != nil || !ok || p.Attempt != attempt {
+			t.Fatalf("attempt %d: pending %+v %v %v", attempt, p, ok, err)
+		}
+		waits = append(waits, p.NextRetryAt.Sub(p.At))
+		if again := d.Deliver(ctx, ep, []string{"acme"}); !again[0].Waiting || len(r.received()) != attempt {
+			t.Fatalf("attempt %d: a delivery before the retry was due", attempt)
+		}
+		clk.advance(p.NextRetryAt.Sub(clk.Now()) + time.Second)
+	}
+	if waits[1] < 7*time.Second {
+		t.Errorf("the wait after a 429 with Retry-After 7 was %v", waits[1])
+	}
+	res := d.Deliver(ctx, ep, []string{"acme"})
+	if res[0].Err != nil || res[0].Delivered != 10 {
+		t.Fatalf("the fifth attempt: %+v, want the 10 events", res[0])
+	}
+	got := r.received()
+	for _, dl := range got[1:] {
+		if dl.ID != got[0].ID {
+			t.Errorf("webhook-id changed between attempts: %s, %s", got[0].ID, dl.ID)
+		}
+	}
+	if evs := events(t, got[len(got)-1:]); len(evs) != 10 || eventID(t, evs[0]) != 1 {
+		t.Errorf("the delivered batch: %d events", len(evs))
+	}
+
+	// Down for longer than max_age: the batch dies, the next goes.
+	addEvents(t, st, "acme", 3)
+	r.respond(map[string]any{"status": 503}, map[string]any{"status": 503})
+	d.Deliver(ctx, ep, []string{"acme"})
+	clk.advance(webhook.DefaultMaxAge + time.Minute)
+	res = d.Deliver(ctx, ep, []string{"acme"})
+	if res[0].Dead != 3 {
+		t.Fatalf("past max_age: %+v, want 3 dead events", res[0])
+	}
+	addEvents(t, st, "acme", 2)
+	if res = d.Deliver(ctx, ep, []string{"acme"}); res[0].Delivered != 2 {
+		t.Fatalf("after the dead batch: %+v, want the next 2 delivered", res[0])
+	}
+	var dead int
+	st.DB().QueryRow(`SELECT count(*) FROM webhook_deliveries WHERE status = ?`, storage.DeliveryDead).Scan(&dead)
+	if dead != 1 {
+		t.Errorf("%d dead deliveries recorded, want 1", dead)
+	}
+}
+
+// A delivery signed with another secret fails the reference library's
+// check; during a rotation, any one of the signing keys verifies.
+func TestSignaturesWrongSecretAndRotation(t *testing.T) {
+	secret, key := newSecret(3)
+	_, other := newSecret(9)
+	r := startReceiver(t, secret)
+	clk := &clock{}
+	st := mirror(t, clk.Now)
+	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	ctx := context.Background()
+	ep := endpoint(r, other)
+	ep.Batch = 1
+	d.Deliver(ctx, ep, []string{"acme"})
+	addEvents(t, st, "acme", 1)
+	d.Deliver(ctx, ep, []string{"acme"})
+	got := r.received()
+	if len(got) != 1 || got[0].Verified || !strings.Contains(got[0].Error, "signature") {
+		t.Fatalf("a wrong secret: %+v, want the verifier to refuse it", got)
+	}
+	clk.advance(time.Hour)
+	ep.Keys = [][]byte{other, key} // rotating: old and new
+	res := d.Deliver(ctx, ep, []string{"acme"})
+	got = r.received()
+	if res[0].Delivered != 1 || !got[len(got)-1].Verified {
+		t.Fatalf("rotation: %+v, %+v", res[0], got[len(got)-1])
+	}
+	var one webhook.Envelope
+	if err := jsonUnmarshal(got[len(got)-1].Body, &one); err != nil || one.Type != "role_assignments.updated" {
+		t.Errorf("batch 1 sends one event's envelope: %s", got[len(got)-1].Body)
+	}
+}
+
+// The events globs pick the types an endpoint hears; the cursor moves past
+// the others.
+func TestEventsGlobs(t *testing.T) {
+	secret, key := newSecret(4)
+	r := startReceiver(t, secret)
+	clk := &clock{}
+	st := mirror(t, clk.Now)
+	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	ctx := context.Background()
+	ep := endpoint(r, key)
+	ep.Events = []string{"role_assignments.*", "api_tokens.created"}
+	d.Deliver(ctx, ep, []string{"acme"})
+	addEvents(t, st, "acme", 40)
+	res := d.Deliver(ctx, ep, []string{"acme"})
+	if res[0].Delivered != 20 {
+		t.Fatalf("%+v, want the 20 events of the two types", res[0])
+	}
+	for _, e := range events(t, r.received()) {
+		if e.Type != "role_assignments.updated" && e.Type != "api_tokens.created" {
+			t.Errorf("delivered %s", e.Type)
+		}
+	}
+	if c, _ := st.WebhookCursor(ctx, "secops", "acme"); c != 40 {
+		t.Errorf("cursor %d, want 40: past the events no glob matches", c)
+	}
+}
