@@ -53,6 +53,9 @@ type Metrics struct {
 	scopes map[[3]string]bool
 	// extractQueries are the queries with extraction series.
 	extractQueries map[string]bool
+	webhook        webhookMetrics
+	// webhookEndpoints are the endpoints with delivery series.
+	webhookEndpoints map[string]bool
 }
 
 // New registers every collector of PRODUCT.md on reg, plus build_info with
@@ -114,10 +117,11 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 			[]string{"account", "org", "resource"}),
 		reloadOK: f.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "config_last_reload_successful",
 			Help: "0 when the last SIGHUP reload was refused (the daemon runs the previous config), else 1."}),
-		scopes: map[[3]string]bool{}, extractQueries: map[string]bool{},
+		scopes: map[[3]string]bool{}, extractQueries: map[string]bool{}, webhookEndpoints: map[string]bool{},
 	}
 	m.reloadOK.Set(1)
 	m.extract = newExtractMetrics(reg)
+	m.webhook = newWebhookMetrics(reg)
 	buildInfo := f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help: "Always 1; the labels say which build runs."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, goVersion).Set(1)

@@ -170,3 +170,24 @@ func (s *Store) WebhookLagOf(ctx context.Context, endpoint, account string) (Web
 	}
 	return lag, nil
 }
+
+// LastWebhookDelivery returns an endpoint's latest attempt, nil when none.
+func (s *Store) LastWebhookDelivery(ctx context.Context, endpoint string) (*WebhookDelivery, error) {
+	d := &WebhookDelivery{Endpoint: endpoint}
+	var first, at string
+	var code sql.NullInt64
+	var msg sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT account_id, webhook_id, first_event_id, last_event_id, events, attempt, status, status_code, error, first_attempt_at, at
+		FROM webhook_deliveries WHERE endpoint = ? ORDER BY id DESC LIMIT 1`, endpoint).
+		Scan(&d.Account, &d.WebhookID, &d.FirstEventID, &d.LastEventID, &d.Events, &d.Attempt, &d.Status, &code, &msg, &first, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last webhook delivery to %s: %w", endpoint, err)
+	}
+	d.StatusCode, d.Error = int(code.Int64), msg.String
+	d.FirstAttemptAt, _ = time.Parse(time.RFC3339, first)
+	d.At, _ = time.Parse(time.RFC3339, at)
+	return d, nil
+}

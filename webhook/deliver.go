@@ -158,7 +158,10 @@ func (d *Deliverer) drain(ctx context.Context, ep Endpoint, r *Result) error {
 			}
 			continue
 		}
-		att := d.attempt(ctx, ep, r.Account, b, pending, retry)
+		att, err := d.attempt(ctx, ep, r.Account, b, pending, retry)
+		if err != nil {
+			return err
+		}
 		if err := d.store.RecordWebhookDelivery(ctx, att.record); err != nil {
 			return err
 		}
@@ -264,7 +267,12 @@ type attemptResult struct {
 
 // attempt sends a batch once and decides what follows: delivered, failed
 // with its next attempt scheduled, or dead past max_age.
-func (d *Deliverer) attempt(ctx context.Context, ep Endpoint, account string, b batch, pending storage.WebhookDelivery, retry bool) attemptResult {
+//
+// The attempt is recorded before it is sent, as failed and due at once: a
+// process that dies before the answer leaves the batch's range behind, so
+// the next one sends the same events under the same webhook-id. The
+// error is the mirror's.
+func (d *Deliverer) attempt(ctx context.Context, ep Endpoint, account string, b batch, pending storage.WebhookDelivery, retry bool) (attemptResult, error) {
 	now := d.o.Now()
 	rec := storage.WebhookDelivery{Endpoint: ep.ID, Account: account, WebhookID: MessageID(ep.ID, account, b.first, b.last),
 		FirstEventID: b.first, LastEventID: b.last, Events: len(b.events), Attempt: 1, FirstAttemptAt: now, At: now}
@@ -274,7 +282,12 @@ func (d *Deliverer) attempt(ctx context.Context, ep Endpoint, account string, b 
 	body, err := Body(ep, account, b.events, now)
 	if err != nil {
 		rec.Status, rec.Error = storage.DeliveryDead, err.Error()
-		return attemptResult{rec, err}
+		return attemptResult{rec, err}, nil
+	}
+	inFlight := rec
+	inFlight.Status, inFlight.Error, inFlight.NextRetryAt = storage.DeliveryFailed, "in flight: no answer recorded (the process stopped)", now
+	if err := d.store.RecordWebhookDelivery(ctx, inFlight); err != nil {
+		return attemptResult{}, err
 	}
 	code, retryAfter, err := d.send(ctx, ep, rec.WebhookID, body)
 	rec.StatusCode, rec.At = code, d.o.Now()
@@ -287,15 +300,15 @@ func (d *Deliverer) attempt(ctx context.Context, ep Endpoint, account string, b 
 	}
 	if err == nil {
 		rec.Status = storage.DeliveryDelivered
-		return attemptResult{rec, nil}
+		return attemptResult{rec, nil}, nil
 	}
 	rec.Error = err.Error()
 	if rec.At.Sub(rec.FirstAttemptAt) >= ep.MaxAge {
 		rec.Status = storage.DeliveryDead
-		return attemptResult{rec, err}
+		return attemptResult{rec, err}, nil
 	}
 	rec.Status, rec.NextRetryAt = storage.DeliveryFailed, rec.At.Add(Backoff(rec.Attempt, retryAfter))
-	return attemptResult{rec, err}
+	return attemptResult{rec, err}, nil
 }
 
 // Backoff is the wait after a batch's attempt-th failed attempt: doubling
@@ -412,4 +425,18 @@ func changesOf(raw string, remote bool) (json.RawMessage, error) {
 	}
 	delete(m, "remote_data")
 	return json.Marshal(m)
+}
+
+// Ping sends a signed "ping" event to an endpoint and returns the status
+// it answered; an error for anything but a 2xx.
+func Ping(ctx context.Context, client *http.Client, ep Endpoint, userAgent string, now time.Time) (int, error) {
+	ep = withDefaults(ep)
+	body, err := json.Marshal(Envelope{Type: "ping", Timestamp: now.UTC().Format(time.RFC3339), Data: map[string]string{"endpoint": ep.ID}})
+	if err != nil {
+		return 0, err
+	}
+	d := New(nil, Options{Client: client, UserAgent: userAgent})
+	id := "msg_ping_" + strconv.FormatInt(now.UnixNano(), 36)
+	code, _, err := d.send(ctx, ep, id, body)
+	return code, err
 }

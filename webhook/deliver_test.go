@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/internal/webhooktest"
 	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/webhook"
 )
 
-func endpoint(r *receiver, keys ...[]byte) webhook.Endpoint {
-	return webhook.Endpoint{ID: "secops", URL: r.url + "/hook", Keys: keys, Batch: 100, Timeout: 2 * time.Second}
+func endpoint(r *webhooktest.Receiver, keys ...[]byte) webhook.Endpoint {
+	return webhook.Endpoint{ID: "secops", URL: r.URL + "/hook", Keys: keys, Batch: 100, Timeout: 2 * time.Second}
 }
 
 // Every change event arrives, verified by the reference library, in
@@ -42,18 +43,18 @@ func deliverInOrder(t *testing.T, backend string) {
 	if res[0].Err != nil || res[0].Delivered != 250 || res[0].Batches != 3 {
 		t.Fatalf("delivery: %+v, want 250 events in 3 batches", res[0])
 	}
-	got := r.received()
+	got := r.Received()
 	for _, dl := range got {
 		if !dl.Verified {
 			t.Fatalf("delivery %s not verified by the reference library: %s", dl.ID, dl.Error)
 		}
 	}
-	evs := events(t, got)
+	evs := webhooktest.Events(t, got)
 	if len(evs) != 250 {
 		t.Fatalf("%d events received, want 250", len(evs))
 	}
 	for i, e := range evs {
-		if id := eventID(t, e); id != int64(6+i) {
+		if id := e.Data.ID; id != int64(6+i) {
 			t.Fatalf("event %d has id %d, want %d: out of order or a gap", i, id, 6+i)
 		}
 	}
@@ -65,7 +66,7 @@ func deliverInOrder(t *testing.T, backend string) {
 			t.Fatalf("remote_data delivered without include_remote_data: %s", dl.Body)
 		}
 	}
-	if again := d.Deliver(context.Background(), ep, []string{"acme"}); again[0].Delivered != 0 || len(r.received()) != 3 {
+	if again := d.Deliver(context.Background(), ep, []string{"acme"}); again[0].Delivered != 0 || len(r.Received()) != 3 {
 		t.Errorf("a caught-up endpoint delivered again: %+v", again[0])
 	}
 }
@@ -84,7 +85,7 @@ func TestRetriesHonourRetryAfterThenDeadAfterMaxAge(t *testing.T) {
 	ctx := context.Background()
 	d.Deliver(ctx, ep, []string{"acme"})
 	addEvents(t, st, "acme", 10)
-	r.respond(map[string]any{"status": 500}, map[string]any{"status": 429, "retry_after": "7"},
+	r.Respond(map[string]any{"status": 500}, map[string]any{"status": 429, "retry_after": "7"},
 		map[string]any{"close": true}, map[string]any{"delay_ms": 1500})
 	waits := []time.Duration{}
 	for attempt := 1; attempt <= 4; attempt++ {
@@ -97,7 +98,7 @@ func TestRetriesHonourRetryAfterThenDeadAfterMaxAge(t *testing.T) {
 			t.Fatalf("attempt %d: pending %+v %v %v", attempt, p, ok, err)
 		}
 		waits = append(waits, p.NextRetryAt.Sub(p.At))
-		if again := d.Deliver(ctx, ep, []string{"acme"}); !again[0].Waiting || len(r.received()) != attempt {
+		if again := d.Deliver(ctx, ep, []string{"acme"}); !again[0].Waiting || len(r.Received()) != attempt {
 			t.Fatalf("attempt %d: a delivery before the retry was due", attempt)
 		}
 		clk.advance(p.NextRetryAt.Sub(clk.Now()) + time.Second)
@@ -109,19 +110,19 @@ func TestRetriesHonourRetryAfterThenDeadAfterMaxAge(t *testing.T) {
 	if res[0].Err != nil || res[0].Delivered != 10 {
 		t.Fatalf("the fifth attempt: %+v, want the 10 events", res[0])
 	}
-	got := r.received()
+	got := r.Received()
 	for _, dl := range got[1:] {
 		if dl.ID != got[0].ID {
 			t.Errorf("webhook-id changed between attempts: %s, %s", got[0].ID, dl.ID)
 		}
 	}
-	if evs := events(t, got[len(got)-1:]); len(evs) != 10 || eventID(t, evs[0]) != 1 {
+	if evs := webhooktest.Events(t, got[len(got)-1:]); len(evs) != 10 || evs[0].Data.ID != 1 {
 		t.Errorf("the delivered batch: %d events", len(evs))
 	}
 
 	// Down for longer than max_age: the batch dies, the next goes.
 	addEvents(t, st, "acme", 3)
-	r.respond(map[string]any{"status": 503}, map[string]any{"status": 503})
+	r.Respond(map[string]any{"status": 503}, map[string]any{"status": 503})
 	d.Deliver(ctx, ep, []string{"acme"})
 	clk.advance(webhook.DefaultMaxAge + time.Minute)
 	res = d.Deliver(ctx, ep, []string{"acme"})
@@ -154,14 +155,14 @@ func TestSignaturesWrongSecretAndRotation(t *testing.T) {
 	d.Deliver(ctx, ep, []string{"acme"})
 	addEvents(t, st, "acme", 1)
 	d.Deliver(ctx, ep, []string{"acme"})
-	got := r.received()
+	got := r.Received()
 	if len(got) != 1 || got[0].Verified || !strings.Contains(got[0].Error, "signature") {
 		t.Fatalf("a wrong secret: %+v, want the verifier to refuse it", got)
 	}
 	clk.advance(time.Hour)
 	ep.Keys = [][]byte{other, key} // rotating: old and new
 	res := d.Deliver(ctx, ep, []string{"acme"})
-	got = r.received()
+	got = r.Received()
 	if res[0].Delivered != 1 || !got[len(got)-1].Verified {
 		t.Fatalf("rotation: %+v, %+v", res[0], got[len(got)-1])
 	}
@@ -188,12 +189,53 @@ func TestEventsGlobs(t *testing.T) {
 	if res[0].Delivered != 20 {
 		t.Fatalf("%+v, want the 20 events of the two types", res[0])
 	}
-	for _, e := range events(t, r.received()) {
+	for _, e := range webhooktest.Events(t, r.Received()) {
 		if e.Type != "role_assignments.updated" && e.Type != "api_tokens.created" {
 			t.Errorf("delivered %s", e.Type)
 		}
 	}
 	if c, _ := st.WebhookCursor(ctx, "secops", "acme"); c != 40 {
 		t.Errorf("cursor %d, want 40: past the events no glob matches", c)
+	}
+}
+
+// A delivery cut off before its answer (the process died) is sent again
+// with the same events and webhook-id, though more events arrived since.
+func TestCutOffDeliveryRepeatsTheSameBatch(t *testing.T) {
+	secret, key := newSecret(5)
+	r := startReceiver(t, secret)
+	clk := &clock{}
+	st := mirror(t, clk.Now)
+	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	ep := endpoint(r, key)
+	d.Deliver(context.Background(), ep, []string{"acme"})
+	addEvents(t, st, "acme", 3)
+	r.Respond(map[string]any{"delay_ms": 3000})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.Deliver(ctx, ep, []string{"acme"})
+	}()
+	for len(r.Received()) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel() // the process dies with the batch in flight
+	<-done
+	addEvents(t, st, "acme", 4)
+	res := webhook.New(st, webhook.Options{Now: clk.Now}).Deliver(context.Background(), ep, []string{"acme"})
+	if res[0].Delivered != 7 {
+		t.Fatalf("after the cut: %+v, want all 7 events", res[0])
+	}
+	got := r.Received()
+	var ids []string
+	for _, g := range got {
+		ids = append(ids, g.ID)
+	}
+	if len(got) != 3 || got[1].ID != got[0].ID || got[2].ID == got[0].ID {
+		t.Fatalf("webhook-ids %v: want the cut batch again under its webhook-id, then one new batch", ids)
+	}
+	if n := len(webhooktest.Events(t, got[1:2])); n != 3 {
+		t.Errorf("the repeated batch holds %d events, want the 3 it held", n)
 	}
 }

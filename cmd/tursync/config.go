@@ -42,6 +42,7 @@ type Config struct {
 	ResourceSettings ResourcesConfig   `yaml:"resources"`
 	Accounts         []AccountConfig   `yaml:"accounts"`
 	Extract          ExtractConfig     `yaml:"extract"`
+	Webhooks         []WebhookConfig   `yaml:"webhooks"`
 }
 
 // MirrorConfig says where the mirror lives.
@@ -513,6 +514,7 @@ func (c *Config) validate(getenv func(string) string, p *configProblems) {
 	}
 	c.validateAccounts(getenv, p)
 	c.validateExtract(p)
+	c.validateWebhooks(getenv, p)
 }
 
 // validateAccounts checks each account: its id, schedule, resources and,

@@ -115,7 +115,7 @@ func (d *daemon) schedule(ctx context.Context, cfg Config) error {
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
 		return &ConfigError{Msg: err.Error()}
 	}
-	if err := d.setExtract(cfg); err != nil {
+	if err := d.setTasks(cfg); err != nil {
 		return &ConfigError{Msg: err.Error()}
 	}
 	if err := d.sched.Every(retentionSchedule, "retention", d.prune); err != nil {
@@ -299,7 +299,7 @@ func (d *daemon) reload() {
 		d.log.Error("config reload: schedule", "error", err)
 		return
 	}
-	if err := d.setExtract(cfg); err != nil {
+	if err := d.setTasks(cfg); err != nil {
 		d.metrics.ConfigReloaded(false)
 		d.log.Error("config reload: extraction schedule", "error", err)
 		return

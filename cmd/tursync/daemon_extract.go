@@ -13,10 +13,11 @@ import (
 // extractLease is the lease key of a query: one process runs it at a time.
 func extractLease(query string) string { return "extract:" + query }
 
-// setExtract schedules the config's extraction queries. The extractor,
+// setTasks schedules the config's extraction queries and webhook
+// endpoints (webhookTasks). The extractor,
 // and with it every minted token, is kept across reloads unless the
 // extract settings it runs with changed.
-func (d *daemon) setExtract(cfg Config) error {
+func (d *daemon) setTasks(cfg Config) error {
 	key := fmt.Sprint(cfg.Extract.Concurrency, time.Duration(cfg.Extract.TokenTTL), cfg.Extract.DatabaseURL, cfg.Extract.Proxy)
 	if d.extractor.Load() == nil || key != d.extractKey {
 		d.extractor.Store(extract.New(d.store, d.w.extractOptions(cfg, d.log, d.metrics)))
@@ -32,7 +33,7 @@ func (d *daemon) setExtract(cfg Config) error {
 		tasks = append(tasks, tsync.Task{ID: name, Schedule: cfg.extractSchedule(q), Lease: extractLease(name),
 			Run: func(ctx context.Context) error { return d.runQuery(ctx, name) }})
 	}
-	return d.sched.SetTasks(tasks)
+	return d.sched.SetTasks(append(tasks, d.webhookTasks(cfg)...))
 }
 
 // runQuery is one scheduled run of a query, as the config now says it.

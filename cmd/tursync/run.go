@@ -87,6 +87,7 @@ Commands:
   check      validate the config and each account's token
   simulate   serve the simulated Turso Platform API
   prune      remove the rows of an account no longer configured, or apply retention now
+  webhooks   list the webhook endpoints' lag, send a test ping, or replay from an event
   version    print version information
 
 Run 'tursync <command> -h' for a command's flags.
@@ -110,6 +111,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runExtract(ctx, rest)
 	case "prune":
 		return m.runPrune(ctx, rest)
+	case "webhooks":
+		return m.runWebhooks(ctx, rest)
 	case "migrate":
 		return m.runMigrate(ctx, rest)
 	case "check":

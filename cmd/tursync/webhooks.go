@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/turso"
+	"github.com/tursync/tursync/webhook"
+)
+
+// webhookSchedule is how often the daemon delivers to each endpoint: a
+// change waits at most this long, plus its pass, before it is sent.
+const webhookSchedule = "@every 5s"
+
+// ErrWebhookFailed means a webhook command ran but a delivery failed; exit 1.
+var ErrWebhookFailed = errors.New("webhook delivery failed")
+
+func webhookLease(id string) string { return "webhook:" + id }
+
+// webhookTasks are the daemon's delivery tasks, one per endpoint, each
+// under its lease so that one daemon delivers to an endpoint at a time.
+// Each endpoint's cursors are started first: an endpoint hears every
+// change written after the daemon that first runs it starts (or reloads
+// it in), whenever its first delivery runs.
+func (d *daemon) webhookTasks(cfg Config) []tsync.Task {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, w := range cfg.Webhooks {
+		for _, a := range cfg.webhookAccounts(w) {
+			if _, err := d.store.WebhookCursor(ctx, w.ID, a); err != nil {
+				d.log.Warn("webhook cursor not started; it starts at the first delivery instead", "endpoint", w.ID, "account", a, "error", err)
+			}
+		}
+	}
+	var tasks []tsync.Task
+	for _, w := range cfg.Webhooks {
+		id := w.ID
+		tasks = append(tasks, tsync.Task{ID: webhookLease(id), Schedule: webhookSchedule, Lease: webhookLease(id),
+			Run: func(ctx context.Context) error { return d.deliver(ctx, id) }})
+	}
+	d.metrics.WebhooksRetained(func(ep string) bool {
+		return slices.ContainsFunc(cfg.Webhooks, func(w WebhookConfig) bool { return w.ID == ep })
+	})
+	return tasks
+}
+
+// deliver is one scheduled delivery run of an endpoint, as the config now
+// says it; then its lag is measured for the metrics.
+func (d *daemon) deliver(ctx context.Context, id string) error {
+	cfg := d.cfg.Load()
+	w, err := cfg.webhookNamed(id)
+	if err != nil {
+		return err
+	}
+	keys, err := w.Keys(d.w.getenv)
+	if err != nil {
+		return fmt.Errorf("webhook %s: %w", id, err)
+	}
+	dl := webhook.New(d.store, webhook.Options{Logger: d.log, Observer: d.metrics, UserAgent: turso.UserAgent()})
+	accounts := cfg.webhookAccounts(w)
+	var failed error
+	for _, r := range dl.Deliver(ctx, w.Endpoint(keys), accounts) {
+		if r.Delivered > 0 || r.Dead > 0 {
+			d.log.Info("webhook delivered", "endpoint", id, "account", r.Account, "events", r.Delivered, "batches", r.Batches, "dead", r.Dead)
+		}
+		if r.Err != nil {
+			d.log.Warn("webhook delivery failed; retried later", "endpoint", id, "account", r.Account, "error", r.Err)
+			failed = r.Err
+		}
+	}
+	lag, err := endpointLag(ctx, d.store, id, accounts, d.w.now())
+	if err != nil {
+		return err
+	}
+	d.metrics.WebhookLag(id, lag.Events, lag.age)
+	return failed
+}
+
+// endpointLagOf is an endpoint's lag over its accounts.
+type endpointLagOf struct {
+	storage.WebhookLag
+	age float64 // seconds since the oldest undelivered event, 0 when none
+}
+
+func endpointLag(ctx context.Context, st *storage.Store, id string, accounts []string, now time.Time) (endpointLagOf, error) {
+	var out endpointLagOf
+	for _, a := range accounts {
+		l, err := st.WebhookLagOf(ctx, id, a)
+		if err != nil {
+			return out, err
+		}
+		out.Events += l.Events
+		if !l.Oldest.IsZero() && (out.Oldest.IsZero() || l.Oldest.Before(out.Oldest)) {
+			out.Oldest = l.Oldest
+		}
+	}
+	if !out.Oldest.IsZero() {
+		out.age = max(now.Sub(out.Oldest).Seconds(), 0)
+	}
+	return out, nil
+}
+
+// runWebhooks is `tursync webhooks list|test|replay`.
+func (m *Main) runWebhooks(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return &UsageError{Msg: "webhooks: want list, test or replay"}
+	}
+	sub, rest := args[0], args[1:]
+	fs := m.flags("webhooks " + sub)
+	endpoint := fs.String("endpoint", "", "the webhook id")
+	from := fs.Int64("from", 0, "replay: the first change event id to send again")
+	account := fs.String("account", "", "replay: only this account (default: the endpoint's accounts)")
+	cfg, _, err := m.parseWithConfig(fs, rest)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "list":
+		return m.webhooksList(ctx, cfg)
+	case "test":
+		return m.webhooksTest(ctx, cfg, *endpoint)
+	case "replay":
+		return m.webhooksReplay(ctx, cfg, *endpoint, *account, *from)
+	}
+	return &UsageError{Msg: fmt.Sprintf("webhooks: unknown subcommand %q (want list, test or replay)", sub)}
+}
+
+// webhooksList prints each endpoint's lag and last attempt.
+func (m *Main) webhooksList(ctx context.Context, cfg Config) error {
+	st, err := m.wiring().openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "endpoint\taccounts\tbehind\toldest undelivered\tlast attempt")
+	for _, w := range cfg.Webhooks {
+		accounts := cfg.webhookAccounts(w)
+		lag, err := endpointLag(ctx, st, w.ID, accounts, m.Now())
+		if err != nil {
+			return err
+		}
+		oldest := "-"
+		if lag.age > 0 {
+			oldest = (time.Duration(lag.age) * time.Second).String() + " ago"
+		}
+		last, err := st.LastWebhookDelivery(ctx, w.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d events\t%s\t%s\n", w.ID, len(accounts), lag.Events, oldest, describeAttempt(last))
+	}
+	return tw.Flush()
+}
+
+func describeAttempt(d *storage.WebhookDelivery) string {
+	if d == nil {
+		return "none"
+	}
+	s := fmt.Sprintf("%s %s (%d events, attempt %d)", d.At.Format(time.RFC3339), d.Status, d.Events, d.Attempt)
+	if d.Error != "" {
+		s += ": " + d.Error
+	}
+	return s
+}
+
+// webhooksTest sends a signed ping to an endpoint.
+func (m *Main) webhooksTest(ctx context.Context, cfg Config, id string) error {
+	w, err := cfg.webhookNamed(id)
+	if err != nil {
+		return err
+	}
+	keys, err := w.Keys(m.Getenv)
+	if err != nil {
+		return &ConfigError{Msg: fmt.Sprintf("webhook %s: %v", id, err)}
+	}
+	code, err := webhook.Ping(ctx, http.DefaultClient, w.Endpoint(keys), turso.UserAgent(), m.Now())
+	if err != nil {
+		fmt.Fprintf(m.Stdout, "webhook %s: %v\n", id, err)
+		return ErrWebhookFailed
+	}
+	fmt.Fprintf(m.Stdout, "webhook %s: ping delivered (HTTP %d)\n", id, code)
+	return nil
+}
+
+// webhooksReplay puts an endpoint's cursor back so delivery sends again
+// every event from an id on.
+func (m *Main) webhooksReplay(ctx context.Context, cfg Config, id, account string, from int64) error {
+	w, err := cfg.webhookNamed(id)
+	if err != nil {
+		return err
+	}
+	if from < 1 {
+		return &UsageError{Msg: "webhooks replay: --from ID (a change_events id, 1 or more) is required"}
+	}
+	accounts := cfg.webhookAccounts(w)
+	if account != "" {
+		if !slices.Contains(accounts, account) {
+			return &UsageError{Msg: fmt.Sprintf("webhooks replay: endpoint %s does not deliver for account %q", id, account)}
+		}
+		accounts = []string{account}
+	}
+	st, err := m.wiring().openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, a := range accounts {
+		if err := st.ResetWebhookCursor(ctx, id, a, from); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(m.Stdout, "webhook %s: delivery starts again at change event %s for %d account(s); the daemon sends it at its next run\n",
+		id, strconv.FormatInt(from, 10), len(accounts))
+	return nil
+}
