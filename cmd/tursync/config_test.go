@@ -22,9 +22,12 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cfg, err := ParseConfig(f, true, env(map[string]string{"ACME_TURSO_TOKEN": "x"}))
+	cfg, err := ParseConfig(f, true, env(map[string]string{"ACME_TURSO_TOKEN": "x", "SECOPS_WEBHOOK_SECRET": hookSecret}))
 	if err != nil {
 		t.Fatalf("config.example.yaml: %v", err)
+	}
+	if w := cfg.Webhooks[0]; w.Batch != 100 || time.Duration(w.MaxAge) != 24*time.Hour || len(w.Events) != 3 {
+		t.Errorf("example webhook: %+v", w)
 	}
 	def := DefaultConfig()
 	if cfg.API != def.API || cfg.Sync != def.Sync || cfg.DeleteGuard != def.DeleteGuard || cfg.Retention != def.Retention {

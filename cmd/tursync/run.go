@@ -155,7 +155,7 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &ue), errors.As(err, &ce):
 		fmt.Fprintln(stderr, "tursync:", err)
 		return 2
-	case errors.Is(err, ErrSyncFailed), errors.Is(err, ErrExtractFailed):
+	case errors.Is(err, ErrSyncFailed), errors.Is(err, ErrExtractFailed), errors.Is(err, ErrWebhookFailed):
 		return 1 // the summary already said what failed
 	}
 	fmt.Fprintln(stderr, "tursync:", err)

@@ -184,7 +184,7 @@ func (m *Main) webhooksTest(ctx context.Context, cfg Config, id string) error {
 	}
 	code, err := webhook.Ping(ctx, http.DefaultClient, w.Endpoint(keys), turso.UserAgent(), m.Now())
 	if err != nil {
-		fmt.Fprintf(m.Stdout, "webhook %s: %v\n", id, err)
+		fmt.Fprintf(m.Stdout, "%v\n", err) // names the endpoint
 		return ErrWebhookFailed
 	}
 	fmt.Fprintf(m.Stdout, "webhook %s: ping delivered (HTTP %d)\n", id, code)

@@ -182,3 +182,68 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// Each webhook setting is checked at load, naming the key; a bad secret
+// is refused without being quoted.
+func TestWebhookConfigErrors(t *testing.T) {
+	base := "accounts:\n  - id: acme\n    token_env: T\nwebhooks:\n"
+	cases := []struct{ yaml, want string }{
+		{"  - {id: Bad Id, url: 'https://h.example/x', secret_env: S}\n", `webhooks[0].id`},
+		{"  - {id: a, url: 'http://h.example/x', secret_env: S}\n", "http:// is only allowed for loopback hosts"},
+		{"  - {id: a, url: 'https://h.example/x', secret_env: BAD}\n", `not "whsec_" followed by standard base64`},
+		{"  - {id: a, url: 'https://h.example/x', secret_env: MISSING}\n", "environment variable MISSING is not set"},
+		{"  - {id: a, url: 'https://h.example/x', secret_env: S, accounts: [nobody]}\n", `no account "nobody"`},
+		{"  - {id: a, url: 'https://h.example/x', secret_env: S, batch: 5000}\n", "webhooks[0].batch"},
+		{"  - {id: a, url: 'https://h.example/x', secret_env: S, events: ['[']}\n", "webhooks[0].events[0]"},
+		{"  - {id: a, url: 'https://h.example/x', secret_env: S}\n  - {id: a, url: 'https://h.example/y', secret_env: S}\n", `duplicate webhook id "a"`},
+	}
+	getenv := env(map[string]string{"T": "tok", "S": hookSecret, "BAD": "whsec_not*base64!secret-value"})
+	for _, c := range cases {
+		_, err := ParseConfig(strings.NewReader(base+c.yaml), true, getenv)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one naming %q", strings.TrimSpace(c.yaml), err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret-value") {
+			t.Errorf("the error quotes the secret: %v", err)
+		}
+	}
+}
+
+// webhooks test sends a signed ping the reference library verifies; list
+// and replay read and move the cursor.
+func TestWebhooksCommands(t *testing.T) {
+	r := webhooktest.Start(t, hookSecret)
+	_, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 1, Members: 3, Databases: 3, Groups: 1}, Token: cmdToken})
+	mirror := filepath.Join(t.TempDir(), "m.db")
+	cfg := writeConfig(t, "file:"+mirror, apiURL)
+	b, _ := os.ReadFile(cfg)
+	b = append(b, fmt.Sprintf("webhooks:\n  - id: secops\n    url: %q\n    secret_env: HOOK_SECRET\n", r.URL+"/hook")...)
+	os.WriteFile(cfg, b, 0o600)
+	env := map[string]string{"ACME_TOKEN": cmdToken, "HOOK_SECRET": hookSecret}
+	if res := runMain(t, env, "sync", "--config", cfg); res.code != 0 {
+		t.Fatalf("sync: %d %s", res.code, res.stderr)
+	}
+	res := runMain(t, env, "webhooks", "test", "--config", cfg, "--endpoint", "secops")
+	if res.code != 0 || !strings.Contains(res.stdout, "ping delivered (HTTP 204)") {
+		t.Fatalf("webhooks test: %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if got := r.Received(); len(got) != 1 || !got[0].Verified || !strings.Contains(string(got[0].Body), `"type":"ping"`) {
+		t.Fatalf("the ping: %+v", got)
+	}
+	other := map[string]string{"ACME_TOKEN": cmdToken, "HOOK_SECRET": "whsec_" + "b3RoZXItc2VjcmV0LXRoYXQtdGhlLXJlY2VpdmVyLWRvZXMtbm90LWtub3c="}
+	if res := runMain(t, other, "webhooks", "test", "--config", cfg, "--endpoint", "secops"); res.code != 1 || !strings.Contains(res.stdout, "HTTP 401") {
+		t.Errorf("a ping the receiver refuses: exit %d, %s", res.code, res.stdout)
+	}
+	if res := runMain(t, env, "webhooks", "test", "--config", cfg, "--endpoint", "nope"); res.code != 2 || !strings.Contains(res.stderr, "secops") {
+		t.Errorf("an unknown endpoint: exit %d, %s", res.code, res.stderr)
+	}
+	if res := runMain(t, env, "webhooks", "replay", "--config", cfg, "--endpoint", "secops", "--from", "7"); res.code != 0 {
+		t.Fatalf("replay: %d %s", res.code, res.stderr)
+	}
+	if c := cursorOf(t, mirror); c != 6 {
+		t.Errorf("cursor after replay --from 7: %d, want 6", c)
+	}
+	if res := runMain(t, env, "webhooks", "list", "--config", cfg); res.code != 0 || !strings.Contains(res.stdout, "secops") || !strings.Contains(res.stdout, "0 events") {
+		t.Errorf("list: %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}
