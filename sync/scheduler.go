@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -65,6 +66,13 @@ type Scheduler struct {
 	stopped bool
 	started bool
 	wg      stdsync.WaitGroup
+	// webhookProbe reads the webhook endpoints' state for /status.
+	webhookProbe atomic.Pointer[func(context.Context) ([]WebhookStatus, error)]
+}
+
+// SetWebhookProbe sets what /status lists under webhooks.
+func (s *Scheduler) SetWebhookProbe(probe func(context.Context) ([]WebhookStatus, error)) {
+	s.webhookProbe.Store(&probe)
 }
 
 type scheduledJob struct {
@@ -390,8 +398,14 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	webhooks := []WebhookStatus{}
+	if probe := s.webhookProbe.Load(); probe != nil {
+		if webhooks, err = (*probe)(ctx); err != nil {
+			return Status{}, err
+		}
+	}
 	now := s.now()
-	st := Status{GeneratedAt: now.UTC(), Accounts: []AccountStatus{}, Guarded: []GuardedScope{}, Extracts: extracts}
+	st := Status{GeneratedAt: now.UTC(), Accounts: []AccountStatus{}, Guarded: []GuardedScope{}, Extracts: extracts, Webhooks: webhooks}
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.jobs))
 	for id := range s.jobs {

@@ -11,6 +11,30 @@ type Status struct {
 	Accounts    []AccountStatus `json:"accounts"`
 	Guarded     []GuardedScope  `json:"guarded"`
 	Extracts    []ExtractStatus `json:"extracts"`
+	Webhooks    []WebhookStatus `json:"webhooks"`
+}
+
+// WebhookStatus is one webhook endpoint: how far behind it is and its
+// last attempt.
+type WebhookStatus struct {
+	Endpoint string `json:"endpoint"`
+	Accounts int    `json:"accounts"`
+	Behind   int64  `json:"events_behind"`
+	// OldestAgeSeconds is the age of the oldest undelivered change.
+	OldestAgeSeconds *float64              `json:"oldest_undelivered_age_seconds,omitempty"`
+	LastAttempt      *WebhookAttemptStatus `json:"last_attempt,omitempty"`
+	Error            string                `json:"error,omitempty"` // why the status could not be read
+}
+
+// WebhookAttemptStatus is an endpoint's latest delivery attempt.
+type WebhookAttemptStatus struct {
+	At         time.Time `json:"at"`
+	Account    string    `json:"account"`
+	Status     string    `json:"status"` // delivered, failed, dead
+	StatusCode int       `json:"status_code,omitempty"`
+	Events     int       `json:"events"`
+	Attempt    int       `json:"attempt"`
+	Error      string    `json:"error,omitempty"`
 }
 
 // ExtractStatus is one scheduled extraction query.

@@ -19,11 +19,18 @@ import (
 // runs so that one daemon runs it at a time, and a run still going makes
 // the next one skip.
 type Task struct {
-	ID       string // unique among tasks: the query name
+	ID       string // unique among tasks: the query name, webhook:<id>
+	Kind     string // TaskExtract or TaskWebhook
 	Schedule string
 	Lease    string // the lease key, e.g. extract:<query>
 	Run      func(ctx context.Context) error
 }
+
+// Task kinds: what /status lists a task under.
+const (
+	TaskExtract = "extract"
+	TaskWebhook = "webhook"
+)
 
 type scheduledTask struct {
 	task    Task
@@ -120,6 +127,9 @@ func (s *Scheduler) taskStatus(ctx context.Context) ([]ExtractStatus, error) {
 	out := []ExtractStatus{}
 	for _, id := range slices.Sorted(maps.Keys(s.tasks)) {
 		st := s.tasks[id]
+		if st.task.Kind == TaskWebhook {
+			continue // in Status.Webhooks, from the webhook probe
+		}
 		es := ExtractStatus{Query: id, Schedule: st.task.Schedule, Running: st.running, Error: st.lastErr}
 		if e := s.cron.Entry(st.entry); e.Valid() && !e.Next.IsZero() {
 			next := e.Next.UTC()

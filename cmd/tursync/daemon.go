@@ -118,6 +118,7 @@ func (d *daemon) schedule(ctx context.Context, cfg Config) error {
 	if err := d.setTasks(cfg); err != nil {
 		return &ConfigError{Msg: err.Error()}
 	}
+	d.sched.SetWebhookProbe(d.webhookStatus)
 	if err := d.sched.Every(retentionSchedule, "retention", d.prune); err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func (d *daemon) setTasks(cfg Config) error {
 	var tasks []tsync.Task
 	for _, q := range cfg.Extract.Queries {
 		name := q.Name
-		tasks = append(tasks, tsync.Task{ID: name, Schedule: cfg.extractSchedule(q), Lease: extractLease(name),
+		tasks = append(tasks, tsync.Task{ID: name, Kind: tsync.TaskExtract, Schedule: cfg.extractSchedule(q), Lease: extractLease(name),
 			Run: func(ctx context.Context) error { return d.runQuery(ctx, name) }})
 	}
 	return d.sched.SetTasks(append(tasks, d.webhookTasks(cfg)...))

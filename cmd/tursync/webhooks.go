@@ -43,7 +43,7 @@ func (d *daemon) webhookTasks(cfg Config) []tsync.Task {
 	var tasks []tsync.Task
 	for _, w := range cfg.Webhooks {
 		id := w.ID
-		tasks = append(tasks, tsync.Task{ID: webhookLease(id), Schedule: webhookSchedule, Lease: webhookLease(id),
+		tasks = append(tasks, tsync.Task{ID: webhookLease(id), Kind: tsync.TaskWebhook, Schedule: webhookSchedule, Lease: webhookLease(id),
 			Run: func(ctx context.Context) error { return d.deliver(ctx, id) }})
 	}
 	d.metrics.WebhooksRetained(func(ep string) bool {
@@ -82,6 +82,36 @@ func (d *daemon) deliver(ctx context.Context, id string) error {
 	}
 	d.metrics.WebhookLag(id, lag.Events, lag.age)
 	return failed
+}
+
+// webhookStatus is /status's webhooks: each configured endpoint's lag
+// and last attempt.
+func (d *daemon) webhookStatus(ctx context.Context) ([]tsync.WebhookStatus, error) {
+	cfg := d.cfg.Load()
+	out := []tsync.WebhookStatus{}
+	for _, w := range cfg.Webhooks {
+		accounts := cfg.webhookAccounts(w)
+		ws := tsync.WebhookStatus{Endpoint: w.ID, Accounts: len(accounts)}
+		lag, err := endpointLag(ctx, d.store, w.ID, accounts, d.w.now())
+		if err != nil {
+			return nil, err
+		}
+		ws.Behind = lag.Events
+		if !lag.Oldest.IsZero() {
+			age := lag.age
+			ws.OldestAgeSeconds = &age
+		}
+		last, err := d.store.LastWebhookDelivery(ctx, w.ID)
+		if err != nil {
+			return nil, err
+		}
+		if last != nil {
+			ws.LastAttempt = &tsync.WebhookAttemptStatus{At: last.At, Account: last.Account, Status: last.Status, StatusCode: last.StatusCode,
+				Events: last.Events, Attempt: last.Attempt, Error: last.Error}
+		}
+		out = append(out, ws)
+	}
+	return out, nil
 }
 
 // endpointLagOf is an endpoint's lag over its accounts.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tursync/tursync/internal/webhooktest"
+	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -106,6 +108,23 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	if !strings.Contains(exposition, `tursync_webhook_deliveries_total{code="204",endpoint="secops"}`) ||
 		!strings.Contains(exposition, `tursync_webhook_lag_events{endpoint="secops"} 0`) {
 		t.Errorf("webhook metrics missing:\n%s", grepLines(exposition, "webhook"))
+	}
+
+	_, status := httpGet("http://" + cfg.listen + "/status")
+	var st tsync.Status
+	if err := json.Unmarshal([]byte(status), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Webhooks) != 1 || st.Webhooks[0].Endpoint != "secops" || st.Webhooks[0].Behind != 0 || st.Webhooks[0].LastAttempt == nil ||
+		st.Webhooks[0].LastAttempt.Status != "delivered" {
+		t.Errorf("/status lacks the endpoint caught up: %+v", st.Webhooks)
+	}
+	_, page := httpGet("http://" + cfg.listen + "/")
+	if !strings.Contains(page, `data-endpoint="secops" data-behind="0"`) {
+		t.Errorf("the status page lacks the endpoint:\n%s", grepLines(page, "webhook"))
+	}
+	if strings.Contains(status+page, "Extraction queries") || strings.Contains(status, `"query":"webhook:secops"`) {
+		t.Errorf("a webhook task is listed as an extraction query")
 	}
 
 	// SIGKILL while the receiver holds a batch, then restart: nothing is
