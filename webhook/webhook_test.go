@@ -44,7 +44,7 @@ func (c *clock) advance(d time.Duration) {
 
 // mirror opens a mirror file and writes n change events for an account,
 // cycling through a few types.
-func mirror(t *testing.T, now func() time.Time) *storage.Store {
+func mirror(t testing.TB, now func() time.Time) *storage.Store {
 	t.Helper()
 	st, err := storage.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "m.db"), storage.Options{Now: now})
 	if err != nil {
@@ -73,7 +73,7 @@ var kinds = []struct{ entity, op, changes string }{
 	{"users", "created", `{"email":{"old":null,"new":"x@example.com"}}`},
 }
 
-func addEvents(t *testing.T, st *storage.Store, account string, n int) {
+func addEvents(t testing.TB, st *storage.Store, account string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		k := kinds[i%len(kinds)]
