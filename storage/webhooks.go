@@ -21,6 +21,21 @@ const (
 // now on, not the mirror's whole history (tursync webhooks replay sends
 // older ones).
 func (s *Store) WebhookCursor(ctx context.Context, endpoint, account string) (int64, error) {
+	return s.webhookCursor(ctx, endpoint, account, `SELECT coalesce(max(id), 0) FROM change_events WHERE account_id = ?`)
+}
+
+// OpsStream names an endpoint's cursor and deliveries of operational
+// events, which follow runs, not change events.
+func OpsStream(endpoint string) string { return endpoint + "#ops" }
+
+// WebhookRunCursor is WebhookCursor for an endpoint's operational events
+// (OpsStream): the last run whose events were delivered, starting at the
+// account's latest finished run.
+func (s *Store) WebhookRunCursor(ctx context.Context, endpoint, account string) (int64, error) {
+	return s.webhookCursor(ctx, OpsStream(endpoint), account, `SELECT coalesce(max(id), 0) FROM sync_runs WHERE account_id = ? AND finished_at IS NOT NULL`)
+}
+
+func (s *Store) webhookCursor(ctx context.Context, endpoint, account, start string) (int64, error) {
 	var last int64
 	err := s.db.QueryRowContext(ctx, `SELECT last_event_id FROM webhook_cursors WHERE endpoint = ? AND account_id = ?`, endpoint, account).Scan(&last)
 	if err == nil {
@@ -29,9 +44,11 @@ func (s *Store) WebhookCursor(ctx context.Context, endpoint, account string) (in
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("webhook cursor of %s for %s: %w", endpoint, account, err)
 	}
-	err = s.exec(ctx, nil, `INSERT INTO webhook_cursors (endpoint, account_id, last_event_id, updated_at)
-		SELECT ?, ?, coalesce(max(id), 0), ? FROM change_events WHERE account_id = ?
-		ON CONFLICT (endpoint, account_id) DO NOTHING`, endpoint, account, s.ts(s.now()), account)
+	if err := s.db.QueryRowContext(ctx, start, account).Scan(&last); err != nil {
+		return 0, fmt.Errorf("start webhook cursor of %s for %s: %w", endpoint, account, err)
+	}
+	err = s.exec(ctx, nil, `INSERT INTO webhook_cursors (endpoint, account_id, last_event_id, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (endpoint, account_id) DO NOTHING`, endpoint, account, last, s.ts(s.now()))
 	if err != nil {
 		return 0, fmt.Errorf("start webhook cursor of %s for %s: %w", endpoint, account, s.explainWrite(err))
 	}
@@ -190,4 +207,134 @@ func (s *Store) LastWebhookDelivery(ctx context.Context, endpoint string) (*Webh
 	d.FirstAttemptAt, _ = time.Parse(time.RFC3339, first)
 	d.At, _ = time.Parse(time.RFC3339, at)
 	return d, nil
+}
+
+// OpsEvent is an operational event, derived from the runs the mirror
+// records: a guarded scope, a scope failing ScopeFailedAfter passes in a
+// row, an account whose pass failed after one that did not.
+type OpsEvent struct {
+	RunID               int64
+	Type                string // scope.guarded, scope.failed, account.down
+	At                  time.Time
+	Account, Org        string
+	Resource            string
+	DeletesHeld         int
+	ErrorClass, Error   string
+	ConsecutiveFailures int
+}
+
+// ScopeFailedAfter is how many passes in a row a scope fails before a
+// scope.failed event says so (once per streak).
+const ScopeFailedAfter = 3
+
+// RunEventsAfter returns the operational events of an account's finished
+// runs after a run id, up to limit runs, oldest first, and the last run it
+// read (the cursor's next value). It stops at a run still going, so the
+// events stay in run order.
+func (s *Store) RunEventsAfter(ctx context.Context, account string, after int64, limit int) ([]OpsEvent, int64, error) {
+	type run struct {
+		id                  int64
+		status, err, finish string
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, status, coalesce(error, ''), coalesce(finished_at, '') FROM sync_runs
+		WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?`, account, after, limit)
+	if err != nil {
+		return nil, after, fmt.Errorf("runs of %s: %w", account, err)
+	}
+	var runs []run
+	for rows.Next() {
+		var r run
+		if err := rows.Scan(&r.id, &r.status, &r.err, &r.finish); err != nil {
+			rows.Close()
+			return nil, after, err
+		}
+		if r.finish == "" {
+			break // still going: its events, and all after, wait
+		}
+		runs = append(runs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, after, err
+	}
+	var out []OpsEvent
+	last := after
+	for _, r := range runs {
+		at, _ := time.Parse(time.RFC3339, r.finish)
+		evs, err := s.runEvents(ctx, account, r.id, r.status, r.err, at)
+		if err != nil {
+			return nil, after, err
+		}
+		out, last = append(out, evs...), r.id
+	}
+	return out, last, nil
+}
+
+// runEvents are one finished run's operational events.
+func (s *Store) runEvents(ctx context.Context, account string, runID int64, status, runErr string, at time.Time) ([]OpsEvent, error) {
+	var out []OpsEvent
+	if status == StatusFailed {
+		var prev string
+		err := s.db.QueryRowContext(ctx, `SELECT status FROM sync_runs WHERE account_id = ? AND id < ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1`,
+			account, runID).Scan(&prev)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && prev != StatusFailed {
+			out = append(out, OpsEvent{RunID: runID, Type: "account.down", At: at, Account: account, Error: runErr})
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT organization_id, resource, status, coalesce(error_class, ''), coalesce(error, ''), deletes_held
+		FROM sync_scopes WHERE run_id = ? AND status IN ('guarded', 'failed') ORDER BY organization_id, resource`, runID)
+	if err != nil {
+		return nil, err
+	}
+	var scopes []OpsEvent
+	for rows.Next() {
+		e := OpsEvent{RunID: runID, At: at, Account: account}
+		var st string
+		if err := rows.Scan(&e.Org, &e.Resource, &st, &e.ErrorClass, &e.Error, &e.DeletesHeld); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		e.Type = "scope." + st
+		scopes = append(scopes, e)
+	}
+	rows.Close()
+	for _, e := range scopes {
+		if e.Type == "scope.failed" {
+			n, err := s.failedInARow(ctx, account, e.Org, e.Resource, runID)
+			if err != nil {
+				return nil, err
+			}
+			if n != ScopeFailedAfter {
+				continue
+			}
+			e.ConsecutiveFailures = n
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// failedInARow counts the passes up to a run that failed a scope, back to
+// the last one that did not (at most ScopeFailedAfter+1 are read).
+func (s *Store) failedInARow(ctx context.Context, account, org, resource string, runID int64) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT status FROM sync_scopes WHERE account_id = ? AND organization_id = ? AND resource = ? AND run_id <= ?
+		ORDER BY run_id DESC LIMIT ?`, account, org, resource, runID, ScopeFailedAfter+1)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var st string
+		if err := rows.Scan(&st); err != nil {
+			return 0, err
+		}
+		if st != StatusFailed {
+			break
+		}
+		n++
+	}
+	return n, rows.Err()
 }

@@ -52,6 +52,8 @@ type Store interface {
 	ChangesAfter(ctx context.Context, account string, after int64, limit int) ([]storage.ChangeEvent, error)
 	RecordWebhookDelivery(ctx context.Context, d storage.WebhookDelivery) error
 	PendingDelivery(ctx context.Context, endpoint, account string, cursor int64) (storage.WebhookDelivery, bool, error)
+	WebhookRunCursor(ctx context.Context, endpoint, account string) (int64, error)
+	RunEventsAfter(ctx context.Context, account string, after int64, limit int) ([]storage.OpsEvent, int64, error)
 }
 
 // Observer hears each attempt (the metrics).
@@ -110,7 +112,10 @@ func (d *Deliverer) Deliver(ctx context.Context, ep Endpoint, accounts []string)
 	out := make([]Result, 0, len(accounts))
 	for _, a := range accounts {
 		r := Result{Account: a}
-		r.Err = d.drain(ctx, ep, &r)
+		r.Err = d.drain(ctx, ep, &r, d.changes(ep, a))
+		if r.Err == nil && !r.Waiting {
+			r.Err = d.drain(ctx, ep, &r, d.ops(ep, a))
+		}
 		out = append(out, r)
 		if ctx.Err() != nil {
 			break
@@ -132,12 +137,37 @@ func withDefaults(ep Endpoint) Endpoint {
 	return ep
 }
 
-// drain delivers one account's batches.
-func (d *Deliverer) drain(ctx context.Context, ep Endpoint, r *Result) error {
-	cursor, err := d.store.WebhookCursor(ctx, ep.ID, r.Account)
+// stream is a sequence of events an endpoint hears, with its own cursor:
+// the change events, or the operational events of the runs.
+type stream struct {
+	key    string // the cursor's and deliveries' endpoint column
+	cursor func(ctx context.Context) (int64, error)
+	next   func(ctx context.Context, cursor int64, pending storage.WebhookDelivery, retry bool) (batch, error)
+}
+
+func (d *Deliverer) changes(ep Endpoint, account string) stream {
+	return stream{key: ep.ID,
+		cursor: func(ctx context.Context) (int64, error) { return d.store.WebhookCursor(ctx, ep.ID, account) },
+		next: func(ctx context.Context, cursor int64, pending storage.WebhookDelivery, retry bool) (batch, error) {
+			return d.nextBatch(ctx, ep, account, cursor, pending, retry)
+		}}
+}
+
+func (d *Deliverer) ops(ep Endpoint, account string) stream {
+	return stream{key: storage.OpsStream(ep.ID),
+		cursor: func(ctx context.Context) (int64, error) { return d.store.WebhookRunCursor(ctx, ep.ID, account) },
+		next: func(ctx context.Context, cursor int64, pending storage.WebhookDelivery, retry bool) (batch, error) {
+			return d.nextOpsBatch(ctx, ep, account, cursor, pending, retry)
+		}}
+}
+
+// drain delivers one account's batches of a stream.
+func (d *Deliverer) drain(ctx context.Context, ep Endpoint, r *Result, s stream) error {
+	cursor, err := s.cursor(ctx)
 	if err != nil {
 		return err
 	}
+	ep.ID = s.key // the cursor, the deliveries and the webhook-id are the stream's
 	for ctx.Err() == nil {
 		pending, retry, err := d.store.PendingDelivery(ctx, ep.ID, r.Account, cursor)
 		if err != nil {
@@ -147,7 +177,7 @@ func (d *Deliverer) drain(ctx context.Context, ep Endpoint, r *Result) error {
 			r.Waiting = true
 			return nil
 		}
-		b, err := d.nextBatch(ctx, ep, r.Account, cursor, pending, retry)
+		b, err := s.next(ctx, cursor, pending, retry)
 		if err != nil || b.scanned == 0 {
 			return err
 		}
@@ -199,7 +229,7 @@ func (d *Deliverer) move(ctx context.Context, ep Endpoint, account string, from,
 
 // batch is the events of one delivery.
 type batch struct {
-	events      []storage.ChangeEvent
+	events      []Envelope
 	first, last int64 // the ids the batch spans, unmatched ones included
 	scanned     int
 }
@@ -221,8 +251,12 @@ func (d *Deliverer) nextBatch(ctx context.Context, ep Endpoint, account string, 
 			}
 			b.scanned++
 			b.last = e.ID
-			if ep.matches(e) {
-				b.events = append(b.events, e)
+			if ep.matches(EventType(e)) {
+				env, err := changeEnvelope(e, ep.IncludeRemoteData)
+				if err != nil {
+					return b, err
+				}
+				b.events = append(b.events, env)
 				if len(b.events) == ep.Batch {
 					return b, nil
 				}
@@ -235,12 +269,11 @@ func (d *Deliverer) nextBatch(ctx context.Context, ep Endpoint, account string, 
 	}
 }
 
-// matches reports whether the endpoint wants an event's type.
-func (ep Endpoint) matches(e storage.ChangeEvent) bool {
+// matches reports whether the endpoint wants an event type.
+func (ep Endpoint) matches(typ string) bool {
 	if len(ep.Events) == 0 {
 		return true
 	}
-	typ := EventType(e)
 	for _, g := range ep.Events {
 		if ok, _ := path.Match(g, typ); ok {
 			return true
@@ -281,8 +314,7 @@ func (d *Deliverer) attempt(ctx context.Context, ep Endpoint, account string, b 
 	}
 	body, err := Body(ep, account, b.events, now)
 	if err != nil {
-		rec.Status, rec.Error = storage.DeliveryDead, err.Error()
-		return attemptResult{rec, err}, nil
+		return attemptResult{}, err
 	}
 	inFlight := rec
 	inFlight.Status, inFlight.Error, inFlight.NextRetryAt = storage.DeliveryFailed, "in flight: no answer recorded (the process stopped)", now
@@ -389,22 +421,23 @@ type BatchData struct {
 	Events  []Envelope `json:"events"`
 }
 
+// changeEnvelope is a change event as delivered.
+func changeEnvelope(e storage.ChangeEvent, remote bool) (Envelope, error) {
+	changes, err := changesOf(e.Changes, remote)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("change event %d: %w", e.ID, err)
+	}
+	ed := EventData{ID: e.ID, Account: e.Account, Entity: e.Entity, EntityID: e.EntityID, Op: e.Op, Changes: changes}
+	if e.Org != "" {
+		org := e.Org
+		ed.Organization = &org
+	}
+	return Envelope{Type: EventType(e), Timestamp: e.At.UTC().Format(time.RFC3339), Data: ed}, nil
+}
+
 // Body is what a delivery sends: one event's envelope when the endpoint's
 // batch is 1, else a "batch" envelope holding every event's.
-func Body(ep Endpoint, account string, events []storage.ChangeEvent, now time.Time) ([]byte, error) {
-	envs := make([]Envelope, len(events))
-	for i, e := range events {
-		changes, err := changesOf(e.Changes, ep.IncludeRemoteData)
-		if err != nil {
-			return nil, fmt.Errorf("change event %d: %w", e.ID, err)
-		}
-		ed := EventData{ID: e.ID, Account: e.Account, Entity: e.Entity, EntityID: e.EntityID, Op: e.Op, Changes: changes}
-		if e.Org != "" {
-			org := e.Org
-			ed.Organization = &org
-		}
-		envs[i] = Envelope{Type: EventType(e), Timestamp: e.At.UTC().Format(time.RFC3339), Data: ed}
-	}
+func Body(ep Endpoint, account string, envs []Envelope, now time.Time) ([]byte, error) {
 	if ep.Batch == 1 && len(envs) == 1 {
 		return json.Marshal(envs[0])
 	}

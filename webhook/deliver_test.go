@@ -239,3 +239,80 @@ func TestCutOffDeliveryRepeatsTheSameBatch(t *testing.T) {
 		t.Errorf("the repeated batch holds %d events, want the 3 it held", n)
 	}
 }
+
+// Operational events follow the runs: a scope failing three passes in a
+// row (once per streak), a guarded scope with its release command, an
+// account whose pass failed after one that did not.
+func TestOperationalEvents(t *testing.T) {
+	secret, key := newSecret(6)
+	r := startReceiver(t, secret)
+	clk := &clock{}
+	st := mirror(t, clk.Now)
+	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	ctx := context.Background()
+	ep := endpoint(r, key)
+	d.Deliver(ctx, ep, []string{"acme"}) // the cursors start here
+	at := time.Now().UTC().Format(time.RFC3339)
+	run := func(status string, scopes ...[2]string) {
+		res, err := st.DB().Exec(`INSERT INTO sync_runs (account_id, trigger, started_at, finished_at, status, error) VALUES ('acme', 'schedule', ?, ?, ?, ?)`,
+			at, at, status, map[bool]any{true: "validate token: auth (HTTP 401)", false: nil}[status == "failed"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := res.LastInsertId()
+		for _, sc := range scopes {
+			held := 0
+			if sc[1] == "guarded" {
+				held = 42
+			}
+			if _, err := st.DB().Exec(`INSERT INTO sync_scopes (run_id, account_id, organization_id, resource, status, error_class, error, deletes_held, started_at, finished_at)
+				VALUES (?, 'acme', 'org1', ?, ?, ?, ?, ?, ?, ?)`, id, sc[0], sc[1], map[bool]any{true: "server", false: nil}[sc[1] == "failed"],
+				map[bool]any{true: "HTTP 500", false: nil}[sc[1] == "failed"], held, at, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := 0; i < 4; i++ { // members fails four passes in a row: one event, at the third
+		run("partial", [2]string{"members", "failed"})
+	}
+	run("complete", [2]string{"databases", "guarded"})
+	run("failed")
+	run("failed") // still down: no second event
+	if res := d.Deliver(ctx, ep, []string{"acme"}); res[0].Err != nil || res[0].Delivered != 3 {
+		t.Fatalf("%+v, want 3 operational events", res[0])
+	}
+	evs := webhooktest.Events(t, r.Received())
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	if strings.Join(types, ",") != "scope.failed,scope.guarded,account.down" {
+		t.Fatalf("events %v", types)
+	}
+	var env struct {
+		Data struct {
+			Events []struct {
+				Data webhook.OpsData `json:"data"`
+			} `json:"events"`
+		} `json:"data"`
+	}
+	got := r.Received()
+	if err := jsonUnmarshal(got[len(got)-1].Body, &env); err != nil || len(env.Data.Events) != 3 {
+		t.Fatalf("the batch: %v %s", err, got[len(got)-1].Body)
+	}
+	failed, guarded := env.Data.Events[0].Data, env.Data.Events[1].Data
+	if guarded.DeletesHeld != 42 || guarded.Release != "tursync sync --config CONFIG --force-deletes --account acme --org org1" {
+		t.Errorf("scope.guarded data %+v", guarded)
+	}
+	if failed.ConsecutiveFailures != 3 || failed.Resource != "members" || failed.ErrorClass != "server" {
+		t.Errorf("scope.failed data %+v", failed)
+	}
+	// Only the types the endpoint asked for.
+	ep.ID, ep.Events = "ops-only-guarded", []string{"scope.guarded"}
+	d.Deliver(ctx, ep, []string{"acme"})
+	run("complete", [2]string{"groups", "guarded"})
+	before := len(r.Received())
+	if res := d.Deliver(ctx, ep, []string{"acme"}); res[0].Delivered != 1 || len(r.Received()) != before+1 {
+		t.Errorf("a filtered endpoint: %+v", res[0])
+	}
+}
