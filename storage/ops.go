@@ -248,7 +248,11 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (map[stri
 	}
 	defer tx.Rollback()
 	if r.ChangeEvents > 0 {
-		res, err := tx.ExecContext(ctx, `DELETE FROM change_events WHERE at < ?`, s.ts(now.Add(-r.ChangeEvents)))
+		// An event a webhook endpoint has not delivered yet stays: at least
+		// once means nothing lost to retention either.
+		res, err := tx.ExecContext(ctx, `DELETE FROM change_events WHERE at < ? AND NOT EXISTS (
+			SELECT 1 FROM webhook_cursors c WHERE c.account_id = change_events.account_id AND c.endpoint NOT LIKE '%#ops'
+			  AND c.last_event_id < change_events.id)`, s.ts(now.Add(-r.ChangeEvents)))
 		if err != nil {
 			return nil, fmt.Errorf("prune change_events: %w", err)
 		}

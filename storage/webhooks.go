@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -337,4 +338,23 @@ func (s *Store) failedInARow(ctx context.Context, account, org, resource string,
 		n++
 	}
 	return n, rows.Err()
+}
+
+// ForgetWebhooks removes the cursors of endpoints not in keep, so an
+// endpoint taken out of the config no longer holds change events back
+// from retention; added again, it starts anew.
+func (s *Store) ForgetWebhooks(ctx context.Context, keep []string) (int64, error) {
+	q := `DELETE FROM webhook_cursors`
+	var args []any
+	if len(keep) > 0 {
+		q += ` WHERE endpoint NOT IN (?` + strings.Repeat(", ?", 2*len(keep)-1) + `)`
+		for _, k := range keep {
+			args = append(args, k, OpsStream(k))
+		}
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("forget webhook cursors: %w", s.explainWrite(err))
+	}
+	return res.RowsAffected()
 }

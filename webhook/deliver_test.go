@@ -316,3 +316,49 @@ func TestOperationalEvents(t *testing.T) {
 		t.Errorf("a filtered endpoint: %+v", res[0])
 	}
 }
+
+// Retention never prunes a change event an endpoint has not delivered;
+// an endpoint taken out of the config stops holding events back.
+func TestRetentionWaitsForDelivery(t *testing.T) {
+	secret, key := newSecret(7)
+	r := startReceiver(t, secret)
+	clk := &clock{}
+	st := mirror(t, clk.Now)
+	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	ctx := context.Background()
+	ep := endpoint(r, key)
+	d.Deliver(ctx, ep, []string{"acme"})
+	addEvents(t, st, "acme", 10)
+	count := func() int {
+		var n int
+		st.DB().QueryRow(`SELECT count(*) FROM change_events`).Scan(&n)
+		return n
+	}
+	later := time.Now().Add(time.Hour)
+	if _, err := st.Prune(ctx, storage.Retention{ChangeEvents: time.Minute}, later); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 10 {
+		t.Fatalf("retention pruned undelivered events: %d left of 10", n)
+	}
+	r.Respond(map[string]any{"status": 500})
+	d.Deliver(ctx, ep, []string{"acme"}) // fails: still undelivered
+	st.Prune(ctx, storage.Retention{ChangeEvents: time.Minute}, later)
+	if n := count(); n != 10 {
+		t.Fatalf("retention pruned events of a failing batch: %d left", n)
+	}
+	clk.advance(time.Hour)
+	d.Deliver(ctx, ep, []string{"acme"})
+	st.Prune(ctx, storage.Retention{ChangeEvents: time.Minute}, later)
+	if n := count(); n != 0 {
+		t.Errorf("%d delivered events outlived retention", n)
+	}
+	addEvents(t, st, "acme", 3)
+	if _, err := st.ForgetWebhooks(ctx, []string{"another"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Prune(ctx, storage.Retention{ChangeEvents: time.Minute}, later)
+	if n := count(); n != 0 {
+		t.Errorf("an endpoint no longer configured still holds %d events back", n)
+	}
+}

@@ -33,6 +33,15 @@ func webhookLease(id string) string { return "webhook:" + id }
 func (d *daemon) webhookTasks(cfg Config) []tsync.Task {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var ids []string
+	for _, w := range cfg.Webhooks {
+		ids = append(ids, w.ID)
+	}
+	if n, err := d.store.ForgetWebhooks(ctx, ids); err != nil {
+		d.log.Warn("cursors of webhooks no longer configured not removed", "error", err)
+	} else if n > 0 {
+		d.log.Info("cursors of webhooks no longer configured removed", "cursors", n)
+	}
 	for _, w := range cfg.Webhooks {
 		for _, a := range cfg.webhookAccounts(w) {
 			if _, err := d.store.WebhookCursor(ctx, w.ID, a); err != nil {
