@@ -41,14 +41,26 @@ type Run struct {
 	Error              string
 	// UsersSettled: the run's user settlement left no user unsettled.
 	UsersSettled bool
+	// TokenExpiresAt is when the account's token expires, when the run
+	// validated it.
+	TokenExpiresAt time.Time
+}
+
+// nullTS is t as stored, or NULL when zero.
+func (s *Store) nullTS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return s.ts(t)
 }
 
 // FinishRun records the end of an account pass.
 func (s *Store) FinishRun(ctx context.Context, r Run) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE sync_runs SET finished_at = ?, status = ?, api_requests = ?, api_retries = ?, rate_limited_seconds = ?,
-		rows_created = ?, rows_updated = ?, rows_deleted = ?, rows_unchanged = ?, error = ?, users_settled = ? WHERE id = ?`,
+		rows_created = ?, rows_updated = ?, rows_deleted = ?, rows_unchanged = ?, error = ?, users_settled = ?,
+		token_expires_at = coalesce(?, token_expires_at) WHERE id = ?`,
 		s.ts(r.FinishedAt), r.Status, r.APIRequests, r.APIRetries, r.RateLimitedSeconds,
-		r.Counts.Created, r.Counts.Updated, r.Counts.Deleted, r.Counts.Unchanged, nullStr(r.Error), r.UsersSettled, r.ID)
+		r.Counts.Created, r.Counts.Updated, r.Counts.Deleted, r.Counts.Unchanged, nullStr(r.Error), r.UsersSettled, s.nullTS(r.TokenExpiresAt), r.ID)
 	if err != nil {
 		return s.explainWrite(fmt.Errorf("finish run %d: %w", r.ID, err))
 	}

@@ -215,14 +215,19 @@ func (s *Store) LastWebhookDelivery(ctx context.Context, endpoint string) (*Webh
 // row, an account whose pass failed after one that did not.
 type OpsEvent struct {
 	RunID               int64
-	Type                string // scope.guarded, scope.failed, account.down
+	Type                string // scope.guarded, scope.failed, account.down, token.expiring
 	At                  time.Time
+	TokenExpiresAt      time.Time // token.expiring
 	Account, Org        string
 	Resource            string
 	DeletesHeld         int
 	ErrorClass, Error   string
 	ConsecutiveFailures int
 }
+
+// TokenExpiringWithin is how close a token's expiry must be for a
+// token.expiring event (once, when a run first finds it so close).
+const TokenExpiringWithin = 14 * 24 * time.Hour
 
 // ScopeFailedAfter is how many passes in a row a scope fails before a
 // scope.failed event says so (once per streak).
@@ -234,10 +239,10 @@ const ScopeFailedAfter = 3
 // events stay in run order.
 func (s *Store) RunEventsAfter(ctx context.Context, account string, after int64, limit int) ([]OpsEvent, int64, error) {
 	type run struct {
-		id                  int64
-		status, err, finish string
+		id                          int64
+		status, err, finish, expiry string
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, status, coalesce(error, ''), coalesce(finished_at, '') FROM sync_runs
+	rows, err := s.db.QueryContext(ctx, `SELECT id, status, coalesce(error, ''), coalesce(finished_at, ''), coalesce(token_expires_at, '') FROM sync_runs
 		WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?`, account, after, limit)
 	if err != nil {
 		return nil, after, fmt.Errorf("runs of %s: %w", account, err)
@@ -245,7 +250,7 @@ func (s *Store) RunEventsAfter(ctx context.Context, account string, after int64,
 	var runs []run
 	for rows.Next() {
 		var r run
-		if err := rows.Scan(&r.id, &r.status, &r.err, &r.finish); err != nil {
+		if err := rows.Scan(&r.id, &r.status, &r.err, &r.finish, &r.expiry); err != nil {
 			rows.Close()
 			return nil, after, err
 		}
@@ -265,6 +270,14 @@ func (s *Store) RunEventsAfter(ctx context.Context, account string, after int64,
 		evs, err := s.runEvents(ctx, account, r.id, r.status, r.err, at)
 		if err != nil {
 			return nil, after, err
+		}
+		if r.expiry != "" {
+			exp, _ := time.Parse(time.RFC3339, r.expiry)
+			e, err := s.tokenExpiring(ctx, account, r.id, at, exp)
+			if err != nil {
+				return nil, after, err
+			}
+			evs = append(evs, e...)
 		}
 		out, last = append(out, evs...), r.id
 	}
@@ -315,6 +328,30 @@ func (s *Store) runEvents(ctx context.Context, account string, runID int64, stat
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// tokenExpiring is the token.expiring event of a run that found the token
+// within TokenExpiringWithin of its expiry, when the run before it that
+// validated the token did not (so once per token).
+func (s *Store) tokenExpiring(ctx context.Context, account string, runID int64, at, exp time.Time) ([]OpsEvent, error) {
+	if exp.Sub(at) > TokenExpiringWithin {
+		return nil, nil
+	}
+	var prevExp, prevAt string
+	err := s.db.QueryRowContext(ctx, `SELECT token_expires_at, finished_at FROM sync_runs WHERE account_id = ? AND id < ? AND token_expires_at IS NOT NULL
+		AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1`, account, runID).Scan(&prevExp, &prevAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, err
+	default:
+		pe, _ := time.Parse(time.RFC3339, prevExp)
+		pa, _ := time.Parse(time.RFC3339, prevAt)
+		if pe.Equal(exp) && pe.Sub(pa) <= TokenExpiringWithin {
+			return nil, nil // said already, of this token
+		}
+	}
+	return []OpsEvent{{RunID: runID, Type: "token.expiring", At: at, Account: account, TokenExpiresAt: exp}}, nil
 }
 
 // failedInARow counts the passes up to a run that failed a scope, back to

@@ -493,6 +493,9 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 	res.Stats = stats
 	run := storage.Run{ID: res.RunID, Status: res.Status, FinishedAt: res.FinishedAt, APIRequests: stats.Requests,
 		APIRetries: stats.Retries, RateLimitedSeconds: stats.RateLimitedSeconds, Counts: res.Counts, UsersSettled: res.usersSettled}
+	if res.TokenExp > 0 {
+		run.TokenExpiresAt = time.Unix(res.TokenExp, 0)
+	}
 	if res.Err != nil {
 		run.Error = res.Err.Error()
 	}

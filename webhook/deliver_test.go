@@ -362,3 +362,50 @@ func TestRetentionWaitsForDelivery(t *testing.T) {
 		t.Errorf("an endpoint no longer configured still holds %d events back", n)
 	}
 }
+
+// token.expiring: once, when a run first finds the token within 14 days
+// of its expiry; again for a new token that comes close.
+func TestTokenExpiringOnce(t *testing.T) {
+	secret, key := newSecret(8)
+	r := startReceiver(t, secret)
+	clk := &clock{}
+	st := mirror(t, clk.Now)
+	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	ctx := context.Background()
+	ep := endpoint(r, key)
+	ep.Events = []string{"token.*"}
+	d.Deliver(ctx, ep, []string{"acme"})
+	now := time.Now().UTC()
+	run := func(expires time.Time) {
+		if _, err := st.DB().Exec(`INSERT INTO sync_runs (account_id, trigger, started_at, finished_at, status, token_expires_at) VALUES ('acme', 'schedule', ?, ?, 'complete', ?)`,
+			now.Format(time.RFC3339), now.Format(time.RFC3339), expires.Format(time.RFC3339)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, second := now.Add(10*24*time.Hour), now.Add(5*24*time.Hour)
+	run(now.Add(60 * 24 * time.Hour)) // far: nothing
+	run(first)                        // close: the event
+	run(first)                        // the same token, still close: nothing
+	run(second)                       // a new token, also close: the event again
+	if res := d.Deliver(ctx, ep, []string{"acme"}); res[0].Err != nil || res[0].Delivered != 2 {
+		t.Fatalf("%+v, want 2 token.expiring events", res[0])
+	}
+	var env struct {
+		Data struct {
+			Events []struct {
+				Type string          `json:"type"`
+				Data webhook.OpsData `json:"data"`
+			} `json:"events"`
+		} `json:"data"`
+	}
+	got := r.Received()
+	if err := jsonUnmarshal(got[len(got)-1].Body, &env); err != nil || len(env.Data.Events) != 2 {
+		t.Fatalf("%v %s", err, got[len(got)-1].Body)
+	}
+	if e := env.Data.Events[0]; e.Type != "token.expiring" || e.Data.TokenExpiresAt != first.Format(time.RFC3339) {
+		t.Errorf("first event %+v", e)
+	}
+	if e := env.Data.Events[1]; e.Data.TokenExpiresAt != second.Format(time.RFC3339) {
+		t.Errorf("second event %+v", e)
+	}
+}

@@ -18,6 +18,7 @@ type OpsData struct {
 	ErrorClass          string `json:"error_class,omitempty"`
 	Error               string `json:"error,omitempty"`
 	ConsecutiveFailures int    `json:"consecutive_failures,omitempty"`
+	TokenExpiresAt      string `json:"token_expires_at,omitempty"`
 }
 
 // nextOpsBatch reads the operational events of the runs after the cursor:
@@ -67,6 +68,9 @@ func (d *Deliverer) nextOpsBatch(ctx context.Context, ep Endpoint, account strin
 func opsEnvelope(e storage.OpsEvent) Envelope {
 	data := OpsData{RunID: e.RunID, Account: e.Account, Organization: e.Org, Resource: e.Resource, DeletesHeld: e.DeletesHeld,
 		ErrorClass: e.ErrorClass, Error: e.Error, ConsecutiveFailures: e.ConsecutiveFailures}
+	if !e.TokenExpiresAt.IsZero() {
+		data.TokenExpiresAt = e.TokenExpiresAt.UTC().Format(time.RFC3339)
+	}
 	if e.Type == "scope.guarded" {
 		// As sync.ReleaseCommand writes it (webhook does not import sync).
 		data.Release = "tursync sync --config CONFIG --force-deletes --account " + e.Account

@@ -76,6 +76,9 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 		return n >= 5, fmt.Sprint(n, " change events")
 	})
 	want := changeIDs(t, mirror)
+	if n := countRows(t, mirror, `SELECT count(*) FROM sync_runs WHERE token_expires_at IS NOT NULL`); n == 0 {
+		t.Error("no run recorded the token's expiry (token.expiring needs it)")
+	}
 	poll(t, "every change event to arrive", func() (bool, string) {
 		got := webhooktest.Events(t, r.Received())
 		return len(got) >= len(want), fmt.Sprintf("%d of %d events", len(got), len(want))
@@ -176,6 +179,21 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	if strings.Contains(p.log()+p2.log(), strings.TrimPrefix(hookSecret, "whsec_")) {
 		t.Error("the webhook secret is in the logs")
 	}
+}
+
+// countRows runs a count on the mirror file.
+func countRows(t *testing.T, mirror, q string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+mirror+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // cursorOf is the secops endpoint's cursor for acme.
