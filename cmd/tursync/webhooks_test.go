@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -9,8 +10,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/internal/webhooktest"
+	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -179,6 +183,11 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	if strings.Contains(p.log()+p2.log(), strings.TrimPrefix(hookSecret, "whsec_")) {
 		t.Error("the webhook secret is in the logs")
 	}
+	for _, f := range []string{mirror, mirror + "-wal"} {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), strings.TrimPrefix(hookSecret, "whsec_")) {
+			t.Errorf("the webhook secret is in %s", f)
+		}
+	}
 }
 
 // countRows runs a count on the mirror file.
@@ -282,5 +291,71 @@ func TestWebhooksCommands(t *testing.T) {
 	}
 	if res := runMain(t, env, "webhooks", "list", "--config", cfg); res.code != 0 || !strings.Contains(res.stdout, "secops") || !strings.Contains(res.stdout, "0 events") {
 		t.Errorf("list: %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}
+
+// Two daemons on one sqld mirror, one endpoint: each change arrives once,
+// in order; the endpoint's lease lets one daemon deliver at a time.
+func TestTwoDaemonsDeliverEachChangeOnce(t *testing.T) {
+	srv := sqldtest.Start(t, sqldtest.Options{})
+	r := webhooktest.Start(t, hookSecret)
+	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
+	env := []string{"ACME_TOKEN=" + cmdToken, "HOOK_SECRET=" + hookSecret}
+	var daemons []*proc
+	for i := 0; i < 2; i++ {
+		dir := t.TempDir()
+		cfg := daemonConfig{mirror: srv.URL, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
+		cfgPath := filepath.Join(dir, "config.yaml")
+		cfg.write(t, cfgPath)
+		f, _ := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+		fmt.Fprintf(f, "webhooks:\n  - id: secops\n    url: %q\n    secret_env: HOOK_SECRET\n    batch: 3\n", r.URL+"/hook")
+		f.Close()
+		p := startTursync(t, env, "run", "--config", cfgPath)
+		p.waitLog("tursync daemon started")
+		daemons = append(daemons, p)
+	}
+	org := sim.Orgs()[0]
+	for i := 0; i < 4; i++ {
+		sim.CreateAPIToken(org, fmt.Sprintf("bot-%d", i))
+		sim.SetMemberRole(org, sim.Members(org)[1+i].Username, []string{"admin", "viewer"}[i%2])
+		time.Sleep(2 * time.Second)
+	}
+	shared, err := storage.Open(context.Background(), srv.URL, storage.Options{NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	want := func() []int64 {
+		evs, err := shared.ChangesAfter(context.Background(), "acme", 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]int64, len(evs))
+		for i, e := range evs {
+			ids[i] = e.ID
+		}
+		return ids
+	}
+	poll(t, "every change to arrive", func() (bool, string) {
+		w := want()
+		got := webhooktest.Events(t, r.Received())
+		return len(w) >= 4 && len(got) == len(w), fmt.Sprintf("%d of %d", len(got), len(w))
+	})
+	got, w := webhooktest.Events(t, r.Received()), want()
+	for i, e := range got {
+		if e.Data.ID != w[i] {
+			t.Fatalf("event %d: id %d, want %d: a repeat, a gap or out of order", i, e.Data.ID, w[i])
+		}
+	}
+	seen := map[string]bool{}
+	for _, d := range r.Received() {
+		if seen[d.ID] {
+			t.Errorf("batch %s delivered twice", d.ID)
+		}
+		seen[d.ID] = true
+	}
+	for _, p := range daemons {
+		p.signal(syscall.SIGTERM)
+		p.wait()
 	}
 }
