@@ -11,6 +11,17 @@ import (
 	"github.com/tursync/tursync/webhook"
 )
 
+// newBed is a test's receiver (verifying with a secret of its own), a
+// mirror file, a clock and a deliverer over them, and an endpoint.
+func newBed(t *testing.T, seed byte) (*webhooktest.Receiver, *clock, *storage.Store, *webhook.Deliverer, webhook.Endpoint) {
+	t.Helper()
+	secret, key := newSecret(seed)
+	r := startReceiver(t, secret)
+	clk := &clock{}
+	st := mirror(t, clk.Now)
+	return r, clk, st, webhook.New(st, webhook.Options{Now: clk.Now}), endpoint(r, key)
+}
+
 func endpoint(r *webhooktest.Receiver, keys ...[]byte) webhook.Endpoint {
 	return webhook.Endpoint{ID: "secops", URL: r.URL + "/hook", Keys: keys, Batch: 100, Timeout: 2 * time.Second}
 }
@@ -75,12 +86,7 @@ func deliverInOrder(t *testing.T, backend string) {
 // and the events arrive in order once it answers; one that stays down
 // past max_age makes the batch dead and delivery moves on.
 func TestRetriesHonourRetryAfterThenDeadAfterMaxAge(t *testing.T) {
-	secret, key := newSecret(2)
-	r := startReceiver(t, secret)
-	clk := &clock{}
-	st := mirror(t, clk.Now)
-	d := webhook.New(st, webhook.Options{Now: clk.Now})
-	ep := endpoint(r, key)
+	r, clk, st, d, ep := newBed(t, 2)
 	ep.Timeout = 500 * time.Millisecond
 	ctx := context.Background()
 	d.Deliver(ctx, ep, []string{"acme"})
@@ -175,13 +181,8 @@ func TestSignaturesWrongSecretAndRotation(t *testing.T) {
 // The events globs pick the types an endpoint hears; the cursor moves past
 // the others.
 func TestEventsGlobs(t *testing.T) {
-	secret, key := newSecret(4)
-	r := startReceiver(t, secret)
-	clk := &clock{}
-	st := mirror(t, clk.Now)
-	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	r, _, st, d, ep := newBed(t, 4)
 	ctx := context.Background()
-	ep := endpoint(r, key)
 	ep.Events = []string{"role_assignments.*", "api_tokens.created"}
 	d.Deliver(ctx, ep, []string{"acme"})
 	addEvents(t, st, "acme", 40)
@@ -202,12 +203,7 @@ func TestEventsGlobs(t *testing.T) {
 // A delivery cut off before its answer (the process died) is sent again
 // with the same events and webhook-id, though more events arrived since.
 func TestCutOffDeliveryRepeatsTheSameBatch(t *testing.T) {
-	secret, key := newSecret(5)
-	r := startReceiver(t, secret)
-	clk := &clock{}
-	st := mirror(t, clk.Now)
-	d := webhook.New(st, webhook.Options{Now: clk.Now})
-	ep := endpoint(r, key)
+	r, clk, st, d, ep := newBed(t, 5)
 	d.Deliver(context.Background(), ep, []string{"acme"})
 	addEvents(t, st, "acme", 3)
 	r.Respond(map[string]any{"delay_ms": 3000})
@@ -244,13 +240,8 @@ func TestCutOffDeliveryRepeatsTheSameBatch(t *testing.T) {
 // row (once per streak), a guarded scope with its release command, an
 // account whose pass failed after one that did not.
 func TestOperationalEvents(t *testing.T) {
-	secret, key := newSecret(6)
-	r := startReceiver(t, secret)
-	clk := &clock{}
-	st := mirror(t, clk.Now)
-	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	r, _, st, d, ep := newBed(t, 6)
 	ctx := context.Background()
-	ep := endpoint(r, key)
 	d.Deliver(ctx, ep, []string{"acme"}) // the cursors start here
 	at := time.Now().UTC().Format(time.RFC3339)
 	run := func(status string, scopes ...[2]string) {
@@ -320,13 +311,8 @@ func TestOperationalEvents(t *testing.T) {
 // Retention never prunes a change event an endpoint has not delivered;
 // an endpoint taken out of the config stops holding events back.
 func TestRetentionWaitsForDelivery(t *testing.T) {
-	secret, key := newSecret(7)
-	r := startReceiver(t, secret)
-	clk := &clock{}
-	st := mirror(t, clk.Now)
-	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	r, clk, st, d, ep := newBed(t, 7)
 	ctx := context.Background()
-	ep := endpoint(r, key)
 	d.Deliver(ctx, ep, []string{"acme"})
 	addEvents(t, st, "acme", 10)
 	count := func() int {
@@ -366,13 +352,8 @@ func TestRetentionWaitsForDelivery(t *testing.T) {
 // token.expiring: once, when a run first finds the token within 14 days
 // of its expiry; again for a new token that comes close.
 func TestTokenExpiringOnce(t *testing.T) {
-	secret, key := newSecret(8)
-	r := startReceiver(t, secret)
-	clk := &clock{}
-	st := mirror(t, clk.Now)
-	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	r, _, st, d, ep := newBed(t, 8)
 	ctx := context.Background()
-	ep := endpoint(r, key)
 	ep.Events = []string{"token.*"}
 	d.Deliver(ctx, ep, []string{"acme"})
 	now := time.Now().UTC()
