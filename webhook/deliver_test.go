@@ -390,3 +390,40 @@ func TestTokenExpiringOnce(t *testing.T) {
 		t.Errorf("second event %+v", e)
 	}
 }
+
+// A receiver that is down (connection refused) for a while gets every
+// event once it is back, in order, under the batch's webhook-id; with
+// include_remote_data the changes carry remote_data.
+func TestReceiverDownThenBack(t *testing.T) {
+	r, clk, st, d, ep := newBed(t, 10)
+	ctx := context.Background()
+	up := ep.URL
+	ep.URL = "http://127.0.0.1:1/hook" // nothing listens there
+	ep.IncludeRemoteData = true
+	d.Deliver(ctx, ep, []string{"acme"})
+	addEvents(t, st, "acme", 7)
+	for i := 0; i < 3; i++ {
+		res := d.Deliver(ctx, ep, []string{"acme"})
+		if res[0].Delivered != 0 || res[0].Err == nil || strings.Contains(res[0].Err.Error(), "http://") {
+			t.Fatalf("down: %+v (the error must not quote the URL)", res[0])
+		}
+		clk.advance(time.Hour)
+	}
+	ep.URL = up
+	if res := d.Deliver(ctx, ep, []string{"acme"}); res[0].Delivered != 7 {
+		t.Fatalf("back: %+v", res[0])
+	}
+	evs := webhooktest.Events(t, r.Received())
+	for i, e := range evs {
+		if e.Data.ID != int64(i+1) {
+			t.Fatalf("event %d has id %d", i, e.Data.ID)
+		}
+	}
+	if !strings.Contains(string(evs[0].Data.Changes), "remote_data") {
+		t.Errorf("include_remote_data: changes %s lack remote_data", evs[0].Data.Changes)
+	}
+	p, _, _ := st.PendingDelivery(ctx, "secops", "acme", 0)
+	if got := r.Received()[0].ID; got != webhook.MessageID("secops", "acme", 1, 7) || p.WebhookID != got {
+		t.Errorf("webhook-id %s, want the batch's of every attempt", got)
+	}
+}
