@@ -9,6 +9,7 @@ import (
 // endpoint ids, from the config.
 type webhookMetrics struct {
 	deliveries *prometheus.CounterVec
+	dead       *prometheus.CounterVec
 	lag        *prometheus.GaugeVec
 	oldestAge  *prometheus.GaugeVec
 }
@@ -18,6 +19,8 @@ func newWebhookMetrics(reg prometheus.Registerer) webhookMetrics {
 	return webhookMetrics{
 		deliveries: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "webhook_deliveries_total",
 			Help: "Delivery attempts to a webhook endpoint, by the HTTP status it answered (error: no answer)."}, []string{"endpoint", "code"}),
+		dead: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "webhook_dead_events_total",
+			Help: "Events of batches given up on past max_age (tursync webhooks replay sends them again)."}, []string{"endpoint"}),
 		lag: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "webhook_lag_events",
 			Help: "Change events not yet delivered to the endpoint, over its accounts."}, []string{"endpoint"}),
 		oldestAge: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "webhook_oldest_undelivered_age_seconds",
@@ -38,6 +41,15 @@ func (m *Metrics) trackEndpoint(endpoint string) {
 	m.mu.Lock()
 	m.webhookEndpoints[endpoint] = true
 	m.mu.Unlock()
+}
+
+// WebhookDead counts the events of a dead batch (webhook.Observer).
+func (m *Metrics) WebhookDead(endpoint string, events int) {
+	if m == nil {
+		return
+	}
+	m.trackEndpoint(endpoint)
+	m.webhook.dead.WithLabelValues(endpoint).Add(float64(events))
 }
 
 // WebhookLag sets how far an endpoint is behind.
@@ -62,6 +74,7 @@ func (m *Metrics) WebhooksRetained(keep func(endpoint string) bool) {
 			continue
 		}
 		m.webhook.deliveries.DeletePartialMatch(prometheus.Labels{"endpoint": ep})
+		m.webhook.dead.DeleteLabelValues(ep)
 		m.webhook.lag.DeleteLabelValues(ep)
 		m.webhook.oldestAge.DeleteLabelValues(ep)
 		delete(m.webhookEndpoints, ep)

@@ -29,6 +29,9 @@ func (s *Store) WebhookCursor(ctx context.Context, endpoint, account string) (in
 // events, which follow runs, not change events.
 func OpsStream(endpoint string) string { return endpoint + "#ops" }
 
+// StreamEndpoint is the endpoint a stream's key belongs to.
+func StreamEndpoint(stream string) string { return strings.TrimSuffix(stream, "#ops") }
+
 // WebhookRunCursor is WebhookCursor for an endpoint's operational events
 // (OpsStream): the last run whose events were delivered, starting at the
 // account's latest finished run.

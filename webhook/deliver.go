@@ -59,6 +59,8 @@ type Store interface {
 // Observer hears each attempt (the metrics).
 type Observer interface {
 	WebhookAttempt(endpoint, code string, events int)
+	// WebhookDead hears a batch given up on past max_age.
+	WebhookDead(endpoint string, events int)
 }
 
 // Options tune a Deliverer.
@@ -201,6 +203,9 @@ func (d *Deliverer) drain(ctx context.Context, ep Endpoint, r *Result, s stream)
 			return att.err
 		case storage.DeliveryDead:
 			r.Dead += len(b.events)
+			if d.o.Observer != nil {
+				d.o.Observer.WebhookDead(storage.StreamEndpoint(ep.ID), len(b.events))
+			}
 			d.o.Logger.Warn("webhook batch dead: older than max_age, skipped (tursync webhooks replay sends it again)",
 				"endpoint", ep.ID, "account", r.Account, "first_event", b.first, "last_event", b.last, "error", att.err)
 		default:
@@ -328,7 +333,7 @@ func (d *Deliverer) attempt(ctx context.Context, ep Endpoint, account string, b 
 		if code != 0 {
 			label = strconv.Itoa(code)
 		}
-		d.o.Observer.WebhookAttempt(ep.ID, label, len(b.events))
+		d.o.Observer.WebhookAttempt(storage.StreamEndpoint(ep.ID), label, len(b.events))
 	}
 	if err == nil {
 		rec.Status = storage.DeliveryDelivered

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"sync"
 	"strings"
 	"testing"
 	"time"
@@ -85,8 +86,32 @@ func deliverInOrder(t *testing.T, backend string) {
 // A receiver that fails is retried as it asks, with the same webhook-id,
 // and the events arrive in order once it answers; one that stays down
 // past max_age makes the batch dead and delivery moves on.
+// observed counts what an Observer hears.
+type observed struct {
+	mu               sync.Mutex
+	attempts, dead   int
+	codes            []string
+	deadEndpointSeen string
+}
+
+func (o *observed) WebhookAttempt(_, code string, _ int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.attempts++
+	o.codes = append(o.codes, code)
+}
+
+func (o *observed) WebhookDead(endpoint string, events int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dead += events
+	o.deadEndpointSeen = endpoint
+}
+
 func TestRetriesHonourRetryAfterThenDeadAfterMaxAge(t *testing.T) {
-	r, clk, st, d, ep := newBed(t, 2)
+	r, clk, st, _, ep := newBed(t, 2)
+	obs := &observed{}
+	d := webhook.New(st, webhook.Options{Now: clk.Now, Observer: obs})
 	ep.Timeout = 500 * time.Millisecond
 	ctx := context.Background()
 	d.Deliver(ctx, ep, []string{"acme"})
@@ -143,6 +168,9 @@ func TestRetriesHonourRetryAfterThenDeadAfterMaxAge(t *testing.T) {
 	st.DB().QueryRow(`SELECT count(*) FROM webhook_deliveries WHERE status = ?`, storage.DeliveryDead).Scan(&dead)
 	if dead != 1 {
 		t.Errorf("%d dead deliveries recorded, want 1", dead)
+	}
+	if obs.dead != 3 || obs.deadEndpointSeen != "secops" || strings.Join(obs.codes[:5], ",") != "500,429,error,error,204" {
+		t.Errorf("observed %d dead events of %q, codes %v", obs.dead, obs.deadEndpointSeen, obs.codes)
 	}
 }
 

@@ -178,6 +178,17 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 		}
 		t.Errorf("%d deliveries repeated after the SIGKILL, want the one batch in flight; received %v", repeats, seen)
 	}
+	// The guard trips: most databases vanish at once, and the endpoint
+	// hears scope.guarded with the release command.
+	sim.SetDatabases(org, 10)
+	poll(t, "a scope.guarded event", func() (bool, string) {
+		for _, d := range r.Received() {
+			if strings.Contains(string(d.Body), `"type":"scope.guarded"`) && strings.Contains(string(d.Body), "--force-deletes --account acme --org "+org) {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(len(r.Received()), " deliveries")
+	})
 	p2.signal(syscall.SIGTERM)
 	p2.wait()
 	if strings.Contains(p.log()+p2.log(), strings.TrimPrefix(hookSecret, "whsec_")) {
