@@ -126,10 +126,19 @@ type ChangeEvent struct {
 
 // RecentChanges returns the n latest change events, newest first.
 func (s *Store) RecentChanges(ctx context.Context, n int) ([]ChangeEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, account_id, coalesce(organization_id, ''), at, entity, entity_id, op, changes
-		FROM change_events ORDER BY id DESC LIMIT ?`, n)
+	out, err := s.changes(ctx, `ORDER BY id DESC LIMIT ?`, n)
 	if err != nil {
 		return nil, fmt.Errorf("read recent changes: %w", err)
+	}
+	return out, nil
+}
+
+// changes reads the change events a WHERE/ORDER/LIMIT tail picks.
+func (s *Store) changes(ctx context.Context, tail string, args ...any) ([]ChangeEvent, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, account_id, coalesce(organization_id, ''), at, entity, entity_id, op, changes
+		FROM change_events `+tail, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []ChangeEvent
@@ -137,7 +146,7 @@ func (s *Store) RecentChanges(ctx context.Context, n int) ([]ChangeEvent, error)
 		var e ChangeEvent
 		var at string
 		if err := rows.Scan(&e.ID, &e.Account, &e.Org, &at, &e.Entity, &e.EntityID, &e.Op, &e.Changes); err != nil {
-			return nil, fmt.Errorf("read recent changes: %w", err)
+			return nil, err
 		}
 		e.At, _ = time.Parse(time.RFC3339, at)
 		out = append(out, e)

@@ -90,23 +90,11 @@ func (s *Store) ResetWebhookCursor(ctx context.Context, endpoint, account string
 // ChangesAfter returns up to limit of an account's change events after an
 // id, oldest first.
 func (s *Store) ChangesAfter(ctx context.Context, account string, after int64, limit int) ([]ChangeEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, account_id, coalesce(organization_id, ''), at, entity, entity_id, op, changes
-		FROM change_events WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?`, account, after, limit)
+	out, err := s.changes(ctx, `WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?`, account, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read change events of %s: %w", account, err)
 	}
-	defer rows.Close()
-	var out []ChangeEvent
-	for rows.Next() {
-		var e ChangeEvent
-		var at string
-		if err := rows.Scan(&e.ID, &e.Account, &e.Org, &at, &e.Entity, &e.EntityID, &e.Op, &e.Changes); err != nil {
-			return nil, fmt.Errorf("read change events of %s: %w", account, err)
-		}
-		e.At, _ = time.Parse(time.RFC3339, at)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // WebhookDelivery is one attempt to deliver a batch.

@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/tursync/tursync/webhook"
 )
 
 // LibEnv names the node_modules directory that holds the reference
@@ -98,19 +100,12 @@ func (r *Receiver) Received() []Delivery {
 	return out
 }
 
-// Event is one delivered event, as a receiver reads it.
+// Event is one delivered event, as a receiver reads it (an operational
+// event's data reads as webhook.OpsData; only its ID is zero here).
 type Event struct {
-	Type      string `json:"type"`
-	Timestamp string `json:"timestamp"`
-	Data      struct {
-		ID           int64           `json:"id"`
-		Account      string          `json:"account"`
-		Organization *string         `json:"organization"`
-		Entity       string          `json:"entity"`
-		EntityID     string          `json:"entity_id"`
-		Op           string          `json:"op"`
-		Changes      json.RawMessage `json:"changes"`
-	} `json:"data"`
+	Type      string            `json:"type"`
+	Timestamp string            `json:"timestamp"`
+	Data      webhook.EventData `json:"data"`
 }
 
 // Events are the events of the verified deliveries, in the order they
