@@ -197,3 +197,21 @@ func TestReleaseCommandOfTheAccountsOwnScopes(t *testing.T) {
 		t.Errorf("release of an org: %q", got)
 	}
 }
+
+// The first pass over an org already brings the details of the databases
+// it finds, within the budget: they need not wait for the next pass.
+func TestDatabaseDetailsOnTheFirstPass(t *testing.T) {
+	e := newEnv(t, tursotest.Size{Orgs: 1, Members: 3, Databases: 25, Groups: 2})
+	withDetails := append(slices.Clone(schema.DefaultResources), schema.ResDatabaseDetails)
+	r := e.passOf(withDetails, func(o *tsync.Options) { o.DetailsBudget = 20 })
+	if r.Status != storage.StatusComplete {
+		t.Fatalf("%s %v", r.Status, r.Err)
+	}
+	if got := e.count(`SELECT count(*) FROM database_details WHERE deleted_at IS NULL AND refreshed_at IS NOT NULL`); got != 10 {
+		t.Errorf("%d databases with details after the first pass, want 10 (the budget)", got)
+	}
+	r = e.passOf(withDetails, func(o *tsync.Options) { o.DetailsBudget = 100 })
+	if got := e.count(`SELECT count(*) FROM database_details WHERE deleted_at IS NULL`); got != 25 {
+		t.Errorf("%d databases with details after the second pass, want all 25", got)
+	}
+}

@@ -2,10 +2,12 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tursync/tursync/mapper"
 	"github.com/tursync/tursync/schema"
+	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso"
 )
 
@@ -16,16 +18,47 @@ const DefaultDetailsBudget = 1000
 // detailCallsPerDatabase: a database's configuration and its instances.
 const detailCallsPerDatabase = 2
 
-// fetchDatabaseDetails refreshes the details of the org's databases the
-// mirror holds, least recently refreshed first, as far as what is left of
-// the pass's budget allows. A database deleted since (404) is skipped: the
-// databases scope tombstones it, and its details with it.
+// errEnough stops reading a staged scope early.
+var errEnough = errors.New("enough")
+
+// newDatabases are up to n of the databases the pass's databases scope
+// found new (not in the mirror yet, so not in its due list).
+func newDatabases(rows storage.RowIter, n int) ([]storage.DueDatabase, error) {
+	if rows == nil || n <= 0 {
+		return nil, nil
+	}
+	var out []storage.DueDatabase
+	err := rows(func(r schema.Row) error {
+		keys, vals := r.KeyValues(), r.Values()
+		name, _ := vals[0].(string)
+		out = append(out, storage.DueDatabase{ID: keys[len(keys)-1], Name: name})
+		if len(out) == n {
+			return errEnough
+		}
+		return nil
+	})
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
+	return out, err
+}
+
+// fetchDatabaseDetails refreshes the details of the org's databases, as
+// far as what is left of the pass's budget allows: those this pass found
+// new first, then the mirror's, least recently refreshed first. A
+// database deleted since (404) is skipped: the databases scope tombstones
+// it, and its details with it.
 func (s *Syncer) fetchDatabaseDetails(ctx context.Context, j fetchJob) error {
 	n := j.pf.takeDetailCalls(s.o.DetailsBudget) / detailCallsPerDatabase
-	due, err := s.store.DetailsDue(ctx, j.a.ID, j.org, n)
+	due, err := newDatabases(j.of.newDatabases, n)
 	if err != nil {
 		return err
 	}
+	more, err := s.store.DetailsDue(ctx, j.a.ID, j.org, n-len(due))
+	if err != nil {
+		return err
+	}
+	due = append(due, more...)
 	// What this org does not use is left for the next.
 	j.pf.returnDetailCalls((n - len(due)) * detailCallsPerDatabase)
 	tr := trackerOf(ctx)

@@ -342,7 +342,10 @@ func (s *Syncer) stageUsage(ctx context.Context, a Account, org string, of *orgF
 // snapshots of its large tables, read from the mirror while the org's
 // first scopes are fetched.
 type orgFetch struct {
-	stagers           []remover
+	stagers []remover
+	// newDatabases are the databases the pass found new, once its
+	// databases scope is staged.
+	newDatabases      storage.RowIter
 	day               string
 	dbDone, usageDone chan struct{}
 	dbSnap            *storage.Snapshot

@@ -61,6 +61,9 @@ var registry = []resource{
 	{name: schema.ResDatabases, route: turso.RouteDatabases, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		st, err := s.stageDatabases(ctx, j.a, j.org, j.of)
 		j.sc.Rows = st
+		if st != nil {
+			j.of.newDatabases = st.New // their details need not wait a pass
+		}
 		return err
 	}},
 	{name: schema.ResGroups, route: turso.RouteGroups, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
