@@ -146,41 +146,15 @@ func (c *Client) GetSubscription(ctx context.Context, org string) (Subscription,
 
 // ListPlans returns the plans the org may be on.
 func (c *Client) ListPlans(ctx context.Context, org string) ([]Plan, error) {
-	cl := orgCall(RoutePlans, "/v1/organizations/%s/plans", org)
-	body, err := c.get(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	ps, err := decodeList(body, "plans", func(p *Plan, r json.RawMessage) { p.Raw = r })
-	if err != nil {
-		return nil, decodeErr(cl, err)
-	}
-	for i, p := range ps {
-		if p.Name == "" {
-			return nil, decodeErr(cl, fmt.Errorf("plans[%d] has no name", i))
-		}
-	}
-	return ps, nil
+	return getList(ctx, c, orgCall(RoutePlans, "/v1/organizations/%s/plans", org), "plans",
+		func(p *Plan, r json.RawMessage) { p.Raw = r }, "name", func(p Plan) string { return p.Name })
 }
 
 // ListInvoices returns every invoice of the org, issued and upcoming.
 func (c *Client) ListInvoices(ctx context.Context, org string) ([]Invoice, error) {
 	cl := orgCall(RouteInvoices, "/v1/organizations/%s/invoices", org)
 	cl.query = url.Values{"type": {"all"}}
-	body, err := c.get(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	is, err := decodeList(body, "invoices", func(i *Invoice, r json.RawMessage) { i.Raw = r })
-	if err != nil {
-		return nil, decodeErr(cl, err)
-	}
-	for i, inv := range is {
-		if inv.Number == "" {
-			return nil, decodeErr(cl, fmt.Errorf("invoices[%d] has no invoice_number", i))
-		}
-	}
-	return is, nil
+	return getList(ctx, c, cl, "invoices", func(i *Invoice, r json.RawMessage) { i.Raw = r }, "invoice_number", func(i Invoice) string { return i.Number })
 }
 
 // CurrentUser returns the user who owns the token.
@@ -209,14 +183,5 @@ func (c *Client) DatabaseConfiguration(ctx context.Context, org, db string) (Dat
 
 // DatabaseInstances returns where a database's instances run.
 func (c *Client) DatabaseInstances(ctx context.Context, org, db string) ([]Instance, error) {
-	cl := dbCall(RouteDatabaseInstances, "/instances", org, db)
-	body, err := c.get(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	is, err := decodeList(body, "instances", func(*Instance, json.RawMessage) {})
-	if err != nil {
-		return nil, decodeErr(cl, err)
-	}
-	return is, nil
+	return getList[Instance](ctx, c, dbCall(RouteDatabaseInstances, "/instances", org, db), "instances", func(*Instance, json.RawMessage) {}, "", nil)
 }

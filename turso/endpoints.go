@@ -202,42 +202,36 @@ func (c *Client) ListDatabases(ctx context.Context, org string, fn func(page []D
 	}
 }
 
-// ListGroups returns the org's groups.
-func (c *Client) ListGroups(ctx context.Context, org string) ([]Group, error) {
-	cl := orgCall(RouteGroups, "/v1/organizations/%s/groups", org)
+// getList reads a list answered in one page under key: each element
+// decoded with its raw JSON kept by setRaw, and refused when its
+// identifying field (named field, read by id) is empty.
+func getList[T any](ctx context.Context, c *Client, cl call, key string, setRaw func(*T, json.RawMessage), field string, id func(T) string) ([]T, error) {
 	body, err := c.get(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	gs, err := decodeList(body, "groups", func(g *Group, r json.RawMessage) { g.Raw = r })
+	out, err := decodeList(body, key, setRaw)
 	if err != nil {
 		return nil, decodeErr(cl, err)
 	}
-	for i, g := range gs {
-		if g.Name == "" {
-			return nil, decodeErr(cl, fmt.Errorf("groups[%d] has no name", i))
+	for i, v := range out {
+		if id != nil && id(v) == "" {
+			return nil, decodeErr(cl, fmt.Errorf("%s[%d] has no %s", key, i, field))
 		}
 	}
-	return gs, nil
+	return out, nil
+}
+
+// ListGroups returns the org's groups.
+func (c *Client) ListGroups(ctx context.Context, org string) ([]Group, error) {
+	return getList(ctx, c, orgCall(RouteGroups, "/v1/organizations/%s/groups", org), "groups",
+		func(g *Group, r json.RawMessage) { g.Raw = r }, "name", func(g Group) string { return g.Name })
 }
 
 // ListAPITokens returns the org's API tokens (names and ids, never values).
 func (c *Client) ListAPITokens(ctx context.Context, org string) ([]APIToken, error) {
-	cl := orgCall(RouteAPITokens, "/v1/organizations/%s/api-tokens", org)
-	body, err := c.get(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := decodeList(body, "tokens", func(t *APIToken, r json.RawMessage) { t.Raw = stripToken(r) })
-	if err != nil {
-		return nil, decodeErr(cl, err)
-	}
-	for i, t := range ts {
-		if t.ID == "" {
-			return nil, decodeErr(cl, fmt.Errorf("tokens[%d] has no id", i))
-		}
-	}
-	return ts, nil
+	return getList(ctx, c, orgCall(RouteAPITokens, "/v1/organizations/%s/api-tokens", org), "tokens",
+		func(t *APIToken, r json.RawMessage) { t.Raw = stripToken(r) }, "id", func(t APIToken) string { return t.ID })
 }
 
 // AuditLogs returns one page (1-based) of the org's audit log, newest first.
