@@ -49,7 +49,7 @@ func newDatabases(rows storage.RowIter, n int) ([]storage.DueDatabase, error) {
 // database deleted since (404) is skipped: the databases scope tombstones
 // it, and its details with it.
 func (s *Syncer) fetchDatabaseDetails(ctx context.Context, j fetchJob) error {
-	n := j.pf.takeDetailCalls(s.o.DetailsBudget) / detailCallsPerDatabase
+	n := j.pf.detailCallsLeft(s.o.DetailsBudget) / detailCallsPerDatabase
 	due, err := newDatabases(j.of.newDatabases, n)
 	if err != nil {
 		return err
@@ -60,7 +60,7 @@ func (s *Syncer) fetchDatabaseDetails(ctx context.Context, j fetchJob) error {
 	}
 	due = append(due, more...)
 	// What this org does not use is left for the next.
-	j.pf.returnDetailCalls((n - len(due)) * detailCallsPerDatabase)
+	j.pf.detailCalls += len(due) * detailCallsPerDatabase
 	tr := trackerOf(ctx)
 	rows := make([]schema.Row, 0, len(due))
 	for _, d := range due {

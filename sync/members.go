@@ -34,16 +34,8 @@ type prefetched struct {
 	detailCalls int
 }
 
-// takeDetailCalls returns what is left of the pass's database_details
-// budget and counts it spent.
-func (pf *prefetched) takeDetailCalls(budget int) int {
-	left := max(budget-pf.detailCalls, 0)
-	pf.detailCalls += left
-	return left
-}
-
-// returnDetailCalls gives back calls an org took but did not need.
-func (pf *prefetched) returnDetailCalls(n int) { pf.detailCalls -= n }
+// detailCallsLeft is what is left of the pass's database_details budget.
+func (pf *prefetched) detailCallsLeft(budget int) int { return max(budget-pf.detailCalls, 0) }
 
 // fetchedInvites is one org's pending invites, fetched before any org is
 // written.
