@@ -24,22 +24,19 @@ const hookSecret = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXRoZS13ZWJob29rLXRlc3Rz" // 
 // changeIDs are the ids of the account's change events, in order.
 func changeIDs(t *testing.T, mirror string) []int64 {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+mirror+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT id FROM change_events WHERE account_id = 'acme' ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out []int64
-	for rows.Next() {
-		var id int64
-		rows.Scan(&id)
-		out = append(out, id)
-	}
+	readMirror(t, mirror, func(db *sql.DB) {
+		rows, err := db.Query(`SELECT id FROM change_events WHERE account_id = 'acme' ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			rows.Scan(&id)
+			out = append(out, id)
+		}
+	})
 	return out
 }
 
@@ -201,32 +198,33 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	}
 }
 
+// readMirror hands fn the mirror file, opened read-only.
+func readMirror(t *testing.T, mirror string, fn func(*sql.DB)) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+mirror+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fn(db)
+}
+
 // countRows runs a count on the mirror file.
 func countRows(t *testing.T, mirror, q string) int {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+mirror+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	var n int
-	if err := db.QueryRow(q).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	readMirror(t, mirror, func(db *sql.DB) {
+		if err := db.QueryRow(q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	})
 	return n
 }
 
-// cursorOf is the secops endpoint's cursor for acme.
+// cursorOf is the secops endpoint's cursor for acme (0 before it starts).
 func cursorOf(t *testing.T, mirror string) int64 {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+mirror+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var c int64
-	db.QueryRow(`SELECT last_event_id FROM webhook_cursors WHERE endpoint = 'secops' AND account_id = 'acme'`).Scan(&c)
-	return c
+	return int64(countRows(t, mirror, `SELECT coalesce(max(last_event_id), 0) FROM webhook_cursors WHERE endpoint = 'secops' AND account_id = 'acme'`))
 }
 
 // grepLines keeps the lines of s that hold sub.
