@@ -132,47 +132,72 @@ func (s *Store) RecordWebhookDelivery(ctx context.Context, d WebhookDelivery) er
 // PendingDelivery returns the last attempt at the batch that starts after
 // an endpoint's cursor, when that attempt failed: how many were made, since
 // when, and when the next is due. ok is false when there is none.
-func (s *Store) PendingDelivery(ctx context.Context, endpoint, account string, cursor int64) (d WebhookDelivery, ok bool, err error) {
+func (s *Store) PendingDelivery(ctx context.Context, endpoint, account string, cursor int64) (WebhookDelivery, bool, error) {
+	d, err := s.lastDelivery(ctx, `endpoint = ? AND account_id = ? AND first_event_id > ?`, endpoint, account, cursor)
+	if err != nil {
+		return WebhookDelivery{}, false, fmt.Errorf("last webhook delivery to %s for %s: %w", endpoint, account, err)
+	}
+	if d == nil {
+		return WebhookDelivery{}, false, nil
+	}
+	return *d, d.Status == DeliveryFailed, nil
+}
+
+// lastDelivery reads the latest attempt a condition picks, nil when none.
+func (s *Store) lastDelivery(ctx context.Context, cond string, args ...any) (*WebhookDelivery, error) {
+	var d WebhookDelivery
 	var first, at string
-	var next sql.NullString
+	var next, msg sql.NullString
 	var code sql.NullInt64
-	var msg sql.NullString
-	err = s.db.QueryRowContext(ctx, `SELECT webhook_id, first_event_id, last_event_id, events, attempt, status, status_code, error, first_attempt_at, at, next_retry_at
-		FROM webhook_deliveries WHERE endpoint = ? AND account_id = ? AND first_event_id > ? ORDER BY id DESC LIMIT 1`, endpoint, account, cursor).
-		Scan(&d.WebhookID, &d.FirstEventID, &d.LastEventID, &d.Events, &d.Attempt, &d.Status, &code, &msg, &first, &at, &next)
+	err := s.db.QueryRowContext(ctx, `SELECT endpoint, account_id, webhook_id, first_event_id, last_event_id, events, attempt, status, status_code, error,
+		first_attempt_at, at, next_retry_at FROM webhook_deliveries WHERE `+cond+` ORDER BY id DESC LIMIT 1`, args...).
+		Scan(&d.Endpoint, &d.Account, &d.WebhookID, &d.FirstEventID, &d.LastEventID, &d.Events, &d.Attempt, &d.Status, &code, &msg, &first, &at, &next)
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return d, false, fmt.Errorf("last webhook delivery to %s for %s: %w", endpoint, account, err)
+		return nil, err
 	}
-	if d.Status != DeliveryFailed {
-		return d, false, nil
-	}
-	d.Endpoint, d.Account, d.StatusCode, d.Error = endpoint, account, int(code.Int64), msg.String
+	d.StatusCode, d.Error = int(code.Int64), msg.String
 	d.FirstAttemptAt, _ = time.Parse(time.RFC3339, first)
 	d.At, _ = time.Parse(time.RFC3339, at)
 	if next.Valid {
 		d.NextRetryAt, _ = time.Parse(time.RFC3339, next.String)
 	}
-	return d, true, nil
+	return &d, nil
 }
 
-// WebhookLag is how far an endpoint is behind for an account.
+// WebhookLag is how far an endpoint is behind.
 type WebhookLag struct {
-	Events int64     // change events after the cursor
+	Events int64     // change events after the cursors
 	Oldest time.Time // when the oldest of them was written; zero when none
 }
 
-// WebhookLagOf measures an endpoint's lag for an account.
-func (s *Store) WebhookLagOf(ctx context.Context, endpoint, account string) (WebhookLag, error) {
+// AgeAt is how old the oldest undelivered event is at now, in seconds; 0
+// when there is none.
+func (l WebhookLag) AgeAt(now time.Time) float64 {
+	if l.Oldest.IsZero() {
+		return 0
+	}
+	return max(now.Sub(l.Oldest).Seconds(), 0)
+}
+
+// WebhookLagOf measures an endpoint's lag over its accounts, in one query.
+func (s *Store) WebhookLagOf(ctx context.Context, endpoint string, accounts []string) (WebhookLag, error) {
 	var lag WebhookLag
+	if len(accounts) == 0 {
+		return lag, nil
+	}
+	args := []any{endpoint}
+	for _, a := range accounts {
+		args = append(args, a)
+	}
 	var oldest sql.NullString
 	err := s.db.QueryRowContext(ctx, `SELECT count(*), min(e.at) FROM change_events e
 		JOIN webhook_cursors c ON c.endpoint = ? AND c.account_id = e.account_id
-		WHERE e.account_id = ? AND e.id > c.last_event_id`, endpoint, account).Scan(&lag.Events, &oldest)
+		WHERE e.account_id IN (?`+strings.Repeat(", ?", len(accounts)-1)+`) AND e.id > c.last_event_id`, args...).Scan(&lag.Events, &oldest)
 	if err != nil {
-		return lag, fmt.Errorf("webhook lag of %s for %s: %w", endpoint, account, err)
+		return lag, fmt.Errorf("webhook lag of %s: %w", endpoint, err)
 	}
 	if oldest.Valid {
 		lag.Oldest, _ = time.Parse(time.RFC3339, oldest.String)
@@ -182,22 +207,10 @@ func (s *Store) WebhookLagOf(ctx context.Context, endpoint, account string) (Web
 
 // LastWebhookDelivery returns an endpoint's latest attempt, nil when none.
 func (s *Store) LastWebhookDelivery(ctx context.Context, endpoint string) (*WebhookDelivery, error) {
-	d := &WebhookDelivery{Endpoint: endpoint}
-	var first, at string
-	var code sql.NullInt64
-	var msg sql.NullString
-	err := s.db.QueryRowContext(ctx, `SELECT account_id, webhook_id, first_event_id, last_event_id, events, attempt, status, status_code, error, first_attempt_at, at
-		FROM webhook_deliveries WHERE endpoint = ? ORDER BY id DESC LIMIT 1`, endpoint).
-		Scan(&d.Account, &d.WebhookID, &d.FirstEventID, &d.LastEventID, &d.Events, &d.Attempt, &d.Status, &code, &msg, &first, &at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	d, err := s.lastDelivery(ctx, `endpoint = ?`, endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("last webhook delivery to %s: %w", endpoint, err)
 	}
-	d.StatusCode, d.Error = int(code.Int64), msg.String
-	d.FirstAttemptAt, _ = time.Parse(time.RFC3339, first)
-	d.At, _ = time.Parse(time.RFC3339, at)
 	return d, nil
 }
 

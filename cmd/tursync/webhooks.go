@@ -85,11 +85,11 @@ func (d *daemon) deliver(ctx context.Context, id string) error {
 			failed = r.Err
 		}
 	}
-	lag, err := endpointLag(ctx, d.store, id, accounts, d.w.now())
+	lag, err := d.store.WebhookLagOf(ctx, id, accounts)
 	if err != nil {
 		return err
 	}
-	d.metrics.WebhookLag(id, lag.Events, lag.age)
+	d.metrics.WebhookLag(id, lag.Events, lag.AgeAt(d.w.now()))
 	return failed
 }
 
@@ -101,13 +101,13 @@ func (d *daemon) webhookStatus(ctx context.Context) ([]tsync.WebhookStatus, erro
 	for _, w := range cfg.Webhooks {
 		accounts := cfg.webhookAccounts(w)
 		ws := tsync.WebhookStatus{Endpoint: w.ID, Accounts: len(accounts)}
-		lag, err := endpointLag(ctx, d.store, w.ID, accounts, d.w.now())
+		lag, err := d.store.WebhookLagOf(ctx, w.ID, accounts)
 		if err != nil {
 			return nil, err
 		}
 		ws.Behind = lag.Events
 		if !lag.Oldest.IsZero() {
-			age := lag.age
+			age := lag.AgeAt(d.w.now())
 			ws.OldestAgeSeconds = &age
 		}
 		last, err := d.store.LastWebhookDelivery(ctx, w.ID)
@@ -119,30 +119,6 @@ func (d *daemon) webhookStatus(ctx context.Context) ([]tsync.WebhookStatus, erro
 				Events: last.Events, Attempt: last.Attempt, Error: last.Error}
 		}
 		out = append(out, ws)
-	}
-	return out, nil
-}
-
-// endpointLagOf is an endpoint's lag over its accounts.
-type endpointLagOf struct {
-	storage.WebhookLag
-	age float64 // seconds since the oldest undelivered event, 0 when none
-}
-
-func endpointLag(ctx context.Context, st *storage.Store, id string, accounts []string, now time.Time) (endpointLagOf, error) {
-	var out endpointLagOf
-	for _, a := range accounts {
-		l, err := st.WebhookLagOf(ctx, id, a)
-		if err != nil {
-			return out, err
-		}
-		out.Events += l.Events
-		if !l.Oldest.IsZero() && (out.Oldest.IsZero() || l.Oldest.Before(out.Oldest)) {
-			out.Oldest = l.Oldest
-		}
-	}
-	if !out.Oldest.IsZero() {
-		out.age = max(now.Sub(out.Oldest).Seconds(), 0)
 	}
 	return out, nil
 }
@@ -183,13 +159,13 @@ func (m *Main) webhooksList(ctx context.Context, cfg Config) error {
 	fmt.Fprintln(tw, "endpoint\taccounts\tbehind\toldest undelivered\tlast attempt")
 	for _, w := range cfg.Webhooks {
 		accounts := cfg.webhookAccounts(w)
-		lag, err := endpointLag(ctx, st, w.ID, accounts, m.Now())
+		lag, err := st.WebhookLagOf(ctx, w.ID, accounts)
 		if err != nil {
 			return err
 		}
 		oldest := "-"
-		if lag.age > 0 {
-			oldest = (time.Duration(lag.age) * time.Second).String() + " ago"
+		if age := lag.AgeAt(m.Now()); age > 0 {
+			oldest = (time.Duration(age) * time.Second).String() + " ago"
 		}
 		last, err := st.LastWebhookDelivery(ctx, w.ID)
 		if err != nil {
