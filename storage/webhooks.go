@@ -109,24 +109,48 @@ type WebhookDelivery struct {
 	NextRetryAt                  time.Time // zero unless failed
 }
 
-// RecordWebhookDelivery records an attempt.
-func (s *Store) RecordWebhookDelivery(ctx context.Context, d WebhookDelivery) error {
-	var next any
-	if !d.NextRetryAt.IsZero() {
-		next = s.ts(d.NextRetryAt)
-	}
-	var code any
-	if d.StatusCode != 0 {
-		code = d.StatusCode
-	}
-	err := s.exec(ctx, nil, `INSERT INTO webhook_deliveries (endpoint, account_id, webhook_id, first_event_id, last_event_id, events, attempt,
+// RecordWebhookDelivery records an attempt and returns its row's id, for
+// FinishWebhookDelivery to record the answer on the same row.
+func (s *Store) RecordWebhookDelivery(ctx context.Context, d WebhookDelivery) (int64, error) {
+	var id int64
+	var idErr error
+	err := s.exec(ctx, func(res sql.Result) { id, idErr = res.LastInsertId() },
+		`INSERT INTO webhook_deliveries (endpoint, account_id, webhook_id, first_event_id, last_event_id, events, attempt,
 		status, status_code, error, first_attempt_at, at, next_retry_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.Endpoint, d.Account, d.WebhookID, d.FirstEventID, d.LastEventID, d.Events, d.Attempt, d.Status, code, nullStr(d.Error),
-		s.ts(d.FirstAttemptAt), s.ts(d.At), next)
+		d.Endpoint, d.Account, d.WebhookID, d.FirstEventID, d.LastEventID, d.Events, d.Attempt, d.Status, s.deliveryCode(d), nullStr(d.Error),
+		s.ts(d.FirstAttemptAt), s.ts(d.At), s.deliveryNext(d))
+	if err == nil {
+		err = idErr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("record webhook delivery to %s: %w", d.Endpoint, s.explainWrite(err))
+	}
+	return id, nil
+}
+
+// FinishWebhookDelivery records an attempt's answer on the row
+// RecordWebhookDelivery wrote before it was sent: one row per attempt.
+func (s *Store) FinishWebhookDelivery(ctx context.Context, id int64, d WebhookDelivery) error {
+	err := s.exec(ctx, nil, `UPDATE webhook_deliveries SET status = ?, status_code = ?, error = ?, at = ?, next_retry_at = ? WHERE id = ?`,
+		d.Status, s.deliveryCode(d), nullStr(d.Error), s.ts(d.At), s.deliveryNext(d), id)
 	if err != nil {
 		return fmt.Errorf("record webhook delivery to %s: %w", d.Endpoint, s.explainWrite(err))
 	}
 	return nil
+}
+
+func (s *Store) deliveryCode(d WebhookDelivery) any {
+	if d.StatusCode == 0 {
+		return nil
+	}
+	return d.StatusCode
+}
+
+func (s *Store) deliveryNext(d WebhookDelivery) any {
+	if d.NextRetryAt.IsZero() {
+		return nil
+	}
+	return s.ts(d.NextRetryAt)
 }
 
 // PendingDelivery returns the last attempt at the batch that starts after

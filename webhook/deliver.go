@@ -50,7 +50,8 @@ type Store interface {
 	WebhookCursor(ctx context.Context, endpoint, account string) (int64, error)
 	SetWebhookCursor(ctx context.Context, endpoint, account string, from, to int64) (bool, error)
 	ChangesAfter(ctx context.Context, account string, after int64, limit int) ([]storage.ChangeEvent, error)
-	RecordWebhookDelivery(ctx context.Context, d storage.WebhookDelivery) error
+	RecordWebhookDelivery(ctx context.Context, d storage.WebhookDelivery) (int64, error)
+	FinishWebhookDelivery(ctx context.Context, id int64, d storage.WebhookDelivery) error
 	PendingDelivery(ctx context.Context, endpoint, account string, cursor int64) (storage.WebhookDelivery, bool, error)
 	WebhookRunCursor(ctx context.Context, endpoint, account string) (int64, error)
 	RunEventsAfter(ctx context.Context, account string, after int64, limit int) ([]storage.OpsEvent, int64, error)
@@ -83,9 +84,16 @@ type Deliverer struct {
 
 // New returns a Deliverer.
 func New(store Store, o Options) *Deliverer {
-	if o.Client == nil {
-		o.Client = &http.Client{}
+	client := http.Client{}
+	if o.Client != nil {
+		client = *o.Client
 	}
+	// A webhook never follows a redirect: a 302 turns the signed POST
+	// into a GET without its body (which a 200 would then mark delivered),
+	// a 307 hands a validly signed copy to another host, and either may
+	// lead off https. A 3xx is a failed attempt naming where it pointed.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	o.Client = &client
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -194,7 +202,7 @@ func (d *Deliverer) drain(ctx context.Context, ep Endpoint, r *Result, s stream)
 		if err != nil {
 			return err
 		}
-		if err := d.store.RecordWebhookDelivery(ctx, att.record); err != nil {
+		if err := d.store.FinishWebhookDelivery(ctx, att.row, att.record); err != nil {
 			return err
 		}
 		switch att.record.Status {
@@ -297,9 +305,10 @@ func MessageID(endpoint, account string, first, last int64) string {
 	return "msg_" + hex.EncodeToString(sum[:12])
 }
 
-// attemptResult is one attempt's record and error.
+// attemptResult is one attempt's record, its row and error.
 type attemptResult struct {
 	record storage.WebhookDelivery
+	row    int64
 	err    error
 }
 
@@ -323,7 +332,8 @@ func (d *Deliverer) attempt(ctx context.Context, ep Endpoint, account string, b 
 	}
 	inFlight := rec
 	inFlight.Status, inFlight.Error, inFlight.NextRetryAt = storage.DeliveryFailed, "in flight: no answer recorded (the process stopped)", now
-	if err := d.store.RecordWebhookDelivery(ctx, inFlight); err != nil {
+	row, err := d.store.RecordWebhookDelivery(ctx, inFlight)
+	if err != nil {
 		return attemptResult{}, err
 	}
 	code, retryAfter, err := d.send(ctx, ep, rec.WebhookID, body)
@@ -337,15 +347,15 @@ func (d *Deliverer) attempt(ctx context.Context, ep Endpoint, account string, b 
 	}
 	if err == nil {
 		rec.Status = storage.DeliveryDelivered
-		return attemptResult{rec, nil}, nil
+		return attemptResult{rec, row, nil}, nil
 	}
 	rec.Error = err.Error()
 	if rec.At.Sub(rec.FirstAttemptAt) >= ep.MaxAge {
 		rec.Status = storage.DeliveryDead
-		return attemptResult{rec, err}, nil
+		return attemptResult{rec, row, err}, nil
 	}
 	rec.Status, rec.NextRetryAt = storage.DeliveryFailed, rec.At.Add(Backoff(rec.Attempt, retryAfter))
-	return attemptResult{rec, err}, nil
+	return attemptResult{rec, row, err}, nil
 }
 
 // Backoff is the wait after a batch's attempt-th failed attempt: doubling
@@ -384,6 +394,10 @@ func (d *Deliverer) send(ctx context.Context, ep Endpoint, id string, body []byt
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 == 2 {
 		return resp.StatusCode, 0, nil
+	}
+	if resp.StatusCode/100 == 3 {
+		return resp.StatusCode, 0, fmt.Errorf("webhook %s: HTTP %d redirect to %q not followed (webhooks never follow redirects: set the endpoint's url to where the receiver is)",
+			ep.ID, resp.StatusCode, redactedLocation(resp.Header.Get("Location")))
 	}
 	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), d.o.Now()), fmt.Errorf("webhook %s: HTTP %d", ep.ID, resp.StatusCode)
 }

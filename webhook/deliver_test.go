@@ -2,8 +2,12 @@ package webhook_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -454,4 +458,76 @@ func TestReceiverDownThenBack(t *testing.T) {
 	if got := r.Received()[0].ID; got != webhook.MessageID("secops", "acme", 1, 7) || p.WebhookID != got {
 		t.Errorf("webhook-id %s, want the batch's of every attempt", got)
 	}
+}
+
+// A receiver that redirects fails the attempt, naming the status and the
+// target (its query left out): a 302 would turn the signed POST into a
+// bodyless GET that a 200 then marks delivered, a 307 would hand a signed
+// copy to another host. Nothing reaches the target; the batch waits; one
+// webhook_deliveries row per attempt holds the answer.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	for _, code := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			r, clk, st, d, ep := newBed(t, 11)
+			var reached atomic.Int64
+			target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { reached.Add(1) }))
+			t.Cleanup(target.Close)
+			redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				http.Redirect(w, req, target.URL+"/elsewhere?token=s3cret", code)
+			}))
+			t.Cleanup(redirector.Close)
+			ctx := context.Background()
+			d.Deliver(ctx, ep, []string{"acme"})
+			addEvents(t, st, "acme", 4)
+			ep.URL = redirector.URL + "/hook"
+			for attempt := 1; attempt <= 2; attempt++ {
+				res := d.Deliver(ctx, ep, []string{"acme"})
+				if res[0].Delivered != 0 || !res[0].Waiting || res[0].Err == nil {
+					t.Fatalf("attempt %d: %+v, want a failed attempt that waits", attempt, res[0])
+				}
+				msg := res[0].Err.Error()
+				if !strings.Contains(msg, strconv.Itoa(code)) || !strings.Contains(msg, target.URL+"/elsewhere") || strings.Contains(msg, "s3cret") {
+					t.Fatalf("error %q: want the status and the target, without its query", msg)
+				}
+				clk.advance(time.Hour)
+			}
+			if n := reached.Load(); n != 0 {
+				t.Fatalf("the redirect's target was reached %d times", n)
+			}
+			if behind, _ := st.WebhookCursor(ctx, "secops", "acme"); behind != 0 {
+				t.Fatalf("the cursor moved to %d past undelivered events", behind)
+			}
+			if code, err := webhook.Ping(ctx, nil, ep, "", clk.Now()); err == nil || code != 0 && code/100 != 3 {
+				t.Fatalf("ping of a redirecting endpoint: %d %v, want a failure", code, err)
+			}
+			ep.URL = r.URL + "/hook"
+			if res := d.Deliver(ctx, ep, []string{"acme"}); res[0].Delivered != 4 {
+				t.Fatalf("back at the receiver: %+v", res[0])
+			}
+			rows := deliveryRows(t, st)
+			if len(rows) != 3 || rows[0] != "failed "+strconv.Itoa(code) || rows[1] != rows[0] || rows[2] != "delivered 204" {
+				t.Fatalf("webhook_deliveries %q, want one row per attempt: two failed with %d, one delivered", rows, code)
+			}
+		})
+	}
+}
+
+// deliveryRows is each webhook_deliveries row as "status code", in order.
+func deliveryRows(t *testing.T, st *storage.Store) []string {
+	t.Helper()
+	rows, err := st.DB().Query(`SELECT status, coalesce(status_code, 0) FROM webhook_deliveries ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var status string
+		var code int
+		if err := rows.Scan(&status, &code); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, status+" "+strconv.Itoa(code))
+	}
+	return out
 }

@@ -15,3 +15,14 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
+
+// redactedLocation is a redirect's target without its user info and query,
+// which may hold a credential: enough to see where it pointed.
+func redactedLocation(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil || loc == "" {
+		return "(no usable Location)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}
