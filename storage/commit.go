@@ -96,6 +96,20 @@ func (s *Store) exec(ctx context.Context, done func(sql.Result), q string, args 
 	})
 }
 
+// queryWrite runs one autocommit write that returns a row (RETURNING),
+// retried while another writer holds the lock; scan reads the row.
+func (s *Store) queryWrite(ctx context.Context, scan func(*sql.Row) error, q string, args ...any) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.retryBusy(ctx, func() error {
+		if err := scan(s.db.QueryRowContext(ctx, q, args...)); err != nil {
+			return err
+		}
+		s.wrote()
+		return nil
+	})
+}
+
 // retryBusy retries fn while the mirror answers "database is locked" or
 // SQLITE_BUSY, with backoff, for up to the store's busy timeout. A file:
 // mirror waits inside SQLite (busy_timeout); a libSQL server answers at

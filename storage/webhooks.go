@@ -113,15 +113,12 @@ type WebhookDelivery struct {
 // FinishWebhookDelivery to record the answer on the same row.
 func (s *Store) RecordWebhookDelivery(ctx context.Context, d WebhookDelivery) (int64, error) {
 	var id int64
-	var idErr error
-	err := s.exec(ctx, func(res sql.Result) { id, idErr = res.LastInsertId() },
+	// RETURNING, not LastInsertId: a libSQL server may not report the id.
+	err := s.queryWrite(ctx, func(row *sql.Row) error { return row.Scan(&id) },
 		`INSERT INTO webhook_deliveries (endpoint, account_id, webhook_id, first_event_id, last_event_id, events, attempt,
-		status, status_code, error, first_attempt_at, at, next_retry_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		status, status_code, error, first_attempt_at, at, next_retry_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.Endpoint, d.Account, d.WebhookID, d.FirstEventID, d.LastEventID, d.Events, d.Attempt, d.Status, s.deliveryCode(d), nullStr(d.Error),
 		s.ts(d.FirstAttemptAt), s.ts(d.At), s.deliveryNext(d))
-	if err == nil {
-		err = idErr
-	}
 	if err != nil {
 		return 0, fmt.Errorf("record webhook delivery to %s: %w", d.Endpoint, s.explainWrite(err))
 	}

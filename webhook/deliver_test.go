@@ -85,6 +85,9 @@ func deliverInOrder(t *testing.T, backend string) {
 	if again := d.Deliver(context.Background(), ep, []string{"acme"}); again[0].Delivered != 0 || len(r.Received()) != 3 {
 		t.Errorf("a caught-up endpoint delivered again: %+v", again[0])
 	}
+	if rows := deliveryRows(t, st); strings.Join(rows, ",") != "delivered 204,delivered 204,delivered 204" {
+		t.Errorf("webhook_deliveries %q, want one row per attempt, each with its answer", rows)
+	}
 }
 
 // A receiver that fails is retried as it asks, with the same webhook-id,
