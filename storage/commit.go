@@ -115,6 +115,9 @@ func (s *Store) queryWrite(ctx context.Context, scan func(*sql.Row) error, q str
 // mirror waits inside SQLite (busy_timeout); a libSQL server answers at
 // once, so the wait happens here.
 func (s *Store) retryBusy(ctx context.Context, fn func() error) error {
+	if err := s.writeGuard(); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(s.busyTimeout)
 	wait := 20 * time.Millisecond
 	for {

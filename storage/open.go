@@ -65,6 +65,8 @@ type Store struct {
 	writeMu stdsync.Mutex
 	// unwritable is why writes fail until someone acts (WriteHealth).
 	unwritable atomic.Pointer[error]
+	// ident is the mirror this store opened (CheckIdentity).
+	ident identity
 }
 
 // Open opens the mirror at rawURL and migrates it to this binary's schema.
@@ -120,6 +122,10 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	}
 	if !o.NoMigrate {
 		if _, err := s.Migrate(ctx); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+		if err := s.recordIdentity(ctx); err != nil {
 			s.db.Close()
 			return nil, err
 		}

@@ -217,6 +217,9 @@ func (s *Store) AccountRows(ctx context.Context, account string) (map[string]int
 // PruneAccount removes every row of an account, in one transaction, and
 // returns how many it removed per table.
 func (s *Store) PruneAccount(ctx context.Context, account string) (map[string]int64, error) {
+	if err := s.writeGuard(); err != nil {
+		return nil, fmt.Errorf("prune account %s: %w", account, err)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("prune account %s: %w", account, err)
@@ -251,6 +254,9 @@ type Retention struct {
 // retention.
 func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (map[string]int64, error) {
 	out := map[string]int64{}
+	if err := s.writeGuard(); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)

@@ -13,6 +13,9 @@ import (
 // StartRun records the start of an account pass and returns its run id, an
 // integer that grows with every run.
 func (s *Store) StartRun(ctx context.Context, account, trigger string, at time.Time) (int64, error) {
+	if err := s.writeGuard(); err != nil {
+		return 0, fmt.Errorf("start run of %s: %w", account, err)
+	}
 	res, err := s.db.ExecContext(ctx, `INSERT INTO sync_runs (account_id, trigger, started_at, status) VALUES (?, ?, ?, 'running')`,
 		account, trigger, s.ts(at))
 	if err != nil {
@@ -56,6 +59,9 @@ func (s *Store) nullTS(t time.Time) any {
 
 // FinishRun records the end of an account pass.
 func (s *Store) FinishRun(ctx context.Context, r Run) error {
+	if err := s.writeGuard(); err != nil {
+		return fmt.Errorf("finish run %d: %w", r.ID, err)
+	}
 	_, err := s.db.ExecContext(ctx, `UPDATE sync_runs SET finished_at = ?, status = ?, api_requests = ?, api_retries = ?, rate_limited_seconds = ?,
 		rows_created = ?, rows_updated = ?, rows_deleted = ?, rows_unchanged = ?, error = ?, users_settled = ?,
 		token_expires_at = coalesce(?, token_expires_at) WHERE id = ?`,

@@ -66,6 +66,9 @@ func (s *Store) webhookCursor(ctx context.Context, endpoint, account, start stri
 // event id to another, and reports whether it was still at from (another
 // process moved it otherwise, and nothing changes).
 func (s *Store) SetWebhookCursor(ctx context.Context, endpoint, account string, from, to int64) (bool, error) {
+	if err := s.writeGuard(); err != nil {
+		return false, fmt.Errorf("move webhook cursor of %s: %w", endpoint, err)
+	}
 	res, err := s.db.ExecContext(ctx, `UPDATE webhook_cursors SET last_event_id = ?, updated_at = ? WHERE endpoint = ? AND account_id = ? AND last_event_id = ?`,
 		to, s.ts(s.now()), endpoint, account, from)
 	if err != nil {
@@ -413,6 +416,9 @@ func (s *Store) ForgetWebhooks(ctx context.Context, keep []string) (int64, error
 		for _, k := range keep {
 			args = append(args, k, OpsStream(k))
 		}
+	}
+	if err := s.writeGuard(); err != nil {
+		return 0, fmt.Errorf("forget webhook cursors: %w", err)
 	}
 	res, err := s.db.ExecContext(ctx, q, args...)
 	if err != nil {

@@ -1,7 +1,10 @@
 package sync
 
 import (
+	"fmt"
 	"hash/fnv"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -11,9 +14,81 @@ import (
 // @hourly).
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-// ParseSchedule parses a robfig/cron spec.
+// ParseSchedule parses a robfig/cron spec. Beyond what robfig/cron
+// checks, a step must be smaller than its field's range: "*/61" in the
+// minutes would fire once an hour, not what it seems to say.
 func ParseSchedule(spec string) (cron.Schedule, error) {
+	if err := checkSteps(spec); err != nil {
+		return nil, err
+	}
 	return cronParser.Parse(spec)
+}
+
+// DefaultMinInterval is the floor of sync.min_interval: no schedule may
+// fire more often, so a typo cannot run full passes against a customer's
+// API every second.
+const DefaultMinInterval = time.Minute
+
+// MinScheduleInterval is the floor sync.min_interval itself may not go
+// under.
+const MinScheduleInterval = time.Second
+
+// fieldRanges are the five fields' bounds, in order.
+var fieldRanges = []struct {
+	name     string
+	min, max int
+}{{"minute", 0, 59}, {"hour", 0, 23}, {"day of month", 1, 31}, {"month", 1, 12}, {"day of week", 0, 6}}
+
+func checkSteps(spec string) error {
+	fields := strings.Fields(spec)
+	if len(fields) != len(fieldRanges) {
+		return nil // a descriptor, or a count robfig/cron reports
+	}
+	for i, f := range fields {
+		for _, part := range strings.Split(f, ",") {
+			_, step, ok := strings.Cut(part, "/")
+			if !ok {
+				continue
+			}
+			r := fieldRanges[i]
+			n, err := strconv.Atoi(step)
+			if err != nil || n < 1 || n > r.max-r.min {
+				return fmt.Errorf("step %q of the %s field: want 1 to %d", step, r.name, r.max-r.min)
+			}
+		}
+	}
+	return nil
+}
+
+// ShortestGap is the shortest time between two firings of a spec: the
+// duration an @every schedule names (as written: robfig/cron would round
+// "@every 0s" up to a second), else the smallest gap over a year of
+// firings (a cron spec's gaps vary; a year sees every month and weekday).
+// It stops early at the first gap under floor.
+func ShortestGap(spec string, floor time.Duration) (time.Duration, error) {
+	s, err := ParseSchedule(spec)
+	if err != nil {
+		return 0, err
+	}
+	if every, ok := strings.CutPrefix(strings.TrimSpace(spec), "@every "); ok {
+		return time.ParseDuration(strings.TrimSpace(every))
+	}
+	ref := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	end := ref.AddDate(1, 0, 0)
+	shortest := time.Duration(1<<63 - 1)
+	prev := s.Next(ref)
+	for i := 0; i < 600_000 && prev.Before(end) && !prev.IsZero(); i++ {
+		next := s.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		shortest = min(shortest, next.Sub(prev))
+		if shortest < floor {
+			break
+		}
+		prev = next
+	}
+	return shortest, nil
 }
 
 // spread is a schedule moved by a fixed offset derived from the account id,

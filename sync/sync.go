@@ -44,6 +44,7 @@ type API interface {
 
 // Store is what a pass needs of the mirror.
 type Store interface {
+	CheckIdentity(ctx context.Context) error
 	StartRun(ctx context.Context, account, trigger string, at time.Time) (int64, error)
 	FinishRun(ctx context.Context, r storage.Run) error
 	ApplyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (storage.Counts, error)
@@ -295,6 +296,11 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 		log.Error("sync failed", "error", err)
 		s.recordPass(ctx, res, log)
 		return res
+	}
+	// A mirror deleted or replaced under the process would take the
+	// pass's writes into a file nobody reads again.
+	if err := s.store.CheckIdentity(ctx); err != nil {
+		return failed(err)
 	}
 	ctx, release, err := s.holdLease(ctx, a.ID, log)
 	var held *storage.LeaseHeldError

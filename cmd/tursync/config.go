@@ -93,6 +93,9 @@ type SyncConfig struct {
 	// LeaseTTL is how long an account's lease outlives a daemon that
 	// died holding it.
 	LeaseTTL Duration `yaml:"lease_ttl"`
+	// MinInterval is the floor of every schedule: one that can fire more
+	// often is a config error.
+	MinInterval Duration `yaml:"min_interval"`
 }
 
 // RetentionConfig prunes old operational rows; 0 keeps forever.
@@ -158,7 +161,7 @@ func DefaultConfig() Config {
 		HTTP:   HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:    LogConfig{Level: "info", Format: "auto"},
 		Sync: SyncConfig{MaxConcurrentAccounts: tsync.DefaultMaxConcurrentAccounts, ShutdownTimeout: Duration(30 * time.Second),
-			LeaseTTL: Duration(tsync.DefaultLeaseTTL)},
+			LeaseTTL: Duration(tsync.DefaultLeaseTTL), MinInterval: Duration(tsync.DefaultMinInterval)},
 		Retention:        RetentionConfig{ChangeEvents: 0, SyncRuns: Duration(2160 * time.Hour)},
 		Defaults:         DefaultsConfig{Schedule: tsync.DefaultSchedule, Resources: append([]string(nil), schema.DefaultResources...)},
 		DeleteGuard:      DeleteGuardConfig{MaxFraction: tsync.DefaultGuardMaxFraction, MinRows: tsync.DefaultGuardMinRows},
@@ -502,9 +505,7 @@ func (c *Config) validate(getenv func(string) string, p *configProblems) {
 	if c.DeleteGuard.MinRows < 0 {
 		p.add("delete_guard.min_rows", 0, "must not be negative")
 	}
-	if _, err := tsync.ParseSchedule(c.Defaults.Schedule); err != nil {
-		p.add("defaults.schedule", 0, "bad cron spec %q: %v", c.Defaults.Schedule, err)
-	}
+	c.checkSchedule(p, "defaults.schedule", c.Defaults.Schedule)
 	checkResources(p, "defaults.resources", c.Defaults.Resources)
 	if n := c.ResourceSettings.DatabaseDetails.MaxCallsPerPass; n < 2 {
 		p.add("resources.database_details.max_calls_per_pass", 0, "want at least 2 (a database costs two requests), not %d", n)
@@ -531,9 +532,7 @@ func (c *Config) validateAccounts(getenv func(string) string, probs *configProbl
 		}
 		ids[a.ID] = true
 		if a.Schedule != "" {
-			if _, err := tsync.ParseSchedule(a.Schedule); err != nil {
-				probs.add(p+".schedule", 0, "bad cron spec %q: %v", a.Schedule, err)
-			}
+			c.checkSchedule(probs, p+".schedule", a.Schedule)
 		}
 		if a.Resources != nil {
 			checkResources(probs, p+".resources", a.Resources)
@@ -658,5 +657,23 @@ func (sc SyncConfig) validate(p *configProblems) {
 	}
 	if sc.ShutdownTimeout <= 0 {
 		p.add("sync.shutdown_timeout", 0, "must be more than 0")
+	}
+	if time.Duration(sc.MinInterval) < tsync.MinScheduleInterval {
+		p.add("sync.min_interval", 0, "must be at least %s, not %s", tsync.MinScheduleInterval, time.Duration(sc.MinInterval))
+	}
+}
+
+// checkSchedule records a spec that does not parse, or that can fire more
+// often than sync.min_interval.
+func (c *Config) checkSchedule(p *configProblems, key, spec string) {
+	floor := max(time.Duration(c.Sync.MinInterval), tsync.MinScheduleInterval)
+	gap, err := tsync.ShortestGap(spec, floor)
+	if err != nil {
+		p.add(key, 0, "bad cron spec %q: %v", spec, err)
+		return
+	}
+	if gap < floor {
+		p.add(key, 0, "schedule %q can fire every %s, more often than sync.min_interval (%s): "+
+			"choose a longer interval, or lower sync.min_interval (never below %s)", spec, gap, floor, tsync.MinScheduleInterval)
 	}
 }

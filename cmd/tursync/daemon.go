@@ -358,6 +358,9 @@ func (d *daemon) ready(ctx context.Context) error {
 	if err := d.store.Ping(ctx); err != nil {
 		return err
 	}
+	if err := d.store.CheckIdentity(ctx); err != nil {
+		return err
+	}
 	if err := d.store.WriteHealth(); err != nil {
 		return fmt.Errorf("mirror does not take writes: %w", err)
 	}

@@ -232,7 +232,7 @@ func (c daemonConfig) write(t *testing.T, path string) {
 	}
 	fmt.Fprintf(&b, "mirror: {url: %q%s}\napi: {base_url: %q, requests_per_second: 1000, max_retries: %d, timeout: 60s}\n", c.mirror, busy, c.api, c.maxRetries)
 	fmt.Fprintf(&b, "http: {listen: %q}\nlog: {level: debug, format: json}\n", c.listen)
-	fmt.Fprintf(&b, "sync: {shutdown_timeout: %s, lease_ttl: 5s}\ndefaults: {schedule: %q}\naccounts:\n", c.shutdownTimeout, c.schedule)
+	fmt.Fprintf(&b, "sync: {shutdown_timeout: %s, lease_ttl: 5s, min_interval: 1s}\ndefaults: {schedule: %q}\naccounts:\n", c.shutdownTimeout, c.schedule)
 	for _, a := range c.accounts {
 		if c.tokenFile != "" {
 			fmt.Fprintf(&b, "  - id: %s\n    token_file: %q\n", a, c.tokenFile)

@@ -38,7 +38,7 @@ func extractBed(t *testing.T, schedule string) (*tursotest.Server, string, strin
 api: {base_url: %q, requests_per_second: 1000, max_retries: 0}
 http: {listen: %q}
 log: {level: debug, format: json}
-sync: {lease_ttl: 5s}
+sync: {lease_ttl: 5s, min_interval: 1s}
 defaults: {schedule: "@every 1h"}
 accounts:
   - id: acme

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tursync/tursync/extract"
-	tsync "github.com/tursync/tursync/sync"
 )
 
 // ExtractConfig is cross-tenant extraction (PRODUCT.md).
@@ -103,9 +102,7 @@ func (c *Config) validateExtract(p *configProblems) {
 
 func (c *Config) validateQuery(q *ExtractQueryConfig, at string, p *configProblems) {
 	if q.Schedule != "" {
-		if _, err := tsync.ParseSchedule(q.Schedule); err != nil {
-			p.add(at+".schedule", 0, "bad cron spec %q: %v", q.Schedule, err)
-		}
+		c.checkSchedule(p, at+".schedule", q.Schedule)
 	}
 	for j, a := range q.Accounts {
 		if !slices.ContainsFunc(c.Accounts, func(ac AccountConfig) bool { return ac.ID == a }) {

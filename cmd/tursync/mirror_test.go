@@ -249,3 +249,63 @@ func TestMirrorFaults(t *testing.T) {
 		})
 	}
 }
+
+// The mirror file moved away under a running daemon: /readyz says 503
+// naming the file, the next pass fails (class mirror, logged at ERROR)
+// and writes nothing; the file put back, passes complete again into it.
+func TestMirrorFileMovedUnderTheDaemon(t *testing.T) {
+	_, cfg, cfgPath := newDaemonConfig(t)
+	cfg.schedule = "@every 1s"
+	cfg.write(t, cfgPath)
+	path := strings.TrimPrefix(cfg.mirror, "file:")
+	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
+	base := "http://" + cfg.listen
+	poll(t, "the first pass", func() (bool, string) {
+		code, body := httpGet(base + "/readyz")
+		return code == 200 && strings.Contains(p.log(), `"msg":"account pass"`), body
+	})
+	aside := path + ".aside"
+	move := func(from, to string) {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Rename(from+suffix, to+suffix); err != nil && suffix == "" {
+				t.Fatal(err)
+			}
+		}
+	}
+	move(path, aside)
+	poll(t, "/readyz to fail naming the file", func() (bool, string) {
+		code, body := httpGet(base + "/readyz")
+		return code == 503 && strings.Contains(body, path) && strings.Contains(body, "gone"), fmt.Sprint(code, body)
+	})
+	poll(t, "a pass to fail on the missing mirror", func() (bool, string) {
+		for _, line := range strings.Split(p.log(), "\n") {
+			if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, "mirror file "+path+" is gone") {
+				return true, ""
+			}
+		}
+		return false, ""
+	})
+	if _, err := os.Stat(path); err == nil {
+		t.Fatalf("the daemon created a new mirror at %s while the old one was away", path)
+	}
+	before := runsIn(t, aside)
+	move(aside, path)
+	poll(t, "/readyz back and a pass recorded in the file put back", func() (bool, string) {
+		code, body := httpGet(base + "/readyz")
+		return code == 200 && runsIn(t, path) > before, body
+	})
+	p.signal(syscall.SIGTERM)
+	p.wait()
+}
+
+// runsIn counts the complete runs in a mirror file.
+func runsIn(t *testing.T, path string) int {
+	t.Helper()
+	db := openChecked(t, path)
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM sync_runs WHERE status = 'complete'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -56,7 +56,7 @@ func TestScaleOut(t *testing.T) {
 	writeCfg := func(name, mirror, listen string) string {
 		p := filepath.Join(dir, name+".yaml")
 		y := fmt.Sprintf("mirror: {url: %q}\napi: {base_url: %q, requests_per_second: 1000, max_retries: 2}\nhttp: {listen: %q}\n"+
-			"log: {level: debug, format: json}\nsync: {max_concurrent_accounts: 4, lease_ttl: %s}\ndefaults: {schedule: \"@every %s\"}\naccounts:\n%s",
+			"log: {level: debug, format: json}\nsync: {max_concurrent_accounts: 4, lease_ttl: %s, min_interval: 1s}\ndefaults: {schedule: \"@every %s\"}\naccounts:\n%s",
 			mirror, apiURL, listen, ttl, interval, accts.String())
 		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
