@@ -114,4 +114,3 @@ func (s *Store) writeGuard() error {
 	}
 	return nil
 }
-
