@@ -8,6 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/tursync/tursync/schema"
 )
@@ -29,7 +33,88 @@ type spill struct {
 // spillMemory is how much a spill keeps in memory before it moves to disk.
 const spillMemory = 4 << 20
 
-func newSpill(dir string) *spill { return &spill{dir: dir} }
+// newSpill spills into dir, SpillDir("") when empty.
+func newSpill(dir string) *spill {
+	if dir == "" {
+		dir = SpillDir("")
+	}
+	return &spill{dir: dir}
+}
+
+// spillPrefix starts every spill file's name; the pid of the process that
+// wrote it follows, so CollectSpills can tell a leftover from a file in use.
+const spillPrefix = "tursync-spill-"
+
+// SpillDir is where spill files go: a directory of this user's under base
+// (default os.TempDir()), readable by its owner alone, since spill files
+// hold API data in clear.
+func SpillDir(base string) string {
+	if base == "" {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, fmt.Sprintf("tursync-%d", os.Getuid()))
+}
+
+// ensureSpillDir creates dir (0700) if missing and refuses one that is not
+// a directory this user owns, or, at SpillDir's predictable name, one that
+// others can read: another user's directory there would see, or swap, the
+// spilled rows. A directory the caller chose keeps its own mode.
+func ensureSpillDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("spill directory %s: %w", dir, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("spill directory %s: %w", dir, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	ours := filepath.Base(dir) == filepath.Base(SpillDir(""))
+	if !fi.IsDir() || ours && fi.Mode().Perm()&0o077 != 0 || ok && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("spill directory %s is not a directory of this user's with mode 0700 (it is %s): remove it, or set TMPDIR to another directory", dir, fi.Mode())
+	}
+	return nil
+}
+
+// CollectSpills removes the spill files in dir that a process which no
+// longer runs left behind (killed mid-pass, they would stay for good), and
+// says how many files and bytes it removed. A missing dir holds nothing.
+func CollectSpills(dir string) (files int, size int64, err error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("collect spill files in %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), spillPrefix)
+		if !ok {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, perr := strconv.Atoi(pidText)
+		if perr != nil || pid == os.Getpid() || processRuns(pid) {
+			continue
+		}
+		info, ierr := e.Info()
+		if rerr := os.Remove(filepath.Join(dir, e.Name())); rerr != nil {
+			err = errors.Join(err, rerr)
+			continue
+		}
+		files++
+		if ierr == nil {
+			size += info.Size()
+		}
+	}
+	return files, size, err
+}
+
+// processRuns reports whether a process with this pid exists (EPERM: it
+// does, another user's).
+func processRuns(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
 
 // record appends one record.
 func (sp *spill) record(rec []byte) error {
@@ -41,7 +126,10 @@ func (sp *spill) record(rec []byte) error {
 		if sp.buf.Len() <= spillMemory {
 			return nil
 		}
-		f, err := os.CreateTemp(sp.dir, "tursync-spill-*")
+		if err := ensureSpillDir(sp.dir); err != nil {
+			return fmt.Errorf("stage rows: %w", err)
+		}
+		f, err := os.CreateTemp(sp.dir, fmt.Sprintf("%s%d-*", spillPrefix, os.Getpid()))
 		if err != nil {
 			return fmt.Errorf("stage rows: %w", err)
 		}

@@ -3,6 +3,9 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -110,3 +113,64 @@ func (oddRow) Table() *schema.Table { return schema.Users }
 func (oddRow) KeyValues() []string  { return []string{"x"} }
 func (oddRow) Values() []any        { return []any{1.5} }
 func (oddRow) Remote() []byte       { return nil }
+
+// A spill file whose process ended is collected; this process's and a
+// running process's are kept, as is anything not a spill file. A spill
+// goes into a directory of this user's with mode 0700 and its name
+// carries the pid; a directory others can read is refused.
+func TestCollectSpills(t *testing.T) {
+	dir := SpillDir(t.TempDir())
+	sp := newSpill(dir)
+	for i := 0; sp.f == nil; i++ {
+		if err := sp.writeString(strings.Repeat("x", 1<<16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer sp.remove()
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("spill directory: %v %v, want mode 0700", fi, err)
+	}
+	own := filepath.Base(sp.f.Name())
+	if !strings.HasPrefix(own, fmt.Sprintf("tursync-spill-%d-", os.Getpid())) {
+		t.Fatalf("spill file %s does not carry the pid", own)
+	}
+	ended := exec.Command("true")
+	if err := ended.Run(); err != nil {
+		t.Fatal(err)
+	}
+	running := exec.Command("sleep", "60")
+	if err := running.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { running.Process.Kill(); running.Wait() }()
+	dead := fmt.Sprintf("tursync-spill-%d-123", ended.Process.Pid)
+	alive := fmt.Sprintf("tursync-spill-%d-456", running.Process.Pid)
+	for _, name := range []string{dead, alive, "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("api data"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, size, err := CollectSpills(dir)
+	if err != nil || files != 1 || size != 8 {
+		t.Fatalf("collected %d files, %d bytes, %v; want the ended process's one file of 8 bytes", files, size, err)
+	}
+	for name, want := range map[string]bool{dead: false, alive: true, own: true, "notes.txt": true} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s: exists = %v, want %v", name, err == nil, want)
+		}
+	}
+
+	open := SpillDir(t.TempDir())
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(open, 0o755)
+	sp2 := newSpill(open)
+	var werr error
+	for i := 0; i < 100 && werr == nil; i++ {
+		werr = sp2.writeString(strings.Repeat("x", 1<<16))
+	}
+	if werr == nil || !strings.Contains(werr.Error(), "mode 0700") {
+		t.Fatalf("a spill into a directory others can read: %v, want a refusal", werr)
+	}
+}

@@ -117,7 +117,7 @@ type Options struct {
 	Trigger    string
 	// MaxConcurrentAccounts bounds how many accounts Run syncs at once.
 	MaxConcurrentAccounts int
-	// SpillDir holds the per-org staging files; default os.TempDir().
+	// SpillDir holds the per-org staging files; default storage.SpillDir("").
 	SpillDir string
 	Now      func() time.Time
 	Logger   *slog.Logger

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -391,5 +393,36 @@ func TestMirrorFileMode(t *testing.T) {
 	os.WriteFile(p, []byte(strings.Replace(string(b), "mirror: {url: \"file:"+mirror+"\"}", "mirror: {url: \"file:"+mirror+"\", file_mode: \"0666\"}", 1)), 0o600)
 	if r := runMain(t, map[string]string{"ACME_TOKEN": "t"}, "check", "--config", p); r.code != 2 || !strings.Contains(r.stderr, "mirror.file_mode") {
 		t.Errorf("world-writable file_mode: exit %d, want 2 naming it\n%s", r.code, r.stderr)
+	}
+}
+
+// A spill file left by a pass that was killed (its process gone) is
+// removed when the next sync starts, and the removal is logged.
+func TestLeftoverSpillFilesAreCollected(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	_, url := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 1, Members: 2, Databases: 2}, Token: cmdToken})
+	cfg := writeConfig(t, "file:"+filepath.Join(t.TempDir(), "m.db"), url)
+	ended := exec.Command("true")
+	if err := ended.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dir := storage.SpillDir("")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(dir, fmt.Sprintf("tursync-spill-%d-1234", ended.Process.Pid))
+	if err := os.WriteFile(leftover, []byte("rows in clear"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runMain(t, map[string]string{"ACME_TOKEN": cmdToken}, "sync", "--config", cfg)
+	if r.code != 0 {
+		t.Fatalf("sync: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the leftover spill file is still there (%v)", err)
+	}
+	if !strings.Contains(r.stderr, `"msg":"removed spill files left by processes that ended"`) || !strings.Contains(r.stderr, `"files":1`) {
+		t.Errorf("the removal is not logged:\n%s", r.stderr)
 	}
 }

@@ -144,7 +144,16 @@ func (w wiring) accounts(cfg Config, only string, log *slog.Logger) ([]tsync.Acc
 }
 
 func (w wiring) syncerOptions(cfg Config, log *slog.Logger) tsync.Options {
+	spills := storage.SpillDir("")
+	// A pass killed mid-org leaves its spill file (API data in clear);
+	// nothing else would ever remove it.
+	if n, size, err := storage.CollectSpills(spills); err != nil {
+		log.Warn("collect spill files left by processes that ended", "dir", spills, "error", err)
+	} else if n > 0 {
+		log.Info("removed spill files left by processes that ended", "dir", spills, "files", n, "bytes", size)
+	}
 	return tsync.Options{
+		SpillDir:              spills,
 		Guard:                 storage.Guard{MaxFraction: cfg.DeleteGuard.MaxFraction, MinRows: cfg.DeleteGuard.MinRows},
 		Backfill:              time.Duration(cfg.AuditLogs.Backfill),
 		DetailsBudget:         cfg.ResourceSettings.DatabaseDetails.MaxCallsPerPass,
