@@ -41,6 +41,7 @@ type Metrics struct {
 	pruned           *prometheus.CounterVec
 	leaseHeld        *prometheus.GaugeVec
 	leaseSkips       *prometheus.CounterVec
+	leaseTakeovers   *prometheus.CounterVec
 	scopeUp          *prometheus.GaugeVec
 	scopeLastAttempt *prometheus.GaugeVec
 	scopeFailures    *prometheus.GaugeVec
@@ -106,6 +107,8 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 			Help: "1 while this process holds the account's lease (a pass of it runs here), else 0."}, []string{"account"}),
 		leaseSkips: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "lease_skips_total",
 			Help: "Passes skipped because another process held the account's lease."}, []string{"account"}),
+		leaseTakeovers: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "lease_takeovers_total",
+			Help: "Leases taken over before they expired because their holder was a process of this host that no longer runs."}, []string{"account"}),
 		scopeUp: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_up",
 			Help: "1 when the scope's last pass completed (or was guarded), 0 when it failed, whether or not it ever succeeded. Absent while unavailable by plan or role."},
 			[]string{"account", "org", "resource"}),
@@ -392,4 +395,12 @@ func (m *Metrics) LeaseSkipped(account string) {
 		return
 	}
 	m.leaseSkips.WithLabelValues(account).Inc()
+}
+
+// LeaseTakenOver counts a lease taken from a holder whose process is gone.
+func (m *Metrics) LeaseTakenOver(account string) {
+	if m == nil {
+		return
+	}
+	m.leaseTakeovers.WithLabelValues(account).Inc()
 }

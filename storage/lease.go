@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ type Lease struct {
 	Owner      string
 	Generation int64
 	ExpiresAt  time.Time
+	// TakenFrom names the holder this lease was taken from before its
+	// expiry: a process of this host that no longer runs.
+	TakenFrom string
 }
 
 // LeaseHolder says who holds a lease that could not be taken.
@@ -38,7 +42,21 @@ type LeaseHeldError struct {
 }
 
 func (e *LeaseHeldError) Error() string {
-	return fmt.Sprintf("account %s is being synced by %s (lease until %s)", e.Account, e.Holder.Owner, e.Holder.ExpiresAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("account %s is being synced by %s (lease until %s; --lease-wait DURATION waits for it)",
+		e.Account, e.Holder.Owner, e.Holder.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// deadHolder reports whether a lease's owner (NewOwner's host:pid:id) is a
+// process of this host that no longer runs: a SIGKILLed `tursync sync`
+// would otherwise keep its accounts for the rest of lease_ttl.
+func deadHolder(owner string) bool {
+	parts := strings.Split(owner, ":")
+	if len(parts) != 3 {
+		return false
+	}
+	host, _ := os.Hostname()
+	pid, err := strconv.Atoi(parts[1])
+	return host != "" && parts[0] == host && err == nil && pid > 0 && pid != os.Getpid() && !processRuns(pid)
 }
 
 // NewOwner names this process in leases: host, pid and a random id, so two
@@ -77,7 +95,22 @@ func (s *Store) AcquireLease(ctx context.Context, account, owner string, ttl tim
 			return nil, fmt.Errorf("read lease of %s: %w", account, err)
 		}
 		h.ExpiresAt, _ = time.Parse(time.RFC3339Nano, hexp)
-		return nil, &LeaseHeldError{Account: account, Holder: h}
+		if !deadHolder(h.Owner) {
+			return nil, &LeaseHeldError{Account: account, Holder: h}
+		}
+		// Taken from that owner only: had it moved on meanwhile, the
+		// update matches nothing and the lease is held after all.
+		s.writeMu.Lock()
+		err = s.retryBusy(ctx, func() error {
+			return s.db.QueryRowContext(ctx, `UPDATE leases SET owner = ?, generation = generation + 1, acquired_at = ?, expires_at = ?
+				WHERE account_id = ? AND owner = ? RETURNING owner, generation, expires_at`,
+				owner, s.tsMilli(now), s.tsMilli(exp), account, h.Owner).Scan(&l.Owner, &l.Generation, &expires)
+		})
+		s.writeMu.Unlock()
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, &LeaseHeldError{Account: account, Holder: h}
+		}
+		l.TakenFrom = h.Owner
 	}
 	if err != nil {
 		return nil, s.explainWrite(fmt.Errorf("take lease of %s: %w", account, err))

@@ -3,6 +3,9 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -145,5 +148,51 @@ func TestMirrorTokenErrorsNameTheVariable(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Fatalf("write with a read-only token: %v, want an error that says read-only", err)
+	}
+}
+
+// A lease whose holder is a process of this host that no longer runs is
+// taken over at once (TakenFrom names it); a running holder's, or another
+// host's, is still held until it expires, and the error names --lease-wait.
+func TestDeadHolderReleasesAtOnce(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open(t, time.Now)
+			ctx := context.Background()
+			host, _ := os.Hostname()
+			ended := exec.Command("true")
+			if err := ended.Run(); err != nil {
+				t.Fatal(err)
+			}
+			running := exec.Command("sleep", "60")
+			if err := running.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { running.Process.Kill(); running.Wait() }()
+			cases := []struct {
+				account, holder string
+				takenOver       bool
+			}{
+				{"dead", fmt.Sprintf("%s:%d:aaaaaaaa", host, ended.Process.Pid), true},
+				{"alive", fmt.Sprintf("%s:%d:bbbbbbbb", host, running.Process.Pid), false},
+				{"elsewhere", fmt.Sprintf("another-host-%s:%d:cccccccc", host, ended.Process.Pid), false},
+			}
+			for _, c := range cases {
+				if _, err := st.AcquireLease(ctx, c.account, c.holder, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				l, err := st.AcquireLease(ctx, c.account, "me:1:dddddddd", time.Minute)
+				if c.takenOver {
+					if err != nil || l.TakenFrom != c.holder || l.Generation != 2 {
+						t.Errorf("%s: %+v %v, want the lease taken over from %s", c.account, l, err, c.holder)
+					}
+					continue
+				}
+				var held *storage.LeaseHeldError
+				if !errors.As(err, &held) || !strings.Contains(err.Error(), "--lease-wait") {
+					t.Errorf("%s: %v, want the lease held, naming --lease-wait", c.account, err)
+				}
+			}
+		})
 	}
 }

@@ -31,6 +31,11 @@ const (
 	StatusSkipped = "skipped"
 	// StatusOK is an extraction run, or one database of it, that worked.
 	StatusOK = "ok"
+	// StatusInterrupted is a pass a signal or the daemon's shutdown stopped
+	// (sync_runs), and a scope it stopped before the scope was written: such
+	// a scope is not recorded in sync_scopes, where its last complete
+	// record stands.
+	StatusInterrupted = "interrupted"
 
 	// ClassMirror is the error class of a scope the mirror failed.
 	ClassMirror = "mirror"
@@ -793,6 +798,9 @@ func (p *plan) applyUsage(ctx context.Context, sc *Scope) error {
 }
 
 func (p *plan) recordScope(org string, sc *Scope) {
+	if sc.Status == StatusInterrupted {
+		return // nothing of it ran to an outcome; see StatusInterrupted
+	}
 	p.add(`INSERT INTO sync_scopes (run_id, account_id, organization_id, resource, status, error_class, error,
 		rows_created, rows_updated, rows_deleted, rows_unchanged, deletes_held, started_at, finished_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

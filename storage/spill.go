@@ -109,13 +109,6 @@ func CollectSpills(dir string) (files int, size int64, err error) {
 	return files, size, err
 }
 
-// processRuns reports whether a process with this pid exists (EPERM: it
-// does, another user's).
-func processRuns(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
 // record appends one record.
 func (sp *spill) record(rec []byte) error {
 	var n [binary.MaxVarintLen64]byte

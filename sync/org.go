@@ -107,6 +107,18 @@ func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgRes
 	log.Debug("writing "+what, "scopes", len(pass.Scopes))
 	err := s.store.ApplyOrg(ctx, pass)
 	or.touchesUsers = pass.TouchesUsers
+	if in := interruption(ctx); err != nil && in != nil {
+		// Cut by a signal or the shutdown: rolled back, nobody's failure.
+		or.Err = fmt.Errorf("%w: the org's commit was rolled back, nothing of it written", in)
+		log.Warn("org not written: interrupted", "by", in.By)
+		for _, sc := range pass.Scopes {
+			if sc.Status == storage.StatusComplete || sc.Status == storage.StatusGuarded {
+				sc.Status, sc.ErrorClass, sc.Error = storage.StatusInterrupted, "", or.Err.Error()
+				sc.Counts, sc.DeletesHeld = storage.Counts{}, 0
+			}
+		}
+		return
+	}
 	if err != nil {
 		// A mirror failure fails every scope of the org: nothing was written.
 		or.Err = err
@@ -177,6 +189,9 @@ func (s *Syncer) fetchScope(ctx context.Context, res *resource, j fetchJob) erro
 	if res.prefetched != nil {
 		if done, err := res.prefetched(s, ctx, j); done {
 			sc.Status, sc.ErrorClass = scopeStatus(err)
+			if in := interruption(ctx); err != nil && in != nil {
+				sc.Status, sc.ErrorClass, err = storage.StatusInterrupted, "", in
+			}
 			return err
 		}
 	}
@@ -185,6 +200,9 @@ func (s *Syncer) fetchScope(ctx context.Context, res *resource, j fetchJob) erro
 	err := res.fetch(s, ctx, j)
 	sc.FinishedAt = s.o.Now()
 	sc.Status, sc.ErrorClass = scopeStatus(err)
+	if in := interruption(ctx); err != nil && in != nil {
+		sc.Status, sc.ErrorClass, err = storage.StatusInterrupted, "", in
+	}
 	tr.resourceEnd(sc.Status)
 	return err
 }

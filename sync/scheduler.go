@@ -56,7 +56,7 @@ type Scheduler struct {
 	// ctx ends in-flight passes when the shutdown timeout runs out; stop
 	// closes first, so passes finish their current org and start no other.
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	stop   chan struct{}
 
 	mu      stdsync.Mutex
@@ -94,7 +94,7 @@ type scheduledJob struct {
 // NewScheduler returns a Scheduler whose passes use opts; opts.Stop,
 // opts.Metrics and opts.Logger are set by the scheduler's own.
 func NewScheduler(store Store, status StatusStore, opts Options, m *metrics.Metrics) *Scheduler {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -335,10 +335,10 @@ func (s *Scheduler) Shutdown(timeout time.Duration) error {
 	defer t.Stop()
 	select {
 	case <-done:
-		s.cancel()
+		s.cancel(nil)
 		return nil
 	case <-t.C:
-		s.cancel()
+		s.cancel(&Interrupted{By: "the shutdown timeout"})
 		<-done
 		return ErrShutdownTimeout
 	}

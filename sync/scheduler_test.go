@@ -335,7 +335,7 @@ func TestShutdownFinishesTheOrgInFlightAndStartsNoOther(t *testing.T) {
 	if got := e.count(`SELECT count(*) FROM databases WHERE organization_id = ?`, org); got != small.Databases {
 		t.Errorf("org in flight has %d databases, want all %d", got, small.Databases)
 	}
-	if got := e.str(`SELECT status || ': ' || error FROM sync_runs`); !strings.HasPrefix(got, "partial: ") || !strings.Contains(got, "stopped by shutdown") {
+	if got := e.str(`SELECT status || ': ' || error FROM sync_runs`); !strings.HasPrefix(got, "interrupted: ") || !strings.Contains(got, "stopped by shutdown") {
 		t.Errorf("run recorded as %q", got)
 	}
 }
@@ -353,8 +353,11 @@ func TestShutdownTimeoutRollsBackTheOrgInFlight(t *testing.T) {
 			t.Errorf("%s has %d rows after the cancelled org, want 0", table, got)
 		}
 	}
-	if got := e.str(`SELECT status FROM sync_runs WHERE finished_at IS NOT NULL`); got != storage.StatusFailed {
-		t.Errorf("the cancelled pass was recorded as %q, want failed", got)
+	if got := e.str(`SELECT status || ': ' || error FROM sync_runs WHERE finished_at IS NOT NULL`); !strings.HasPrefix(got, "interrupted: interrupted by the shutdown timeout") {
+		t.Errorf("the cancelled pass was recorded as %q, want interrupted by the shutdown timeout", got)
+	}
+	if got := e.count(`SELECT count(*) FROM sync_scopes WHERE error_class = 'network'`); got != 0 {
+		t.Errorf("%d scopes of the cancelled pass blamed on the network", got)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	stdsync "sync"
 	"time"
 
@@ -158,6 +159,25 @@ type Options struct {
 // ErrStopped ends a pass that a shutdown interrupted between two orgs.
 var ErrStopped = errors.New("pass stopped by shutdown before every org was synced")
 
+// Interrupted is the cause a pass's context is cancelled with when a
+// signal (`tursync sync`) or the daemon's shutdown timeout stops it: the
+// pass is then recorded interrupted, not failed, and its cut scopes are
+// not blamed on the network.
+type Interrupted struct {
+	By string // "SIGINT", "SIGTERM", "shutdown timeout"
+}
+
+func (e *Interrupted) Error() string { return "interrupted by " + e.By }
+
+// interruption is the Interrupted that cancelled ctx, or nil.
+func interruption(ctx context.Context) *Interrupted {
+	var in *Interrupted
+	if errors.As(context.Cause(ctx), &in) {
+		return in
+	}
+	return nil
+}
+
 // Syncer runs passes against a mirror.
 type Syncer struct {
 	store Store
@@ -264,6 +284,9 @@ func (s *Syncer) Run(ctx context.Context, accounts []Account) []Result {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				out[i] = Result{Account: a.ID, Status: storage.StatusFailed, Err: ctx.Err()}
+				if in := interruption(ctx); in != nil {
+					out[i].Status, out[i].Err = storage.StatusInterrupted, fmt.Errorf("%w before the pass began: nothing of the account was fetched or written", in)
+				}
 				return
 			}
 			defer func() { <-sem }()
@@ -419,7 +442,7 @@ func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []pl
 	tr := trackerOf(ctx)
 	for i, po := range orgs {
 		if s.stopping() {
-			res.Status, res.Err = storage.StatusPartial, ErrStopped
+			res.Status, res.Err = storage.StatusInterrupted, ErrStopped
 			break
 		}
 		tr.orgStart(po.slug, i+1, len(orgs))
@@ -494,6 +517,8 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 			cause = fmt.Errorf("%w (%w)", cause, res.Err)
 		}
 		res.Status, res.Err = storage.StatusFailed, cause
+	} else if in := interruption(ctx); in != nil {
+		res.Status, res.Err = storage.StatusInterrupted, fmt.Errorf("%w: %s", in, interruptedSummary(*res))
 	}
 	res.FinishedAt = s.o.Now()
 	res.Stats = stats
@@ -523,6 +548,30 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 		"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String(), "error", errString(res.Err))
 }
 
+// interruptedSummary says what an interrupted pass wrote and what it did
+// not: each org commits alone, so those written stay.
+func interruptedSummary(res Result) string {
+	var written, cut []string
+	for _, or := range res.Orgs {
+		if or.Org == "" {
+			continue // the account-wide rows, not an org
+		}
+		if or.Err == nil {
+			written = append(written, or.Org)
+		} else {
+			cut = append(cut, or.Org)
+		}
+	}
+	switch {
+	case len(written) == 0:
+		return "no org was written; the next pass syncs them all"
+	case len(cut) == 0:
+		return fmt.Sprintf("%d orgs written (%s); the next pass syncs the rest", len(written), strings.Join(written, ", "))
+	}
+	return fmt.Sprintf("%d orgs written (%s), %s not; the next pass syncs the rest", len(written), strings.Join(written, ", "),
+		strings.Join(cut, ", "))
+}
+
 // HoldLease takes the lease named key (an account, or another job that
 // one process at a time runs, such as an extraction) and keeps it renewed
 // until release is called; the context ends if it is lost. When another
@@ -544,6 +593,11 @@ func (s *Syncer) holdLease(ctx context.Context, account string, log *slog.Logger
 	}
 	if err != nil {
 		return ctx, nil, err
+	}
+	if lease.TakenFrom != "" {
+		log.Warn("took over the lease of a process of this host that no longer runs (killed mid-pass?), without waiting for lease_ttl",
+			"holder", lease.TakenFrom)
+		s.o.Metrics.LeaseTakenOver(account)
 	}
 	s.o.Metrics.LeaseHeld(account, true)
 	ctx, stopRenewing := s.keepLease(ctx, lease, log)

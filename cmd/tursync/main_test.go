@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -424,5 +425,47 @@ func TestLeftoverSpillFilesAreCollected(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, `"msg":"removed spill files left by processes that ended"`) || !strings.Contains(r.stderr, `"files":1`) {
 		t.Errorf("the removal is not logged:\n%s", r.stderr)
+	}
+}
+
+// SIGINT or SIGTERM during `tursync sync`: the run is recorded
+// interrupted, no scope is blamed on the network, the summary says which
+// orgs were written, and the exit code is 128 plus the signal's number.
+func TestInterruptedSync(t *testing.T) {
+	for _, c := range []struct {
+		sig  syscall.Signal
+		name string
+		code int
+	}{{syscall.SIGINT, "SIGINT", 130}, {syscall.SIGTERM, "SIGTERM", 143}} {
+		t.Run(c.name, func(t *testing.T) {
+			_, url := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 4, Members: 3, Databases: 3, Groups: 1},
+				Token: cmdToken, Latency: 30 * time.Millisecond})
+			mirror := filepath.Join(t.TempDir(), "m.db")
+			cfg := writeConfig(t, "file:"+mirror, url)
+			p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "sync", "--config", cfg)
+			p.waitLog("org written")
+			p.signal(c.sig)
+			if code := p.wait(); code != c.code {
+				t.Fatalf("exit code %d, want %d\n%s", code, c.code, p.stdout.String())
+			}
+			out := p.stdout.String()
+			if !strings.Contains(out, "account acme run 1: interrupted") || !strings.Contains(out, "interrupted by "+c.name+": ") || !strings.Contains(out, "orgs written (org1") {
+				t.Errorf("summary does not say it was interrupted and what was written:\n%s", out)
+			}
+			if strings.Contains(out, "[network]") || strings.Contains(out, "context canceled") {
+				t.Errorf("summary blames the network or says context canceled:\n%s", out)
+			}
+			db := openChecked(t, mirror)
+			defer db.Close()
+			var status, msg string
+			if err := db.QueryRow(`SELECT status, error FROM sync_runs WHERE id = 1`).Scan(&status, &msg); err != nil || status != "interrupted" {
+				t.Errorf("run recorded %q (%v), want interrupted", status, err)
+			}
+			var network int
+			db.QueryRow(`SELECT count(*) FROM sync_scopes WHERE error_class = 'network'`).Scan(&network)
+			if network != 0 {
+				t.Errorf("%d scopes recorded with class network", network)
+			}
+		})
 	}
 }

@@ -145,6 +145,9 @@ func printScope(w io.Writer, sc scopeReport, dry bool) {
 	case storage.StatusFailed, storage.StatusUnavailable:
 		fmt.Fprintf(w, "    %-13s %-11s [%s] %s\n", sc.Resource, sc.Status, sc.ErrorClass, sc.Error)
 		return
+	case storage.StatusInterrupted:
+		fmt.Fprintf(w, "    %-13s %-11s not written\n", sc.Resource, sc.Status)
+		return
 	}
 	fmt.Fprintf(w, "    %-13s %-11s %screate %d, update %d, delete %d; unchanged %d\n", sc.Resource, sc.Status, verb,
 		sc.Created, sc.Updated, sc.Deleted, sc.Unchanged)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tursync/tursync/turso"
 	"io"
 	"log/slog"
 	"os"
@@ -12,9 +11,12 @@ import (
 	"runtime/debug"
 	"strings"
 	stdsync "sync"
+	"syscall"
 	"time"
 
 	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/turso"
 )
 
 // Build information, stamped with -ldflags "-X main.version=... -X main.commit=...".
@@ -142,6 +144,34 @@ func buildCommit() string {
 		}
 	}
 	return "unknown"
+}
+
+// interruptedExit is the exit code of a command a signal stopped, 128 plus
+// the signal's number as shells report it (130 for SIGINT, 143 for
+// SIGTERM), or code when no signal stopped it or it ended well anyway.
+func interruptedExit(ctx context.Context, code int) int {
+	var in *tsync.Interrupted
+	if code == 0 || !errors.As(context.Cause(ctx), &in) {
+		return code
+	}
+	switch in.By {
+	case "SIGINT":
+		return 130
+	case "SIGTERM":
+		return 143
+	}
+	return code
+}
+
+// signalName is how an Interrupted names a signal.
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }
 
 // exitCode maps an error to the exit codes of PRODUCT.md and prints it.
