@@ -75,7 +75,7 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 			Help:    "Time to fetch one scope of one org.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}}, []string{"resource"}),
 		rowsWritten: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "rows_written_total",
-			Help: "Mirror rows written by resource and op (created, updated, deleted)."}, []string{"resource", "op"}),
+			Help: "Mirror rows written by resource and op (created, updated, deleted); a resource's other feeds as resource/table, the users scopes write as users, as tursync_mirror_rows counts them."}, []string{"resource", "op"}),
 		mirrorRows: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "mirror_rows",
 			Help: "Live (not tombstoned) rows in the mirror per account and resource, read after each pass."}, []string{"account", "resource"}),
 		apiRequests: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_requests_total",
@@ -216,6 +216,20 @@ func (m *Metrics) ScopeDone(s Scope) {
 	for op, n := range map[string]int{"created": s.Created, "updated": s.Updated, "deleted": s.Deleted} {
 		if n > 0 {
 			m.rowsWritten.WithLabelValues(s.Resource, op).Add(float64(n))
+		}
+	}
+}
+
+// RowsWritten counts rows a pass wrote under a label other than a scope's
+// own resource: the users the members and invites scopes write ("users"),
+// an invite's role assignment ("invites/role_assignments").
+func (m *Metrics) RowsWritten(label string, created, updated, deleted int) {
+	if m == nil {
+		return
+	}
+	for op, n := range map[string]int{"created": created, "updated": updated, "deleted": deleted} {
+		if n > 0 {
+			m.rowsWritten.WithLabelValues(label, op).Add(float64(n))
 		}
 	}
 }

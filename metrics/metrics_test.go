@@ -39,7 +39,7 @@ func TestScopeAndPassMetrics(t *testing.T) {
 	m.RateLimited(1500 * time.Millisecond)
 
 	expect := `
-# HELP tursync_rows_written_total Mirror rows written by resource and op (created, updated, deleted).
+# HELP tursync_rows_written_total Mirror rows written by resource and op (created, updated, deleted); a resource's other feeds as resource/table, the users scopes write as users, as tursync_mirror_rows counts them.
 # TYPE tursync_rows_written_total counter
 tursync_rows_written_total{op="created",resource="databases"} 3
 tursync_rows_written_total{op="updated",resource="databases"} 2

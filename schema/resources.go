@@ -90,6 +90,35 @@ func (r *Resource) Table() Feed {
 	return Feed{}
 }
 
+// UsersLabel counts the users a scope's rows refer to, in a pass's counts
+// and the metrics (rows_written_total, mirror_rows): users are written by
+// the members and invites scopes but belong to no resource.
+const UsersLabel = "users"
+
+// Label names a feed of the resource in counts and metrics: the
+// resource's name for its guarded feed, "<resource>/<table>" for another
+// (invites/role_assignments: the role an invite implies).
+func (r *Resource) Label(f Feed) string {
+	if f.Guard {
+		return r.Name
+	}
+	return r.Name + "/" + f.Table.Name
+}
+
+// LabelOf is the label rows of t count under when the resource writes
+// them: its feed's, UsersLabel for users, the table's name otherwise.
+func (r *Resource) LabelOf(t *Table) string {
+	if t == Users {
+		return UsersLabel
+	}
+	for _, f := range r.Feeds {
+		if f.Table == t {
+			return r.Label(f)
+		}
+	}
+	return t.Name
+}
+
 // Resource names: the scopes of a pass, as in defaults.resources.
 const (
 	ResOrganization    = "organization"

@@ -154,20 +154,22 @@ func (s *Store) changes(ctx context.Context, tail string, args ...any) ([]Change
 	return out, rows.Err()
 }
 
-// liveRowQueries count an account's live rows per resource (the rows of
-// its guarded feed; every row of an append-only table), and its users.
+// liveRowQueries count an account's live rows per feed label (a
+// resource's guarded feed under its name, another feed as
+// "<resource>/<table>"; every row of an append-only table), and its users.
 var liveRowQueries = func() map[string]string {
-	q := map[string]string{"users": `SELECT count(*) FROM users WHERE account_id = ? AND deleted_at IS NULL`}
+	q := map[string]string{schema.UsersLabel: `SELECT count(*) FROM users WHERE account_id = ? AND deleted_at IS NULL`}
 	for _, r := range schema.Registry {
-		f := r.Table()
-		cond := "account_id = ?"
-		if !f.Table.AppendOnly {
-			cond += " AND deleted_at IS NULL"
+		for _, f := range r.Feeds {
+			cond := "account_id = ?"
+			if !f.Table.AppendOnly {
+				cond += " AND deleted_at IS NULL"
+			}
+			if f.Filter != "" {
+				cond += " AND " + f.Filter
+			}
+			q[r.Label(f)] = `SELECT count(*) FROM ` + f.Table.Quoted() + ` WHERE ` + cond
 		}
-		if f.Filter != "" {
-			cond += " AND " + f.Filter
-		}
-		q[r.Name] = `SELECT count(*) FROM ` + f.Table.Quoted() + ` WHERE ` + cond
 	}
 	return q
 }()

@@ -475,7 +475,7 @@ func (p *plan) readOld(ctx context.Context, t *schema.Table, rows []schema.Row) 
 
 // addChanged stages rows Diff found changed or tombstoned, with their
 // updated or restored events, and counts them into c.
-func (p *plan) addChanged(ctx context.Context, rows []schema.Row, baseline bool, c *Counts) error {
+func (p *plan) addChanged(ctx context.Context, rows []schema.Row, baseline bool, tally tallier) error {
 	byTable := map[*schema.Table][]schema.Row{}
 	var order []*schema.Table
 	for _, r := range rows {
@@ -494,7 +494,7 @@ func (p *plan) addChanged(ctx context.Context, rows []schema.Row, baseline bool,
 			if err != nil {
 				return err
 			}
-			c.count(op)
+			tally(t, op, 1)
 		}
 	}
 	return nil
@@ -567,15 +567,17 @@ func (p *plan) change(ctx context.Context, r schema.Row, olds map[string]oldRow,
 
 // addStaged plans a staged scope's rows: new ones as they are, changed ones
 // against their stored version.
-func (p *plan) addStaged(ctx context.Context, st *Staged, baseline bool, c *Counts) error {
-	c.Unchanged += st.Unchanged
+func (p *plan) addStaged(ctx context.Context, st *Staged, baseline bool, tally tallier) error {
+	for t, n := range st.Unchanged {
+		tally(t, opUnchanged, n)
+	}
 	if st.New != nil {
 		err := st.New(func(r schema.Row) error {
 			if p.written.has(seenKey(r.Table(), r.KeyValues())) {
-				c.Unchanged++
+				tally(r.Table(), opUnchanged, 1)
 				return nil
 			}
-			c.Created++
+			tally(r.Table(), opCreated, 1)
 			return p.addNew(ctx, r, baseline)
 		})
 		if err != nil {
@@ -590,7 +592,7 @@ func (p *plan) addStaged(ctx context.Context, st *Staged, baseline bool, c *Coun
 	err := st.Changed(func(r schema.Row) error {
 		batch = append(batch, r)
 		if len(batch) == diffBatch {
-			err := p.addChanged(ctx, batch, baseline, c)
+			err := p.addChanged(ctx, batch, baseline, tally)
 			batch = batch[:0]
 			return err
 		}
@@ -599,5 +601,5 @@ func (p *plan) addStaged(ctx context.Context, st *Staged, baseline bool, c *Coun
 	if err != nil {
 		return err
 	}
-	return p.addChanged(ctx, batch, baseline, c)
+	return p.addChanged(ctx, batch, baseline, tally)
 }

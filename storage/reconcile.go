@@ -66,6 +66,30 @@ func (c *Counts) Add(c2 Counts) {
 	c.Unchanged += c2.Unchanged
 }
 
+// Tally counts rows written per label (schema.Resource.LabelOf).
+type Tally map[string]Counts
+
+// add counts n rows of op under label t.
+func (ta Tally) add(t string, op string, n int) {
+	c := ta[t]
+	for i := 0; i < n; i++ {
+		c.count(op)
+	}
+	ta[t] = c
+}
+
+// Merge adds another tally's counts.
+func (ta Tally) Merge(other Tally) {
+	for t, c := range other {
+		sum := ta[t]
+		sum.Add(c)
+		ta[t] = sum
+	}
+}
+
+// tallier counts rows of a table by op; a plan's steps count through one.
+type tallier func(t *schema.Table, op string, n int)
+
 // RowIter yields rows one at a time so a scope of any size streams through.
 type RowIter func(yield func(schema.Row) error) error
 
@@ -100,8 +124,13 @@ type Scope struct {
 	Audit []schema.AuditLog
 	Usage *StagedUsage
 
-	// Results, filled by ApplyOrg.
+	// Results, filled by ApplyOrg. Counts are the rows of the resource's
+	// guarded feed (what tursync_mirror_rows counts for it); Written counts
+	// by label (schema.Resource.LabelOf) every feed the scope wrote: its
+	// own, the others (an invite's role assignment) and the users its rows
+	// refer to.
 	Counts      Counts
+	Written     Tally
 	DeletesHeld int
 	// Planned lists the row changes of a dry run, deletes the guard holds
 	// included (at most PlannedLimit; PlannedMore counts the rest). A real
@@ -224,21 +253,36 @@ func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
 	if err != nil {
 		return err
 	}
+	own := res.Table().Table
 	switch res.Kind {
-	case schema.Appended:
-		return p.applyAudit(ctx, op.Org, sc)
-	case schema.Counters:
-		return p.applyUsage(ctx, sc)
+	case schema.Appended, schema.Counters:
+		// One table, counted into sc.Counts as it is written.
+		if res.Kind == schema.Appended {
+			err = p.applyAudit(ctx, op.Org, sc)
+		} else {
+			err = p.applyUsage(ctx, sc)
+		}
+		sc.Written = Tally{res.Name: sc.Counts}
+		return err
+	}
+	sc.Written = Tally{}
+	tally := func(t *schema.Table, op string, n int) {
+		sc.Written.add(res.LabelOf(t), op, n)
+		if t == own {
+			for i := 0; i < n; i++ {
+				sc.Counts.count(op)
+			}
+		}
 	}
 	if sc.Users != nil {
 		// Users are account-wide and never tombstoned by one org's scope;
 		// their status is settled once the account's pass is over.
-		if err := p.addUsers(ctx, sc.Users, baseline); err != nil {
+		if err := p.addUsers(ctx, sc.Users, baseline, tally); err != nil {
 			return err
 		}
 	}
 	if sc.Rows != nil {
-		if err := p.addStaged(ctx, sc.Rows, baseline, &sc.Counts); err != nil {
+		if err := p.addStaged(ctx, sc.Rows, baseline, tally); err != nil {
 			return err
 		}
 	}
@@ -249,7 +293,7 @@ func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
 		}
 	}
 	if !res.Partial {
-		if err := p.tombstoneMissing(ctx, op, res, sc, baseline); err != nil {
+		if err := p.tombstoneMissing(ctx, op, res, sc, baseline, tally); err != nil {
 			return err
 		}
 	}
@@ -307,10 +351,7 @@ func stagedKeys(t *schema.Table) string {
 
 // addUsers diffs a scope's users against the mirror as it is now, a batch
 // at a time, and plans those to write.
-func (p *plan) addUsers(ctx context.Context, users RowIter, baseline bool) error {
-	// A scope's counts are of its own rows; users are counted by nobody,
-	// as they always were.
-	var uc Counts
+func (p *plan) addUsers(ctx context.Context, users RowIter, baseline bool, tally tallier) error {
 	batch := make([]schema.Row, 0, diffBatch)
 	flush := func() error {
 		st, err := p.s.Stage(ctx, p.account, batch)
@@ -318,7 +359,7 @@ func (p *plan) addUsers(ctx context.Context, users RowIter, baseline bool) error
 			return err
 		}
 		batch = batch[:0]
-		return p.addStaged(ctx, st, baseline, &uc)
+		return p.addStaged(ctx, st, baseline, tally)
 	}
 	err := users(func(r schema.Row) error {
 		batch = append(batch, r)
@@ -339,6 +380,14 @@ func rowsOf[T schema.Row](xs []T) []schema.Row {
 		out[i] = x
 	}
 	return out
+}
+
+// tally counts rows whatever their table: a tallier for steps that write
+// one table.
+func (c *Counts) tally(_ *schema.Table, op string, n int) {
+	for i := 0; i < n; i++ {
+		c.count(op)
+	}
 }
 
 func (c *Counts) count(op string) {
@@ -494,7 +543,7 @@ func liveCond(f feed, account, org string) (string, []any) {
 
 // tombstoneMissing tombstones the scope's live rows the fetch did not return,
 // unless the delete guard trips.
-func (p *plan) tombstoneMissing(ctx context.Context, op *OrgPass, res *schema.Resource, sc *Scope, baseline bool) error {
+func (p *plan) tombstoneMissing(ctx context.Context, op *OrgPass, res *schema.Resource, sc *Scope, baseline bool, tally tallier) error {
 	type gone struct {
 		f    feed
 		keys [][]string
@@ -535,7 +584,7 @@ func (p *plan) tombstoneMissing(ctx context.Context, op *OrgPass, res *schema.Re
 		if err := p.tombstoneKeys(ctx, d.f, d.keys, baseline); err != nil {
 			return err
 		}
-		sc.Counts.Deleted += len(d.keys)
+		tally(d.f.Table, opDeleted, len(d.keys))
 	}
 	return nil
 }
@@ -816,6 +865,29 @@ func nullStr(s string) any {
 	return s
 }
 
+// offboardCounts counts an offboarded org's live rows under the label of
+// the feed each belongs to, so that the rows its offboarding deletes
+// count where its resources' rows count.
+func (p *plan) offboardCounts(ctx context.Context, org string) (Tally, error) {
+	out := Tally{}
+	for _, r := range schema.Registry {
+		for _, f := range r.Feeds {
+			if r.PerAccount || f.Table.OrgColumn == "" || f.Table.AppendOnly {
+				continue
+			}
+			var n int
+			cond, args := liveCond(f, p.account, org)
+			if err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+f.Table.Quoted()+` WHERE `+cond, args...).Scan(&n); err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				out.add(r.Label(f), opDeleted, n)
+			}
+		}
+	}
+	return out, nil
+}
+
 // offboard tombstones every live row of a vanished org, subject to the guard.
 func (p *plan) offboard(ctx context.Context, op *OrgPass) error {
 	sc := &Scope{Resource: schema.ResOrganization, Status: StatusComplete, StartedAt: p.s.now(), FinishedAt: p.s.now()}
@@ -841,7 +913,11 @@ func (p *plan) offboard(ctx context.Context, op *OrgPass) error {
 		sc.DeletesHeld = total
 		return nil
 	}
-	sc.Counts.Deleted = total
+	written, err := p.offboardCounts(ctx, op.Org)
+	if err != nil {
+		return err
+	}
+	sc.Written, sc.Counts = written, written[schema.ResOrganization]
 	p.touchesUsers = p.touchesUsers || total > 0
 	for _, t := range schema.OrgTables {
 		cond, args := liveCond(feed{Table: t}, p.account, op.Org)

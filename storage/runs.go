@@ -185,7 +185,7 @@ func (s *Store) applyAccount(ctx context.Context, account string, runID int64, r
 	if err != nil {
 		return c, fmt.Errorf("apply account %s: roles: %w", account, err)
 	}
-	if err := p.addStaged(ctx, st, true, &c); err != nil {
+	if err := p.addStaged(ctx, st, true, c.tally); err != nil {
 		return c, fmt.Errorf("apply account %s: roles: %w", account, err)
 	}
 	p.close()
@@ -291,7 +291,7 @@ func (s *Store) settleUsers(ctx context.Context, account string, runID int64, ru
 			c.Deleted++
 			continue
 		}
-		if err := p.addChanged(ctx, []schema.Row{ch.u}, baseline, &c); err != nil {
+		if err := p.addChanged(ctx, []schema.Row{ch.u}, baseline, c.tally); err != nil {
 			return Settlement{}, fmt.Errorf("settle users of %s: %w", account, err)
 		}
 	}

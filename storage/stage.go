@@ -128,7 +128,8 @@ type KeyIter func(yield func(t *schema.Table, keys []string) error) error
 type Staged struct {
 	New, Changed RowIter // Changed holds the revived rows too
 	Keys         KeyIter
-	Unchanged    int
+	// Unchanged counts per table the fetched rows the mirror already has.
+	Unchanged map[*schema.Table]int
 	// Added counts per table the rows that become live: new and revived.
 	Added map[*schema.Table]int
 	seen  map[uint64]struct{} // hashes of the keys counted
@@ -152,6 +153,7 @@ func (st *Staged) Count(t *schema.Table, keys []string, k Kind) bool {
 	if st.Fetched == nil {
 		st.Fetched = map[*schema.Table]int{}
 		st.Added = map[*schema.Table]int{}
+		st.Unchanged = map[*schema.Table]int{}
 		st.seen = map[uint64]struct{}{}
 	}
 	h := fnv.New64a()
@@ -164,7 +166,7 @@ func (st *Staged) Count(t *schema.Table, keys []string, k Kind) bool {
 	st.Fetched[t]++
 	switch k {
 	case Unchanged:
-		st.Unchanged++
+		st.Unchanged[t]++
 	case New, Revived:
 		st.Added[t]++
 	}

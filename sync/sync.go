@@ -236,7 +236,11 @@ type Result struct {
 	Status     string // complete, partial or failed
 	Err        error  // account-level failure (auth, org list, mirror)
 	Orgs       []OrgResult
+	// Counts are every row the pass wrote, whatever its table; Written
+	// splits the scopes' and the users' settlement by label
+	// (schema.Resource.LabelOf), as tursync_rows_written_total does.
 	Counts     storage.Counts
+	Written    Written
 	Stats      turso.Stats
 	TokenExp   int64
 	StartedAt  time.Time
@@ -254,6 +258,30 @@ type OrgResult struct {
 	// touchesUsers: the org's commit wrote, or may have written, users or
 	// role assignments.
 	touchesUsers bool
+}
+
+// Written counts a pass's rows by label (schema.Resource.LabelOf).
+type Written map[string]storage.Counts
+
+func (w *Written) add(label string, c storage.Counts) {
+	if *w == nil {
+		*w = Written{}
+	}
+	sum := (*w)[label]
+	sum.Add(c)
+	(*w)[label] = sum
+}
+
+// OrgCount is how many orgs a pass handled: the account-wide scopes are
+// not an org.
+func (r Result) OrgCount() int {
+	n := 0
+	for _, or := range r.Orgs {
+		if or.Org != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // touchesUsers reports whether any org of a pass wrote users or role
@@ -394,6 +422,8 @@ func (s *Syncer) runPass(ctx context.Context, a Account, runID int64, res *Resul
 		return err
 	}
 	res.Counts.Add(st.Counts)
+	res.Written.add(schema.UsersLabel, st.Counts)
+	s.o.Metrics.RowsWritten(schema.UsersLabel, st.Counts.Created, st.Counts.Updated, st.Counts.Deleted)
 	res.usersSettled = st.Settled
 	return nil
 }
@@ -463,7 +493,13 @@ func (s *Syncer) addOrg(res *Result, or OrgResult) (stop bool) {
 	res.Orgs = append(res.Orgs, or)
 	s.recordOrg(res.Account, or)
 	for _, sc := range or.Scopes {
-		res.Counts.Add(sc.Counts)
+		if sc.Written == nil {
+			res.Counts.Add(sc.Counts) // not written: what the scope counted, zero
+		}
+		for label, c := range sc.Written {
+			res.Counts.Add(c)
+			res.Written.add(label, c)
+		}
 		if sc.Status == storage.StatusFailed {
 			res.Status = storage.StatusPartial
 		}
@@ -543,7 +579,7 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 	case storage.StatusPartial:
 		lvl = slog.LevelWarn
 	}
-	log.Log(ctx, lvl, "account pass", "status", res.Status, "orgs", len(res.Orgs), "created", res.Counts.Created, "updated", res.Counts.Updated,
+	log.Log(ctx, lvl, "account pass", "status", res.Status, "orgs", res.OrgCount(), "created", res.Counts.Created, "updated", res.Counts.Updated,
 		"deleted", res.Counts.Deleted, "unchanged", res.Counts.Unchanged, "api_requests", stats.Requests,
 		"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String(), "error", errString(res.Err))
 }
@@ -722,6 +758,11 @@ func (s *Syncer) recordOrg(account string, or OrgResult) {
 		s.o.Metrics.ScopeDone(metrics.Scope{Account: account, Org: or.Org, Resource: sc.Resource, Status: sc.Status,
 			Duration: sc.FinishedAt.Sub(sc.StartedAt), Finished: sc.FinishedAt,
 			Created: sc.Counts.Created, Updated: sc.Counts.Updated, Deleted: sc.Counts.Deleted})
+		for label, c := range sc.Written {
+			if label != sc.Resource {
+				s.o.Metrics.RowsWritten(label, c.Created, c.Updated, c.Deleted)
+			}
+		}
 	}
 }
 

@@ -41,18 +41,21 @@ type orgReport struct {
 }
 
 type scopeReport struct {
-	Resource    string                  `json:"resource"`
-	Status      string                  `json:"status"`
-	ErrorClass  string                  `json:"error_class,omitempty"`
-	Error       string                  `json:"error,omitempty"`
-	Created     int                     `json:"created"`
-	Updated     int                     `json:"updated"`
-	Deleted     int                     `json:"deleted"`
-	Unchanged   int                     `json:"unchanged"`
-	DeletesHeld int                     `json:"deletes_held,omitempty"`
-	Release     string                  `json:"release_command,omitempty"`
-	Changes     []storage.PlannedChange `json:"changes,omitempty"` // dry runs only
-	ChangesMore int                     `json:"changes_not_listed,omitempty"`
+	Resource    string `json:"resource"`
+	Status      string `json:"status"`
+	ErrorClass  string `json:"error_class,omitempty"`
+	Error       string `json:"error,omitempty"`
+	Created     int    `json:"created"`
+	Updated     int    `json:"updated"`
+	Deleted     int    `json:"deleted"`
+	Unchanged   int    `json:"unchanged"`
+	DeletesHeld int    `json:"deletes_held,omitempty"`
+	// Also are the rows the scope wrote beyond its resource's own, by
+	// label: the users it refers to, an invite's role assignment.
+	Also        map[string]storage.Counts `json:"also_written,omitempty"`
+	Release     string                    `json:"release_command,omitempty"`
+	Changes     []storage.PlannedChange   `json:"changes,omitempty"` // dry runs only
+	ChangesMore int                       `json:"changes_not_listed,omitempty"`
 }
 
 func newSyncReport(results []tsync.Result, dry bool) syncReport {
@@ -81,6 +84,14 @@ func newSyncReport(results []tsync.Result, dry bool) syncReport {
 					DeletesHeld: sc.DeletesHeld, Changes: sc.Planned, ChangesMore: sc.PlannedMore}
 				if sc.Status == storage.StatusGuarded {
 					sr.Release = tsync.ReleaseCommand(r.Account, o.Org)
+				}
+				for label, c := range sc.Written {
+					if label != sc.Resource && c != (storage.Counts{}) {
+						if sr.Also == nil {
+							sr.Also = map[string]storage.Counts{}
+						}
+						sr.Also[label] = c
+					}
 				}
 				or.Scopes = append(or.Scopes, sr)
 			}
@@ -151,6 +162,15 @@ func printScope(w io.Writer, sc scopeReport, dry bool) {
 	}
 	fmt.Fprintf(w, "    %-13s %-11s %screate %d, update %d, delete %d; unchanged %d\n", sc.Resource, sc.Status, verb,
 		sc.Created, sc.Updated, sc.Deleted, sc.Unchanged)
+	labels := make([]string, 0, len(sc.Also))
+	for label := range sc.Also {
+		labels = append(labels, label)
+	}
+	sort.Strings(labels)
+	for _, label := range labels {
+		c := sc.Also[label]
+		fmt.Fprintf(w, "      and %s: %screate %d, update %d, delete %d; unchanged %d\n", label, verb, c.Created, c.Updated, c.Deleted, c.Unchanged)
+	}
 	if sc.Status == storage.StatusGuarded {
 		fmt.Fprintf(w, "      warning: delete guard held %d deletes; rerun with %s to apply them\n", sc.DeletesHeld,
 			strings.TrimPrefix(sc.Release, "tursync sync --config CONFIG "))
