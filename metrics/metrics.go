@@ -247,6 +247,7 @@ func (m *Metrics) deleteScope(lv []string) {
 	for _, v := range []*prometheus.GaugeVec{m.scopeLastSuccess, m.scopeUp, m.scopeLastAttempt, m.scopeFailures} {
 		v.DeleteLabelValues(lv...)
 	}
+
 	m.mu.Lock()
 	delete(m.scopes, [3]string{lv[0], lv[1], lv[2]})
 	m.mu.Unlock()
@@ -298,6 +299,9 @@ func (m *Metrics) RetainScopes(account string, keep func(org, resource string) b
 	m.mu.Unlock()
 	for _, lv := range drop {
 		m.deleteScope(lv)
+		// Gone from the config: its counters go too.
+		m.guardTrips.DeleteLabelValues(lv...)
+		m.scopeSyncs.DeletePartialMatch(prometheus.Labels{"account": lv[0], "org": lv[1], "resource": lv[2]})
 	}
 }
 
@@ -345,7 +349,9 @@ func (m *Metrics) Scheduled(account string, every time.Duration) {
 	m.scheduleInterval.WithLabelValues(account).Set(every.Seconds())
 }
 
-// AccountRemoved drops every series of an account taken out of the config.
+// AccountRemoved drops every series of an account taken out of the
+// config, counters included: a removed account must not linger in
+// dashboards or alerts.
 func (m *Metrics) AccountRemoved(account string) {
 	if m == nil {
 		return
@@ -353,7 +359,8 @@ func (m *Metrics) AccountRemoved(account string) {
 	m.RetainScopes(account, func(string, string) bool { return false })
 	l := prometheus.Labels{"account": account}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.accountUp,
-		m.tokenExpiry, m.scheduleInterval, m.mirrorRows, m.leaseHeld} {
+		m.tokenExpiry, m.scheduleInterval, m.mirrorRows, m.leaseHeld, m.syncRuns, m.scopeSyncs, m.guardTrips,
+		m.leaseSkips, m.leaseTakeovers, m.scopeLastSuccess, m.scopeUp, m.scopeLastAttempt, m.scopeFailures} {
 		v.DeletePartialMatch(l)
 	}
 }

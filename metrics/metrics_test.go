@@ -117,7 +117,8 @@ tursync_scope_consecutive_failures{account="acme",org="prod",resource="members"}
 	// A resource taken out of the config leaves every series.
 	m.RetainScopes("acme", func(_, resource string) bool { return resource != "databases" })
 	text := gatherText(t, reg)
-	for _, name := range []string{"tursync_scope_up", "tursync_scope_last_success_timestamp_seconds", "tursync_scope_last_attempt_timestamp_seconds"} {
+	for _, name := range []string{"tursync_scope_up", "tursync_scope_last_success_timestamp_seconds", "tursync_scope_last_attempt_timestamp_seconds",
+		"tursync_scope_syncs_total"} {
 		if strings.Contains(text, name+`{account="acme",org="prod",resource="databases"}`) {
 			t.Errorf("%s still has the removed resource's series", name)
 		}
@@ -126,6 +127,12 @@ tursync_scope_consecutive_failures{account="acme",org="prod",resource="members"}
 	m.AccountRemoved("acme")
 	if n := testutil.CollectAndCount(reg, "tursync_scope_last_success_timestamp_seconds", "tursync_account_up", "tursync_scope_up"); n != 1 {
 		t.Errorf("after removing acme %d freshness and up series remain, want only beta's up", n)
+	}
+	// Counters too: nothing of a removed account stays.
+	for _, line := range strings.Split(gatherText(t, reg), "\n") {
+		if strings.Contains(line, `account="acme"`) {
+			t.Errorf("a series of the removed account stays: %s", line)
+		}
 	}
 }
 

@@ -57,6 +57,8 @@ type Scheduler struct {
 	// closes first, so passes finish their current org and start no other.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// configStatus is the last config reload's outcome (SetConfigStatus).
+	configStatus atomic.Pointer[ConfigStatus]
 	stop   chan struct{}
 
 	mu      stdsync.Mutex
@@ -377,6 +379,9 @@ func (s *Scheduler) SeedMetrics(ctx context.Context) error {
 	return nil
 }
 
+// SetConfigStatus records the outcome of a config reload for /status.
+func (s *Scheduler) SetConfigStatus(c ConfigStatus) { s.configStatus.Store(&c) }
+
 // StatusProbe is Status as the HTTP handlers take it (metrics.Probes).
 func (s *Scheduler) StatusProbe(ctx context.Context) (any, error) { return s.Status(ctx) }
 
@@ -405,7 +410,8 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	now := s.now()
-	st := Status{GeneratedAt: now.UTC(), Accounts: []AccountStatus{}, Guarded: []GuardedScope{}, Extracts: extracts, Webhooks: webhooks}
+	st := Status{GeneratedAt: now.UTC(), Accounts: []AccountStatus{}, Guarded: []GuardedScope{}, Extracts: extracts, Webhooks: webhooks,
+		Config: s.configStatus.Load()}
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.jobs))
 	for id := range s.jobs {

@@ -12,6 +12,16 @@ type Status struct {
 	Guarded     []GuardedScope  `json:"guarded"`
 	Extracts    []ExtractStatus `json:"extracts"`
 	Webhooks    []WebhookStatus `json:"webhooks"`
+	// Config is the last SIGHUP reload, absent before the first.
+	Config *ConfigStatus `json:"config,omitempty"`
+}
+
+// ConfigStatus is the outcome of the last config reload: a refused one
+// leaves the running config in force, and says why.
+type ConfigStatus struct {
+	ReloadedAt time.Time `json:"reloaded_at"`
+	OK         bool      `json:"ok"`
+	Error      string    `json:"error,omitempty"`
 }
 
 // WebhookStatus is one webhook endpoint: how far behind it is and its

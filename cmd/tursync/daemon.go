@@ -282,8 +282,7 @@ func (d *daemon) account(id string) (tsync.Account, error) {
 func (d *daemon) reload() {
 	cfg, err := d.w.loadConfig(d.path)
 	if err != nil {
-		d.metrics.ConfigReloaded(false)
-		d.log.Error("config reload refused; keeping the running config", "error", err)
+		d.refused("config reload refused; keeping the running config", err)
 		return
 	}
 	old := d.cfg.Load()
@@ -296,19 +295,26 @@ func (d *daemon) reload() {
 	warnTokenFiles(d.log, cfg)
 	d.sched.SetOptions(d.store, d.syncOptions(cfg))
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
-		d.metrics.ConfigReloaded(false)
-		d.log.Error("config reload: schedule", "error", err)
+		d.refused("config reload: schedule", err)
 		return
 	}
 	if err := d.setTasks(cfg); err != nil {
-		d.metrics.ConfigReloaded(false)
-		d.log.Error("config reload: extraction schedule", "error", err)
+		d.refused("config reload: extraction schedule", err)
 		return
 	}
 	d.metrics.ConfigReloaded(true)
+	d.sched.SetConfigStatus(tsync.ConfigStatus{ReloadedAt: d.w.now().UTC(), OK: true})
 	added, removed, changed, sections := configChanges(*old, cfg)
 	d.log.Info("config reloaded", "accounts", len(cfg.Accounts), "added", added, "removed", removed,
 		"changed", changed, "sections_changed", sections)
+}
+
+// refused records a reload that did not take: logged, counted, and on
+// the status page and /status until the next reload.
+func (d *daemon) refused(msg string, err error) {
+	d.metrics.ConfigReloaded(false)
+	d.log.Error(msg, "error", err)
+	d.sched.SetConfigStatus(tsync.ConfigStatus{ReloadedAt: d.w.now().UTC(), Error: err.Error()})
 }
 
 // configChanges says what a reload changed: accounts added, removed or

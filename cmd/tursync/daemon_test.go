@@ -304,6 +304,33 @@ func TestDaemonServesStatusAndReloadsOnSIGHUP(t *testing.T) {
 	if n := len(status().Accounts); n != 2 {
 		t.Errorf("after a refused reload %d accounts are scheduled, want 2", n)
 	}
+	// The refusal is on /status and the page, not only in a metric.
+	if c := status().Config; c == nil || c.OK || !strings.Contains(c.Error, "yaml: line 1") {
+		t.Errorf("/status config after a refused reload: %+v", c)
+	}
+	if _, page := httpGet(base + "/"); !strings.Contains(page, "Config reload refused") {
+		t.Errorf("the status page does not show the refused reload")
+	}
+
+	// beta taken out: every series of it goes, counters included.
+	if _, m := httpGet(base + "/metrics"); !strings.Contains(m, `tursync_sync_runs_total{account="beta"`) {
+		t.Fatalf("beta has no sync_runs_total series to remove")
+	}
+	cfg.accounts = []string{"acme"}
+	cfg.write(t, cfgPath)
+	p.signal(syscall.SIGHUP)
+	poll(t, "beta's series to go", func() (bool, string) {
+		_, m := httpGet(base + "/metrics")
+		for _, line := range strings.Split(m, "\n") {
+			if strings.Contains(line, `account="beta"`) {
+				return false, line
+			}
+		}
+		return true, ""
+	})
+	if c := status().Config; c == nil || !c.OK || c.Error != "" {
+		t.Errorf("/status config after a good reload: %+v", c)
+	}
 
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(); code != 0 {
