@@ -59,7 +59,7 @@ type Scheduler struct {
 	cancel context.CancelCauseFunc
 	// configStatus is the last config reload's outcome (SetConfigStatus).
 	configStatus atomic.Pointer[ConfigStatus]
-	stop   chan struct{}
+	stop         chan struct{}
 
 	mu      stdsync.Mutex
 	syncer  *Syncer

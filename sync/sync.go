@@ -231,11 +231,11 @@ func New(store Store, o Options) *Syncer {
 
 // Result is what one account pass did.
 type Result struct {
-	Account    string
-	RunID      int64
-	Status     string // complete, partial or failed
-	Err        error  // account-level failure (auth, org list, mirror)
-	Orgs       []OrgResult
+	Account string
+	RunID   int64
+	Status  string // complete, partial or failed
+	Err     error  // account-level failure (auth, org list, mirror)
+	Orgs    []OrgResult
 	// Counts are every row the pass wrote, whatever its table; Written
 	// splits the scopes' and the users' settlement by label
 	// (schema.Resource.LabelOf), as tursync_rows_written_total does.
