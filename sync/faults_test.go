@@ -399,34 +399,39 @@ func TestUsageStreamFailuresChangeNothing(t *testing.T) {
 	}
 }
 
-// Hostile values travel intact: a 10 MB username, SQL metacharacters, NUL
-// bytes and invalid UTF-8 are stored as the API sent them (invalid UTF-8
-// as JSON decodes it), and nothing crashes.
+// Hostile values travel intact: SQL metacharacters, NUL bytes and invalid
+// UTF-8 are stored as the API sent them (invalid UTF-8 as JSON decodes
+// it), and nothing crashes. A value past api.max_field_bytes (a 10 MB
+// username) fails its scope, class decode, naming the key and the size,
+// and writes nothing of it; the other org's scope completes.
 func TestHostileMemberValuesAreStoredIntact(t *testing.T) {
 	e := newEnv(t, small)
 	long := strings.Repeat("a", 10<<20)
 	sqlish := `x'); DROP TABLE users; --`
-	body := `{"members":[{"username":"` + long + `","role":"member","email":"` + sqlish + `@x.io"},` +
-		`{"username":"nul\u0000byte","role":"admin","email":"\u00ff\ufffd@y.io"}]}`
-	e.sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: body})
+	e.sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: `{"members":[{"username":"` + long + `","role":"member","email":"big@x.io"}]}`})
 	r := e.pass()
-	if onSqld() {
-		// sqld refuses a 10 MB value in a statement ("string or blob too
-		// big"): the scope fails cleanly, by name, and writes nothing.
-		sc := scope(t, r, "org1", "members")
-		if sc.Status != storage.StatusFailed || !strings.Contains(sc.Error, "too big") {
-			t.Fatalf("members on sqld: %s (%s), want failed naming the size", sc.Status, sc.Error)
-		}
-		if n := e.count(`SELECT count(*) FROM role_assignments WHERE organization_id = 'org1' AND source = 'members'`); n != 0 {
-			t.Errorf("a failed scope wrote %d role assignments", n)
-		}
-		return
+	sc := scope(t, r, "org1", "members")
+	if sc.Status != storage.StatusFailed || sc.ErrorClass != "decode" || !strings.Contains(sc.Error, `"username"`) ||
+		!strings.Contains(sc.Error, "longer than 65536 bytes") || !strings.Contains(sc.Error, "api.max_field_bytes") {
+		t.Fatalf("members with a 10 MB username: %s/%s %s; want failed/decode naming the key and the cap", sc.Status, sc.ErrorClass, sc.Error)
 	}
+	if n := e.count(`SELECT count(*) FROM role_assignments WHERE organization_id = 'org1' AND source = 'members'`); n != 0 {
+		t.Errorf("a refused answer wrote %d role assignments", n)
+	}
+	if other := scope(t, r, "org2", "members"); other.Status != storage.StatusComplete {
+		t.Errorf("org2 members: %s %s", other.Status, other.Error)
+	}
+
+	body := `{"members":[{"username":"` + strings.Repeat("b", 60<<10) + `","role":"member","email":"` + sqlish + `@x.io"},` +
+		`{"username":"nul\u0000byte","role":"admin","email":"\u00ff\ufffd@y.io"}]}`
+	e.sim.ClearFaults()
+	e.sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: body})
+	r = e.pass()
 	if sc := scope(t, r, "org1", "members"); sc.Status != storage.StatusComplete || sc.Counts.Created != 2 {
 		t.Fatalf("members %s created %d (%s), want complete with 2", sc.Status, sc.Counts.Created, sc.Error)
 	}
-	if got := e.count(`SELECT length(user_id) FROM role_assignments WHERE organization_id = 'org1' AND role_id = 'member'`); got != len(long) {
-		t.Errorf("the 10 MB username was stored with length %d", got)
+	if got := e.count(`SELECT length(user_id) FROM role_assignments WHERE organization_id = 'org1' AND role_id = 'member' AND source = 'members' AND deleted_at IS NULL`); got != 60<<10 {
+		t.Errorf("the 60 KiB username (under the cap) was stored with length %d", got)
 	}
 	if got := e.str(`SELECT email FROM users WHERE email LIKE 'x''%'`); got != strings.ToLower(sqlish)+"@x.io" && got != sqlish+"@x.io" {
 		t.Errorf("SQL metacharacters stored as %q", got)
@@ -434,7 +439,7 @@ func TestHostileMemberValuesAreStoredIntact(t *testing.T) {
 	if got := e.count(`SELECT count(*) FROM users`); got == 0 {
 		t.Errorf("the users table is gone")
 	}
-	if got := e.str(`SELECT user_id FROM role_assignments WHERE organization_id = 'org1' AND role_id = 'admin'`); got != "nul\x00byte" {
+	if got := e.str(`SELECT user_id FROM role_assignments WHERE organization_id = 'org1' AND role_id = 'admin' AND source = 'members' AND deleted_at IS NULL`); got != "nul\x00byte" {
 		t.Errorf("a NUL byte in a username was stored as %q", got)
 	}
 }

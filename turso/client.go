@@ -61,6 +61,9 @@ type Options struct {
 	Timeout          time.Duration // per request attempt
 	MaxRetries       int
 	MaxResponseBytes int64
+	// MaxFieldBytes caps one string of an answer (DefaultMaxFieldBytes);
+	// an answer holding a longer one fails, class decode.
+	MaxFieldBytes int64
 	// Limiter is the token bucket of this token, shared by every client that
 	// uses the same token. Nil means unlimited.
 	Limiter  *rate.Limiter
@@ -119,6 +122,9 @@ func NewClient(o Options) (*Client, error) {
 	}
 	if o.MaxRetries < 0 {
 		o.MaxRetries = 0
+	}
+	if o.MaxFieldBytes <= 0 {
+		o.MaxFieldBytes = DefaultMaxFieldBytes
 	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
@@ -321,8 +327,14 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: scrubURL(err)}
 	}
 	defer resp.Body.Close()
+	var in io.Reader = resp.Body
+	var fields *fieldCap
+	if resp.StatusCode == http.StatusOK {
+		fields = newFieldCap(resp.Body, c.opts.MaxFieldBytes)
+		in = fields
+	}
 	if resp.StatusCode == http.StatusOK && cl.stream != nil {
-		r := &capReader{r: resp.Body, left: c.opts.MaxResponseBytes}
+		r := &capReader{r: in, left: c.opts.MaxResponseBytes}
 		err := cl.stream(r)
 		c.observe(cl.endpoint, resp.StatusCode, start)
 		if err == nil {
@@ -333,6 +345,8 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 		}
 		ae := &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: ClassDecode, Err: err}
 		switch {
+		case fields.err != nil:
+			ae.Err = fields.err
 		case r.over:
 			ae.Err = fmt.Errorf("response larger than the %d-byte cap", c.opts.MaxResponseBytes)
 		case r.err != nil:
@@ -340,8 +354,11 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 		}
 		return nil, 0, errStreamed{ae}
 	}
-	body, err = io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
+	body, err = io.ReadAll(io.LimitReader(in, c.opts.MaxResponseBytes+1))
 	c.observe(cl.endpoint, resp.StatusCode, start)
+	if fields != nil && fields.err != nil {
+		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: ClassDecode, Err: fields.err}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()

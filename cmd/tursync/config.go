@@ -69,6 +69,9 @@ type APIConfig struct {
 	Timeout           Duration `yaml:"timeout"`
 	RequestsPerSecond float64  `yaml:"requests_per_second"`
 	MaxRetries        int      `yaml:"max_retries"`
+	// MaxFieldBytes caps one string of an answer: an answer with a longer
+	// one fails its scope (class decode) and writes nothing of it.
+	MaxFieldBytes int64 `yaml:"max_field_bytes"`
 }
 
 // HTTPConfig is the daemon's HTTP server.
@@ -157,9 +160,10 @@ type AccountConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Mirror: MirrorConfig{BusyTimeout: Duration(storage.DefaultBusyTimeout), FileMode: "0600"},
-		API:    APIConfig{BaseURL: turso.DefaultBaseURL, Timeout: Duration(turso.DefaultTimeout), RequestsPerSecond: 5, MaxRetries: turso.DefaultMaxRetries},
-		HTTP:   HTTPConfig{Listen: "127.0.0.1:9464"},
-		Log:    LogConfig{Level: "info", Format: "auto"},
+		API: APIConfig{BaseURL: turso.DefaultBaseURL, Timeout: Duration(turso.DefaultTimeout), RequestsPerSecond: 5, MaxRetries: turso.DefaultMaxRetries,
+			MaxFieldBytes: turso.DefaultMaxFieldBytes},
+		HTTP: HTTPConfig{Listen: "127.0.0.1:9464"},
+		Log:  LogConfig{Level: "info", Format: "auto"},
 		Sync: SyncConfig{MaxConcurrentAccounts: tsync.DefaultMaxConcurrentAccounts, ShutdownTimeout: Duration(30 * time.Second),
 			LeaseTTL: Duration(tsync.DefaultLeaseTTL), MinInterval: Duration(tsync.DefaultMinInterval)},
 		Retention:        RetentionConfig{ChangeEvents: 0, SyncRuns: Duration(2160 * time.Hour)},
@@ -471,6 +475,9 @@ func (c *Config) validate(getenv func(string) string, p *configProblems) {
 	}
 	if c.API.RequestsPerSecond <= 0 {
 		p.add("api.requests_per_second", 0, "must be more than 0")
+	}
+	if c.API.MaxFieldBytes < 1024 {
+		p.add("api.max_field_bytes", 0, "must be at least 1024, not %d", c.API.MaxFieldBytes)
 	}
 	if c.API.MaxRetries < 0 {
 		p.add("api.max_retries", 0, "must not be negative")
