@@ -43,12 +43,9 @@ func NormalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(
 func Members(org string, ms []turso.Member) ([]schema.User, []schema.RoleAssignment) {
 	users := make([]schema.User, 0, len(ms))
 	ras := make([]schema.RoleAssignment, 0, len(ms))
-	seen := make(map[string]bool, len(ms))
+	// A member the answer repeats is mapped each time: the stager keeps
+	// the first, and counts and reports the repeats.
 	for _, m := range ms {
-		if seen[m.Username] {
-			continue // the API never repeats a member; if it did, the first wins
-		}
-		seen[m.Username] = true
 		users = append(users, schema.User{ID: m.Username, Username: m.Username, Email: NormalizeEmail(m.Email), Status: schema.UserActive,
 			RemoteData: userRemote(m.Username, m.Email)})
 		ras = append(ras, schema.RoleAssignment{OrganizationID: org, UserID: m.Username, RoleID: m.Role,

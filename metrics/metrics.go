@@ -42,6 +42,7 @@ type Metrics struct {
 	leaseHeld        *prometheus.GaugeVec
 	leaseSkips       *prometheus.CounterVec
 	leaseTakeovers   *prometheus.CounterVec
+	rowsRepeated     *prometheus.CounterVec
 	scopeUp          *prometheus.GaugeVec
 	scopeLastAttempt *prometheus.GaugeVec
 	scopeFailures    *prometheus.GaugeVec
@@ -107,6 +108,8 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 			Help: "1 while this process holds the account's lease (a pass of it runs here), else 0."}, []string{"account"}),
 		leaseSkips: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "lease_skips_total",
 			Help: "Passes skipped because another process held the account's lease."}, []string{"account"}),
+		rowsRepeated: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "repeated_rows_total",
+			Help: "Rows an API answer repeated under a key it had already given (a member listed twice); the first was kept."}, []string{"resource"}),
 		leaseTakeovers: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "lease_takeovers_total",
 			Help: "Leases taken over before they expired because their holder was a process of this host that no longer runs."}, []string{"account"}),
 		scopeUp: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_up",
@@ -416,6 +419,14 @@ func (m *Metrics) LeaseSkipped(account string) {
 		return
 	}
 	m.leaseSkips.WithLabelValues(account).Inc()
+}
+
+// RowsRepeated counts rows an answer repeated under a key it already gave.
+func (m *Metrics) RowsRepeated(resource string, n int) {
+	if m == nil {
+		return
+	}
+	m.rowsRepeated.WithLabelValues(resource).Add(float64(n))
 }
 
 // LeaseTakenOver counts a lease taken from a holder whose process is gone.

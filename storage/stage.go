@@ -138,6 +138,10 @@ type Staged struct {
 	// number the same, none is missing and the tombstone step skips
 	// matching every key.
 	Fetched map[*schema.Table]int
+	// Repeated counts the rows dropped for repeating a key the answer
+	// already gave (a member listed twice, with two roles): the first
+	// is kept.
+	Repeated int
 	// allFetched is the feed every live row of which the fetch returned,
 	// as its snapshot found (Snapshot.Seal); nil when not known.
 	allFetched *feed
@@ -160,6 +164,7 @@ func (st *Staged) Count(t *schema.Table, keys []string, k Kind) bool {
 	h.Write([]byte(seenKey(t, keys)))
 	sum := h.Sum64()
 	if _, dup := st.seen[sum]; dup {
+		st.Repeated++
 		return false
 	}
 	st.seen[sum] = struct{}{}

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	_ "modernc.org/sqlite"
 
+	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
@@ -529,5 +531,31 @@ func TestDeeplyNestedAuditData(t *testing.T) {
 	}
 	if sc := scope(t, r, "org2", "audit_logs"); sc.Status != storage.StatusComplete {
 		t.Errorf("org2 audit logs: %s", sc.Status)
+	}
+}
+
+// One answer that lists a member twice with two roles: the first is kept,
+// the scope completes, a warning says how many rows repeated a key, and
+// tursync_repeated_rows_total counts them.
+func TestRepeatedMemberKeepsTheFirst(t *testing.T) {
+	e := newEnv(t, small)
+	reg := prometheus.NewRegistry()
+	e.opts.Metrics = metrics.New(reg, "test", "go")
+	e.sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: `{"members":[` +
+		`{"username":"twice","role":"admin","email":"twice@x.io"},{"username":"once","role":"member","email":"once@x.io"},` +
+		`{"username":"twice","role":"member","email":"twice@x.io"},{"username":"twice","role":"viewer","email":"twice@x.io"}]}`})
+	r := e.pass()
+	if sc := scope(t, r, "org1", "members"); sc.Status != storage.StatusComplete || sc.Counts.Created != 2 {
+		t.Fatalf("members %s created %d (%s), want complete with 2", sc.Status, sc.Counts.Created, sc.Error)
+	}
+	if got := e.str(`SELECT role_id FROM role_assignments WHERE organization_id = 'org1' AND user_id = 'twice' AND source = 'members'`); got != "admin" {
+		t.Errorf("the repeated member has role %q, want the first answer's admin", got)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, `"msg":"the answer repeats keys: the first row of each was kept, the repeats dropped"`) ||
+		!strings.Contains(logs, `"org":"org1","resource":"members","repeated":2}`) {
+		t.Errorf("no warning with the count:\n%s", e.logs.String())
+	}
+	if got := testutilValue(t, reg, "tursync_repeated_rows_total", map[string]string{"resource": "members"}); got != 2 {
+		t.Errorf("tursync_repeated_rows_total{resource=members} = %v, want 2", got)
 	}
 }

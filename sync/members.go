@@ -201,7 +201,8 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 	f.members, f.emails = map[string]bool{}, map[string]string{}
 	diff := startPipeline(2, func(ms []turso.Member) error {
 		us, ras := mapper.Members(org, ms)
-		// The API never repeats a member; if it did, the first wins.
+		// A member the answer repeats: the first wins, the stager counts
+		// the rest (Staged.Repeated).
 		taken, err := roles.Page(ctx, rowsOf(ras))
 		if err != nil {
 			return err

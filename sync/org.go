@@ -165,6 +165,13 @@ func (s *Syncer) fetchScopes(ctx context.Context, j fetchJob, perAccount bool, l
 		j.sc = &storage.Scope{Resource: res.Name, StartedAt: s.o.Now()}
 		err := s.fetchScope(ctx, res, j)
 		sc := j.sc
+		if err == nil && sc.Rows != nil && sc.Rows.Repeated > 0 {
+			// Which of two rows with one key is right, the API does not
+			// say: the first is kept, as the mirror always did, and said.
+			log.Warn("the answer repeats keys: the first row of each was kept, the repeats dropped", KeyResource, res.Name,
+				"repeated", sc.Rows.Repeated)
+			s.o.Metrics.RowsRepeated(res.Name, sc.Rows.Repeated)
+		}
 		if err != nil {
 			sc.Error = err.Error()
 			sc.Rows, sc.Users, sc.Audit, sc.Usage = nil, nil, nil, nil
