@@ -40,10 +40,27 @@ func FuzzCheckSQL(f *testing.F) {
 		if err != nil {
 			t.Fatalf("bounded %q does not lex: %v", sql, err)
 		}
+		depth, closes := 0, 0
 		for _, tok := range wrapped {
-			if tok == ";" {
+			switch tok {
+			case ";":
 				t.Fatalf("bounded %q holds a separator: %q", sql, bounded(sql, 10))
+			case "(":
+				depth++
+			case ")":
+				depth--
+				if depth == 0 {
+					closes++
+				}
 			}
+			if depth < 0 {
+				t.Fatalf("bounded %q closes more than it opens: %q", sql, bounded(sql, 10))
+			}
+		}
+		// Everything at the top level but the wrapper's own group: the
+		// statement never steps out of it.
+		if closes > 1 {
+			t.Fatalf("bounded %q steps out of the wrapper: %q", sql, bounded(sql, 10))
 		}
 	})
 }

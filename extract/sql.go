@@ -13,6 +13,9 @@ import (
 // statement runs wrapped in SELECT * FROM (...), which SQLite parses only
 // for a query.
 func CheckSQL(sql string) error {
+	if len(sql) > MaxSQLBytes {
+		return fmt.Errorf("the statement is %d bytes; at most %d", len(sql), MaxSQLBytes)
+	}
 	toks, err := lex(sql)
 	if err != nil {
 		return err
@@ -28,10 +31,22 @@ func CheckSQL(sql string) error {
 		switch t {
 		case "(":
 			depth++
+			if depth > MaxSQLDepth {
+				return fmt.Errorf("parentheses nest deeper than %d", MaxSQLDepth)
+			}
 		case ")":
 			depth--
+			// A ')' with no '(' of its own would close the wrapper's
+			// parenthesis (bounded) and let a second query run after it.
+			if depth < 0 {
+				return errors.New("unbalanced parentheses: a ')' closes nothing")
+			}
 		case ";":
 			return errors.New("want one statement; this has more (a ';' before the end)")
+		default:
+			if f, ok := refusedFunctions[strings.ToLower(t)]; ok {
+				return fmt.Errorf("%s is refused: %s", strings.ToLower(t), f)
+			}
 		}
 	}
 	if depth != 0 {
@@ -45,6 +60,25 @@ func CheckSQL(sql string) error {
 	default:
 		return fmt.Errorf("want a SELECT or WITH statement, not %s", first)
 	}
+}
+
+// Bounds on an extraction statement: no report needs more, and a parser
+// fed a 10 MB statement or 100,000 nested parentheses spends its time and
+// stack on the tenant's server.
+const (
+	MaxSQLBytes = 64 << 10
+	MaxSQLDepth = 64
+)
+
+// refusedFunctions are names a read-only statement has no business
+// calling, whatever the token allows: they read raw pages (freed ones
+// included), load code, touch the server's files or register tokenizers.
+var refusedFunctions = map[string]string{
+	"sqlite_dbpage":  "it reads the database's raw pages, freed ones included",
+	"load_extension": "it loads code into the server",
+	"readfile":       "it reads the server's files",
+	"writefile":      "it writes the server's files",
+	"fts3_tokenizer": "it registers a tokenizer by pointer",
 }
 
 // checkWith walks the common table expressions after WITH and checks that

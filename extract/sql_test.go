@@ -1,6 +1,9 @@
 package extract
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCheckSQL(t *testing.T) {
 	for _, c := range []struct {
@@ -26,10 +29,26 @@ func TestCheckSQL(t *testing.T) {
 		{"-- only a comment", false},
 		{"select 'unterminated", false},
 		{"select (1", false},
+		// The wrapper's parenthesis is the statement's to keep: a ')'
+		// closing it would run a second query after it.
+		{"select 1 as a) union all select * from (select 2 as a", false},
+		{"select 1) ; (select 2", false},
+		{"select * from sqlite_dbpage('main')", false},
+		{"select * from SQLITE_DBPAGE", false},
+		{"select load_extension('x')", false},
+		{"select readfile('/etc/passwd')", false},
+		{"select writefile('/tmp/x', 'y')", false},
+		{"select fts3_tokenizer('simple')", false},
+		{"select 'sqlite_dbpage' as name", true}, // a string, not a call
+		{"select " + strings.Repeat("(", 64) + "1" + strings.Repeat(")", 64), true},
+		{"select " + strings.Repeat("(", 65) + "1" + strings.Repeat(")", 65), false},
+		{"select " + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000), false},
+		{"select '" + strings.Repeat("x", 64<<10) + "'", false},
+		{"select '" + strings.Repeat("x", 60<<10) + "'", true},
 	} {
 		err := CheckSQL(c.sql)
 		if (err == nil) != c.ok {
-			t.Errorf("CheckSQL(%q) = %v; want ok=%v", c.sql, err, c.ok)
+			t.Errorf("CheckSQL(%.80q) = %v; want ok=%v", c.sql, err, c.ok)
 		}
 	}
 }
