@@ -101,6 +101,20 @@ func (m *Main) runCheck(ctx context.Context, args []string) error {
 	} else {
 		printCheck(m.Stdout, rep)
 	}
+	// An org the token does not list is a config error, as in sync: exit 2.
+	probs := newProblems()
+	for i, a := range rep.Accounts {
+		for _, miss := range a.MissingOrgs {
+			hint := ""
+			if miss.DidYouMean != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", miss.DidYouMean)
+			}
+			probs.add(fmt.Sprintf("accounts[%d].orgs", i), cfg.Accounts[i].line, "the token does not list org %q%s", miss.Org, hint)
+		}
+	}
+	if err := probs.err(); err != nil {
+		return err
+	}
 	if !rep.OK {
 		return ErrSyncFailed
 	}

@@ -176,7 +176,12 @@ func DefaultConfig() Config {
 }
 
 // ConfigError is a configuration problem; the command exits 2.
-type ConfigError struct{ Msg string }
+type ConfigError struct {
+	Msg string
+	// Problems are the problems one by one, for --output json; empty when
+	// the error is not about keys (an unreadable file).
+	Problems []errorProblem
+}
 
 func (e *ConfigError) Error() string { return "config: " + e.Msg }
 
@@ -185,7 +190,30 @@ func configErr(path string, line int, format string, args ...any) error {
 	if line > 0 {
 		where += fmt.Sprintf(" (line %d)", line)
 	}
-	return &ConfigError{Msg: where + ": " + fmt.Sprintf(format, args...)}
+	msg := fmt.Sprintf(format, args...)
+	return &ConfigError{Msg: where + ": " + msg, Problems: []errorProblem{problemOf(path, line, msg)}}
+}
+
+// problemOf splits a problem's message from its hint: what follows "did
+// you mean", or the advice after a ": " that names what to do.
+func problemOf(key string, line int, msg string) errorProblem {
+	p := errorProblem{Key: key, Line: line, Message: msg}
+	if i := strings.Index(msg, " (did you mean "); i >= 0 {
+		p.Message, p.Hint = msg[:i], strings.TrimSuffix(msg[i+2:], ")")
+	} else if i := strings.LastIndex(msg, ": "); i >= 0 && startsAdvice(msg[i+2:]) {
+		p.Message, p.Hint = msg[:i], msg[i+2:]
+	}
+	return p
+}
+
+// startsAdvice reports whether text tells the reader what to do.
+func startsAdvice(text string) bool {
+	for _, w := range []string{"choose ", "set ", "use ", "want ", "remove ", "give ", "rerun ", "add "} {
+		if strings.HasPrefix(text, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // configProblems collects every problem of a config file, so one run of
@@ -193,6 +221,7 @@ func configErr(path string, line int, format string, args ...any) error {
 type configProblems struct {
 	lines map[string]int // key path -> line of its value
 	msgs  []string
+	probs []errorProblem
 }
 
 func newProblems() *configProblems { return &configProblems{lines: map[string]int{}} }
@@ -203,7 +232,9 @@ func (p *configProblems) add(path string, line int, format string, args ...any) 
 	if line == 0 {
 		line = p.lines[path]
 	}
-	p.msgs = append(p.msgs, configErr(path, line, format, args...).(*ConfigError).Msg)
+	ce := configErr(path, line, format, args...).(*ConfigError)
+	p.msgs = append(p.msgs, ce.Msg)
+	p.probs = append(p.probs, ce.Problems...)
 }
 
 // err is nil, or one ConfigError listing every problem.
@@ -212,9 +243,9 @@ func (p *configProblems) err() error {
 	case 0:
 		return nil
 	case 1:
-		return &ConfigError{Msg: p.msgs[0]}
+		return &ConfigError{Msg: p.msgs[0], Problems: p.probs}
 	}
-	return &ConfigError{Msg: fmt.Sprintf("%d problems:\n  %s", len(p.msgs), strings.Join(p.msgs, "\n  "))}
+	return &ConfigError{Msg: fmt.Sprintf("%d problems:\n  %s", len(p.msgs), strings.Join(p.msgs, "\n  ")), Problems: p.probs}
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -269,7 +300,12 @@ func parseConfig(r io.Reader, expandEnv bool, getenv func(string) string, checkT
 		}
 		var ce *ConfigError
 		if errors.As(err, &ce) {
-			return Config{}, &ConfigError{Msg: scrub(ce.Msg)}
+			probs := make([]errorProblem, len(ce.Problems))
+			for i, p := range ce.Problems {
+				p.Message, p.Hint = scrub(p.Message), scrub(p.Hint)
+				probs[i] = p
+			}
+			return Config{}, &ConfigError{Msg: scrub(ce.Msg), Problems: probs}
 		}
 		return Config{}, errors.New(scrub(err.Error()))
 	}

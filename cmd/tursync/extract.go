@@ -22,10 +22,15 @@ func (m *Main) runExtract(ctx context.Context, args []string) error {
 	account := fs.String("account", "", "read only this account's databases")
 	only := fs.String("query", "", "run only this query")
 	dry := fs.Bool("dry-run", false, "list the databases each query would read; mint no token, query and write nothing")
+	output := outputFlag(fs)
 	cfg, _, err := m.parseWithConfig(fs, args)
 	if err != nil {
 		return err
 	}
+	if err := checkOutput(*output); err != nil {
+		return err
+	}
+	asJSON := *output == "json"
 	queries, err := selectQueries(cfg, *only, *account)
 	if err != nil {
 		return err
@@ -38,25 +43,48 @@ func (m *Main) runExtract(ctx context.Context, args []string) error {
 	defer st.Close()
 	ex := extract.New(st, m.wiring().extractOptions(cfg, log, nil))
 	if *dry {
+		plans := []extractPlanReport{}
 		for _, q := range queries {
 			plan, err := ex.Plan(ctx, q)
 			if err != nil {
 				return err
 			}
-			printPlan(m.Stdout, q, plan)
+			if asJSON {
+				plans = append(plans, newPlanReport(q, plan))
+			} else {
+				printPlan(m.Stdout, q, plan)
+			}
+		}
+		if asJSON {
+			return writeJSON(m.Stdout, map[string]any{"dry_run": true, "queries": plans})
 		}
 		return nil
 	}
 	minters := m.wiring().minters(&cfg, newLimiters(), nil, log)
 	leases := tsync.New(st, m.wiring().syncerOptions(cfg, log))
 	failed := false
+	sums := []extractSummaryReport{}
 	for _, q := range queries {
 		sum, err := runLeased(ctx, leases, ex, q, minters)
 		if err != nil {
+			if asJSON && len(sums) > 0 {
+				// The queries already run are reported with the error.
+				_ = writeJSON(m.Stdout, map[string]any{"ok": false, "queries": sums, "error": map[string]any{"exit_code": 1,
+					"problems": []errorProblem{{Key: "extract.queries", Message: fmt.Sprintf("extract %s: %v", q.Name, err)}}}})
+			}
 			return fmt.Errorf("extract %s: %w", q.Name, err)
 		}
-		printSummary(m.Stdout, sum)
+		if asJSON {
+			sums = append(sums, newSummaryReport(sum))
+		} else {
+			printSummary(m.Stdout, sum)
+		}
 		failed = failed || sum.Failed > 0
+	}
+	if asJSON {
+		if err := writeJSON(m.Stdout, map[string]any{"ok": !failed, "queries": sums}); err != nil {
+			return err
+		}
 	}
 	if failed {
 		return ErrExtractFailed
@@ -143,6 +171,46 @@ func printPlan(w io.Writer, q extract.Query, plan []extract.Planned) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// extractSummaryReport is one query's run under --output json.
+type extractSummaryReport struct {
+	Query           string         `json:"query"`
+	RunID           int64          `json:"run_id"`
+	Status          string         `json:"status"`
+	OK              int            `json:"databases_ok"`
+	Failed          int            `json:"databases_failed"`
+	Skipped         int            `json:"databases_skipped"`
+	Rows            int64          `json:"rows"`
+	DurationSeconds float64        `json:"duration_seconds"`
+	FailedByClass   map[string]int `json:"failed_by_class,omitempty"`
+}
+
+func newSummaryReport(s extract.Summary) extractSummaryReport {
+	return extractSummaryReport{Query: s.Query, RunID: s.RunID, Status: s.Status(), OK: s.OK, Failed: s.Failed, Skipped: s.Skipped, Rows: s.Rows,
+		DurationSeconds: s.Duration.Seconds(), FailedByClass: s.Failures}
+}
+
+// extractPlanReport is one query's dry run under --output json.
+type extractPlanReport struct {
+	Query     string                 `json:"query"`
+	Databases []extractPlannedReport `json:"databases"`
+}
+
+type extractPlannedReport struct {
+	Account  string `json:"account"`
+	Org      string `json:"org"`
+	Group    string `json:"group"`
+	Database string `json:"database"`
+	Skip     string `json:"skip,omitempty"`
+}
+
+func newPlanReport(q extract.Query, plan []extract.Planned) extractPlanReport {
+	r := extractPlanReport{Query: q.Name, Databases: []extractPlannedReport{}}
+	for _, p := range plan {
+		r.Databases = append(r.Databases, extractPlannedReport{Account: p.Account, Org: p.Org, Group: p.Group, Database: p.Name, Skip: p.Skip})
+	}
+	return r
 }
 
 func printSummary(w io.Writer, s extract.Summary) {

@@ -179,9 +179,9 @@ func TestCheckFailsWhereSyncWould(t *testing.T) {
 	}
 
 	r = runMain(t, env, "check", "--config", writeConfigOrgs(t, "file:"+fresh, url, "Org1, nosuchorg"))
-	if r.code != 1 || !strings.Contains(r.stdout, `did you mean "org1"`) || !strings.Contains(r.stdout, "sees 2 orgs: org1, org2") ||
-		!strings.Contains(r.stdout, "org nosuchorg: FAILED") {
-		t.Errorf("unknown orgs: exit %d, want 1 listing the visible orgs\n%s", r.code, r.stdout)
+	if r.code != 2 || !strings.Contains(r.stdout, `did you mean "org1"`) || !strings.Contains(r.stdout, "sees 2 orgs: org1, org2") ||
+		!strings.Contains(r.stdout, "org nosuchorg: FAILED") || !strings.Contains(r.stderr, `accounts[0].orgs (line 5): the token does not list org "nosuchorg"`) {
+		t.Errorf("unknown orgs: exit %d, want 2 (a config error, as in sync) listing the visible orgs\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
 	migrated := filepath.Join(dir, "m.db")
@@ -221,7 +221,7 @@ func TestCheckFailsWhereSyncWould(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("check --output json: %v\n%s", err, r.stdout)
 	}
-	if r.code != 1 || rep.OK || len(rep.Accounts) != 1 || len(rep.Accounts[0].MissingOrgs) != 1 || rep.Accounts[0].MissingOrgs[0].DidYouMean != "org1" {
+	if r.code != 2 || rep.OK || len(rep.Accounts) != 1 || len(rep.Accounts[0].MissingOrgs) != 1 || rep.Accounts[0].MissingOrgs[0].DidYouMean != "org1" {
 		t.Errorf("check --output json: exit %d, %+v", r.code, rep)
 	}
 }

@@ -7,6 +7,21 @@ import (
 	"sort"
 )
 
+// pruneReport is what prune did, under --output json: the rows it found
+// (listed without --yes) or removed.
+type pruneReport struct {
+	Account   string           `json:"account,omitempty"`
+	Query     string           `json:"query,omitempty"`
+	Retention bool             `json:"retention,omitempty"`
+	Removed   bool             `json:"removed"`
+	Rows      map[string]int64 `json:"rows"`
+	// Confirm says what removes the listed rows, when nothing was.
+	Confirm string `json:"confirm,omitempty"`
+}
+
+// errNotConfirmed ends a prune that listed rows without --yes: exit 2.
+var errNotConfirmed = &UsageError{Msg: "prune: nothing removed; rerun with --yes to remove them"}
+
 // runPrune removes every row of an account taken out of the config, or
 // applies the retention settings now.
 func (m *Main) runPrune(ctx context.Context, args []string) error {
@@ -15,8 +30,12 @@ func (m *Main) runPrune(ctx context.Context, args []string) error {
 	yes := fs.Bool("yes", false, "confirm the removal")
 	retention := fs.Bool("retention", false, "apply the retention settings now, as the daemon does daily")
 	query := fs.String("query", "", "remove the results, statuses, runs and view of this extract query (it must no longer be in the config)")
+	output := outputFlag(fs)
 	cfg, _, err := m.parseWithConfig(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := checkOutput(*output); err != nil {
 		return err
 	}
 	given := 0
@@ -28,8 +47,9 @@ func (m *Main) runPrune(ctx context.Context, args []string) error {
 	if given != 1 {
 		return &UsageError{Msg: "prune: give one of --account ID, --query NAME or --retention"}
 	}
+	p := pruner{m: m, json: *output == "json", yes: *yes}
 	if *query != "" {
-		return m.pruneQuery(ctx, cfg, *query, *yes)
+		return p.query(ctx, cfg, *query)
 	}
 	if *account != "" && slices.ContainsFunc(cfg.Accounts, func(a AccountConfig) bool { return a.ID == *account }) {
 		return &UsageError{Msg: fmt.Sprintf("prune: account %q is still in the config; remove it from accounts first", *account)}
@@ -44,6 +64,9 @@ func (m *Main) runPrune(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		if p.json {
+			return writeJSON(m.Stdout, pruneReport{Retention: true, Removed: true, Rows: n})
+		}
 		fmt.Fprintf(m.Stdout, "retention: removed %d change_events, %d sync_runs, %d sync_scopes, %d extract_runs\n", n["change_events"], n["sync_runs"],
 			n["sync_scopes"], n["extract_runs"])
 		return nil
@@ -52,34 +75,63 @@ func (m *Main) runPrune(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(counts) == 0 {
-		fmt.Fprintf(m.Stdout, "account %s has no rows in the mirror\n", *account)
+	return p.finish(pruneReport{Account: *account, Rows: counts}, "account "+*account, func() (map[string]int64, error) {
+		return st.PruneAccount(ctx, *account)
+	})
+}
+
+// pruner prints and confirms one prune.
+type pruner struct {
+	m    *Main
+	json bool
+	yes  bool
+}
+
+// finish lists what rep found, or removes it with remove when confirmed,
+// and says so as text or JSON.
+func (p pruner) finish(rep pruneReport, what string, remove func() (map[string]int64, error)) error {
+	if len(rep.Rows) == 0 {
+		if p.json {
+			return writeJSON(p.m.Stdout, rep)
+		}
+		fmt.Fprintf(p.m.Stdout, "%s has no rows in the mirror\n", what)
 		return nil
 	}
-	if !*yes {
-		fmt.Fprintf(m.Stdout, "account %s holds these rows (live and tombstoned):\n", *account)
-		printTableCounts(m, counts)
-		return &UsageError{Msg: "prune: nothing removed; rerun with --yes to remove them"}
+	if !p.yes {
+		rep.Confirm = "rerun with --yes to remove them"
+		if p.json {
+			if err := writeJSON(p.m.Stdout, rep); err != nil {
+				return err
+			}
+			return errNotConfirmed
+		}
+		fmt.Fprintf(p.m.Stdout, "%s holds these rows (live and tombstoned):\n", what)
+		printTableCounts(p.m, rep.Rows)
+		return errNotConfirmed
 	}
-	removed, err := st.PruneAccount(ctx, *account)
+	removed, err := remove()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "removed account %s:\n", *account)
-	printTableCounts(m, removed)
+	rep.Rows, rep.Removed = removed, true
+	if p.json {
+		return writeJSON(p.m.Stdout, rep)
+	}
+	fmt.Fprintf(p.m.Stdout, "removed %s:\n", what)
+	printTableCounts(p.m, removed)
 	return nil
 }
 
-// pruneQuery removes what a query taken out of the config left in the
-// mirror: its results, statuses, runs and view.
-func (m *Main) pruneQuery(ctx context.Context, cfg Config, query string, yes bool) error {
+// query removes what a query taken out of the config left in the mirror:
+// its results, statuses, runs and view.
+func (p pruner) query(ctx context.Context, cfg Config, query string) error {
 	if !queryName.MatchString(query) {
 		return &UsageError{Msg: fmt.Sprintf("prune: %q is not a query name", query)}
 	}
 	if slices.ContainsFunc(cfg.Extract.Queries, func(q ExtractQueryConfig) bool { return q.Name == query }) {
 		return &UsageError{Msg: fmt.Sprintf("prune: query %q is still in the config; remove it from extract.queries first", query)}
 	}
-	st, err := m.wiring().openStore(ctx, cfg, false)
+	st, err := p.m.wiring().openStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
@@ -88,22 +140,9 @@ func (m *Main) pruneQuery(ctx context.Context, cfg Config, query string, yes boo
 	if err != nil {
 		return err
 	}
-	if len(counts) == 0 {
-		fmt.Fprintf(m.Stdout, "query %s has no rows in the mirror\n", query)
-		return nil
-	}
-	if !yes {
-		fmt.Fprintf(m.Stdout, "query %s holds these rows (and the view extract_%s):\n", query, query)
-		printTableCounts(m, counts)
-		return &UsageError{Msg: "prune: nothing removed; rerun with --yes to remove them"}
-	}
-	removed, err := st.PruneExtractQuery(ctx, query)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(m.Stdout, "removed query %s and its view extract_%s:\n", query, query)
-	printTableCounts(m, removed)
-	return nil
+	return p.finish(pruneReport{Query: query, Rows: counts}, fmt.Sprintf("query %s (and its view extract_%s)", query, query), func() (map[string]int64, error) {
+		return st.PruneExtractQuery(ctx, query)
+	})
 }
 
 func printTableCounts(m *Main, counts map[string]int64) {

@@ -76,32 +76,30 @@ var ErrSyncFailed = errors.New("sync failed")
 // ErrExtractFailed means an extraction ran but a database failed; exit 1.
 var ErrExtractFailed = errors.New("extraction failed")
 
-const usage = `tursync keeps a SQL mirror of Turso organizations.
+// usage is the global help.
+var usage = globalUsage()
 
-Usage: tursync <command> [flags]
-
-Commands:
-  demo       sync a bundled simulated Turso API into a local mirror
-  run        the daemon: scheduled passes, /metrics, /healthz, /readyz, /status
-  sync       one pass now, then exit
-  extract    run the extract queries inside every selected tenant database now, then exit
-  migrate    apply or list the mirror's schema migrations
-  check      validate the config and each account's token
-  simulate   serve the simulated Turso Platform API
-  prune      remove the rows of an account no longer configured, or apply retention now
-  webhooks   list the webhook endpoints' lag, send a test ping, or replay from an event
-  version    print version information
-
-Run 'tursync <command> -h' for a command's flags.
-`
-
-// Run runs the command named by args[0].
+// Run runs the command named by args[0]. Under --output json, an error
+// that reaches here before the command printed anything is one JSON
+// document on stdout as well.
 func (m *Main) Run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(m.Stderr, usage)
 		return &UsageError{Msg: "no command given"}
 	}
-	cmd, rest := args[0], args[1:]
+	out := &countingWriter{w: m.Stdout}
+	stdout := m.Stdout
+	m.Stdout = out
+	defer func() { m.Stdout = stdout }()
+	err := m.dispatch(ctx, args[0], args[1:])
+	if err != nil && !errors.Is(err, errHelp) && out.n == 0 && wantsJSON(args) {
+		_ = writeJSON(stdout, errorDocument(err))
+	}
+	return err
+}
+
+// dispatch runs one subcommand.
+func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 	switch cmd {
 	case "demo":
 		return m.runDemo(ctx, rest)
@@ -121,15 +119,31 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runCheck(ctx, rest)
 	case "simulate":
 		return m.runSimulate(ctx, rest)
-	case "version":
-		fmt.Fprintf(m.Stdout, "tursync %s\ncommit %s\n%s\nuser-agent %s\n", version, buildCommit(), runtime.Version(), turso.UserAgent())
-		return nil
+	case "version", "--version", "-version":
+		return m.runVersion(ctx, rest)
 	case "help", "-h", "--help":
-		fmt.Fprint(m.Stdout, usage)
-		return nil
+		return m.runHelp(ctx, rest)
 	}
 	fmt.Fprint(m.Stderr, usage)
-	return &UsageError{Msg: fmt.Sprintf("unknown command %q", cmd)}
+	return &UsageError{Msg: fmt.Sprintf("unknown command %q (run 'tursync help' for the list)", cmd)}
+}
+
+// runVersion prints the build's version, commit, Go version and the API
+// client's User-Agent.
+func (m *Main) runVersion(_ context.Context, args []string) error {
+	fs := m.flags("version")
+	output := outputFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(*output); err != nil {
+		return err
+	}
+	if *output == "json" {
+		return writeJSON(m.Stdout, map[string]string{"version": version, "commit": buildCommit(), "go": runtime.Version(), "user_agent": turso.UserAgent()})
+	}
+	fmt.Fprintf(m.Stdout, "tursync %s\ncommit %s\n%s\nuser-agent %s\n", version, buildCommit(), runtime.Version(), turso.UserAgent())
+	return nil
 }
 
 func buildCommit() string {
@@ -176,19 +190,24 @@ func signalName(s os.Signal) string {
 
 // exitCode maps an error to the exit codes of PRODUCT.md and prints it.
 func exitCode(err error, stderr io.Writer) int {
+	code := codeOf(err)
+	if code != 0 && !errors.Is(err, ErrSyncFailed) && !errors.Is(err, ErrExtractFailed) && !errors.Is(err, ErrWebhookFailed) {
+		fmt.Fprintln(stderr, "tursync:", err) // a summary already said what failed otherwise
+	}
+	return code
+}
+
+// codeOf is an error's exit code: 0, 1 (something failed), 2 (usage or
+// config).
+func codeOf(err error) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return 0
 	}
 	var ue *UsageError
 	var ce *ConfigError
-	switch {
-	case errors.As(err, &ue), errors.As(err, &ce):
-		fmt.Fprintln(stderr, "tursync:", err)
+	if errors.As(err, &ue) || errors.As(err, &ce) {
 		return 2
-	case errors.Is(err, ErrSyncFailed), errors.Is(err, ErrExtractFailed), errors.Is(err, ErrWebhookFailed):
-		return 1 // the summary already said what failed
 	}
-	fmt.Fprintln(stderr, "tursync:", err)
 	return 1
 }
 

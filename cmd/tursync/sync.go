@@ -17,12 +17,6 @@ import (
 	"github.com/tursync/tursync/turso"
 )
 
-func (m *Main) flags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	return fs
-}
-
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -39,7 +33,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // parseWithConfig adds --config to a command's flags, parses args and
 // loads the config; it returns the config and its path.
 func (m *Main) parseWithConfig(fs *flag.FlagSet, args []string) (Config, string, error) {
-	path := fs.String("config", "", "config file (YAML)")
+	path := fs.String("config", "", requiredMark+"config file (YAML)")
 	if err := parseFlags(fs, args); err != nil {
 		return Config{}, "", err
 	}
@@ -245,8 +239,12 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 func (m *Main) runMigrate(ctx context.Context, args []string) error {
 	fs := m.flags("migrate")
 	status := fs.Bool("status", false, "list migrations and whether each is applied")
-	path := fs.String("config", "", "config file (YAML)")
+	path := fs.String("config", "", requiredMark+"config file (YAML)")
+	output := outputFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(*output); err != nil {
 		return err
 	}
 	// Migrating reads no account token.
@@ -264,6 +262,9 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		if *output == "json" {
+			return writeJSON(m.Stdout, map[string]any{"migrations": migrationReports(ms)})
+		}
 		for _, mg := range ms {
 			state := "pending"
 			if mg.Applied {
@@ -277,6 +278,9 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *output == "json" {
+		return writeJSON(m.Stdout, map[string]any{"applied": migrationReports(applied)})
+	}
 	if len(applied) == 0 {
 		fmt.Fprintln(m.Stdout, "mirror schema is up to date")
 	}
@@ -284,4 +288,19 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stdout, "applied %05d %s\n", mg.Version, mg.Source)
 	}
 	return nil
+}
+
+// migrationReport is one migration under --output json.
+type migrationReport struct {
+	Version int64  `json:"version"`
+	Source  string `json:"source"`
+	Applied bool   `json:"applied"`
+}
+
+func migrationReports(ms []storage.Migration) []migrationReport {
+	out := []migrationReport{}
+	for _, mg := range ms {
+		out = append(out, migrationReport{Version: mg.Version, Source: mg.Source, Applied: mg.Applied})
+	}
+	return out
 }

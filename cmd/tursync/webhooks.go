@@ -99,24 +99,9 @@ func (d *daemon) webhookStatus(ctx context.Context) ([]tsync.WebhookStatus, erro
 	cfg := d.cfg.Load()
 	out := []tsync.WebhookStatus{}
 	for _, w := range cfg.Webhooks {
-		accounts := cfg.webhookAccounts(w)
-		ws := tsync.WebhookStatus{Endpoint: w.ID, Accounts: len(accounts)}
-		lag, err := d.store.WebhookLagOf(ctx, w.ID, accounts)
+		ws, err := webhookStatusOf(ctx, d.store, d.w.now(), w.ID, cfg.webhookAccounts(w))
 		if err != nil {
 			return nil, err
-		}
-		ws.Behind = lag.Events
-		if !lag.Oldest.IsZero() {
-			age := lag.AgeAt(d.w.now())
-			ws.OldestAgeSeconds = &age
-		}
-		last, err := d.store.LastWebhookDelivery(ctx, w.ID)
-		if err != nil {
-			return nil, err
-		}
-		if last != nil {
-			ws.LastAttempt = &tsync.WebhookAttemptStatus{At: last.At, Account: last.Account, Status: last.Status, StatusCode: last.StatusCode,
-				Events: last.Events, Attempt: last.Attempt, Error: last.Error}
 		}
 		out = append(out, ws)
 	}
@@ -125,58 +110,105 @@ func (d *daemon) webhookStatus(ctx context.Context) ([]tsync.WebhookStatus, erro
 
 // runWebhooks is `tursync webhooks list|test|replay`.
 func (m *Main) runWebhooks(ctx context.Context, args []string) error {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fmt.Fprintf(m.Stderr, "Usage: tursync webhooks (list | test | replay) --config FILE [flags]\n\n")
+		for _, c := range webhookCommands {
+			fmt.Fprintf(m.Stderr, "  %-15s  %s\n", c.name, c.summary)
+		}
+		fmt.Fprintf(m.Stderr, "\nRun 'tursync webhooks <subcommand> -h' for its flags and exit codes.\n")
+		if len(args) > 0 {
+			return errHelp
+		}
 		return &UsageError{Msg: "webhooks: want list, test or replay"}
 	}
 	sub, rest := args[0], args[1:]
+	if _, ok := commandNamed("webhooks " + sub); !ok {
+		return &UsageError{Msg: fmt.Sprintf("webhooks: unknown subcommand %q (want list, test or replay)", sub)}
+	}
 	fs := m.flags("webhooks " + sub)
-	endpoint := fs.String("endpoint", "", "the webhook id")
-	from := fs.Int64("from", 0, "replay: the first change event id to send again")
-	account := fs.String("account", "", "replay: only this account (default: the endpoint's accounts)")
+	var endpoint, account *string
+	var from *int64
+	if sub != "list" {
+		endpoint = fs.String("endpoint", "", requiredMark+"the webhook id")
+	}
+	if sub == "replay" {
+		from = fs.Int64("from", 0, requiredMark+"the first change event id to send again")
+		account = fs.String("account", "", "only this account (default: the endpoint's accounts)")
+	}
+	output := outputFlag(fs)
 	cfg, _, err := m.parseWithConfig(fs, rest)
 	if err != nil {
 		return err
 	}
+	if err := checkOutput(*output); err != nil {
+		return err
+	}
+	asJSON := *output == "json"
 	switch sub {
 	case "list":
-		return m.webhooksList(ctx, cfg)
+		return m.webhooksList(ctx, cfg, asJSON)
 	case "test":
-		return m.webhooksTest(ctx, cfg, *endpoint)
-	case "replay":
-		return m.webhooksReplay(ctx, cfg, *endpoint, *account, *from)
+		return m.webhooksTest(ctx, cfg, *endpoint, asJSON)
 	}
-	return &UsageError{Msg: fmt.Sprintf("webhooks: unknown subcommand %q (want list, test or replay)", sub)}
+	return m.webhooksReplay(ctx, cfg, *endpoint, *account, *from, asJSON)
 }
 
-// webhooksList prints each endpoint's lag and last attempt.
-func (m *Main) webhooksList(ctx context.Context, cfg Config) error {
+// webhooksList prints each endpoint's lag and last attempt; as JSON, the
+// webhooks of /status.
+func (m *Main) webhooksList(ctx context.Context, cfg Config, asJSON bool) error {
 	st, err := m.wiring().openStore(ctx, cfg, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	list := []tsync.WebhookStatus{}
+	for _, w := range cfg.Webhooks {
+		ws, err := webhookStatusOf(ctx, st, m.Now(), w.ID, cfg.webhookAccounts(w))
+		if err != nil {
+			return err
+		}
+		list = append(list, ws)
+	}
+	if asJSON {
+		return writeJSON(m.Stdout, map[string]any{"webhooks": list})
+	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "endpoint\taccounts\tbehind\toldest undelivered\tlast attempt")
-	for _, w := range cfg.Webhooks {
-		accounts := cfg.webhookAccounts(w)
-		lag, err := st.WebhookLagOf(ctx, w.ID, accounts)
-		if err != nil {
-			return err
-		}
+	for _, ws := range list {
 		oldest := "-"
-		if age := lag.AgeAt(m.Now()); age > 0 {
-			oldest = (time.Duration(age) * time.Second).String() + " ago"
+		if ws.OldestAgeSeconds != nil && *ws.OldestAgeSeconds > 0 {
+			oldest = (time.Duration(*ws.OldestAgeSeconds) * time.Second).String() + " ago"
 		}
-		last, err := st.LastWebhookDelivery(ctx, w.ID)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d events\t%s\t%s\n", w.ID, len(accounts), lag.Events, oldest, describeAttempt(last))
+		fmt.Fprintf(tw, "%s\t%d\t%d events\t%s\t%s\n", ws.Endpoint, ws.Accounts, ws.Behind, oldest, describeAttempt(ws.LastAttempt))
 	}
 	return tw.Flush()
 }
 
-func describeAttempt(d *storage.WebhookDelivery) string {
+// webhookStatusOf is one endpoint's lag and last attempt, as /status and
+// `webhooks list` show them.
+func webhookStatusOf(ctx context.Context, st *storage.Store, now time.Time, id string, accounts []string) (tsync.WebhookStatus, error) {
+	ws := tsync.WebhookStatus{Endpoint: id, Accounts: len(accounts)}
+	lag, err := st.WebhookLagOf(ctx, id, accounts)
+	if err != nil {
+		return ws, err
+	}
+	ws.Behind = lag.Events
+	if !lag.Oldest.IsZero() {
+		age := lag.AgeAt(now)
+		ws.OldestAgeSeconds = &age
+	}
+	last, err := st.LastWebhookDelivery(ctx, id)
+	if err != nil {
+		return ws, err
+	}
+	if last != nil {
+		ws.LastAttempt = &tsync.WebhookAttemptStatus{At: last.At, Account: last.Account, Status: last.Status, StatusCode: last.StatusCode,
+			Events: last.Events, Attempt: last.Attempt, Error: last.Error}
+	}
+	return ws, nil
+}
+
+func describeAttempt(d *tsync.WebhookAttemptStatus) string {
 	if d == nil {
 		return "none"
 	}
@@ -188,7 +220,7 @@ func describeAttempt(d *storage.WebhookDelivery) string {
 }
 
 // webhooksTest sends a signed ping to an endpoint.
-func (m *Main) webhooksTest(ctx context.Context, cfg Config, id string) error {
+func (m *Main) webhooksTest(ctx context.Context, cfg Config, id string, asJSON bool) error {
 	w, err := cfg.webhookNamed(id)
 	if err != nil {
 		return err
@@ -198,17 +230,30 @@ func (m *Main) webhooksTest(ctx context.Context, cfg Config, id string) error {
 		return &ConfigError{Msg: fmt.Sprintf("webhook %s: %v", id, err)}
 	}
 	code, err := webhook.Ping(ctx, http.DefaultClient, w.Endpoint(keys), turso.UserAgent(), m.Now())
+	if asJSON {
+		doc := map[string]any{"endpoint": id, "delivered": err == nil, "status_code": code}
+		if err != nil {
+			doc["error"] = err.Error()
+		}
+		if werr := writeJSON(m.Stdout, doc); werr != nil {
+			return werr
+		}
+	}
 	if err != nil {
-		fmt.Fprintf(m.Stdout, "%v\n", err) // names the endpoint
+		if !asJSON {
+			fmt.Fprintf(m.Stdout, "%v\n", err) // names the endpoint
+		}
 		return ErrWebhookFailed
 	}
-	fmt.Fprintf(m.Stdout, "webhook %s: ping delivered (HTTP %d)\n", id, code)
+	if !asJSON {
+		fmt.Fprintf(m.Stdout, "webhook %s: ping delivered (HTTP %d)\n", id, code)
+	}
 	return nil
 }
 
 // webhooksReplay puts an endpoint's cursor back so delivery sends again
 // every event from an id on.
-func (m *Main) webhooksReplay(ctx context.Context, cfg Config, id, account string, from int64) error {
+func (m *Main) webhooksReplay(ctx context.Context, cfg Config, id, account string, from int64, asJSON bool) error {
 	w, err := cfg.webhookNamed(id)
 	if err != nil {
 		return err
@@ -232,6 +277,9 @@ func (m *Main) webhooksReplay(ctx context.Context, cfg Config, id, account strin
 		if err := st.ResetWebhookCursor(ctx, id, a, from); err != nil {
 			return err
 		}
+	}
+	if asJSON {
+		return writeJSON(m.Stdout, map[string]any{"endpoint": id, "from_event_id": from, "accounts": accounts})
 	}
 	fmt.Fprintf(m.Stdout, "webhook %s: delivery starts again at change event %s for %d account(s); the daemon sends it at its next run\n",
 		id, strconv.FormatInt(from, 10), len(accounts))
