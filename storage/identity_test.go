@@ -93,3 +93,22 @@ func TestServerMirrorReplaced(t *testing.T) {
 		t.Fatalf("a write after the check: %v, want ErrMirrorGone", err)
 	}
 }
+
+// A mirror file its directory will not let be created (a read-only
+// directory or mount: sysfs refuses new files even to root, where a
+// chmod would not) gets the hint a read-only mirror file gets.
+func TestMirrorDirectoryRefusesTheFile(t *testing.T) {
+	path := "/sys/tursync-test-mirror.db"
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+		os.Remove(path)
+		t.Skip("/sys takes new files on this machine")
+	} else if !errors.Is(err, os.ErrPermission) {
+		t.Skipf("/sys refuses new files with %v, not a permission error", err)
+	}
+	_, err := storage.Open(context.Background(), "file:"+path, storage.Options{})
+	if err == nil || !strings.Contains(err.Error(), "check the owner and permissions of its directory /sys") ||
+		!strings.Contains(err.Error(), "mounted read-only") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("open in a directory that refuses the file: %v, want the hint naming the file and its directory", err)
+	}
+}

@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	stdsync "sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -143,6 +145,12 @@ func fileConnector(rawURL, path, mode string, o Options) (driver.Connector, erro
 		o.FileMode = 0o600
 	}
 	if err := createFile(path, mode, o.FileMode); err != nil {
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			// The directory refuses a new file: the same hint as a
+			// read-only mirror file gets.
+			return nil, fmt.Errorf("open mirror %s: %w: %w (the mirror file %s cannot be created): check the owner and permissions of its directory %s, "+
+				"and that the file system is not mounted read-only", path, err, errMirrorFile, path, filepath.Dir(path))
+		}
 		return nil, fmt.Errorf("open mirror %s: %w", path, err)
 	}
 	sep := "?"

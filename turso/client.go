@@ -13,11 +13,13 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -64,6 +66,9 @@ type Options struct {
 	// MaxFieldBytes caps one string of an answer (DefaultMaxFieldBytes);
 	// an answer holding a longer one fails, class decode.
 	MaxFieldBytes int64
+	// BaseURLSource names where BaseURL comes from ("api.base_url"), for
+	// the error of an API nothing answers at.
+	BaseURLSource string
 	// Limiter is the token bucket of this token, shared by every client that
 	// uses the same token. Nil means unlimited.
 	Limiter  *rate.Limiter
@@ -229,7 +234,10 @@ func (c *Client) get(ctx context.Context, cl call) ([]byte, error) {
 			return nil, err // context ended
 		}
 		lastErr = ae
-		if !retryable(ae) || attempt >= c.opts.MaxRetries {
+		// Refused, or a host that does not resolve, twice: a wrong
+		// base URL far more often than a blip; say so now, not after
+		// every retry's backoff.
+		if !retryable(ae) || attempt >= c.opts.MaxRetries || attempt >= 1 && unreachable(ae.Err) {
 			return nil, lastErr
 		}
 		reason := string(ae.Class)
@@ -324,7 +332,7 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
-		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: scrubURL(err)}
+		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: c.explainUnreachable(scrubURL(err))}
 	}
 	defer resp.Body.Close()
 	var in io.Reader = resp.Body
@@ -422,6 +430,26 @@ func (c *Client) observe(endpoint string, code int, start time.Time) {
 
 // scrubURL drops the URL from a transport error: it is noise, and a proxy URL
 // could carry credentials.
+// unreachable reports a connection refused or a host that does not
+// resolve: nothing answers at the base URL.
+func unreachable(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dnsErr) && dnsErr.IsNotFound
+}
+
+// explainUnreachable names the base URL and where it is set when nothing
+// answers there.
+func (c *Client) explainUnreachable(err error) error {
+	if !unreachable(err) {
+		return err
+	}
+	src := c.opts.BaseURLSource
+	if src == "" {
+		src = "the base URL"
+	}
+	return fmt.Errorf("%w: nothing answers at %s; check %s", err, c.base.Redacted(), src)
+}
+
 func scrubURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {

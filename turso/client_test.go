@@ -220,24 +220,27 @@ func TestSimulatorCutsUnpaginatedListAt1000(t *testing.T) {
 	}
 }
 
-// An unreachable API says so as each retry starts waiting, and a refused
-// token names where it lives and how to make another.
+// An unreachable API says so as each retry starts waiting; a refused
+// connection is retried once, not max_retries times, and names the base
+// URL and where it is set; a refused token names where it lives and how to
+// make another.
 func TestRetriesAndRefusalsSayWhatToDo(t *testing.T) {
 	ln := httptest.NewServer(http.NotFoundHandler())
 	dead := ln.URL
 	ln.Close()
 	var logs strings.Builder
 	w := &waits{}
-	c, err := turso.NewClient(turso.Options{BaseURL: dead, Token: turso.NewSecret(clientToken), MaxRetries: 2, Sleep: w.sleep,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	c, err := turso.NewClient(turso.Options{BaseURL: dead, Token: turso.NewSecret(clientToken), MaxRetries: 6, Sleep: w.sleep,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), BaseURLSource: "api.base_url"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ListOrganizations(context.Background()); turso.ClassOf(err) != turso.ClassNetwork {
-		t.Fatalf("got %v, want a network error", err)
+	_, err = c.ListOrganizations(context.Background())
+	if turso.ClassOf(err) != turso.ClassNetwork || !strings.Contains(err.Error(), "nothing answers at "+dead+"; check api.base_url") {
+		t.Fatalf("got %v, want a network error naming the base URL and api.base_url", err)
 	}
-	if n := strings.Count(logs.String(), "Platform API unreachable; retrying"); n != 2 {
-		t.Errorf("%d retry lines, want 2:\n%s", n, logs.String())
+	if n := strings.Count(logs.String(), "Platform API unreachable; retrying"); n != 1 {
+		t.Errorf("%d retry lines, want 1 (a refused connection is retried once):\n%s", n, logs.String())
 	}
 
 	_, url := tursotest.NewServer(t, tursotest.Config{Seed: 1, Size: tursotest.Small, Token: "the-right-token"})

@@ -113,7 +113,7 @@ func (w wiring) client(cfg *Config, a AccountConfig, lims *limiters, obs turso.O
 		return nil, err
 	}
 	return turso.NewClient(turso.Options{BaseURL: cfg.API.BaseURL, Token: tok, Timeout: time.Duration(cfg.API.Timeout),
-		MaxRetries: cfg.API.MaxRetries, MaxFieldBytes: cfg.API.MaxFieldBytes, Limiter: lims.get(tok, cfg.API.RequestsPerSecond), Observer: obs,
+		MaxRetries: cfg.API.MaxRetries, MaxFieldBytes: cfg.API.MaxFieldBytes, BaseURLSource: "api.base_url", Limiter: lims.get(tok, cfg.API.RequestsPerSecond), Observer: obs,
 		TokenSource: a.tokenSource(), Logger: log.With(tsync.KeyAccount, a.ID)})
 }
 
