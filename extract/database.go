@@ -82,6 +82,7 @@ type runState struct {
 	stmt    string
 	runID   int64
 	minters *minterCache
+	breaker *breaker
 }
 
 // database queries one database and returns its outcome; it never fails
@@ -102,6 +103,16 @@ func (e *Extractor) database(ctx context.Context, rs *runState, p Planned) outco
 	if p.Skip != "" {
 		return finish(storage.ExtractSkipped, "", errors.New(p.Skip))
 	}
+	org := orgKey{p.Account, p.Org}
+	if err := rs.breaker.stopped(org); err != nil {
+		return finish(storage.ExtractFailed, ClassNetwork, err)
+	}
+	defer func() {
+		if rs.breaker.record(org, o.Class, o.Status == storage.ExtractOK) {
+			e.opts.Logger.Error("extraction gave up an org: its databases fail on the network one after another and none answers; extract.database_url may be wrong",
+				"query", q.Name, "account", p.Account, "org", p.Org, "failed_in_a_row", rs.breaker.limit, "database_url", rs.breaker.url)
+		}
+	}()
 	m, err := rs.minters.get(p.Account)
 	if err != nil {
 		return finish(storage.ExtractFailed, ClassAuth, fmt.Errorf("account %s: %w", p.Account, err))

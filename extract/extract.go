@@ -61,8 +61,13 @@ type Options struct {
 	DatabaseURL string
 	// Proxy, when set, receives every database request, with the
 	// database's Host header (libsql-client-go's WithProxy).
-	Proxy    string
-	Now      func() time.Time
+	Proxy string
+	// OrgBreaker is DefaultOrgBreaker unless set.
+	OrgBreaker int
+	// ProgressEvery spaces the run's progress lines (databases done,
+	// failed by class); default 10s.
+	ProgressEvery time.Duration
+	Now           func() time.Time
 	Logger   *slog.Logger
 	Observer Observer
 }
@@ -95,6 +100,12 @@ func New(store Store, opts Options) *Extractor {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.OrgBreaker <= 0 {
+		opts.OrgBreaker = DefaultOrgBreaker
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 10 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -204,7 +215,9 @@ func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Su
 	if err != nil {
 		return err
 	}
-	rs := &runState{q: q, stmt: bounded(q.SQL, q.MaxRows+1), runID: sum.RunID, minters: newMinterCache(accounts)}
+	rs := &runState{q: q, stmt: bounded(q.SQL, q.MaxRows+1), runID: sum.RunID, minters: newMinterCache(accounts),
+		breaker: newBreaker(e.opts.OrgBreaker, e.opts.DatabaseURL)}
+	e.opts.Logger.Info("extraction started", "query", q.Name, "databases", len(plan))
 	work := make(chan Planned)
 	go feed(ctx, plan, e.premint(ctx, plan, rs.minters), work)
 	outcomes := make(chan outcome, e.opts.Concurrency)
@@ -220,7 +233,7 @@ func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Su
 		workers.Wait()
 		close(outcomes)
 	}()
-	return e.save(ctx, q, outcomes, sum)
+	return e.save(ctx, q, outcomes, sum, len(plan))
 }
 
 // feed hands the plan's databases to the workers in order, each once its
@@ -283,9 +296,10 @@ const saveBatchBytes = 4 << 20
 // sees one write transaction at a time; those that arrive while it writes
 // go together in the next) and builds the query's view from the first
 // success's columns.
-func (e *Extractor) save(ctx context.Context, q Query, outcomes <-chan outcome, sum *Summary) error {
+func (e *Extractor) save(ctx context.Context, q Query, outcomes <-chan outcome, sum *Summary, total int) error {
 	var firstErr error
 	viewed := false
+	lastProgress := e.opts.Now()
 	for o := range outcomes {
 		batch := []outcome{o}
 		size := o.size()
@@ -314,7 +328,12 @@ func (e *Extractor) save(ctx context.Context, q Query, outcomes <-chan outcome, 
 		for _, o := range batch {
 			e.count(q, o, sum)
 		}
+		if now := e.opts.Now(); now.Sub(lastProgress) >= e.opts.ProgressEvery {
+			lastProgress = now
+			e.progress(q, sum, total)
+		}
 	}
+	e.progress(q, sum, total)
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = fmt.Errorf("extraction %s stopped: %w", q.Name, context.Cause(ctx))
 	}
@@ -341,6 +360,12 @@ func (e *Extractor) saveBatch(ctx context.Context, batch []outcome) error {
 		outs[i] = o.ExtractOutcome
 	}
 	return e.store.SaveExtracts(ctx, outs)
+}
+
+// progress logs how far a run is, as a sync's progress lines do.
+func (e *Extractor) progress(q Query, sum *Summary, total int) {
+	e.opts.Logger.Info("extraction progress", "query", q.Name, "done", sum.OK+sum.Failed+sum.Skipped, "databases", total,
+		"ok", sum.OK, "failed", sum.Failed, "skipped", sum.Skipped, "failed_by_class", sum.Failures)
 }
 
 // count adds a saved outcome to the summary, the log and the metrics.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -447,5 +448,64 @@ func TestBlockedReadsAreSkipped(t *testing.T) {
 			t.Errorf("a token was minted for the blocked org %s", org)
 			break
 		}
+	}
+}
+
+// Databases that fail on the network one after another, none of their
+// org answering (a wrong extract.database_url), stop the org after the
+// breaker's count: the rest fail at once saying extract.database_url may
+// be wrong, one ERROR line per org says so, and progress lines count the
+// databases done and failed by class.
+func TestWrongDatabaseURLStopsEachOrg(t *testing.T) {
+	b := newBed(t, "file")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://user:s3cret@" + ln.Addr().String()
+	ln.Close()
+	ex := extract.New(b.store, extract.Options{Concurrency: 1, TokenTTL: time.Hour, DatabaseURL: dead, OrgBreaker: 2, ProgressEvery: time.Nanosecond,
+		Logger: slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	sum, err := ex.Run(context.Background(), dailyQuery(), b.accounts, "manual")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgs := b.sim.Orgs()
+	total := len(b.sim.Databases(orgs[0])) + len(b.sim.Databases(orgs[1]))
+	if sum.Failed != total || sum.Failures[extract.ClassNetwork] != total {
+		var m string
+		b.store.DB().QueryRow(`SELECT error FROM extract_status LIMIT 1`).Scan(&m)
+		t.Fatalf("summary %+v, want all %d failed on the network: %s", sum, total, m)
+	}
+	var tried, stopped int
+	rows, err := b.store.DB().Query(`SELECT error FROM extract_status WHERE query = 'orders_daily'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var msg string
+		if err := rows.Scan(&msg); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(msg, "not tried:") {
+			stopped++
+			if !strings.Contains(msg, "extract.database_url (http://127.0.0.1:") || strings.Contains(msg, "s3cret") {
+				t.Errorf("a stopped database says %q", msg)
+			}
+		} else {
+			tried++
+		}
+	}
+	if tried != 4 || stopped != total-4 {
+		t.Errorf("%d databases tried, %d stopped; want 2 tried per org, the rest stopped", tried, stopped)
+	}
+	logs := b.logs.String()
+	if n := strings.Count(logs, `"msg":"extraction gave up an org`); n != 2 {
+		t.Errorf("%d give-up lines, want one per org:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, `"msg":"extraction progress"`) || !strings.Contains(logs, fmt.Sprintf(`"done":%d,"databases":%d`, total, total)) ||
+		!strings.Contains(logs, fmt.Sprintf(`"failed_by_class":{"network":%d}`, total)) || strings.Contains(logs, "s3cret") {
+		t.Errorf("no progress line counting every database by class:\n%s", logs)
 	}
 }
