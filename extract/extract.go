@@ -68,8 +68,8 @@ type Options struct {
 	// failed by class); default 10s.
 	ProgressEvery time.Duration
 	Now           func() time.Time
-	Logger   *slog.Logger
-	Observer Observer
+	Logger        *slog.Logger
+	Observer      Observer
 }
 
 // The defaults of the extract settings, which the config uses too.
