@@ -66,9 +66,9 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 	f := promauto.With(reg)
 	m := &Metrics{
 		syncRuns: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "sync_runs_total",
-			Help: "Account passes by final status (complete, partial, failed)."}, []string{"account", "status"}),
+			Help: "Account passes by final status (complete, partial, failed, interrupted)."}, []string{"account", "status"}),
 		scopeSyncs: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "scope_syncs_total",
-			Help: "Scope syncs by status (complete, failed, unavailable, guarded)."}, []string{"account", "org", "resource", "status"}),
+			Help: "Scope syncs by status (complete, failed, unavailable, guarded, interrupted)."}, []string{"account", "org", "resource", "status"}),
 		scopeLastSuccess: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "scope_last_success_timestamp_seconds",
 			Help: "Unix time a scope last completed (guarded counts as complete). Absent while a scope is unavailable by plan or role."},
 			[]string{"account", "org", "resource"}),

@@ -77,7 +77,7 @@ tursync_build_info{goversion="go1.26",version="v1.2.3"} 1
 		t.Error(err)
 	}
 	syncs := `
-# HELP tursync_scope_syncs_total Scope syncs by status (complete, failed, unavailable, guarded).
+# HELP tursync_scope_syncs_total Scope syncs by status (complete, failed, unavailable, guarded, interrupted).
 # TYPE tursync_scope_syncs_total counter
 tursync_scope_syncs_total{account="acme",org="prod",resource="databases",status="complete"} 1
 tursync_scope_syncs_total{account="acme",org="prod",resource="groups",status="failed"} 1

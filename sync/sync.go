@@ -576,7 +576,7 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 	switch res.Status {
 	case storage.StatusFailed:
 		lvl = slog.LevelError
-	case storage.StatusPartial:
+	case storage.StatusPartial, storage.StatusInterrupted:
 		lvl = slog.LevelWarn
 	}
 	log.Log(ctx, lvl, "account pass", "status", res.Status, "orgs", res.OrgCount(), "created", res.Counts.Created, "updated", res.Counts.Updated,
