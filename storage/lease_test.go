@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/internal/testclock"
+	"github.com/tursync/tursync/internal/testproc"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 )
@@ -160,22 +160,14 @@ func TestDeadHolderReleasesAtOnce(t *testing.T) {
 			st := open(t, time.Now)
 			ctx := context.Background()
 			host, _ := os.Hostname()
-			ended := exec.Command("true")
-			if err := ended.Run(); err != nil {
-				t.Fatal(err)
-			}
-			running := exec.Command("sleep", "60")
-			if err := running.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { running.Process.Kill(); running.Wait() }()
+			ended, running := testproc.Pids(t)
 			cases := []struct {
 				account, holder string
 				takenOver       bool
 			}{
-				{"dead", fmt.Sprintf("%s:%d:aaaaaaaa", host, ended.Process.Pid), true},
-				{"alive", fmt.Sprintf("%s:%d:bbbbbbbb", host, running.Process.Pid), false},
-				{"elsewhere", fmt.Sprintf("another-host-%s:%d:cccccccc", host, ended.Process.Pid), false},
+				{"dead", fmt.Sprintf("%s:%d:aaaaaaaa", host, ended), true},
+				{"alive", fmt.Sprintf("%s:%d:bbbbbbbb", host, running), false},
+				{"elsewhere", fmt.Sprintf("another-host-%s:%d:cccccccc", host, ended), false},
 			}
 			for _, c := range cases {
 				if _, err := st.AcquireLease(ctx, c.account, c.holder, time.Hour); err != nil {

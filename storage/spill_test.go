@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/tursync/tursync/internal/testproc"
 	"github.com/tursync/tursync/schema"
 )
 
@@ -134,17 +134,9 @@ func TestCollectSpills(t *testing.T) {
 	if !strings.HasPrefix(own, fmt.Sprintf("tursync-spill-%d-", os.Getpid())) {
 		t.Fatalf("spill file %s does not carry the pid", own)
 	}
-	ended := exec.Command("true")
-	if err := ended.Run(); err != nil {
-		t.Fatal(err)
-	}
-	running := exec.Command("sleep", "60")
-	if err := running.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { running.Process.Kill(); running.Wait() }()
-	dead := fmt.Sprintf("tursync-spill-%d-123", ended.Process.Pid)
-	alive := fmt.Sprintf("tursync-spill-%d-456", running.Process.Pid)
+	ended, running := testproc.Pids(t)
+	dead := fmt.Sprintf("tursync-spill-%d-123", ended)
+	alive := fmt.Sprintf("tursync-spill-%d-456", running)
 	for _, name := range []string{dead, alive, "notes.txt"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("api data"), 0o600); err != nil {
 			t.Fatal(err)

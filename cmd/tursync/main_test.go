@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/internal/testproc"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso/tursotest"
@@ -404,15 +404,12 @@ func TestLeftoverSpillFilesAreCollected(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	_, url := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 1, Members: 2, Databases: 2}, Token: cmdToken})
 	cfg := writeConfig(t, "file:"+filepath.Join(t.TempDir(), "m.db"), url)
-	ended := exec.Command("true")
-	if err := ended.Run(); err != nil {
-		t.Fatal(err)
-	}
+	ended, _ := testproc.Pids(t)
 	dir := storage.SpillDir("")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	leftover := filepath.Join(dir, fmt.Sprintf("tursync-spill-%d-1234", ended.Process.Pid))
+	leftover := filepath.Join(dir, fmt.Sprintf("tursync-spill-%d-1234", ended))
 	if err := os.WriteFile(leftover, []byte("rows in clear"), 0o600); err != nil {
 		t.Fatal(err)
 	}
