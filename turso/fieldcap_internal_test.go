@@ -51,3 +51,48 @@ func (o iotestOneByte) Read(p []byte) (int, error) {
 	}
 	return o.r.Read(p[:1])
 }
+
+// FuzzFieldCap: whatever the bytes and however reads split them, a cap no
+// string can pass lets them through unchanged, and a small cap refuses
+// exactly the answers a plain scan finds a longer string in.
+func FuzzFieldCap(f *testing.F) {
+	for _, s := range []string{`{"a":"b"}`, `["x\"y","` + strings.Repeat("z", 40) + `"]`, `{"k":"\\\\","l":"\u00e9"}`, `"unterminated`, `{"a" : "bbbbbbbbbbbbbbbbbbbbbbbbbbb"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := io.ReadAll(newFieldCap(iotestOneByte{strings.NewReader(string(body))}, int64(len(body))+1))
+		if err != nil || string(got) != string(body) {
+			t.Fatalf("a cap past the whole body changed it: %v", err)
+		}
+		const capBytes = 8
+		_, err = io.ReadAll(newFieldCap(strings.NewReader(string(body)), capBytes))
+		if want := longestString(body) > capBytes; (err != nil) != want {
+			t.Fatalf("cap %d over %q: error %v, want one: %v", capBytes, body, err, want)
+		}
+	})
+}
+
+// longestString is the longest JSON string of b as written, escapes
+// counted, by the plainest scan.
+func longestString(b []byte) int {
+	longest, n, in, esc := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case !in:
+			if c == '"' {
+				in, n = true, 0
+			}
+			continue
+		case esc:
+			esc = false
+		case c == '\\':
+			esc = true
+		case c == '"':
+			in = false
+			continue
+		}
+		n++
+		longest = max(longest, n)
+	}
+	return longest
+}
