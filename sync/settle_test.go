@@ -71,15 +71,26 @@ func TestSettlementSkipsOnlyAfterACompleteOne(t *testing.T) {
 }
 
 // lostLease is a mirror on which another process takes the account while
-// the users are settled: the renewal finds the lease gone, and the
-// settlement waits until the pass's context ends.
-type lostLease struct{ tsync.Store }
-
-func (lostLease) RenewLease(context.Context, *storage.Lease, time.Duration) error {
-	return fmt.Errorf("renew lease of acme: %w", storage.ErrLeaseLost)
+// the users are settled: once the settlement has begun, the renewal finds
+// the lease gone, and the settlement waits until the pass's context ends.
+// Until then the lease renews, however long the orgs take to write (a
+// slow sqld took longer than one renewal, and lost it earlier).
+type lostLease struct {
+	tsync.Store
+	settling chan struct{}
 }
 
-func (lostLease) SettleUsers(ctx context.Context, account string, _ int64, _ time.Time, _ map[string]bool, _ bool) (storage.Settlement, error) {
+func (l lostLease) RenewLease(ctx context.Context, le *storage.Lease, ttl time.Duration) error {
+	select {
+	case <-l.settling:
+		return fmt.Errorf("renew lease of acme: %w", storage.ErrLeaseLost)
+	default:
+		return l.Store.RenewLease(ctx, le, ttl)
+	}
+}
+
+func (l lostLease) SettleUsers(ctx context.Context, account string, _ int64, _ time.Time, _ map[string]bool, _ bool) (storage.Settlement, error) {
+	close(l.settling)
 	<-ctx.Done()
 	return storage.Settlement{}, fmt.Errorf("settle users of %s: %w", account, ctx.Err())
 }
@@ -90,7 +101,7 @@ func TestLostLeaseIsTheRecordedCause(t *testing.T) {
 	e := newEnv(t, tursotest.Size{Orgs: 1, Members: 3, Databases: 3, Groups: 1})
 	o := e.opts
 	o.LeaseTTL = 300 * time.Millisecond // renewed, and found lost, after 100 ms
-	res := tsync.New(lostLease{e.store}, o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
+	res := tsync.New(lostLease{Store: e.store, settling: make(chan struct{})}, o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
 	if res.Status != storage.StatusFailed || !errors.Is(res.Err, storage.ErrLeaseLost) {
 		t.Fatalf("pass %s: %v; want failed with the lost lease", res.Status, res.Err)
 	}

@@ -107,6 +107,9 @@ func errorClass(err error) string {
 	if errors.As(err, &unknown) {
 		return string(unknown.Class())
 	}
+	if errors.Is(err, storage.ErrMirrorGone) {
+		return storage.ClassMirror
+	}
 	return string(turso.ClassOf(err))
 }
 
