@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tursync/tursync/mapper"
 	"github.com/tursync/tursync/schema"
@@ -20,13 +19,9 @@ type fetchJob struct {
 	of  *orgFetch
 }
 
-// resource is a registry entry: the schema's facts about a resource (its
-// tables, kind, feeds) and how a pass reads it. Adding a resource is a
-// client method, a mapper function, a migration, a schema.Registry entry
-// and one entry here.
-type resource struct {
-	*schema.Resource
-	name string
+// reader is how a pass reads one resource: the Platform API route it
+// reads, how it fills a scope, and what it means for the users.
+type reader struct {
 	// route is the Platform API route the resource reads (its --fault name
 	// in tursync simulate).
 	route string
@@ -40,25 +35,34 @@ type resource struct {
 	settles func(status string) bool
 }
 
-var registry = []resource{
-	{name: schema.ResAccountUsers, route: turso.RouteCurrentUser, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+// resource is a schema.Registry entry (its tables, kind, feeds) with its
+// reader. docs/architecture.md lists what adding a resource touches.
+type resource struct {
+	*schema.Resource
+	reader
+}
+
+// readers are the resources' readers, by name: TestEveryResourceHasAReader
+// keeps them and schema.Registry the same set.
+var readers = map[string]reader{
+	schema.ResAccountUsers: {route: turso.RouteCurrentUser, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.User, error) {
 			u, err := j.a.API.CurrentUser(ctx)
 			return []turso.User{u}, err
 		}, func(u turso.User) schema.Row { return mapper.AccountUser(u) })
 	}},
-	{name: schema.ResOrganization, route: turso.RouteOrganization, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+	schema.ResOrganization: {route: turso.RouteOrganization, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.Organization, error) {
 			o, err := j.a.API.GetOrganization(ctx, j.org)
 			return []turso.Organization{o}, err
 		}, func(o turso.Organization) schema.Row { return mapper.Organization(o) })
 	}},
-	{name: schema.ResMembers, route: turso.RouteMembers, fetch: (*Syncer).fetchMembers, prefetched: (*Syncer).prefetchedMembers,
+	schema.ResMembers: {route: turso.RouteMembers, fetch: (*Syncer).fetchMembers, prefetched: (*Syncer).prefetchedMembers,
 		settles: func(st string) bool { return st == storage.StatusComplete }},
-	{name: schema.ResInvites, route: turso.RouteInvites, fetch: (*Syncer).fetchInvites, prefetched: (*Syncer).prefetchedInvites,
+	schema.ResInvites: {route: turso.RouteInvites, fetch: (*Syncer).fetchInvites, prefetched: (*Syncer).prefetchedInvites,
 		// Invites unavailable by plan leave nothing of them to be stale.
 		settles: func(st string) bool { return st == storage.StatusComplete || st == storage.StatusUnavailable }},
-	{name: schema.ResDatabases, route: turso.RouteDatabases, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+	schema.ResDatabases: {route: turso.RouteDatabases, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		st, err := s.stageDatabases(ctx, j.a, j.org, j.of)
 		j.sc.Rows = st
 		if st != nil {
@@ -66,52 +70,50 @@ var registry = []resource{
 		}
 		return err
 	}},
-	{name: schema.ResGroups, route: turso.RouteGroups, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+	schema.ResGroups: {route: turso.RouteGroups, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.Group, error) { return j.a.API.ListGroups(ctx, j.org) },
 			func(g turso.Group) schema.Row { return mapper.Group(j.org, g) })
 	}},
-	{name: schema.ResAPITokens, route: turso.RouteAPITokens, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+	schema.ResAPITokens: {route: turso.RouteAPITokens, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.APIToken, error) { return j.a.API.ListAPITokens(ctx, j.org) },
 			func(t turso.APIToken) schema.Row { return mapper.APIToken(j.org, t) })
 	}},
-	{name: schema.ResSubscriptions, route: turso.RouteSubscription, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+	schema.ResSubscriptions: {route: turso.RouteSubscription, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.Subscription, error) {
 			sub, err := j.a.API.GetSubscription(ctx, j.org)
 			return []turso.Subscription{sub}, err
 		}, func(sub turso.Subscription) schema.Row { return mapper.Subscription(j.org, sub) })
 	}},
-	{name: schema.ResPlans, route: turso.RoutePlans, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+	schema.ResPlans: {route: turso.RoutePlans, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.Plan, error) { return j.a.API.ListPlans(ctx, j.org) },
 			func(p turso.Plan) schema.Row { return mapper.Plan(j.org, p) })
 	}},
-	{name: schema.ResInvoices, route: turso.RouteInvoices, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+	schema.ResInvoices: {route: turso.RouteInvoices, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.Invoice, error) { return j.a.API.ListInvoices(ctx, j.org) },
 			func(i turso.Invoice) schema.Row { return mapper.Invoice(j.org, i) })
 	}},
-	{name: schema.ResAuditLogs, route: turso.RouteAuditLogs, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+	schema.ResAuditLogs: {route: turso.RouteAuditLogs, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return s.fetchAudit(ctx, j.a, j.org, j.sc)
 	}},
-	{name: schema.ResUsage, route: turso.RouteUsage, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
+	schema.ResUsage: {route: turso.RouteUsage, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		st, err := s.stageUsage(ctx, j.a, j.org, j.of)
 		j.sc.Usage = st
 		return err
 	}},
-	{name: schema.ResDatabaseDetails, route: turso.RouteDatabaseConfig, fetch: (*Syncer).fetchDatabaseDetails},
+	schema.ResDatabaseDetails: {route: turso.RouteDatabaseConfig, fetch: (*Syncer).fetchDatabaseDetails},
 }
 
-// The entries above are kept in schema.Registry's order, each with its
-// schema facts; a resource missing on either side is a build mistake.
-func init() {
-	if len(registry) != len(schema.Registry) {
-		panic(fmt.Sprintf("sync: %d resources, schema has %d", len(registry), len(schema.Registry)))
-	}
-	for i := range registry {
-		if registry[i].name != schema.Registry[i].Name {
-			panic(fmt.Sprintf("sync: resource %d is %q, schema's is %q", i, registry[i].name, schema.Registry[i].Name))
+// registry is every resource with a reader, in schema.Registry's order
+// (the order a pass handles them).
+var registry = func() []resource {
+	out := make([]resource, 0, len(schema.Registry))
+	for _, r := range schema.Registry {
+		if rd, ok := readers[r.Name]; ok {
+			out = append(out, resource{Resource: r, reader: rd})
 		}
-		registry[i].Resource = schema.Registry[i]
 	}
-}
+	return out
+}()
 
 // resourceNamed returns the registry entry of a resource, or nil.
 func resourceNamed(name string) *resource {
