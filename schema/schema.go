@@ -45,6 +45,15 @@ type Table struct {
 // Quoted is the table name quoted for SQL ("groups" is a keyword).
 func (t *Table) Quoted() string { return `"` + t.Name + `"` }
 
+// Rows is a slice of a row type as rows.
+func Rows[T Row](xs []T) []Row {
+	out := make([]Row, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
 // Row is one entity row, whatever its table.
 type Row interface {
 	Table() *Table

@@ -374,14 +374,6 @@ func (p *plan) addUsers(ctx context.Context, users RowIter, baseline bool, tally
 	return flush()
 }
 
-func rowsOf[T schema.Row](xs []T) []schema.Row {
-	out := make([]schema.Row, len(xs))
-	for i, x := range xs {
-		out[i] = x
-	}
-	return out
-}
-
 // tally counts rows whatever their table: a tallier for steps that write
 // one table.
 func (c *Counts) tally(_ *schema.Table, op string, n int) {

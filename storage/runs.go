@@ -181,7 +181,7 @@ func (s *Store) applyAccount(ctx context.Context, account string, runID int64, r
 	p := s.newPlan(account, runID, false)
 	defer p.discard(ctx)
 	p.open("account")
-	st, err := s.Stage(ctx, account, rowsOf(roles))
+	st, err := s.Stage(ctx, account, schema.Rows(roles))
 	if err != nil {
 		return c, fmt.Errorf("apply account %s: roles: %w", account, err)
 	}

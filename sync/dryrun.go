@@ -8,9 +8,11 @@ import (
 	"github.com/tursync/tursync/storage"
 )
 
-// DryRun wraps a Store so a pass fetches and diffs but writes nothing: org
-// writes are computed inside a transaction that is rolled back, and run
-// records are not kept.
+// DryRun wraps a Store so a pass fetches and diffs but writes nothing: an
+// org's pass is planned with storage.OrgPass.DryRun set, so its batch is
+// built (counts and planned changes) but never committed and no stage row
+// is written; run records, scopes, leases and the users' settlement are
+// skipped.
 func DryRun(s Store) Store { return dryStore{s} }
 
 type dryStore struct{ Store }

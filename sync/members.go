@@ -203,7 +203,7 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 		us, ras := mapper.Members(org, ms)
 		// A member the answer repeats: the first wins, the stager counts
 		// the rest (Staged.Repeated).
-		taken, err := roles.Page(ctx, rowsOf(ras))
+		taken, err := roles.Page(ctx, schema.Rows(ras))
 		if err != nil {
 			return err
 		}
@@ -331,8 +331,8 @@ func (s *Syncer) stageInvites(ctx context.Context, a Account, org string, is []t
 		return err
 	}
 	invs, users, ras := mapper.Invites(org, is, dir)
-	sc.Users = storage.SliceIter(rowsOf(users))
-	sc.Rows, err = s.store.Stage(ctx, a.ID, append(rowsOf(invs), rowsOf(ras)...))
+	sc.Users = storage.SliceIter(schema.Rows(users))
+	sc.Rows, err = s.store.Stage(ctx, a.ID, append(schema.Rows(invs), schema.Rows(ras)...))
 	return err
 }
 

@@ -294,14 +294,6 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-func rowsOf[T schema.Row](xs []T) []schema.Row {
-	out := make([]schema.Row, len(xs))
-	for i, x := range xs {
-		out[i] = x
-	}
-	return out
-}
-
 // stageDatabases fetches an org's databases page by page and hands each
 // page to a stager as it arrives (storage diffs it and keeps only what to
 // write): memory holds one page whatever the org's size.

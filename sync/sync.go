@@ -1,7 +1,7 @@
 // Package sync orchestrates passes: for each account the plan of orgs and
 // resources, the scopes and their statuses, the delete guard and the
-// per-org commit. It declares the small interfaces it consumes (API, Store)
-// so its tests can use fakes.
+// per-org commit. It declares the interfaces it consumes (API, Store), so
+// its tests can wrap or replace them.
 package sync
 
 import (

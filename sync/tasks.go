@@ -13,7 +13,8 @@ import (
 	"github.com/tursync/tursync/storage"
 )
 
-// Task is a scheduled job beside the account passes: an extraction query.
+// Task is a scheduled job beside the account passes: an extraction query
+// or a webhook endpoint's delivery (Kind says which).
 // It runs on its schedule with the jitter of the passes (spread by its
 // ID), takes one of the same concurrency slots, holds its lease while it
 // runs so that one daemon runs it at a time, and a run still going makes
