@@ -8,7 +8,8 @@ import (
 
 // TestImportArrows keeps the package graph of STYLE.md: cmd -> sync ->
 // {turso, mapper, storage, metrics}, mapper -> {turso, schema}, storage -> schema,
-// extract -> {turso, storage, schema}, webhook -> {storage, schema};
+// extract -> {turso, storage, schema}, webhook -> {storage, schema},
+// lease -> storage;
 // turso and storage never import each other, mapper does no I/O, nothing
 // imports cmd.
 func TestImportArrows(t *testing.T) {
@@ -18,10 +19,12 @@ func TestImportArrows(t *testing.T) {
 		"turso/tursotest": {"storage", "schema", "mapper", "sync", "metrics", "cmd/tursync"},
 		"schema":          {"turso", "storage", "mapper", "sync", "metrics", "cmd/tursync"},
 		"mapper":          {"storage", "sync", "metrics", "cmd/tursync"},
-		"storage":         {"turso", "mapper", "sync", "metrics", "cmd/tursync"},
-		"metrics":         {"turso", "storage", "mapper", "schema", "sync", "cmd/tursync"},
-		"sync":            {"cmd/tursync"},
-		"extract":         {"mapper", "sync", "metrics", "cmd/tursync"},
+		"storage":         {"turso", "mapper", "sync", "metrics", "lease", "cmd/tursync"},
+		// Leases know the mirror only: every writer holds its own through it.
+		"lease":   {"turso", "mapper", "sync", "metrics", "extract", "webhook", "cmd/tursync"},
+		"metrics": {"turso", "storage", "mapper", "schema", "sync", "cmd/tursync"},
+		"sync":    {"cmd/tursync"},
+		"extract": {"mapper", "sync", "metrics", "cmd/tursync"},
 		// Delivery reads the mirror and knows no Platform API.
 		"webhook": {"turso", "mapper", "sync", "metrics", "extract", "cmd/tursync"},
 		// The test helpers never reach the binary.

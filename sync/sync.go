@@ -14,6 +14,7 @@ import (
 	stdsync "sync"
 	"time"
 
+	"github.com/tursync/tursync/lease"
 	"github.com/tursync/tursync/mapper"
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/schema"
@@ -73,7 +74,7 @@ type Store interface {
 const (
 	DefaultSchedule              = "@every 15m"
 	DefaultMaxConcurrentAccounts = 4
-	DefaultLeaseTTL              = 30 * time.Second
+	DefaultLeaseTTL              = lease.DefaultTTL
 	DefaultBackfill              = 720 * time.Hour
 	DefaultGuardMaxFraction      = 0.5
 	DefaultGuardMinRows          = 10
@@ -180,8 +181,9 @@ func interruption(ctx context.Context) *Interrupted {
 
 // Syncer runs passes against a mirror.
 type Syncer struct {
-	store Store
-	o     Options
+	store  Store
+	o      Options
+	leases *lease.Holder // the accounts' leases, and the tasks' (HoldLease)
 	// mu guards what need not cost a request or a write on every pass:
 	// the locations list, each token's validation, each account's roles.
 	mu          stdsync.Mutex
@@ -226,7 +228,12 @@ func New(store Store, o Options) *Syncer {
 	if o.DetailsBudget <= 0 {
 		o.DetailsBudget = DefaultDetailsBudget
 	}
-	return &Syncer{store: store, o: o, validatedAt: map[string]time.Time{}, roles: map[string]bool{}, inflight: map[string]*Progress{}}
+	lo := lease.Options{Owner: o.Owner, TTL: o.LeaseTTL, Wait: o.LeaseWait, Logger: o.Logger}
+	if o.Metrics != nil {
+		lo.Observer = o.Metrics
+	}
+	return &Syncer{store: store, o: o, leases: lease.New(store, lo), validatedAt: map[string]time.Time{}, roles: map[string]bool{},
+		inflight: map[string]*Progress{}}
 }
 
 // Result is what one account pass did.
@@ -353,7 +360,7 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 	if err := s.store.CheckIdentity(ctx); err != nil {
 		return failed(err)
 	}
-	ctx, release, err := s.holdLease(ctx, a.ID, log)
+	ctx, release, err := s.leases.Hold(ctx, a.ID)
 	var held *storage.LeaseHeldError
 	if errors.As(err, &held) {
 		res.Status, res.Err = StatusSkipped, err
@@ -613,97 +620,7 @@ func interruptedSummary(res Result) string {
 // until release is called; the context ends if it is lost. When another
 // process holds it, the error is a *storage.LeaseHeldError.
 func (s *Syncer) HoldLease(ctx context.Context, key string) (context.Context, func(), error) {
-	return s.holdLease(ctx, key, s.o.Logger.With("lease", key))
-}
-
-// holdLease takes the account's lease and keeps it renewed until release
-// is called. When another process holds it, the error is a
-// *storage.LeaseHeldError, logged here and counted.
-func (s *Syncer) holdLease(ctx context.Context, account string, log *slog.Logger) (context.Context, func(), error) {
-	lease, err := s.takeLease(ctx, account)
-	var held *storage.LeaseHeldError
-	if errors.As(err, &held) {
-		log.Info("pass skipped: another process holds the account's lease", "holder", held.Holder.Owner,
-			"until", held.Holder.ExpiresAt.UTC().Format(time.RFC3339))
-		s.o.Metrics.LeaseSkipped(account)
-	}
-	if err != nil {
-		return ctx, nil, err
-	}
-	if lease.TakenFrom != "" {
-		log.Warn("took over the lease of a process of this host that no longer runs (killed mid-pass?), without waiting for lease_ttl",
-			"holder", lease.TakenFrom)
-		s.o.Metrics.LeaseTakenOver(account)
-	}
-	s.o.Metrics.LeaseHeld(account, true)
-	ctx, stopRenewing := s.keepLease(ctx, lease, log)
-	return ctx, func() {
-		stopRenewing()
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := s.store.ReleaseLease(rctx, lease); err != nil {
-			log.Warn("lease not released; it expires by itself", "error", err)
-		}
-		s.o.Metrics.LeaseHeld(account, false)
-	}, nil
-}
-
-// takeLease takes the account's lease, waiting up to LeaseWait while
-// another process holds it.
-func (s *Syncer) takeLease(ctx context.Context, account string) (*storage.Lease, error) {
-	deadline := time.Now().Add(s.o.LeaseWait)
-	for {
-		l, err := s.store.AcquireLease(ctx, account, s.o.Owner, s.o.LeaseTTL)
-		var held *storage.LeaseHeldError
-		if !errors.As(err, &held) || !time.Now().Before(deadline) {
-			return l, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(min(500*time.Millisecond, time.Until(deadline))):
-		}
-	}
-}
-
-// keepLease renews the lease every third of its TTL until stop is called.
-// A lost lease cancels the pass: its commits would be refused anyway.
-func (s *Syncer) keepLease(ctx context.Context, l *storage.Lease, log *slog.Logger) (context.Context, func()) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	done := make(chan struct{})
-	var wg stdsync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(s.o.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			rctx, rcancel := context.WithTimeout(ctx, s.o.LeaseTTL/3)
-			err := s.store.RenewLease(rctx, l, s.o.LeaseTTL)
-			rcancel()
-			if errors.Is(err, storage.ErrLeaseLost) {
-				log.Error("lease lost; the pass stops and commits nothing more", "error", err)
-				cancel(err)
-				return
-			}
-			if err != nil {
-				// The mirror may be back before the lease runs out.
-				log.Warn("lease not renewed", "error", err)
-			}
-		}
-	}()
-	return ctx, func() {
-		close(done)
-		wg.Wait()
-		cancel(nil)
-	}
+	return s.leases.Hold(ctx, key)
 }
 
 // validateDue reports whether the account's token is due for validation,

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/tursync/tursync/extract"
+	"github.com/tursync/tursync/lease"
 	"github.com/tursync/tursync/storage"
-	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
 )
 
@@ -61,7 +61,7 @@ func (m *Main) runExtract(ctx context.Context, args []string) error {
 		return nil
 	}
 	minters := m.wiring().minters(&cfg, newLimiters(), nil, log)
-	leases := tsync.New(st, m.wiring().syncerOptions(cfg, log))
+	leases := lease.New(st, lease.Options{Owner: m.owner(), TTL: time.Duration(cfg.Sync.LeaseTTL), Logger: log})
 	failed := false
 	sums := []extractSummaryReport{}
 	for _, q := range queries {
@@ -94,8 +94,8 @@ func (m *Main) runExtract(ctx context.Context, args []string) error {
 
 // runLeased runs a query under its lease, as the daemon does, so that a
 // one-shot run and a daemon never run the same query at once.
-func runLeased(ctx context.Context, leases *tsync.Syncer, ex *extract.Extractor, q extract.Query, minters extract.Accounts) (extract.Summary, error) {
-	ctx, release, err := leases.HoldLease(ctx, extractLease(q.Name))
+func runLeased(ctx context.Context, leases *lease.Holder, ex *extract.Extractor, q extract.Query, minters extract.Accounts) (extract.Summary, error) {
+	ctx, release, err := leases.Hold(ctx, extractLease(q.Name))
 	var held *storage.LeaseHeldError
 	if errors.As(err, &held) {
 		return extract.Summary{}, fmt.Errorf("another process (%s) runs it now, until %s at the latest", held.Holder.Owner,
