@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestImportArrows keeps the package graph of STYLE.md: cmd -> sync ->
+// TestImportArrows keeps the package graph of docs/style.md: cmd -> sync ->
 // {turso, mapper, storage, metrics}, mapper -> {turso, schema}, storage -> schema,
 // extract -> {turso, storage, schema}, webhook -> {storage, schema},
 // lease -> storage;

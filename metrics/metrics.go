@@ -16,7 +16,7 @@ import (
 
 const namespace = "tursync"
 
-// Metrics are the collectors of PRODUCT.md. A nil *Metrics is valid and
+// Metrics are the collectors the README lists. A nil *Metrics is valid and
 // records nothing, so one-shot commands and tests need not build one.
 //
 // Labels carry account ids (from the config), org slugs and route templates
@@ -60,7 +60,7 @@ type Metrics struct {
 	webhookEndpoints map[string]bool
 }
 
-// New registers every collector of PRODUCT.md on reg, plus build_info with
+// New registers every collector on reg, plus build_info with
 // version and the Go version.
 func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 	f := promauto.With(reg)

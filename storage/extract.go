@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// The statuses of extract_status (PRODUCT.md, Cross-tenant extraction).
+// The statuses of extract_status (docs/extract.md).
 const (
 	ExtractOK      = StatusOK
 	ExtractFailed  = StatusFailed

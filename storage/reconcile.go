@@ -41,7 +41,7 @@ const (
 	ClassMirror = "mirror"
 )
 
-// Guard is the delete guard of PRODUCT.md: a complete scope that would
+// Guard is the delete guard (docs/reconcile.md, rule 4): a complete scope that would
 // tombstone more than MaxFraction of its live rows, and more than MinRows
 // rows, keeps them.
 type Guard struct {

@@ -33,7 +33,7 @@ type pass struct {
 // noGuard never trips.
 var noGuard = storage.Guard{MaxFraction: 1, MinRows: 1000}
 
-// TestReconcileRules walks the reconcile rules of PRODUCT.md through the
+// TestReconcileRules walks the reconcile rules (docs/reconcile.md) through the
 // storage layer alone, for the databases of one org, on file: and sqld:
 // the silent baseline, create, update, unchanged, tombstone, restore, the
 // guard and its override, failed and unavailable scopes, offboarding.

@@ -69,7 +69,7 @@ type Store interface {
 	ReleaseLease(ctx context.Context, l *storage.Lease) error
 }
 
-// The defaults of PRODUCT.md that a pass applies where its options are
+// The defaults (config.example.yaml) that a pass applies where its options are
 // silent; the config's defaults are these same values.
 const (
 	DefaultSchedule              = "@every 15m"
@@ -100,7 +100,7 @@ type Account struct {
 	API       API
 }
 
-// Options tune a pass. Zero values take PRODUCT.md's defaults.
+// Options tune a pass. Zero values take the defaults above.
 type Options struct {
 	Guard        storage.Guard
 	ForceDeletes bool

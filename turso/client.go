@@ -32,7 +32,7 @@ var Version = "dev"
 // UserAgent is what every request says of its client.
 func UserAgent() string { return "tursync/" + Version + " (+https://github.com/tursync/tursync)" }
 
-// Defaults of the client; PRODUCT.md lists the config keys that change them.
+// Defaults of the client; config.example.yaml lists the keys that change them.
 const (
 	DefaultBaseURL          = "https://api.turso.tech"
 	DefaultTimeout          = 30 * time.Second

@@ -28,7 +28,7 @@ import (
 // Duration is a time.Duration written as "30s" or "720h" in YAML; 0 is allowed.
 type Duration time.Duration
 
-// Config is the YAML configuration of PRODUCT.md.
+// Config is the YAML configuration (config.example.yaml documents every key).
 type Config struct {
 	Mirror           MirrorConfig      `yaml:"mirror"`
 	API              APIConfig         `yaml:"api"`
@@ -156,7 +156,7 @@ type AccountConfig struct {
 	line int // where the account starts, for errors
 }
 
-// DefaultConfig returns the defaults PRODUCT.md lists.
+// DefaultConfig returns the defaults config.example.yaml shows.
 func DefaultConfig() Config {
 	return Config{
 		Mirror: MirrorConfig{BusyTimeout: Duration(storage.DefaultBusyTimeout), FileMode: "0600"},

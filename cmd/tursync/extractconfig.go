@@ -13,7 +13,7 @@ import (
 	"github.com/tursync/tursync/extract"
 )
 
-// ExtractConfig is cross-tenant extraction (PRODUCT.md).
+// ExtractConfig is cross-tenant extraction (docs/extract.md).
 type ExtractConfig struct {
 	// Concurrency is how many databases are queried at once, per process.
 	Concurrency int `yaml:"concurrency"`

@@ -188,7 +188,7 @@ func signalName(s os.Signal) string {
 	return s.String()
 }
 
-// exitCode maps an error to the exit codes of PRODUCT.md and prints it.
+// exitCode maps an error to the exit codes (docs/style.md) and prints it.
 func exitCode(err error, stderr io.Writer) int {
 	code := codeOf(err)
 	if code != 0 && !errors.Is(err, ErrSyncFailed) && !errors.Is(err, ErrExtractFailed) && !errors.Is(err, ErrWebhookFailed) {

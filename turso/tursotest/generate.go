@@ -18,7 +18,7 @@ type Size struct {
 	AuditEvents int
 }
 
-// The scales of `tursync simulate`, as PRODUCT.md defines them.
+// The scales of `tursync simulate`.
 var (
 	Small = Size{Orgs: 3, Members: 24, Invites: 6, Databases: 300, Groups: 4, APITokens: 5, AuditEvents: 240}
 	Large = Size{Orgs: 1, Members: 5000, Invites: 1000, Databases: 250000, Groups: 100, APITokens: 50, AuditEvents: 20000}
