@@ -28,7 +28,7 @@ func TestImportArrows(t *testing.T) {
 		// Delivery reads the mirror and knows no Platform API.
 		"webhook": {"turso", "mapper", "sync", "metrics", "extract", "cmd/tursync"},
 		// The test helpers never reach the binary.
-		"cmd/tursync": {"internal/sqldtest", "internal/testclock", "internal/testbin", "internal/webhooktest", "internal/testproc"},
+		"cmd/tursync": {"internal/sqldtest", "internal/testclock", "internal/testbin", "internal/webhooktest", "internal/testproc", "internal/testlong"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()

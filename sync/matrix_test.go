@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tursync/tursync/internal/testlong"
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
@@ -383,6 +384,7 @@ type matrixTotals struct {
 }
 
 func TestFaultMatrix(t *testing.T) {
+	testlong.Skip(t)
 	var tot matrixTotals
 	t.Run("scopes", func(t *testing.T) {
 		for _, sc := range matrixScopes() {

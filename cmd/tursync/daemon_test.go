@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/internal/testlong"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
@@ -392,6 +393,7 @@ func readState(t *testing.T, path string) orgState {
 // at its previous state or all at its new one. With a long shutdown
 // timeout the org finishes; with a short one its transaction rolls back.
 func TestSIGTERMWhileAnOrgIsWritten(t *testing.T) {
+	testlong.Skip(t)
 	size := sigtermSize(t)
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 5, Size: size, Token: cmdToken})
 	for _, c := range []struct {
