@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// Discarding a plan's stage rows never removes another plan's, whether the
-// table is emptied at once (only this plan's rows) or row by row.
+// Discarding a batch's stage rows never removes another batch's, whether the
+// table is emptied at once (only this batch's rows) or row by row.
 func TestDiscardLeavesAnotherPlansStageRows(t *testing.T) {
 	ctx := context.Background()
 	st, err := Open(ctx, "file:"+filepath.Join(t.TempDir(), "m.db"), Options{})
@@ -16,7 +16,7 @@ func TestDiscardLeavesAnotherPlansStageRows(t *testing.T) {
 	}
 	defer st.Close()
 	cols := []string{"stage_id", "account_id", "k1", "k2"}
-	count := func(p *plan) int {
+	count := func(p *txBatch) int {
 		var n int
 		q := `SELECT count(*) FROM stage_keys WHERE stage_id >= ? AND stage_id < ?`
 		if err := st.db.QueryRowContext(ctx, q, p.base+"/", p.base+"0").Scan(&n); err != nil {
@@ -24,8 +24,8 @@ func TestDiscardLeavesAnotherPlansStageRows(t *testing.T) {
 		}
 		return n
 	}
-	a, b := st.newPlan("acme", 1, false), st.newPlan("other", 2, false)
-	for i, p := range []*plan{a, b} {
+	a, b := st.newTxBatch("acme", 1, false), st.newTxBatch("other", 2, false)
+	for i, p := range []*txBatch{a, b} {
 		for k := 0; k < 3+i; k++ {
 			if err := p.stage(ctx, "stage_keys", cols, p.base+"/members:t", p.account, "k", string(rune('a'+k))); err != nil {
 				t.Fatal(err)

@@ -87,7 +87,7 @@ func (ta Tally) Merge(other Tally) {
 	}
 }
 
-// tallier counts rows of a table by op; a plan's steps count through one.
+// tallier counts rows of a table by op; a batch's steps count through one.
 type tallier func(t *schema.Table, op string, n int)
 
 // RowIter yields rows one at a time so a scope of any size streams through.
@@ -190,13 +190,13 @@ const TxnWarnAfter = 3 * time.Second
 // write nothing but their sync_scopes record. On a mirror error nothing of
 // the org is written and the error is returned. Every read it needs happens
 // before the commit, whose transaction holds the write lock only while the
-// server copies staged rows into place (see plan).
+// server copies staged rows into place (see batch).
 func (s *Store) ApplyOrg(ctx context.Context, p *OrgPass) error {
 	return s.explainWrite(s.applyOrg(ctx, p))
 }
 
 func (s *Store) applyOrg(ctx context.Context, p *OrgPass) error {
-	pl := s.newPlan(p.Account, p.RunID, p.DryRun)
+	pl := s.newTxBatch(p.Account, p.RunID, p.DryRun)
 	defer pl.discard(ctx)
 	if p.Offboard {
 		if err := pl.offboard(ctx, p); err != nil {
@@ -225,7 +225,7 @@ func (s *Store) applyOrg(ctx context.Context, p *OrgPass) error {
 
 // baseline reports whether this is the scope's first complete pass, which
 // writes rows but no per-row change events.
-func (p *plan) baseline(ctx context.Context, org, resource string) (bool, error) {
+func (p *txBatch) baseline(ctx context.Context, org, resource string) (bool, error) {
 	var n int
 	err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM sync_scopes WHERE account_id = ? AND organization_id = ? AND resource = ? AND status IN ('complete', 'guarded')`,
 		p.account, org, resource).Scan(&n)
@@ -244,7 +244,7 @@ func resourceOf(name string) (*schema.Resource, error) {
 	return r, nil
 }
 
-func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
+func (p *txBatch) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
 	baseline, err := p.baseline(ctx, op.Org, sc.Resource)
 	if err != nil {
 		return err
@@ -310,7 +310,7 @@ func (p *plan) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error {
 
 // stampRefreshed stamps the refresh time of every row the scope fetched in
 // the tables that keep one.
-func (p *plan) stampRefreshed(ctx context.Context, res *schema.Resource, keys KeyIter) error {
+func (p *txBatch) stampRefreshed(ctx context.Context, res *schema.Resource, keys KeyIter) error {
 	for _, f := range res.Feeds {
 		t := f.Table
 		if t.RefreshedColumn == "" {
@@ -333,7 +333,7 @@ func (p *plan) stampRefreshed(ctx context.Context, res *schema.Resource, keys Ke
 
 // stageKey stages one row's key under sid, for a statement of the commit
 // to pick the rows by (stagedKeys).
-func (p *plan) stageKey(ctx context.Context, sid string, k []string) error {
+func (p *txBatch) stageKey(ctx context.Context, sid string, k []string) error {
 	k2 := ""
 	if len(k) > 1 {
 		k2 = k[1]
@@ -351,7 +351,7 @@ func stagedKeys(t *schema.Table) string {
 
 // addUsers diffs a scope's users against the mirror as it is now, a batch
 // at a time, and plans those to write.
-func (p *plan) addUsers(ctx context.Context, users RowIter, baseline bool, tally tallier) error {
+func (p *txBatch) addUsers(ctx context.Context, users RowIter, baseline bool, tally tallier) error {
 	batch := make([]schema.Row, 0, diffBatch)
 	flush := func() error {
 		st, err := p.s.Stage(ctx, p.account, batch)
@@ -403,7 +403,7 @@ const (
 	opUnchanged = "unchanged"
 )
 
-// seenKey identifies a row within one org's plan, scope or fetch: a byte
+// seenKey identifies a row within one org's batch, scope or fetch: a byte
 // for its table and its key columns but the org, which is the same for
 // all. A million role assignments are remembered in 11 bytes each, not 34.
 func seenKey(t *schema.Table, keys []string) string {
@@ -535,7 +535,7 @@ func liveCond(f feed, account, org string) (string, []any) {
 
 // tombstoneMissing tombstones the scope's live rows the fetch did not return,
 // unless the delete guard trips.
-func (p *plan) tombstoneMissing(ctx context.Context, op *OrgPass, res *schema.Resource, sc *Scope, baseline bool, tally tallier) error {
+func (p *txBatch) tombstoneMissing(ctx context.Context, op *OrgPass, res *schema.Resource, sc *Scope, baseline bool, tally tallier) error {
 	type gone struct {
 		f    feed
 		keys [][]string
@@ -582,8 +582,8 @@ func (p *plan) tombstoneMissing(ctx context.Context, op *OrgPass, res *schema.Re
 }
 
 // missing lists the feed's live rows of the org that the fetch did not
-// return and that no scope of this plan writes.
-func (p *plan) missing(ctx context.Context, f feed, org string, st *Staged) ([][]string, error) {
+// return and that no scope of this batch writes.
+func (p *txBatch) missing(ctx context.Context, f feed, org string, st *Staged) ([][]string, error) {
 	if st != nil && st.allFetched != nil && *st.allFetched == f {
 		return nil, nil
 	}
@@ -716,7 +716,7 @@ func eventOrgExpr(t *schema.Table) string {
 // that tombstone them, with the reason decided at commit time (an invite is
 // accepted when the members this very commit writes include its email),
 // and their deleted events.
-func (p *plan) tombstoneKeys(ctx context.Context, f feed, keys [][]string, baseline bool) error {
+func (p *txBatch) tombstoneKeys(ctx context.Context, f feed, keys [][]string, baseline bool) error {
 	t := f.Table
 	sid := p.sec.id + ":" + t.Name
 	for _, k := range keys {
@@ -737,7 +737,7 @@ func (p *plan) tombstoneKeys(ctx context.Context, f feed, keys [][]string, basel
 	return nil
 }
 
-func (p *plan) applyAudit(ctx context.Context, org string, sc *Scope) error {
+func (p *txBatch) applyAudit(ctx context.Context, org string, sc *Scope) error {
 	if len(sc.Audit) == 0 {
 		return nil
 	}
@@ -798,7 +798,7 @@ type StagedUsage struct {
 }
 
 // applyUsage stages the day's new and changed usage counters.
-func (p *plan) applyUsage(ctx context.Context, sc *Scope) error {
+func (p *txBatch) applyUsage(ctx context.Context, sc *Scope) error {
 	st := sc.Usage
 	if st == nil {
 		return nil
@@ -838,7 +838,7 @@ func (p *plan) applyUsage(ctx context.Context, sc *Scope) error {
 	return nil
 }
 
-func (p *plan) recordScope(org string, sc *Scope) {
+func (p *txBatch) recordScope(org string, sc *Scope) {
 	if sc.Status == StatusInterrupted {
 		return // nothing of it ran to an outcome; see StatusInterrupted
 	}
@@ -860,7 +860,7 @@ func nullStr(s string) any {
 // offboardCounts counts an offboarded org's live rows under the label of
 // the feed each belongs to, so that the rows its offboarding deletes
 // count where its resources' rows count.
-func (p *plan) offboardCounts(ctx context.Context, org string) (Tally, error) {
+func (p *txBatch) offboardCounts(ctx context.Context, org string) (Tally, error) {
 	out := Tally{}
 	for _, r := range schema.Registry {
 		for _, f := range r.Feeds {
@@ -881,7 +881,7 @@ func (p *plan) offboardCounts(ctx context.Context, org string) (Tally, error) {
 }
 
 // offboard tombstones every live row of a vanished org, subject to the guard.
-func (p *plan) offboard(ctx context.Context, op *OrgPass) error {
+func (p *txBatch) offboard(ctx context.Context, op *OrgPass) error {
 	sc := &Scope{Resource: schema.ResOrganization, Status: StatusComplete, StartedAt: p.s.now(), FinishedAt: p.s.now()}
 	op.Scopes = []*Scope{sc}
 	var total int

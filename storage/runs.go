@@ -76,7 +76,7 @@ func (s *Store) FinishRun(ctx context.Context, r Run) error {
 // RecordFailedScopes records scopes of an org that never reached ApplyOrg
 // (the account failed before its orgs were written).
 func (s *Store) RecordFailedScopes(ctx context.Context, account string, runID int64, org string, scopes []*Scope) error {
-	p := s.newPlan(account, runID, false)
+	p := s.newTxBatch(account, runID, false)
 	for _, sc := range scopes {
 		p.recordScope(org, sc)
 	}
@@ -178,7 +178,7 @@ func (s *Store) ApplyAccount(ctx context.Context, account string, runID int64, r
 
 func (s *Store) applyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (Counts, error) {
 	var c Counts
-	p := s.newPlan(account, runID, false)
+	p := s.newTxBatch(account, runID, false)
 	defer p.discard(ctx)
 	p.open("account")
 	st, err := s.Stage(ctx, account, schema.Rows(roles))
@@ -273,7 +273,7 @@ func (s *Store) settleUsers(ctx context.Context, account string, runID int64, ru
 	if err != nil || len(changes) == 0 {
 		return Settlement{Settled: err == nil && unsettled == 0}, err
 	}
-	p := s.newPlan(account, runID, false)
+	p := s.newTxBatch(account, runID, false)
 	defer p.discard(ctx)
 	p.open("users")
 	started := s.ts(runStarted)

@@ -11,36 +11,36 @@ import (
 	"github.com/tursync/tursync/schema"
 )
 
-// plan gathers one commit. Everything that needs a read is decided here,
+// txBatch gathers one commit. Everything that needs a read is decided here,
 // before the commit, against the mirror as it is (the account's lease
 // guarantees no other process writes it meanwhile): new and changed rows go
 // to the stage tables in many short statements, and the statements that
 // copy them into place, tombstone what vanished and record the scopes are
 // kept for the commit, which then does no read the client waits on.
-type plan struct {
+type txBatch struct {
 	s       *Store
 	account string
 	runID   int64
 	at      string
-	base    string // prefix of this plan's stage ids
+	base    string // prefix of this batch's stage ids
 	dry     bool   // compute counts, stage and commit nothing
 	stmts   []stmt
 	bufs    map[string]*stageBuf
 	staged  bool
-	written *keySet // seenKey of the rows this plan writes in shared tables
+	written *keySet // seenKey of the rows this batch writes in shared tables
 	seq     int64
 	sec     *section
 	took    time.Duration   // how long the commit's transaction took
-	used    map[string]bool // stage tables this plan wrote
+	used    map[string]bool // stage tables this batch wrote
 	rows    int             // rows it staged
 	w       *stageWriter    // sends full stage buffers; nil when idle
 	scope   *Scope          // the scope being planned, for a dry run's list
-	// touchesUsers: the plan writes users or role assignments.
+	// touchesUsers: the batch writes users or role assignments.
 	touchesUsers bool
 }
 
 // note lists one planned change of a dry run on the scope being planned.
-func (p *plan) note(c PlannedChange) {
+func (p *txBatch) note(c PlannedChange) {
 	sc := p.scope
 	if !p.dry || sc == nil {
 		return
@@ -52,7 +52,7 @@ func (p *plan) note(c PlannedChange) {
 	sc.Planned = append(sc.Planned, c)
 }
 
-// section is one scope's part of a plan: its stage id and what it staged.
+// section is one scope's part of a batch: its stage id and what it staged.
 type section struct {
 	id     string
 	tables []*tableUse
@@ -64,13 +64,13 @@ type tableUse struct {
 	new, changed int
 }
 
-func (s *Store) newPlan(account string, runID int64, dry bool) *plan {
-	return &plan{s: s, account: account, runID: runID, at: s.ts(s.now()), base: newStageID(), dry: dry,
+func (s *Store) newTxBatch(account string, runID int64, dry bool) *txBatch {
+	return &txBatch{s: s, account: account, runID: runID, at: s.ts(s.now()), base: newStageID(), dry: dry,
 		bufs: map[string]*stageBuf{}, written: newKeySet(), used: map[string]bool{}}
 }
 
 // open starts the section of one scope.
-func (p *plan) open(name string) *section {
+func (p *txBatch) open(name string) *section {
 	p.sec = &section{id: p.base + "/" + name}
 	return p.sec
 }
@@ -86,11 +86,11 @@ func (sec *section) use(t *schema.Table) *tableUse {
 	return u
 }
 
-func (p *plan) add(q string, args ...any) { p.stmts = append(p.stmts, stmt{q, args}) }
+func (p *txBatch) add(q string, args ...any) { p.stmts = append(p.stmts, stmt{q, args}) }
 
 // close adds the statements that apply the section's staged rows and
 // events; the caller adds tombstones and the scope record after.
-func (p *plan) close() {
+func (p *txBatch) close() {
 	sec := p.sec
 	for _, u := range sec.tables {
 		t := u.t
@@ -153,7 +153,7 @@ const (
 )
 
 // stage queues one row for table with the given columns.
-func (p *plan) stage(ctx context.Context, table string, cols []string, vals ...any) error {
+func (p *txBatch) stage(ctx context.Context, table string, cols []string, vals ...any) error {
 	if p.dry {
 		return nil
 	}
@@ -184,8 +184,8 @@ func (p *plan) stage(ctx context.Context, table string, cols []string, vals ...a
 }
 
 // flush hands a full buffer to the stage writer, which sends it while the
-// plan goes on reading and hashing the next rows.
-func (p *plan) flush(ctx context.Context, b *stageBuf) error {
+// batch goes on reading and hashing the next rows.
+func (p *txBatch) flush(ctx context.Context, b *stageBuf) error {
 	if len(b.args) == 0 {
 		return nil
 	}
@@ -204,7 +204,7 @@ func (p *plan) flush(ctx context.Context, b *stageBuf) error {
 }
 
 // flushAll sends what is left and waits until every staged row is written.
-func (p *plan) flushAll(ctx context.Context) error {
+func (p *txBatch) flushAll(ctx context.Context) error {
 	for _, b := range p.bufs {
 		if err := p.flush(ctx, b); err != nil {
 			p.waitWriter()
@@ -222,7 +222,7 @@ type stageWriter struct {
 	err  error // read only after done is closed
 }
 
-func (p *plan) startWriter(ctx context.Context) *stageWriter {
+func (p *txBatch) startWriter(ctx context.Context) *stageWriter {
 	w := &stageWriter{ch: make(chan stmt, 1), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
@@ -239,7 +239,7 @@ func (p *plan) startWriter(ctx context.Context) *stageWriter {
 }
 
 // waitWriter stops the stage writer, if one runs, and returns its error.
-func (p *plan) waitWriter() error {
+func (p *txBatch) waitWriter() error {
 	if p.w == nil {
 		return nil
 	}
@@ -250,15 +250,15 @@ func (p *plan) waitWriter() error {
 	return w.err
 }
 
-// discard removes what the plan staged, in short statements.
+// discard removes what the batch staged, in short statements.
 // It may be called again (and is, deferred): the second call does nothing.
 // truncate empties a stage table in one statement when it holds nothing
-// but this plan's rows: SQLite then drops the table's pages instead of
+// but this batch's rows: SQLite then drops the table's pages instead of
 // deleting row by row (2.4 s of CPU after a 250,000-database first pass).
 // A mirror file only. The check and the delete are one transaction, so
 // another writer staging rows in between makes it fail (SQLite refuses to
-// upgrade a stale read), and the caller deletes this plan's rows alone.
-func (p *plan) truncate(ctx context.Context, t string) bool {
+// upgrade a stale read), and the caller deletes this batch's rows alone.
+func (p *txBatch) truncate(ctx context.Context, t string) bool {
 	if p.s.remote {
 		return false
 	}
@@ -282,7 +282,7 @@ func (p *plan) truncate(ctx context.Context, t string) bool {
 	return true
 }
 
-func (p *plan) discard(ctx context.Context) {
+func (p *txBatch) discard(ctx context.Context) {
 	_ = p.waitWriter()
 	if !p.staged {
 		return
@@ -304,19 +304,19 @@ func (p *plan) discard(ctx context.Context) {
 	}
 	if !p.s.remote && p.rows >= vacuumAfterRows {
 		// Free pages go back to the file system (a no-op on a mirror file
-		// created without incremental auto-vacuum). A small plan's pages
+		// created without incremental auto-vacuum). A small batch's pages
 		// are simply reused by the next one.
 		_ = p.s.exec(ctx, nil, `PRAGMA incremental_vacuum`)
 	}
 }
 
-// vacuumAfterRows is how many staged rows make a plan give their pages
+// vacuumAfterRows is how many staged rows make a batch give their pages
 // back to the file system.
 const vacuumAfterRows = 10000
 
-// commit flushes the staged rows and runs the plan's statements in one
+// commit flushes the staged rows and runs the batch's statements in one
 // transaction that ends by removing its stage rows.
-func (p *plan) commit(ctx context.Context, fence *Lease) error {
+func (p *txBatch) commit(ctx context.Context, fence *Lease) error {
 	if p.dry {
 		return nil
 	}
@@ -336,7 +336,7 @@ func (p *plan) commit(ctx context.Context, fence *Lease) error {
 }
 
 // event queues a change event of the open section.
-func (p *plan) event(ctx context.Context, t *schema.Table, keys []string, op string, changes map[string]any) error {
+func (p *txBatch) event(ctx context.Context, t *schema.Table, keys []string, op string, changes map[string]any) error {
 	b, err := json.Marshal(changes)
 	if err != nil {
 		return err
@@ -367,9 +367,9 @@ func eventOrg(t *schema.Table, keys []string) any {
 // large org's 250,000 database ids in memory for nothing.
 func sharedTable(t *schema.Table) bool { return t == schema.Users || t == schema.RoleAssignments }
 
-// wrote reports whether the plan already writes the row sk of t, and
+// wrote reports whether the batch already writes the row sk of t, and
 // remembers it when t is shared.
-func (p *plan) wrote(sk string, t *schema.Table) bool {
+func (p *txBatch) wrote(sk string, t *schema.Table) bool {
 	if !sharedTable(t) {
 		return false
 	}
@@ -383,7 +383,7 @@ func stageCols(t *schema.Table) []string {
 
 // addNew stages a row Diff found new, with its created event unless this
 // is the scope's baseline.
-func (p *plan) addNew(ctx context.Context, r schema.Row, baseline bool) error {
+func (p *txBatch) addNew(ctx context.Context, r schema.Row, baseline bool) error {
 	t := r.Table()
 	keys, vals := r.KeyValues(), r.Values()
 	sk := seenKey(t, keys)
@@ -427,7 +427,7 @@ type oldRow struct {
 }
 
 // readOld reads the stored rows of rows (all of one table) by key.
-func (p *plan) readOld(ctx context.Context, t *schema.Table, rows []schema.Row) (map[string]oldRow, error) {
+func (p *txBatch) readOld(ctx context.Context, t *schema.Table, rows []schema.Row) (map[string]oldRow, error) {
 	out := make(map[string]oldRow, len(rows))
 	for start := 0; start < len(rows); start += diffBatch {
 		batch := rows[start:min(start+diffBatch, len(rows))]
@@ -475,7 +475,7 @@ func (p *plan) readOld(ctx context.Context, t *schema.Table, rows []schema.Row) 
 
 // addChanged stages rows Diff found changed or tombstoned, with their
 // updated or restored events, and counts them into c.
-func (p *plan) addChanged(ctx context.Context, rows []schema.Row, baseline bool, tally tallier) error {
+func (p *txBatch) addChanged(ctx context.Context, rows []schema.Row, baseline bool, tally tallier) error {
 	byTable := map[*schema.Table][]schema.Row{}
 	var order []*schema.Table
 	for _, r := range rows {
@@ -501,7 +501,7 @@ func (p *plan) addChanged(ctx context.Context, rows []schema.Row, baseline bool,
 }
 
 // change stages one changed row against its stored version.
-func (p *plan) change(ctx context.Context, r schema.Row, olds map[string]oldRow, baseline bool) (string, error) {
+func (p *txBatch) change(ctx context.Context, r schema.Row, olds map[string]oldRow, baseline bool) (string, error) {
 	t := r.Table()
 	keys, vals := r.KeyValues(), r.Values()
 	sk := seenKey(t, keys)
@@ -567,7 +567,7 @@ func (p *plan) change(ctx context.Context, r schema.Row, olds map[string]oldRow,
 
 // addStaged plans a staged scope's rows: new ones as they are, changed ones
 // against their stored version.
-func (p *plan) addStaged(ctx context.Context, st *Staged, baseline bool, tally tallier) error {
+func (p *txBatch) addStaged(ctx context.Context, st *Staged, baseline bool, tally tallier) error {
 	for t, n := range st.Unchanged {
 		tally(t, opUnchanged, n)
 	}
