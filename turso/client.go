@@ -299,40 +299,19 @@ func backoff(attempt int) time.Duration {
 }
 
 func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter time.Duration, err error) {
-	if c.opts.Limiter != nil {
-		start := time.Now()
-		if err := c.opts.Limiter.Wait(ctx); err != nil {
-			return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: fmt.Errorf("rate limiter: %w", err)}
-		}
-		if w := time.Since(start); w > time.Millisecond {
-			c.noteWait(w)
-		}
-	}
-	if err := ctx.Err(); err != nil {
+	if err := c.waitTurn(ctx, cl); err != nil {
 		return nil, 0, err
 	}
 	actx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	u := *c.base
-	u.Path = c.base.Path + cl.path
-	u.RawQuery = cl.query.Encode()
-	req, err := http.NewRequestWithContext(actx, cl.httpMethod(), u.String(), nil)
-	if err != nil {
-		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: err}
-	}
-	req.Header.Set("Authorization", "Bearer "+c.opts.Token.Reveal())
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", UserAgent())
-
-	c.reqs.Add(1)
 	start := time.Now()
-	resp, err := c.opts.HTTPClient.Do(req)
+	resp, err := c.do(actx, cl)
 	if err != nil {
 		c.observe(cl.endpoint, 0, start)
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
-		return nil, 0, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: c.explainUnreachable(scrubURL(err))}
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	var in io.Reader = resp.Body
@@ -340,27 +319,11 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 	if resp.StatusCode == http.StatusOK {
 		fields = newFieldCap(resp.Body, c.opts.MaxFieldBytes)
 		in = fields
-	}
-	if resp.StatusCode == http.StatusOK && cl.stream != nil {
-		r := &capReader{r: in, left: c.opts.MaxResponseBytes}
-		err := cl.stream(r)
-		c.observe(cl.endpoint, resp.StatusCode, start)
-		if err == nil {
-			return nil, 0, nil
+		if cl.stream != nil {
+			err := c.readStream(ctx, cl, in, fields)
+			c.observe(cl.endpoint, resp.StatusCode, start)
+			return nil, 0, err
 		}
-		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
-		}
-		ae := &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: resp.StatusCode, Class: ClassDecode, Err: err}
-		switch {
-		case fields.err != nil:
-			ae.Err = fields.err
-		case r.over:
-			ae.Err = fmt.Errorf("response larger than the %d-byte cap", c.opts.MaxResponseBytes)
-		case r.err != nil:
-			ae.Class, ae.Err = ClassNetwork, fmt.Errorf("read body: %w", scrubURL(r.err))
-		}
-		return nil, 0, errStreamed{ae}
 	}
 	body, err = io.ReadAll(io.LimitReader(in, c.opts.MaxResponseBytes+1))
 	c.observe(cl.endpoint, resp.StatusCode, start)
@@ -386,6 +349,65 @@ func (c *Client) attempt(ctx context.Context, cl call) (body []byte, retryAfter 
 		ae.Hint = c.tokenHint()
 	}
 	return nil, parseRetryAfter(resp.Header.Get("Retry-After"), c.opts.Now()), ae
+}
+
+// waitTurn waits for the token's bucket, counting a noticeable wait as
+// rate limiting.
+func (c *Client) waitTurn(ctx context.Context, cl call) error {
+	if c.opts.Limiter != nil {
+		start := time.Now()
+		if err := c.opts.Limiter.Wait(ctx); err != nil {
+			return &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: fmt.Errorf("rate limiter: %w", err)}
+		}
+		if w := time.Since(start); w > time.Millisecond {
+			c.noteWait(w)
+		}
+	}
+	return ctx.Err()
+}
+
+// do sends the call's request; a transport error is a network APIError
+// that names neither the URL nor the token.
+func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
+	u := *c.base
+	u.Path = c.base.Path + cl.path
+	u.RawQuery = cl.query.Encode()
+	req, err := http.NewRequestWithContext(ctx, cl.httpMethod(), u.String(), nil)
+	if err != nil {
+		return nil, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+c.opts.Token.Reveal())
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", UserAgent())
+	c.reqs.Add(1)
+	resp, err := c.opts.HTTPClient.Do(req)
+	if err != nil {
+		return nil, &APIError{Endpoint: cl.endpoint, Org: cl.org, Class: ClassNetwork, Err: c.explainUnreachable(scrubURL(err))}
+	}
+	return resp, nil
+}
+
+// readStream hands a 200's body to the call's stream as it arrives; a
+// failure is final (errStreamed): part of the answer was handed on.
+func (c *Client) readStream(ctx context.Context, cl call, in io.Reader, fields *fieldCap) error {
+	r := &capReader{r: in, left: c.opts.MaxResponseBytes}
+	err := cl.stream(r)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	ae := &APIError{Endpoint: cl.endpoint, Org: cl.org, Status: http.StatusOK, Class: ClassDecode, Err: err}
+	switch {
+	case fields.err != nil:
+		ae.Err = fields.err
+	case r.over:
+		ae.Err = fmt.Errorf("response larger than the %d-byte cap", c.opts.MaxResponseBytes)
+	case r.err != nil:
+		ae.Class, ae.Err = ClassNetwork, fmt.Errorf("read body: %w", scrubURL(r.err))
+	}
+	return errStreamed{ae}
 }
 
 // tokenHint says where the refused token lives and how to make another.
