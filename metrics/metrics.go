@@ -216,16 +216,12 @@ func (m *Metrics) ScopeDone(s Scope) {
 	if s.Status == statusGuarded {
 		m.guardTrips.WithLabelValues(s.Account, s.Org, s.Resource).Inc()
 	}
-	for op, n := range map[string]int{"created": s.Created, "updated": s.Updated, "deleted": s.Deleted} {
-		if n > 0 {
-			m.rowsWritten.WithLabelValues(s.Resource, op).Add(float64(n))
-		}
-	}
+	m.RowsWritten(s.Resource, s.Created, s.Updated, s.Deleted)
 }
 
-// RowsWritten counts rows a pass wrote under a label other than a scope's
-// own resource: the users the members and invites scopes write ("users"),
-// an invite's role assignment ("invites/role_assignments").
+// RowsWritten counts rows a pass wrote under a label: a scope's resource
+// (ScopeDone counts those), the users the members and invites scopes write
+// ("users"), an invite's role assignment ("invites/role_assignments").
 func (m *Metrics) RowsWritten(label string, created, updated, deleted int) {
 	if m == nil {
 		return

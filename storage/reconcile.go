@@ -72,19 +72,15 @@ type Tally map[string]Counts
 // add counts n rows of op under label t.
 func (ta Tally) add(t string, op string, n int) {
 	c := ta[t]
-	for i := 0; i < n; i++ {
-		c.count(op)
-	}
+	c.count(op, n)
 	ta[t] = c
 }
 
-// Merge adds another tally's counts.
-func (ta Tally) Merge(other Tally) {
-	for t, c := range other {
-		sum := ta[t]
-		sum.Add(c)
-		ta[t] = sum
-	}
+// Add adds counts under a label.
+func (ta Tally) Add(label string, c Counts) {
+	sum := ta[label]
+	sum.Add(c)
+	ta[label] = sum
 }
 
 // tallier counts rows of a table by op; a batch's steps count through one.
@@ -269,9 +265,7 @@ func (p *txBatch) applyScope(ctx context.Context, op *OrgPass, sc *Scope) error 
 	tally := func(t *schema.Table, op string, n int) {
 		sc.Written.add(res.LabelOf(t), op, n)
 		if t == own {
-			for i := 0; i < n; i++ {
-				sc.Counts.count(op)
-			}
+			sc.Counts.count(op, n)
 		}
 	}
 	if sc.Users != nil {
@@ -376,22 +370,19 @@ func (p *txBatch) addUsers(ctx context.Context, users RowIter, baseline bool, ta
 
 // tally counts rows whatever their table: a tallier for steps that write
 // one table.
-func (c *Counts) tally(_ *schema.Table, op string, n int) {
-	for i := 0; i < n; i++ {
-		c.count(op)
-	}
-}
+func (c *Counts) tally(_ *schema.Table, op string, n int) { c.count(op, n) }
 
-func (c *Counts) count(op string) {
+// count adds n rows of op.
+func (c *Counts) count(op string, n int) {
 	switch op {
 	case opCreated, opRestored:
-		c.Created++
+		c.Created += n
 	case opUpdated:
-		c.Updated++
+		c.Updated += n
 	case opDeleted:
-		c.Deleted++
+		c.Deleted += n
 	default:
-		c.Unchanged++
+		c.Unchanged += n
 	}
 }
 
@@ -848,6 +839,14 @@ func (p *txBatch) recordScope(org string, sc *Scope) {
 		p.runID, p.account, org, sc.Resource, sc.Status, nullStr(sc.ErrorClass), nullStr(sc.Error),
 		sc.Counts.Created, sc.Counts.Updated, sc.Counts.Deleted, sc.Counts.Unchanged, sc.DeletesHeld,
 		p.s.ts(sc.StartedAt), p.s.ts(sc.FinishedAt))
+}
+
+// nullInt is n, or NULL for 0.
+func nullInt(n int) any {
+	if n == 0 {
+		return nil
+	}
+	return n
 }
 
 func nullStr(s string) any {

@@ -120,8 +120,8 @@ func (s *Store) RecordWebhookDelivery(ctx context.Context, d WebhookDelivery) (i
 	err := s.queryWrite(ctx, func(row *sql.Row) error { return row.Scan(&id) },
 		`INSERT INTO webhook_deliveries (endpoint, account_id, webhook_id, first_event_id, last_event_id, events, attempt,
 		status, status_code, error, first_attempt_at, at, next_retry_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		d.Endpoint, d.Account, d.WebhookID, d.FirstEventID, d.LastEventID, d.Events, d.Attempt, d.Status, s.deliveryCode(d), nullStr(d.Error),
-		s.ts(d.FirstAttemptAt), s.ts(d.At), s.deliveryNext(d))
+		d.Endpoint, d.Account, d.WebhookID, d.FirstEventID, d.LastEventID, d.Events, d.Attempt, d.Status, nullInt(d.StatusCode), nullStr(d.Error),
+		s.ts(d.FirstAttemptAt), s.ts(d.At), s.nullTS(d.NextRetryAt))
 	if err != nil {
 		return 0, fmt.Errorf("record webhook delivery to %s: %w", d.Endpoint, s.explainWrite(err))
 	}
@@ -132,25 +132,11 @@ func (s *Store) RecordWebhookDelivery(ctx context.Context, d WebhookDelivery) (i
 // RecordWebhookDelivery wrote before it was sent: one row per attempt.
 func (s *Store) FinishWebhookDelivery(ctx context.Context, id int64, d WebhookDelivery) error {
 	err := s.exec(ctx, nil, `UPDATE webhook_deliveries SET status = ?, status_code = ?, error = ?, at = ?, next_retry_at = ? WHERE id = ?`,
-		d.Status, s.deliveryCode(d), nullStr(d.Error), s.ts(d.At), s.deliveryNext(d), id)
+		d.Status, nullInt(d.StatusCode), nullStr(d.Error), s.ts(d.At), s.nullTS(d.NextRetryAt), id)
 	if err != nil {
 		return fmt.Errorf("record webhook delivery to %s: %w", d.Endpoint, s.explainWrite(err))
 	}
 	return nil
-}
-
-func (s *Store) deliveryCode(d WebhookDelivery) any {
-	if d.StatusCode == 0 {
-		return nil
-	}
-	return d.StatusCode
-}
-
-func (s *Store) deliveryNext(d WebhookDelivery) any {
-	if d.NextRetryAt.IsZero() {
-		return nil
-	}
-	return s.ts(d.NextRetryAt)
 }
 
 // PendingDelivery returns the last attempt at the batch that starts after

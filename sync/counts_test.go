@@ -67,35 +67,16 @@ func TestCountsAgreeWithTheMirror(t *testing.T) {
 	}
 	t.Logf("live rows: %v", live)
 	for label, n := range live {
-		created := testutilValue(t, reg, "tursync_rows_written_total", map[string]string{"resource": label, "op": "created"})
-		deleted := testutilValue(t, reg, "tursync_rows_written_total", map[string]string{"resource": label, "op": "deleted"})
+		created := metricValue(t, reg, "tursync_rows_written_total", map[string]string{"resource": label, "op": "created"})
+		deleted := metricValue(t, reg, "tursync_rows_written_total", map[string]string{"resource": label, "op": "deleted"})
 		if got := int64(created - deleted); got != n {
 			t.Errorf("%s: rows_written created %v - deleted %v = %d, the mirror holds %d live", label, created, deleted, got, n)
 		}
-		if mr := testutilValue(t, reg, "tursync_mirror_rows", map[string]string{"account": "acme", "resource": label}); int64(mr) != n {
+		if mr := metricValue(t, reg, "tursync_mirror_rows", map[string]string{"account": "acme", "resource": label}); int64(mr) != n {
 			t.Errorf("%s: mirror_rows %v, the mirror holds %d", label, mr, n)
 		}
 		if c := results[label]; int64(c.Created-c.Deleted) != n {
 			t.Errorf("%s: the passes' results say created %d - deleted %d, the mirror holds %d", label, c.Created, c.Deleted, n)
 		}
 	}
-}
-
-func testutilValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, mt := range f.GetMetric() {
-			if labelsMatch(mt, labels) {
-				return value(mt)
-			}
-		}
-	}
-	return 0
 }

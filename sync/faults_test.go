@@ -555,7 +555,7 @@ func TestRepeatedMemberKeepsTheFirst(t *testing.T) {
 		!strings.Contains(logs, `"org":"org1","resource":"members","repeated":2}`) {
 		t.Errorf("no warning with the count:\n%s", e.logs.String())
 	}
-	if got := testutilValue(t, reg, "tursync_repeated_rows_total", map[string]string{"resource": "members"}); got != 2 {
+	if got := metricValue(t, reg, "tursync_repeated_rows_total", map[string]string{"resource": "members"}); got != 2 {
 		t.Errorf("tursync_repeated_rows_total{resource=members} = %v, want 2", got)
 	}
 }

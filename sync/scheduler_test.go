@@ -182,22 +182,29 @@ func syncRuns(t *testing.T, reg *prometheus.Registry, account, status string) pr
 // that testutil.ToFloat64 can read (0 when the series does not exist).
 func gaugeOf(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
 	t.Helper()
+	v := metricValue(t, reg, name, labels)
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x", Help: "x"}, func() float64 { return v })
+}
+
+// metricValue is the value of the series of name with labels, 0 when
+// there is none.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := 0.0
 	for _, f := range fams {
 		if f.GetName() != name {
 			continue
 		}
 		for _, mt := range f.GetMetric() {
 			if labelsMatch(mt, labels) {
-				v = value(mt)
+				return value(mt)
 			}
 		}
 	}
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x", Help: "x"}, func() float64 { return v })
+	return 0
 }
 
 func labelsMatch(m *dto.Metric, want map[string]string) bool {

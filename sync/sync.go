@@ -247,7 +247,7 @@ type Result struct {
 	// splits the scopes' and the users' settlement by label
 	// (schema.Resource.LabelOf), as tursync_rows_written_total does.
 	Counts     storage.Counts
-	Written    Written
+	Written    storage.Tally
 	Stats      turso.Stats
 	TokenExp   int64
 	StartedAt  time.Time
@@ -267,16 +267,12 @@ type OrgResult struct {
 	touchesUsers bool
 }
 
-// Written counts a pass's rows by label (schema.Resource.LabelOf).
-type Written map[string]storage.Counts
-
-func (w *Written) add(label string, c storage.Counts) {
-	if *w == nil {
-		*w = Written{}
+// written is the pass's Written, made on first use.
+func (r *Result) written() storage.Tally {
+	if r.Written == nil {
+		r.Written = storage.Tally{}
 	}
-	sum := (*w)[label]
-	sum.Add(c)
-	(*w)[label] = sum
+	return r.Written
 }
 
 // OrgCount is how many orgs a pass handled: the account-wide scopes are
@@ -429,7 +425,7 @@ func (s *Syncer) runPass(ctx context.Context, a Account, runID int64, res *Resul
 		return err
 	}
 	res.Counts.Add(st.Counts)
-	res.Written.add(schema.UsersLabel, st.Counts)
+	res.written().Add(schema.UsersLabel, st.Counts)
 	s.o.Metrics.RowsWritten(schema.UsersLabel, st.Counts.Created, st.Counts.Updated, st.Counts.Deleted)
 	res.usersSettled = st.Settled
 	return nil
@@ -505,7 +501,7 @@ func (s *Syncer) addOrg(res *Result, or OrgResult) (stop bool) {
 		}
 		for label, c := range sc.Written {
 			res.Counts.Add(c)
-			res.Written.add(label, c)
+			res.written().Add(label, c)
 		}
 		if sc.Status == storage.StatusFailed {
 			res.Status = storage.StatusPartial
