@@ -225,13 +225,14 @@ type Migration struct {
 //
 // Daemons sharing a server mirror may start together and race to migrate
 // it: goose takes no lock on a libSQL server, so the loser meets a table the
-// winner just created ("already exists"). It then waits and looks again,
+// winner just created ("already exists"), or a column it added ("duplicate
+// column name"). It then waits and looks again,
 // until the winner is done, for up to a minute.
 func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 	deadline := time.Now().Add(time.Minute)
 	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		out, err := s.migrate(ctx)
-		if err == nil || time.Now().After(deadline) || !(isBusy(err) || strings.Contains(err.Error(), "already exists")) {
+		if err == nil || time.Now().After(deadline) || !(isBusy(err) || raced(err)) {
 			return out, err
 		}
 		select {
@@ -240,6 +241,14 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// raced reports an error a migration meets when another process applied
+// it first: a table it creates exists, or a column it adds (migration 10)
+// is there already.
+func raced(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "already exists") || strings.Contains(msg, "duplicate column name")
 }
 
 func (s *Store) migrate(ctx context.Context) ([]Migration, error) {
