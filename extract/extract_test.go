@@ -74,7 +74,7 @@ func newBed(t *testing.T, mirror string) *bed {
 
 func (b *bed) sync() {
 	b.t.Helper()
-	res := tsync.New(b.store, tsync.Options{}).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: b.client})
+	res := tsync.New(tsync.MirrorOf(b.store), tsync.Options{}).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: b.client})
 	if res.Err != nil {
 		b.t.Fatalf("sync: %v", res.Err)
 	}

@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tursync/tursync/metrics"
-	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
 )
 
@@ -167,8 +168,8 @@ func TestHandlers(t *testing.T) {
 		Alive: func() error { return nil },
 		Ready: func(context.Context) error { return ready },
 		Status: func(context.Context) (any, error) {
-			return tsync.Status{Accounts: []tsync.AccountStatus{{ID: "acme", Schedule: "@every 15m"}},
-				Guarded: []tsync.GuardedScope{{Account: "acme", Org: "prod", Resource: "databases", DeletesHeld: 40}}}, nil
+			return daemon.Status{Accounts: []daemon.AccountStatus{{ID: "acme", Schedule: "@every 15m"}},
+				Guarded: []daemon.GuardedScope{{Account: "acme", Org: "prod", Resource: "databases", DeletesHeld: 40}}}, nil
 		},
 	}))
 	defer srv.Close()
@@ -188,7 +189,7 @@ func TestHandlers(t *testing.T) {
 		t.Errorf("/readyz = %d %q, want 503 naming the migration", code, body)
 	}
 	code, body := get("/status")
-	var st tsync.Status
+	var st daemon.Status
 	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
 		t.Fatalf("/status = %d %q: %v", code, body, err)
 	}
@@ -206,8 +207,8 @@ func TestStatusPageEscapes(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	evil := `<script>alert(1)</script>`
-	st := tsync.Status{Accounts: []tsync.AccountStatus{{ID: "acme", Schedule: "@every 1m", Orgs: []tsync.OrgStatus{{Org: "org1",
-		Resources: []tsync.ScopeStatus{{Resource: "members", LastStatus: "failed", ErrorClass: "server", Error: evil}}}}}}}
+	st := daemon.Status{Accounts: []daemon.AccountStatus{{ID: "acme", Schedule: "@every 1m", Orgs: []daemon.OrgStatus{{Org: "org1",
+		Resources: []daemon.ScopeStatus{{Resource: "members", LastStatus: "failed", ErrorClass: "server", Error: evil}}}}}}}
 	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{Status: func(context.Context) (any, error) { return st, nil },
 		Recent: func(context.Context) (metrics.Recent, error) { return metrics.Recent{}, nil }}))
 	defer srv.Close()

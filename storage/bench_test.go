@@ -25,17 +25,17 @@ func databaseRows(n int, version string) []schema.Row {
 // write applies rows as one complete databases scope of a pass.
 func write(b *testing.B, st *storage.Store, rows []schema.Row) storage.Counts {
 	ctx := context.Background()
-	run, err := st.StartRun(ctx, "acme", "bench", time.Now())
+	p, err := st.BeginPass(ctx, "acme", storage.PassOptions{Trigger: "bench", StartedAt: time.Now(), Guard: storage.Guard{MaxFraction: 1, MinRows: 1 << 30}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	staged, err := st.Stage(ctx, "acme", rows)
+	org := p.Org("org1")
+	staged, err := org.Stage(ctx, rows)
 	if err != nil {
 		b.Fatal(err)
 	}
 	sc := &storage.Scope{Resource: schema.ResDatabases, Status: storage.StatusComplete, Rows: staged, StartedAt: time.Now(), FinishedAt: time.Now()}
-	if err := st.ApplyOrg(ctx, &storage.OrgPass{Account: "acme", Org: "org1", RunID: run, Scopes: []*storage.Scope{sc},
-		Guard: storage.Guard{MaxFraction: 1, MinRows: 1 << 30}}); err != nil {
+	if _, err := org.Commit(ctx, []*storage.Scope{sc}); err != nil {
 		b.Fatal(err)
 	}
 	return sc.Counts

@@ -40,8 +40,8 @@ func TestMirrorFileGoneOrReplaced(t *testing.T) {
 		}
 	}
 	gone("CheckIdentity", st.CheckIdentity(ctx))
-	_, err = st.StartRun(ctx, "acme", "manual", time.Now())
-	gone("StartRun", err)
+	_, err = st.BeginPass(ctx, "acme", storage.PassOptions{Trigger: "manual", StartedAt: time.Now()})
+	gone("BeginPass", err)
 	_, err = st.AcquireLease(ctx, "acme", "me", time.Minute)
 	gone("AcquireLease", err)
 
@@ -56,8 +56,8 @@ func TestMirrorFileGoneOrReplaced(t *testing.T) {
 	if !strings.Contains(err.Error(), "replaced") {
 		t.Errorf("a replaced file: %v, want it said replaced", err)
 	}
-	_, err = st.StartRun(ctx, "acme", "manual", time.Now())
-	gone("StartRun", err)
+	_, err = st.BeginPass(ctx, "acme", storage.PassOptions{Trigger: "manual", StartedAt: time.Now()})
+	gone("BeginPass", err)
 
 	// The original put back: the same inode, writes go through again.
 	for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -69,8 +69,8 @@ func TestMirrorFileGoneOrReplaced(t *testing.T) {
 	if err := st.CheckIdentity(ctx); err != nil {
 		t.Fatalf("the file put back: %v", err)
 	}
-	if _, err := st.StartRun(ctx, "acme", "manual", time.Now()); err != nil {
-		t.Fatalf("StartRun with the file back: %v", err)
+	if _, err := st.BeginPass(ctx, "acme", storage.PassOptions{Trigger: "manual", StartedAt: time.Now()}); err != nil {
+		t.Fatalf("BeginPass with the file back: %v", err)
 	}
 }
 

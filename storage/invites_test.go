@@ -58,10 +58,11 @@ func TestInvitesAcceptedRevokedAndMergedUsers(t *testing.T) {
 func membershipPass(t *testing.T, st *storage.Store, account string, p membership) {
 	t.Helper()
 	ctx := context.Background()
-	run, err := st.StartRun(ctx, account, "manual", time.Now())
+	pass, err := st.BeginPass(ctx, account, storage.PassOptions{Trigger: "manual", StartedAt: time.Now(), Guard: noGuard})
 	if err != nil {
 		t.Fatal(err)
 	}
+	org := pass.Org("org1")
 	var ms []turso.Member
 	byEmail := map[string]string{}
 	for _, m := range p.members {
@@ -81,7 +82,7 @@ func membershipPass(t *testing.T, st *storage.Store, account string, p membershi
 	}
 	invs, invUsers, invRAs := mapper.Invites("org1", is, mapper.Directory{UserByEmail: byEmail, OrgMembers: members})
 	scope := func(resource string, rows []schema.Row, users []schema.User) *storage.Scope {
-		staged, err := st.Stage(ctx, account, rows)
+		staged, err := org.Stage(ctx, rows)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,12 +98,11 @@ func membershipPass(t *testing.T, st *storage.Store, account string, p membershi
 	for _, r := range invRAs {
 		inviteRows = append(inviteRows, r)
 	}
-	op := &storage.OrgPass{Account: account, Org: "org1", RunID: run, Guard: noGuard,
-		Scopes: []*storage.Scope{scope(schema.ResMembers, memberRows, users), scope(schema.ResInvites, inviteRows, invUsers)}}
-	if err := st.ApplyOrg(ctx, op); err != nil {
+	scopes := []*storage.Scope{scope(schema.ResMembers, memberRows, users), scope(schema.ResInvites, inviteRows, invUsers)}
+	if _, err := org.Commit(ctx, scopes); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.SettleUsers(ctx, account, run, time.Now(), map[string]bool{"org1": true}, true); err != nil {
+	if _, err := pass.SettleUsers(ctx, map[string]bool{"org1": true}, true); err != nil {
 		t.Fatal(err)
 	}
 }

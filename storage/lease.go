@@ -239,7 +239,7 @@ func (l *Lease) fenceStmt() stmt {
 func (s *Store) tsMilli(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // stageTables are the tables a pass stages rows in before its commit.
-// Every data table has one (migrations 00003 and 00008).
+// Every data table has one (ensureStageTables).
 var stageTables = func() []string {
 	var out []string
 	for _, t := range append(append([]*schema.Table(nil), schema.EntityTables...), schema.AppendOnlyTables...) {

@@ -44,12 +44,12 @@ func backends(t *testing.T) map[string]func(t *testing.T, now func() time.Time) 
 	}
 }
 
-func orgPass(runID int64, name string) *storage.OrgPass {
+func orgScopes(name string) []*storage.Scope {
 	row := schema.Organization{ID: "org1", Name: name, Type: "team", RemoteData: []byte(`{"slug":"org1"}`)}
 	sc := &storage.Scope{Resource: schema.ResOrganization, Status: storage.StatusComplete,
 		Rows: &storage.Staged{New: storage.SliceIter([]schema.Row{row}), Keys: storage.RowKeys(storage.SliceIter([]schema.Row{row}))}}
 	sc.Rows.Count(schema.Organizations, row.KeyValues(), storage.New)
-	return &storage.OrgPass{Account: "acme", Org: "org1", RunID: runID, Scopes: []*storage.Scope{sc}}
+	return []*storage.Scope{sc}
 }
 
 func TestLeaseFencesEveryCommit(t *testing.T) {
@@ -71,7 +71,7 @@ func TestLeaseFencesEveryCommit(t *testing.T) {
 				t.Errorf("held error does not name the holder and until when: %v", held)
 			}
 			// A run of a's is left running, as by a process that dies.
-			run, err := a.StartRun(ctx, "acme", "schedule", clk.Now())
+			pass, err := a.BeginPass(ctx, "acme", storage.PassOptions{Trigger: "schedule", StartedAt: clk.Now()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +79,7 @@ func TestLeaseFencesEveryCommit(t *testing.T) {
 			if err := a.RenewLease(ctx, la, ttl); err != nil {
 				t.Fatalf("renew a live lease: %v", err)
 			}
-			if err := a.ApplyOrg(ctx, orgPass(run, "first")); err != nil {
+			if _, err := pass.Org("org1").Commit(ctx, orgScopes("first")); err != nil {
 				t.Fatalf("commit under a live lease: %v", err)
 			}
 			// a pauses past its lease; b takes it over.
@@ -92,11 +92,11 @@ func TestLeaseFencesEveryCommit(t *testing.T) {
 				t.Errorf("generation %d after %d, want one more", lb.Generation, la.Generation)
 			}
 			var status string
-			if err := b.DB().QueryRow(`SELECT status FROM sync_runs WHERE id = ?`, run).Scan(&status); err != nil || status != "aborted" {
+			if err := b.DB().QueryRow(`SELECT status FROM sync_runs WHERE id = ?`, pass.RunID()).Scan(&status); err != nil || status != "aborted" {
 				t.Errorf("a's dead run is %q (%v), want aborted", status, err)
 			}
 			// a wakes up: its commit is refused and writes nothing.
-			err = a.ApplyOrg(ctx, orgPass(run, "second"))
+			_, err = pass.Org("org1").Commit(ctx, orgScopes("second"))
 			if !errors.Is(err, storage.ErrLeaseLost) {
 				t.Fatalf("commit after losing the lease: %v, want ErrLeaseLost", err)
 			}
@@ -143,7 +143,7 @@ func TestMirrorTokenErrorsNameTheVariable(t *testing.T) {
 	st.Close()
 	st, err = storage.Open(ctx, srv.URL, storage.Options{AuthToken: srv.Token("ro"), AuthTokenName: name})
 	if err == nil {
-		_, err = st.StartRun(ctx, "acme", "manual", time.Now())
+		_, err = st.BeginPass(ctx, "acme", storage.PassOptions{Trigger: "manual", StartedAt: time.Now()})
 		st.Close()
 	}
 	if err == nil || !strings.Contains(err.Error(), "read-only") {

@@ -315,10 +315,10 @@ const prunableRuns = `
 	                         WHERE c.account_id = s.account_id AND c.organization_id = s.organization_id
 	                           AND c.resource = s.resource AND c.status IN ('complete', 'guarded')))`
 
-// ExpectedRows is how many rows the scope's last complete pass fetched: the
+// expectedRows is how many rows the scope's last complete pass fetched: the
 // progress estimate of the next one. 0 when unknown, and for audit logs,
 // whose passes fetch only what is new.
-func (s *Store) ExpectedRows(ctx context.Context, account, org, resource string) (int64, error) {
+func (s *Store) expectedRows(ctx context.Context, account, org, resource string) (int64, error) {
 	if r := schema.Lookup(resource); r != nil && r.Kind == schema.Appended {
 		return 0, nil
 	}
@@ -337,9 +337,9 @@ type DueDatabase struct {
 	ID, Name string
 }
 
-// DetailsDue lists up to limit live databases of an org, those whose
+// detailsDue lists up to limit live databases of an org, those whose
 // details were never refreshed first, then the least recently refreshed.
-func (s *Store) DetailsDue(ctx context.Context, account, org string, limit int) ([]DueDatabase, error) {
+func (s *Store) detailsDue(ctx context.Context, account, org string, limit int) ([]DueDatabase, error) {
 	if limit <= 0 {
 		return nil, nil
 	}

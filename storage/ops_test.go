@@ -14,7 +14,7 @@ import (
 func runAt(t *testing.T, st *storage.Store, account string, at time.Time, scopes map[string]string) int64 {
 	t.Helper()
 	ctx := context.Background()
-	id, err := st.StartRun(ctx, account, "schedule", at)
+	pass, err := st.BeginPass(ctx, account, storage.PassOptions{Trigger: "schedule", StartedAt: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,17 +22,17 @@ func runAt(t *testing.T, st *storage.Store, account string, at time.Time, scopes
 	for res, status := range scopes {
 		scs = append(scs, &storage.Scope{Resource: res, Status: status, StartedAt: at, FinishedAt: at})
 	}
-	if err := st.RecordFailedScopes(ctx, account, id, "org1", scs); err != nil {
+	if err := pass.Org("org1").Abandon(ctx, scs); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.FinishRun(ctx, storage.Run{ID: id, Status: "complete", FinishedAt: at}); err != nil {
+	if err := pass.Finish(ctx, storage.Run{Status: "complete", FinishedAt: at}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.DB().Exec(`INSERT INTO change_events (account_id, run_id, at, entity, entity_id, op, changes) VALUES (?, ?, ?, 'databases', 'x', 'created', '{}')`,
-		account, id, at.UTC().Format(time.RFC3339)); err != nil {
+		account, pass.RunID(), at.UTC().Format(time.RFC3339)); err != nil {
 		t.Fatal(err)
 	}
-	return id
+	return pass.RunID()
 }
 
 func openTemp(t testing.TB) *storage.Store {

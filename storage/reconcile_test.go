@@ -50,13 +50,12 @@ func TestRepeatedRowCannotHideAMissingOne(t *testing.T) {
 				return schema.Database{OrganizationID: "org1", ID: id, Name: "db-" + id, Regions: "[]", RemoteData: []byte(`{"DbId":"` + id + `"}`)}
 			}
 			pass := func(rows ...schema.Row) *storage.Scope {
-				run, err := st.StartRun(ctx, "acme", "manual", clk.Now())
+				p, err := st.BeginPass(ctx, "acme", storage.PassOptions{Trigger: "manual", StartedAt: clk.Now(), Guard: storage.Guard{MaxFraction: 1, MinRows: 100}})
 				if err != nil {
 					t.Fatal(err)
 				}
 				sc := stageDatabases(t, st, rows)
-				if err := st.ApplyOrg(ctx, &storage.OrgPass{Account: "acme", Org: "org1", RunID: run, Guard: storage.Guard{MaxFraction: 1, MinRows: 100},
-					Scopes: []*storage.Scope{sc}}); err != nil {
+				if _, err := p.Org("org1").Commit(ctx, []*storage.Scope{sc}); err != nil {
 					t.Fatal(err)
 				}
 				clk.Advance(time.Minute)

@@ -15,16 +15,16 @@ import (
 func applyRows(t *testing.T, st *storage.Store, account, org, resource string, rows ...schema.Row) *storage.Scope {
 	t.Helper()
 	ctx := context.Background()
-	run, err := st.StartRun(ctx, account, "manual", time.Now())
+	p, err := st.BeginPass(ctx, account, storage.PassOptions{Trigger: "manual", StartedAt: time.Now(), Guard: noGuard})
 	if err != nil {
 		t.Fatal(err)
 	}
-	staged, err := st.Stage(ctx, account, rows)
+	staged, err := p.Org(org).Stage(ctx, rows)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sc := &storage.Scope{Resource: resource, Status: storage.StatusComplete, Rows: staged}
-	if err := st.ApplyOrg(ctx, &storage.OrgPass{Account: account, Org: org, RunID: run, Guard: noGuard, Scopes: []*storage.Scope{sc}}); err != nil {
+	if _, err := p.Org(org).Commit(ctx, []*storage.Scope{sc}); err != nil {
 		t.Fatalf("apply %s of %q: %v", resource, org, err)
 	}
 	return sc

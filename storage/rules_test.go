@@ -111,7 +111,11 @@ func TestReconcileRules(t *testing.T) {
 func runPass(t *testing.T, st *storage.Store, account string, i int, p pass) {
 	t.Helper()
 	ctx := context.Background()
-	run, err := st.StartRun(ctx, account, "manual", time.Now())
+	guard := p.guard
+	if guard == (storage.Guard{}) {
+		guard = noGuard
+	}
+	pass, err := st.BeginPass(ctx, account, storage.PassOptions{Trigger: "manual", StartedAt: time.Now(), Guard: guard, ForceDeletes: p.force})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,17 +123,15 @@ func runPass(t *testing.T, st *storage.Store, account string, i int, p pass) {
 	if err := st.DB().QueryRow(`SELECT coalesce(max(id), 0) FROM change_events`).Scan(&before); err != nil {
 		t.Fatal(err)
 	}
-	guard := p.guard
-	if guard == (storage.Guard{}) {
-		guard = noGuard
-	}
-	op := &storage.OrgPass{Account: account, Org: "org1", RunID: run, Guard: guard, ForceDeletes: p.force, Offboard: p.offboard}
+	org := pass.Org("org1")
 	var sc *storage.Scope
-	if !p.offboard {
-		sc = scopeOf(t, st, account, p)
-		op.Scopes = []*storage.Scope{sc}
+	if p.offboard {
+		_, err = org.Offboard(ctx)
+	} else {
+		sc = scopeOf(t, org, p)
+		_, err = org.Commit(ctx, []*storage.Scope{sc})
 	}
-	if err := st.ApplyOrg(ctx, op); err != nil {
+	if err != nil {
 		t.Fatalf("pass %d: %v", i+1, err)
 	}
 	if sc != nil && p.wantStatus != "" {
@@ -157,7 +159,7 @@ func runPass(t *testing.T, st *storage.Store, account string, i int, p pass) {
 
 // scopeOf builds the databases scope of a pass, diffed and staged as the
 // sync does.
-func scopeOf(t *testing.T, st *storage.Store, account string, p pass) *storage.Scope {
+func scopeOf(t *testing.T, org *storage.OrgPass, p pass) *storage.Scope {
 	t.Helper()
 	if p.status != "" {
 		return &storage.Scope{Resource: schema.ResDatabases, Status: p.status, ErrorClass: "server", Error: "HTTP 500"}
@@ -170,7 +172,7 @@ func scopeOf(t *testing.T, st *storage.Store, account string, p pass) *storage.S
 		}
 		rows = append(rows, schema.Database{OrganizationID: "org1", ID: id, Name: name, Regions: "[]", RemoteData: []byte(`{"DbId":"` + id + `","Name":"` + name + `"}`)})
 	}
-	staged, err := st.Stage(context.Background(), account, rows)
+	staged, err := org.Stage(context.Background(), rows)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/tursync/tursync/schema"
 )
 
-// StartRun records the start of an account pass and returns its run id, an
+// startRun records the start of an account pass and returns its run id, an
 // integer that grows with every run.
-func (s *Store) StartRun(ctx context.Context, account, trigger string, at time.Time) (int64, error) {
+func (s *Store) startRun(ctx context.Context, account, trigger string, at time.Time) (int64, error) {
 	if err := s.writeGuard(); err != nil {
 		return 0, fmt.Errorf("start run of %s: %w", account, err)
 	}
@@ -57,8 +57,8 @@ func (s *Store) nullTS(t time.Time) any {
 	return s.ts(t)
 }
 
-// FinishRun records the end of an account pass.
-func (s *Store) FinishRun(ctx context.Context, r Run) error {
+// finishRun records the end of an account pass.
+func (s *Store) finishRun(ctx context.Context, r Run) error {
 	if err := s.writeGuard(); err != nil {
 		return fmt.Errorf("finish run %d: %w", r.ID, err)
 	}
@@ -73,9 +73,9 @@ func (s *Store) FinishRun(ctx context.Context, r Run) error {
 	return nil
 }
 
-// RecordFailedScopes records scopes of an org that never reached ApplyOrg
+// recordScopes records scopes of an org that never reached ApplyOrg
 // (the account failed before its orgs were written).
-func (s *Store) RecordFailedScopes(ctx context.Context, account string, runID int64, org string, scopes []*Scope) error {
+func (s *Store) recordScopes(ctx context.Context, account string, runID int64, org string, scopes []*Scope) error {
 	p := s.newTxBatch(account, runID, false)
 	for _, sc := range scopes {
 		p.recordScope(org, sc)
@@ -86,9 +86,9 @@ func (s *Store) RecordFailedScopes(ctx context.Context, account string, runID in
 	return nil
 }
 
-// AuditHighWater returns the newest audit event time stored for an org, or ""
+// auditHighWater returns the newest audit event time stored for an org, or ""
 // when none is.
-func (s *Store) AuditHighWater(ctx context.Context, account, org string) (string, error) {
+func (s *Store) auditHighWater(ctx context.Context, account, org string) (string, error) {
 	var hw sql.NullString
 	err := s.db.QueryRowContext(ctx, `SELECT max(created_at) FROM audit_logs WHERE account_id = ? AND organization_id = ?`, account, org).Scan(&hw)
 	if err != nil {
@@ -97,11 +97,11 @@ func (s *Store) AuditHighWater(ctx context.Context, account, org string) (string
 	return hw.String, nil
 }
 
-// MemberEmails maps those of emails (normalized) that belong to a live
+// memberEmails maps those of emails (normalized) that belong to a live
 // member user of the account to its username, for resolving invites. Only
 // the invites' emails are looked up: an account of a million members is
 // never held as a map.
-func (s *Store) MemberEmails(ctx context.Context, account string, emails []string) (map[string]string, error) {
+func (s *Store) memberEmails(ctx context.Context, account string, emails []string) (map[string]string, error) {
 	out := map[string]string{}
 	err := s.lookupIn(ctx, `SELECT email, id FROM users WHERE account_id = ? AND deleted_at IS NULL AND id NOT LIKE 'email:%' AND email IN `,
 		[]any{account}, emails, func(email, id string) { out[email] = id })
@@ -111,8 +111,8 @@ func (s *Store) MemberEmails(ctx context.Context, account string, emails []strin
 	return out, nil
 }
 
-// OrgMembers reports which of usernames have a live membership of an org.
-func (s *Store) OrgMembers(ctx context.Context, account, org string, usernames []string) (map[string]bool, error) {
+// orgMembers reports which of usernames have a live membership of an org.
+func (s *Store) orgMembers(ctx context.Context, account, org string, usernames []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	err := s.lookupIn(ctx, `SELECT user_id, '' FROM role_assignments WHERE account_id = ? AND organization_id = ? AND source = 'members' AND deleted_at IS NULL AND user_id IN `,
 		[]any{account, org}, usernames, func(id, _ string) { out[id] = true })
@@ -151,8 +151,8 @@ func (s *Store) lookupIn(ctx context.Context, q string, args []any, values []str
 	return nil
 }
 
-// LiveOrgs returns the slugs of the account's organizations not tombstoned.
-func (s *Store) LiveOrgs(ctx context.Context, account string) ([]string, error) {
+// liveOrgs returns the slugs of the account's organizations not tombstoned.
+func (s *Store) liveOrgs(ctx context.Context, account string) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM organizations WHERE account_id = ? AND deleted_at IS NULL ORDER BY id`, account)
 	if err != nil {
 		return nil, fmt.Errorf("orgs of %s: %w", account, err)
@@ -169,19 +169,14 @@ func (s *Store) LiveOrgs(ctx context.Context, account string) ([]string, error) 
 	return out, rows.Err()
 }
 
-// ApplyAccount writes the account-wide rows that belong to no org scope: the
-// four roles and the locations list. Unchanged rows are not rewritten.
-func (s *Store) ApplyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (Counts, error) {
-	c, err := s.applyAccount(ctx, account, runID, roles, locs)
-	return c, s.explainWrite(err)
-}
-
+// applyAccount writes the account-wide rows that belong to no org scope:
+// the four roles and the locations list. Unchanged rows are not rewritten.
 func (s *Store) applyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (Counts, error) {
 	var c Counts
 	p := s.newTxBatch(account, runID, false)
 	defer p.discard(ctx)
 	p.open("account")
-	st, err := s.Stage(ctx, account, schema.Rows(roles))
+	st, err := s.stageRows(ctx, account, schema.Rows(roles))
 	if err != nil {
 		return c, fmt.Errorf("apply account %s: roles: %w", account, err)
 	}
@@ -230,7 +225,7 @@ func (s *Store) applyAccount(ctx context.Context, account string, runID int64, r
 	return c, nil
 }
 
-// SettleUsers recomputes the status of the account's users from their live
+// settle recomputes the status of the account's users from their live
 // role assignments: active when a member somewhere, invited when only
 // invited, inactive otherwise. A user is settled only when every org it has
 // (or just lost) an assignment in had its members and invites scopes complete
@@ -242,7 +237,7 @@ func (s *Store) applyAccount(ctx context.Context, account string, runID int64, r
 // status is already what settling would make it: the account-wide query
 // is skipped. Settled reports whether no user is left unsettled, for the
 // run's users_settled.
-func (s *Store) SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool, touched bool) (Settlement, error) {
+func (s *Store) settle(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool, touched bool) (Settlement, error) {
 	if !touched {
 		var prev bool
 		err := s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT users_settled FROM sync_runs WHERE account_id = ? AND id < ? ORDER BY id DESC LIMIT 1), 0)`,

@@ -74,18 +74,18 @@ func hashBytes(h string) [16]byte {
 // 10 MB response cap.
 const snapshotPage = 5000
 
-// Snapshot reads the org's rows of t, a table keyed (organization_id, x);
+// tableSnapshot reads the org's rows of t, a table keyed (organization_id, x);
 // or, for an account-wide table keyed by one column (users), the
 // account's rows, org being ignored.
-func (s *Store) Snapshot(ctx context.Context, account, org string, t *schema.Table) (*Snapshot, error) {
+func (s *Store) tableSnapshot(ctx context.Context, account, org string, t *schema.Table) (*Snapshot, error) {
 	return s.snapshot(ctx, account, org, t, nil)
 }
 
-// ScopeSnapshot reads the org's rows of the table a scope fills (its
+// scopeSnapshot reads the org's rows of the table a scope fills (its
 // guarded feed: databases, or role assignments for members), marking those
 // of the feed, so that Seal can tell the tombstone step that every live row
 // was fetched again.
-func (s *Store) ScopeSnapshot(ctx context.Context, account, org, resource string) (*Snapshot, error) {
+func (s *Store) scopeSnapshot(ctx context.Context, account, org, resource string) (*Snapshot, error) {
 	if r := schema.Lookup(resource); r != nil {
 		if f := r.Table(); f.Table != nil {
 			return s.snapshot(ctx, account, org, f.Table, &f)
@@ -268,15 +268,15 @@ func (sn *Snapshot) Diff(_ context.Context, rows []schema.Row) ([]Kind, error) {
 	return kinds, nil
 }
 
-// UsageSnapshot is the usage counters the mirror holds for one org and day,
+// usageSnapshot is the usage counters the mirror holds for one org and day,
 // by database id ("" for the org total), read and held like a Snapshot.
 type UsageSnapshot struct {
 	ids      []string // sorted
 	counters []usageCounters
 }
 
-// UsageSnapshot reads an org's usage rows of one day, in pages.
-func (s *Store) UsageSnapshot(ctx context.Context, account, org, day string) (*UsageSnapshot, error) {
+// usageSnapshot reads an org's usage rows of one day, in pages.
+func (s *Store) usageSnapshot(ctx context.Context, account, org, day string) (*UsageSnapshot, error) {
 	sn := &UsageSnapshot{}
 	err := s.scanPages(ctx, []string{"database_id", "rows_read", "rows_written", "storage_bytes", "bytes_synced"},
 		`FROM usage WHERE account_id = ? AND organization_id = ? AND day = ?`, "database_id",

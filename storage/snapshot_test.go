@@ -28,19 +28,20 @@ func TestSnapshotOnEveryBackend(t *testing.T) {
 			ctx := context.Background()
 			now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 			st := opener(t, func() time.Time { return now })
-			runID, err := st.StartRun(ctx, "acme", "test", now)
+			p, err := st.BeginPass(ctx, "acme", storage.PassOptions{Trigger: "test", StartedAt: now})
 			if err != nil {
 				t.Fatal(err)
 			}
-			staged, err := st.Stage(ctx, "acme", rows)
+			org := p.Org("org1")
+			staged, err := org.Stage(ctx, rows)
 			if err != nil {
 				t.Fatal(err)
 			}
 			sc := &storage.Scope{Resource: schema.ResDatabases, Status: storage.StatusComplete, Rows: staged}
-			if err := st.ApplyOrg(ctx, &storage.OrgPass{Account: "acme", Org: "org1", RunID: runID, Scopes: []*storage.Scope{sc}}); err != nil {
+			if _, err := org.Commit(ctx, []*storage.Scope{sc}); err != nil {
 				t.Fatal(err)
 			}
-			snap, err := st.ScopeSnapshot(ctx, "acme", "org1", schema.ResDatabases)
+			snap, err := org.Snapshot(ctx, schema.ResDatabases)
 			if err != nil {
 				t.Fatal(err)
 			}

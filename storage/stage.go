@@ -182,8 +182,8 @@ func (st *Staged) Count(t *schema.Table, keys []string, k Kind) bool {
 // the scope is counted: a million keys' worth for a large org.
 func (st *Staged) Finish() { st.seen = nil }
 
-// Stage diffs a scope's rows held in memory and returns them staged.
-func (s *Store) Stage(ctx context.Context, account string, rows []schema.Row) (*Staged, error) {
+// stageRows diffs a scope's rows held in memory and returns them staged.
+func (s *Store) stageRows(ctx context.Context, account string, rows []schema.Row) (*Staged, error) {
 	kinds, err := s.Diff(ctx, account, rows)
 	if err != nil {
 		return nil, err

@@ -85,7 +85,7 @@ func TestSameContentOnFileAndSqld(t *testing.T) {
 	pass := func(step string, force bool) {
 		t.Helper()
 		for name, st := range stores {
-			r := tsync.New(st, tsync.Options{Now: clk.Now, ForceDeletes: force, Owner: "test-" + name}).
+			r := tsync.New(tsync.MirrorOf(st), tsync.Options{Now: clk.Now, ForceDeletes: force, Owner: "test-" + name}).
 				SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
 			if r.Status == storage.StatusFailed {
 				t.Fatalf("%s: %s pass failed: %v", step, name, r.Err)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
@@ -20,7 +22,7 @@ func (e *env) passOf(resources []string, opts ...func(*tsync.Options)) tsync.Res
 	for _, f := range opts {
 		f(&o)
 	}
-	res := tsync.New(e.store, o).SyncAccount(context.Background(), tsync.Account{ID: "acme", Resources: resources, API: e.client(testToken)})
+	res := tsync.New(tsync.MirrorOf(e.store), o).SyncAccount(context.Background(), tsync.Account{ID: "acme", Resources: resources, API: e.client(testToken)})
 	e.clk.Advance(time.Minute)
 	return res
 }
@@ -190,10 +192,10 @@ func TestDatabaseDetailsBudget(t *testing.T) {
 
 // The account's own scopes have no org: their release command names none.
 func TestReleaseCommandOfTheAccountsOwnScopes(t *testing.T) {
-	if got := tsync.ReleaseCommand("acme", ""); got != "tursync sync --config CONFIG --force-deletes --account acme" {
+	if got := daemon.ReleaseCommand("acme", ""); got != "tursync sync --config CONFIG --force-deletes --account acme" {
 		t.Errorf("release of account scopes: %q", got)
 	}
-	if got := tsync.ReleaseCommand("acme", "org1"); got != "tursync sync --config CONFIG --force-deletes --account acme --org org1" {
+	if got := daemon.ReleaseCommand("acme", "org1"); got != "tursync sync --config CONFIG --force-deletes --account acme --org org1" {
 		t.Errorf("release of an org: %q", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tursync/tursync/internal/testmetrics"
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
@@ -67,12 +68,12 @@ func TestCountsAgreeWithTheMirror(t *testing.T) {
 	}
 	t.Logf("live rows: %v", live)
 	for label, n := range live {
-		created := metricValue(t, reg, "tursync_rows_written_total", map[string]string{"resource": label, "op": "created"})
-		deleted := metricValue(t, reg, "tursync_rows_written_total", map[string]string{"resource": label, "op": "deleted"})
+		created := testmetrics.Value(t, reg, "tursync_rows_written_total", map[string]string{"resource": label, "op": "created"})
+		deleted := testmetrics.Value(t, reg, "tursync_rows_written_total", map[string]string{"resource": label, "op": "deleted"})
 		if got := int64(created - deleted); got != n {
 			t.Errorf("%s: rows_written created %v - deleted %v = %d, the mirror holds %d live", label, created, deleted, got, n)
 		}
-		if mr := metricValue(t, reg, "tursync_mirror_rows", map[string]string{"account": "acme", "resource": label}); int64(mr) != n {
+		if mr := testmetrics.Value(t, reg, "tursync_mirror_rows", map[string]string{"account": "acme", "resource": label}); int64(mr) != n {
 			t.Errorf("%s: mirror_rows %v, the mirror holds %d", label, mr, n)
 		}
 		if c := results[label]; int64(c.Created-c.Deleted) != n {

@@ -54,7 +54,7 @@ func (s *Syncer) fetchDatabaseDetails(ctx context.Context, j fetchJob) error {
 	if err != nil {
 		return err
 	}
-	more, err := s.store.DetailsDue(ctx, j.a.ID, j.org, n-len(due))
+	more, err := j.lk.DetailsDue(ctx, j.org, n-len(due))
 	if err != nil {
 		return err
 	}
@@ -81,6 +81,6 @@ func (s *Syncer) fetchDatabaseDetails(ctx context.Context, j fetchJob) error {
 		tr.page(1)
 		rows = append(rows, mapper.DatabaseDetail(j.org, d.ID, d.Name, cfg, inst))
 	}
-	j.sc.Rows, err = s.store.Stage(ctx, j.a.ID, rows)
+	j.sc.Rows, err = j.o.Stage(ctx, rows)
 	return err
 }

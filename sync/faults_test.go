@@ -13,10 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	_ "modernc.org/sqlite"
 
+	"github.com/tursync/tursync/internal/testmetrics"
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/sync/synctest"
 	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -204,7 +207,7 @@ func TestPlanAndRoleGatesAreUnavailable(t *testing.T) {
 }
 
 func TestLockedMirrorFailsCleanly(t *testing.T) {
-	fileOnly(t)
+	testmirror.FileOnly(t)
 	e := newEnv(t, small)
 	e.pass()
 	before := e.snapshot(entityTables...)
@@ -234,17 +237,18 @@ func TestLockedMirrorFailsCleanly(t *testing.T) {
 }
 
 func TestOrgWriteFailureRollsBackTheWholeOrg(t *testing.T) {
-	fileOnly(t)
+	testmirror.FileOnly(t)
 	e := newEnv(t, small)
 	e.pass()
 	before := e.snapshot(entityTables...)
 	e.sim.RemoveMember("org1", e.sim.Members("org1")[1].Username)
 	e.sim.CreateDatabase("org1", "late-db", "")
 	// The lock is taken after the account rows are written, before org1's
-	// transaction: a store that locks the file from ApplyOrg on.
-	ls := &lockingStore{Store: e.store, path: e.path, t: t}
+	// transaction: a mirror that locks the file from the first commit on.
+	ls := &fileLock{path: e.path, t: t}
 	defer ls.release()
-	r := tsync.New(ls, e.opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
+	m := synctest.Hook(tsync.MirrorOf(e.store), synctest.Hooks{BeforeCommit: func(ctx context.Context, _ string) error { ls.lock(ctx); return nil }})
+	r := tsync.New(m, e.opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
 	for _, o := range r.Orgs {
 		for _, sc := range o.Scopes {
 			if sc.Status != storage.StatusFailed || sc.ErrorClass != "mirror" {
@@ -258,15 +262,15 @@ func TestOrgWriteFailureRollsBackTheWholeOrg(t *testing.T) {
 	}
 }
 
-type lockingStore struct {
-	*storage.Store
+// fileLock holds the mirror file's write lock from another connection.
+type fileLock struct {
 	path string
 	t    *testing.T
 	db   *sql.DB
 	conn *sql.Conn
 }
 
-func (l *lockingStore) ApplyOrg(ctx context.Context, p *storage.OrgPass) error {
+func (l *fileLock) lock(ctx context.Context) {
 	if l.conn == nil {
 		l.db, _ = sql.Open("sqlite", l.path)
 		c, err := l.db.Conn(ctx)
@@ -278,10 +282,9 @@ func (l *lockingStore) ApplyOrg(ctx context.Context, p *storage.OrgPass) error {
 		}
 		l.conn = c
 	}
-	return l.Store.ApplyOrg(ctx, p)
 }
 
-func (l *lockingStore) release() {
+func (l *fileLock) release() {
 	if l.conn != nil {
 		l.conn.ExecContext(context.Background(), "ROLLBACK")
 		l.conn.Close()
@@ -330,7 +333,9 @@ func TestDryRunWritesNothing(t *testing.T) {
 	before := e.snapshot(entityTables...)
 	runs := e.count(`SELECT count(*) FROM sync_runs`)
 	e.sim.DeleteDatabase("org1", e.sim.Databases("org1")[0].Name)
-	r := tsync.New(tsync.DryRun(e.store), e.opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
+	o := e.opts
+	o.DryRun = true
+	r := tsync.New(tsync.MirrorOf(e.store), o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
 	if sc := scope(t, r, "org1", "databases"); sc.Counts.Deleted != 1 {
 		t.Errorf("dry run planned %d deletes, want 1", sc.Counts.Deleted)
 	}
@@ -346,7 +351,7 @@ func TestContextCancelStopsCleanly(t *testing.T) {
 	e := newEnv(t, small)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r := tsync.New(e.store, e.opts).SyncAccount(ctx, tsync.Account{ID: "acme", API: e.client(testToken)})
+	r := tsync.New(tsync.MirrorOf(e.store), e.opts).SyncAccount(ctx, tsync.Account{ID: "acme", API: e.client(testToken)})
 	if r.Status != storage.StatusFailed || !errors.Is(r.Err, context.Canceled) {
 		t.Errorf("cancelled pass: %s %v", r.Status, r.Err)
 	}
@@ -555,7 +560,7 @@ func TestRepeatedMemberKeepsTheFirst(t *testing.T) {
 		!strings.Contains(logs, `"org":"org1","resource":"members","repeated":2}`) {
 		t.Errorf("no warning with the count:\n%s", e.logs.String())
 	}
-	if got := metricValue(t, reg, "tursync_repeated_rows_total", map[string]string{"resource": "members"}); got != 2 {
+	if got := testmetrics.Value(t, reg, "tursync_repeated_rows_total", map[string]string{"resource": "members"}); got != 2 {
 		t.Errorf("tursync_repeated_rows_total{resource=members} = %v, want 2", got)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tursync/tursync/internal/testlong"
@@ -409,8 +411,8 @@ func runMatrixScope(t *testing.T, sc matrixScope, tot *matrixTotals) {
 	e.obs, e.opts.Metrics = m, m
 	// /status is served as the daemon serves it, from a scheduler that
 	// is never started: only its view of the mirror is read.
-	sched := tsync.NewScheduler(e.store, e.store, e.opts, m)
-	if err := sched.SetJobs([]tsync.Job{{ID: "acme", Schedule: "@every 15m", Account: func() (tsync.Account, error) { return tsync.Account{}, nil }}}); err != nil {
+	sched := daemon.NewScheduler(tsync.MirrorOf(e.store), e.store, e.opts, m)
+	if err := sched.SetJobs([]daemon.Job{{ID: "acme", Schedule: "@every 15m", Account: func() (tsync.Account, error) { return tsync.Account{}, nil }}}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{Alive: sched.Alive, Ready: func(context.Context) error { return nil }, Status: sched.StatusProbe}))
@@ -628,7 +630,7 @@ func syncOracle(t *testing.T, e *env) *storage.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	opts := tsync.Options{Now: e.clk.Now}
-	if r := tsync.New(st, opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)}); r.Status != storage.StatusComplete {
+	if r := tsync.New(tsync.MirrorOf(st), opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)}); r.Status != storage.StatusComplete {
 		t.Fatalf("oracle pass: %s %v", r.Status, r.Err)
 	}
 	return st

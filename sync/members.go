@@ -17,6 +17,7 @@ import (
 // all. Memory holds a page of members, the invites, and what the invites
 // need to resolve: never every member or every email of the account.
 type prefetched struct {
+	p       Pass // the pass that reads
 	invites map[string]*fetchedInvites
 	members map[string]*fetchedMembers
 	// byEmail maps each invite's normalized email that belongs to a
@@ -71,8 +72,8 @@ func (pf *prefetched) close() {
 // prefetch reads the invites, then the members, of the orgs a pass syncs.
 // An error is the mirror's; the API's failures are recorded per org and
 // reported by its scope.
-func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*prefetched, error) {
-	pf := &prefetched{invites: map[string]*fetchedInvites{}, members: map[string]*fetchedMembers{}}
+func (s *Syncer) prefetch(ctx context.Context, a Account, p Pass, orgs []plannedOrg) (*prefetched, error) {
+	pf := &prefetched{p: p, invites: map[string]*fetchedInvites{}, members: map[string]*fetchedMembers{}}
 	if !syncsResource(a, schema.ResMembers) {
 		return pf, nil // invites resolve against the mirror, org by org
 	}
@@ -85,11 +86,11 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 	// The account's users are read while the invites are fetched, and so
 	// are the first org's role assignments; each next org's while the one
 	// before it streams.
-	pf.readAhead(ctx, s.store, a.ID, live, 0)
+	pf.readAhead(ctx, live, 0)
 	usersDone := make(chan error, 1)
 	go func() {
 		var err error
-		pf.users, err = s.store.Snapshot(ctx, a.ID, "", schema.Users)
+		pf.users, err = p.Lookup().Users(ctx)
 		usersDone <- err
 	}()
 	want := map[string]bool{}
@@ -117,7 +118,7 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 		emails = append(emails, e)
 	}
 	slices.Sort(emails)
-	mirror, err := s.store.MemberEmails(ctx, a.ID, emails)
+	mirror, err := p.Lookup().UsersByEmail(ctx, emails)
 	if err != nil {
 		pf.close()
 		return nil, err
@@ -131,7 +132,7 @@ func (s *Syncer) prefetch(ctx context.Context, a Account, orgs []plannedOrg) (*p
 		if fi := pf.invites[org]; fi != nil && turso.ClassOf(fi.err) == turso.ClassAuth {
 			break // the org pass reports it and stops the account
 		}
-		pf.readAhead(ctx, s.store, a.ID, live, i+1)
+		pf.readAhead(ctx, live, i+1)
 		f := s.prefetchMembers(ctx, a, org, pf, want, candidates)
 		pf.members[org] = f
 		if f.err != nil {
@@ -192,7 +193,7 @@ func (s *Syncer) prefetchMembers(ctx context.Context, a Account, org string, pf 
 // resolve to: those whose email is in want, and the usernames in
 // candidates.
 func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fetchedMembers, pf *prefetched, want, candidates map[string]bool) error {
-	snap, err := pf.roles(ctx, s.store, a.ID, org)
+	snap, err := pf.roles(ctx, org)
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func (s *Syncer) stageMembers(ctx context.Context, a Account, org string, f *fet
 				f.members[u.ID] = true
 			}
 		}
-		ukinds, err := pf.diffUsers(ctx, s.store, a.ID, page)
+		ukinds, err := pf.diffUsers(ctx, page)
 		if err != nil {
 			return err
 		}
@@ -263,7 +264,7 @@ func (s *Syncer) directory(ctx context.Context, a Account, org string, is []turs
 			emails = append(emails, mapper.NormalizeEmail(inv.Email))
 		}
 		var err error
-		if dir.UserByEmail, err = s.store.MemberEmails(ctx, a.ID, emails); err != nil {
+		if dir.UserByEmail, err = pf.p.Lookup().UsersByEmail(ctx, emails); err != nil {
 			return dir, err
 		}
 	}
@@ -280,7 +281,7 @@ func (s *Syncer) directory(ctx context.Context, a Account, org string, is []turs
 		}
 	}
 	var err error
-	dir.OrgMembers, err = s.store.OrgMembers(ctx, a.ID, org, uids)
+	dir.OrgMembers, err = pf.p.Lookup().OrgMembers(ctx, org, uids)
 	return dir, err
 }
 
@@ -332,7 +333,7 @@ func (s *Syncer) stageInvites(ctx context.Context, a Account, org string, is []t
 	}
 	invs, users, ras := mapper.Invites(org, is, dir)
 	sc.Users = storage.SliceIter(schema.Rows(users))
-	sc.Rows, err = s.store.Stage(ctx, a.ID, append(schema.Rows(invs), schema.Rows(ras)...))
+	sc.Rows, err = pf.p.Org(org).Stage(ctx, append(schema.Rows(invs), schema.Rows(ras)...))
 	return err
 }
 
@@ -349,15 +350,15 @@ func (s *Syncer) fetchMembers(ctx context.Context, j fetchJob) error {
 
 // diffUsers classifies users against the prefetched snapshot, or the
 // mirror when there is none.
-func (pf *prefetched) diffUsers(ctx context.Context, st Store, account string, users []schema.Row) ([]storage.Kind, error) {
+func (pf *prefetched) diffUsers(ctx context.Context, users []schema.Row) ([]storage.Kind, error) {
 	if pf.users != nil {
 		return pf.users.Diff(ctx, users)
 	}
-	return st.Diff(ctx, account, users)
+	return pf.p.Lookup().Diff(ctx, users)
 }
 
 // readAhead starts reading the role assignments of orgs[i], if any.
-func (pf *prefetched) readAhead(ctx context.Context, st Store, account string, orgs []string, i int) {
+func (pf *prefetched) readAhead(ctx context.Context, orgs []string, i int) {
 	if i >= len(orgs) {
 		return
 	}
@@ -366,7 +367,7 @@ func (pf *prefetched) readAhead(ctx context.Context, st Store, account string, o
 	var err error
 	go func() {
 		defer close(done)
-		sn, err = st.ScopeSnapshot(ctx, account, orgs[i], schema.ResMembers)
+		sn, err = pf.p.Org(orgs[i]).Snapshot(ctx, schema.ResMembers)
 	}()
 	if pf.ahead == nil {
 		pf.ahead = map[string]func() (*storage.Snapshot, error){}
@@ -379,10 +380,10 @@ func (pf *prefetched) readAhead(ctx context.Context, st Store, account string, o
 
 // roles returns an org's role assignments as the mirror holds them: the
 // snapshot read ahead, or one read now.
-func (pf *prefetched) roles(ctx context.Context, st Store, account, org string) (*storage.Snapshot, error) {
+func (pf *prefetched) roles(ctx context.Context, org string) (*storage.Snapshot, error) {
 	if get, ok := pf.ahead[org]; ok {
 		delete(pf.ahead, org)
 		return get()
 	}
-	return st.ScopeSnapshot(ctx, account, org, schema.ResMembers)
+	return pf.p.Org(org).Snapshot(ctx, schema.ResMembers)
 }

@@ -17,43 +17,42 @@ import (
 // transaction. Fetching happens before the transaction opens, so the
 // mirror's write lock is never held across network calls; databases are
 // staged page by page in a spill file so memory does not grow with the org.
-func (s *Syncer) syncOrg(ctx context.Context, a Account, runID int64, po plannedOrg, pf *prefetched, log *slog.Logger) OrgResult {
+func (s *Syncer) syncOrg(ctx context.Context, a Account, p Pass, po plannedOrg, pf *prefetched, log *slog.Logger) OrgResult {
+	org := p.Org(po.slug)
 	if po.unknown != nil {
-		return s.unknownOrg(ctx, a, runID, po, log)
+		return s.unknownOrg(ctx, a, org, po, log)
 	}
 	if po.vanished {
-		return s.vanishedOrg(ctx, a, runID, po, log)
+		return s.vanishedOrg(ctx, a, p, po, log)
 	}
 	or := OrgResult{Org: po.slug}
-	pass := &storage.OrgPass{Account: a.ID, Org: po.slug, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes}
-	of := s.startOrgFetch(ctx, a, po.slug)
+	of := s.startOrgFetch(ctx, a, org)
 	defer of.close()
 	// The results outlive the pass (a fleet's results are printed at the
 	// end): drop each scope's rows once the org is written or given up.
 	defer func() {
-		for _, sc := range pass.Scopes {
+		for _, sc := range or.Scopes {
 			sc.Rows, sc.Users, sc.Audit, sc.Usage = nil, nil, nil, nil
 		}
 	}()
 	var authErr error
-	pass.Scopes, authErr = s.fetchScopes(ctx, fetchJob{a: a, org: po.slug, pf: pf, of: of}, false, log)
-	or.Scopes = pass.Scopes
+	or.Scopes, authErr = s.fetchScopes(ctx, fetchJob{a: a, org: po.slug, o: org, lk: p.Lookup(), pf: pf, of: of}, false, log)
 	if authErr != nil {
 		// Rule 7: nothing of this org is written; only the scopes are recorded.
 		or.Err = authErr
-		if err := s.store.RecordFailedScopes(ctx, a.ID, runID, po.slug, pass.Scopes); err != nil {
+		if err := org.Abandon(ctx, or.Scopes); err != nil {
 			log.Error("record failed scopes", "error", err)
 		}
 		return or
 	}
-	s.writeOrg(ctx, pass, &or, log)
+	s.writeOrg(ctx, org, &or, log)
 	return or
 }
 
 // vanishedOrg handles an org in the mirror that the token no longer lists:
 // offboarded (tombstoned, subject to the guard) once the API confirms it
 // gone with a 404, synced as usual if it still answers.
-func (s *Syncer) vanishedOrg(ctx context.Context, a Account, runID int64, po plannedOrg, log *slog.Logger) OrgResult {
+func (s *Syncer) vanishedOrg(ctx context.Context, a Account, p Pass, po plannedOrg, log *slog.Logger) OrgResult {
 	or := OrgResult{Org: po.slug}
 	_, err := a.API.GetOrganization(ctx, po.slug)
 	if turso.StatusOf(err) != 404 {
@@ -61,35 +60,34 @@ func (s *Syncer) vanishedOrg(ctx context.Context, a Account, runID int64, po pla
 			// Still there, only unlisted: sync it like any other, with
 			// its members and invites read first as for the listed orgs.
 			po.vanished = false
-			pf, err := s.prefetch(ctx, a, []plannedOrg{po})
+			pf, err := s.prefetch(ctx, a, p, []plannedOrg{po})
 			if err != nil {
 				or.Err = err
 				return or
 			}
 			defer pf.close()
-			return s.syncOrg(ctx, a, runID, po, pf, log)
+			return s.syncOrg(ctx, a, p, po, pf, log)
 		}
 		or.Err = fmt.Errorf("check vanished org %s: %w", po.slug, err)
 		log.Warn("vanished org not confirmed gone", "error", err)
 		return or
 	}
-	return s.offboard(ctx, a, runID, po.slug, log)
+	return s.offboard(ctx, p.Org(po.slug), po.slug, log)
 }
 
 // offboard tombstones every row of an org the API confirmed gone (reason
 // organization_removed), subject to the delete guard (reconcile rule 10).
-func (s *Syncer) offboard(ctx context.Context, a Account, runID int64, org string, log *slog.Logger) OrgResult {
+func (s *Syncer) offboard(ctx context.Context, o Org, org string, log *slog.Logger) OrgResult {
 	or := OrgResult{Org: org}
-	pass := &storage.OrgPass{Account: a.ID, Org: org, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes, Offboard: true}
-	err := s.store.ApplyOrg(ctx, pass)
-	or.touchesUsers = pass.TouchesUsers
+	c, err := o.Offboard(ctx)
+	or.touchesUsers = c.TouchesUsers
 	if err != nil {
 		or.Err = err
 		return or
 	}
 	or.Removed = true
-	or.Scopes = pass.Scopes
-	for _, sc := range pass.Scopes {
+	or.Scopes = c.Scopes
+	for _, sc := range c.Scopes {
 		if sc.Status == storage.StatusGuarded {
 			log.Warn("org removal held by the delete guard", "deletes_held", sc.DeletesHeld)
 		}
@@ -99,19 +97,19 @@ func (s *Syncer) offboard(ctx context.Context, a Account, runID int64, org strin
 
 // writeOrg commits one org's fetched pass. A mirror failure fails every
 // scope that would have written (nothing was written) and records them.
-func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgResult, log *slog.Logger) {
+func (s *Syncer) writeOrg(ctx context.Context, o Org, or *OrgResult, log *slog.Logger) {
 	what := "org"
-	if pass.Org == "" {
+	if or.Org == "" {
 		what = "account scopes"
 	}
-	log.Debug("writing "+what, "scopes", len(pass.Scopes))
-	err := s.store.ApplyOrg(ctx, pass)
-	or.touchesUsers = pass.TouchesUsers
+	log.Debug("writing "+what, "scopes", len(or.Scopes))
+	c, err := o.Commit(ctx, or.Scopes)
+	or.touchesUsers = c.TouchesUsers
 	if in := interruption(ctx); err != nil && in != nil {
 		// Cut by a signal or the shutdown: rolled back, nobody's failure.
 		or.Err = fmt.Errorf("%w: the org's commit was rolled back, nothing of it written", in)
 		log.Warn("org not written: interrupted", "by", in.By)
-		for _, sc := range pass.Scopes {
+		for _, sc := range or.Scopes {
 			if sc.Status == storage.StatusComplete || sc.Status == storage.StatusGuarded {
 				sc.Status, sc.ErrorClass, sc.Error = storage.StatusInterrupted, "", or.Err.Error()
 				sc.Counts, sc.DeletesHeld = storage.Counts{}, 0
@@ -123,23 +121,23 @@ func (s *Syncer) writeOrg(ctx context.Context, pass *storage.OrgPass, or *OrgRes
 		// A mirror failure fails every scope of the org: nothing was written.
 		or.Err = err
 		log.Error("org not written", "error", err)
-		for _, sc := range pass.Scopes {
+		for _, sc := range or.Scopes {
 			if sc.Status == storage.StatusComplete || sc.Status == storage.StatusGuarded {
 				sc.Status, sc.ErrorClass, sc.Error = storage.StatusFailed, storage.ClassMirror, err.Error()
 				sc.Counts, sc.DeletesHeld = storage.Counts{}, 0
 			}
 		}
-		if rerr := s.store.RecordFailedScopes(ctx, pass.Account, pass.RunID, pass.Org, pass.Scopes); rerr != nil {
+		if rerr := o.Abandon(ctx, or.Scopes); rerr != nil {
 			log.Error("record failed scopes", "error", rerr)
 		}
 		return
 	}
-	log.Debug(what+" written", "commit_ms", pass.CommitTook.Milliseconds())
-	if pass.NearTimeout {
+	log.Debug(what+" written", "commit_ms", c.Took.Milliseconds())
+	if c.NearTimeout {
 		log.Warn("the org's commit held the mirror server's write lock close to its transaction timeout (sqld: 5 s while another writer waits); raise the namespace's txn_timeout_s for orgs this large",
-			"commit_ms", pass.CommitTook.Milliseconds())
+			"commit_ms", c.Took.Milliseconds())
 	}
-	for _, sc := range pass.Scopes {
+	for _, sc := range or.Scopes {
 		if sc.Status == storage.StatusGuarded {
 			log.Warn("delete guard held deletes; confirm with --force-deletes", KeyResource, sc.Resource, "deletes_held", sc.DeletesHeld)
 		}
@@ -216,8 +214,9 @@ func (s *Syncer) fetchScope(ctx context.Context, res *resource, j fetchJob) erro
 
 // fetchAudit reads newest-first pages until it passes the stored high-water
 // mark less the overlap, or the backfill window on the first pass.
-func (s *Syncer) fetchAudit(ctx context.Context, a Account, org string, sc *storage.Scope) error {
-	hw, err := s.store.AuditHighWater(ctx, a.ID, org)
+func (s *Syncer) fetchAudit(ctx context.Context, j fetchJob) error {
+	a, org, sc := j.a, j.org, j.sc
+	hw, err := j.o.AuditHighWater(ctx)
 	if err != nil {
 		return err
 	}
@@ -371,7 +370,7 @@ type orgFetch struct {
 	cancel            context.CancelFunc
 }
 
-func (s *Syncer) startOrgFetch(ctx context.Context, a Account, org string) *orgFetch {
+func (s *Syncer) startOrgFetch(ctx context.Context, a Account, o Org) *orgFetch {
 	ctx, cancel := context.WithCancel(ctx)
 	of := &orgFetch{day: s.o.Now().UTC().Format("2006-01-02"), dbDone: make(chan struct{}), usageDone: make(chan struct{}), cancel: cancel}
 	// readAhead runs read in the background when the pass fetches res, and
@@ -386,8 +385,8 @@ func (s *Syncer) startOrgFetch(ctx context.Context, a Account, org string) *orgF
 			read()
 		}()
 	}
-	readAhead(schema.ResDatabases, of.dbDone, func() { of.dbSnap, of.dbErr = s.store.ScopeSnapshot(ctx, a.ID, org, schema.ResDatabases) })
-	readAhead(schema.ResUsage, of.usageDone, func() { of.usageSnap, of.usageErr = s.store.UsageSnapshot(ctx, a.ID, org, of.day) })
+	readAhead(schema.ResDatabases, of.dbDone, func() { of.dbSnap, of.dbErr = o.Snapshot(ctx, schema.ResDatabases) })
+	readAhead(schema.ResUsage, of.usageDone, func() { of.usageSnap, of.usageErr = o.UsageSnapshot(ctx, of.day) })
 	return of
 }
 

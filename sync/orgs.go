@@ -54,7 +54,7 @@ func OrgSlugs(orgs []turso.Organization) []string {
 
 // unknownOrg fails every scope of an org the token does not list, without
 // a request for it, and records them so /status and the alerts show it.
-func (s *Syncer) unknownOrg(ctx context.Context, a Account, runID int64, po plannedOrg, log *slog.Logger) OrgResult {
+func (s *Syncer) unknownOrg(ctx context.Context, a Account, o Org, po plannedOrg, log *slog.Logger) OrgResult {
 	or := OrgResult{Org: po.slug, Err: po.unknown}
 	now := s.o.Now()
 	for _, r := range registry {
@@ -66,7 +66,7 @@ func (s *Syncer) unknownOrg(ctx context.Context, a Account, runID int64, po plan
 			ErrorClass: string(turso.ClassNotFound), Error: po.unknown.Error(), StartedAt: now, FinishedAt: now})
 	}
 	log.Error("org not synced", "error", po.unknown)
-	if err := s.store.RecordFailedScopes(ctx, a.ID, runID, po.slug, or.Scopes); err != nil {
+	if err := o.Abandon(ctx, or.Scopes); err != nil {
 		log.Error("record failed scopes", "error", err)
 	}
 	return or

@@ -38,23 +38,18 @@ type ProgressEvent struct {
 	Progress
 }
 
-// ExpectedRows is what a Store may also offer: the rows of a scope's last
-// complete pass, the progress estimate of the next.
-type ExpectedRows interface {
-	ExpectedRows(ctx context.Context, account, org, resource string) (int64, error)
-}
-
 // tracker follows one account's pass. Its methods are called from the
 // pass's goroutine; the page counts of a resource may come from a fetch
 // goroutine, so every update goes through the syncer's lock.
 type tracker struct {
 	s   *Syncer
+	lk  Lookup // where a scope's expected rows come from
 	log *slog.Logger
 	p   Progress
 }
 
-func (s *Syncer) track(account string, log *slog.Logger) *tracker {
-	return &tracker{s: s, log: log, p: Progress{Account: account}}
+func (s *Syncer) track(account string, lk Lookup, log *slog.Logger) *tracker {
+	return &tracker{s: s, lk: lk, log: log, p: Progress{Account: account}}
 }
 
 type trackerKey struct{}
@@ -86,10 +81,9 @@ func (t *tracker) resourceStart(ctx context.Context, resource string) {
 	if t == nil {
 		return
 	}
-	var expected int64
-	if er, ok := t.s.store.(ExpectedRows); ok {
-		expected, _ = er.ExpectedRows(ctx, t.p.Account, t.p.Org, resource)
-	}
+	// The estimate only feeds the progress bars: without it they show
+	// no total.
+	expected, _ := t.lk.ExpectedRows(ctx, t.p.Org, resource)
 	t.update(func(p *Progress) {
 		p.Resource, p.Pages, p.Rows, p.Expected, p.Since = resource, 0, 0, expected, t.s.o.Now()
 	})

@@ -14,6 +14,8 @@ import (
 type fetchJob struct {
 	a   Account
 	org string
+	o   Org    // the pass's handle on the org
+	lk  Lookup // the pass's lookups
 	sc  *storage.Scope
 	pf  *prefetched
 	of  *orgFetch
@@ -33,6 +35,9 @@ type reader struct {
 	// users be recomputed from the org; nil for resources users do not
 	// come from.
 	settles func(status string) bool
+	// probe reads one page of the resource, for `tursync check`; set for
+	// the resources whose access depends on the plan or the token's role.
+	probe func(ctx context.Context, c *turso.Client, org string) error
 }
 
 // resource is a schema.Registry entry (its tables, kind, feeds) with its
@@ -58,10 +63,17 @@ var readers = map[string]reader{
 		}, func(o turso.Organization) schema.Row { return mapper.Organization(o) })
 	}},
 	schema.ResMembers: {route: turso.RouteMembers, fetch: (*Syncer).fetchMembers, prefetched: (*Syncer).prefetchedMembers,
-		settles: func(st string) bool { return st == storage.StatusComplete }},
+		settles: func(st string) bool { return st == storage.StatusComplete },
+		probe: func(ctx context.Context, c *turso.Client, org string) error {
+			return c.Members(ctx, org, func([]turso.Member) error { return nil })
+		}},
 	schema.ResInvites: {route: turso.RouteInvites, fetch: (*Syncer).fetchInvites, prefetched: (*Syncer).prefetchedInvites,
 		// Invites unavailable by plan leave nothing of them to be stale.
-		settles: func(st string) bool { return st == storage.StatusComplete || st == storage.StatusUnavailable }},
+		settles: func(st string) bool { return st == storage.StatusComplete || st == storage.StatusUnavailable },
+		probe: func(ctx context.Context, c *turso.Client, org string) error {
+			_, err := c.ListInvites(ctx, org)
+			return err
+		}},
 	schema.ResDatabases: {route: turso.RouteDatabases, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		st, err := s.stageDatabases(ctx, j.a, j.org, j.of)
 		j.sc.Rows = st
@@ -77,12 +89,18 @@ var readers = map[string]reader{
 	schema.ResAPITokens: {route: turso.RouteAPITokens, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.APIToken, error) { return j.a.API.ListAPITokens(ctx, j.org) },
 			func(t turso.APIToken) schema.Row { return mapper.APIToken(j.org, t) })
+	}, probe: func(ctx context.Context, c *turso.Client, org string) error {
+		_, err := c.ListAPITokens(ctx, org)
+		return err
 	}},
 	schema.ResSubscriptions: {route: turso.RouteSubscription, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.Subscription, error) {
 			sub, err := j.a.API.GetSubscription(ctx, j.org)
 			return []turso.Subscription{sub}, err
 		}, func(sub turso.Subscription) schema.Row { return mapper.Subscription(j.org, sub) })
+	}, probe: func(ctx context.Context, c *turso.Client, org string) error {
+		_, err := c.GetSubscription(ctx, org)
+		return err
 	}},
 	schema.ResPlans: {route: turso.RoutePlans, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.Plan, error) { return j.a.API.ListPlans(ctx, j.org) },
@@ -91,9 +109,15 @@ var readers = map[string]reader{
 	schema.ResInvoices: {route: turso.RouteInvoices, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		return stageList(ctx, s, j, func() ([]turso.Invoice, error) { return j.a.API.ListInvoices(ctx, j.org) },
 			func(i turso.Invoice) schema.Row { return mapper.Invoice(j.org, i) })
+	}, probe: func(ctx context.Context, c *turso.Client, org string) error {
+		_, err := c.ListInvoices(ctx, org)
+		return err
 	}},
 	schema.ResAuditLogs: {route: turso.RouteAuditLogs, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
-		return s.fetchAudit(ctx, j.a, j.org, j.sc)
+		return s.fetchAudit(ctx, j)
+	}, probe: func(ctx context.Context, c *turso.Client, org string) error {
+		_, err := c.AuditLogs(ctx, org, 1, 1)
+		return err
 	}},
 	schema.ResUsage: {route: turso.RouteUsage, fetch: func(s *Syncer, ctx context.Context, j fetchJob) error {
 		st, err := s.stageUsage(ctx, j.a, j.org, j.of)
@@ -134,6 +158,25 @@ func Routes() map[string]string {
 	return out
 }
 
+// Probe is one resource's access check (`tursync check`).
+type Probe struct {
+	Resource string
+	Run      func(ctx context.Context) error
+}
+
+// Probes read one page of each resource of an org whose access depends on
+// the plan or the token's role, in registry order.
+func Probes(c *turso.Client, org string) []Probe {
+	var out []Probe
+	for _, r := range registry {
+		if r.probe != nil {
+			probe := r.probe
+			out = append(out, Probe{Resource: r.Name, Run: func(ctx context.Context) error { return probe(ctx, c, org) }})
+		}
+	}
+	return out
+}
+
 // stageList reads a resource the API answers in one page (the org itself,
 // its groups, its API tokens, its plans and invoices), maps each element
 // and stages the rows.
@@ -147,6 +190,6 @@ func stageList[T any](ctx context.Context, s *Syncer, j fetchJob, list func() ([
 	for i, it := range items {
 		rows[i] = toRow(it)
 	}
-	j.sc.Rows, err = s.store.Stage(ctx, j.a.ID, rows)
+	j.sc.Rows, err = j.o.Stage(ctx, rows)
 	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/sync/synctest"
 	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -59,12 +60,15 @@ func TestSettlementSkipsOnlyAfterACompleteOne(t *testing.T) {
 		t.Errorf("the clean pass recorded users_settled = 0")
 	}
 	// The store skips only with nothing written and a settled run before.
-	runID := int64(e.count(`SELECT max(id) FROM sync_runs`)) + 1
-	st, err := e.store.SettleUsers(context.Background(), "acme", runID, e.clk.Now(), map[string]bool{"org1": true, "org2": true}, false)
+	p, err := e.store.BeginPass(context.Background(), "acme", storage.PassOptions{Trigger: "manual", StartedAt: e.clk.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.SettleUsers(context.Background(), map[string]bool{"org1": true, "org2": true}, false)
 	if err != nil || !st.Skipped || !st.Settled {
 		t.Errorf("untouched after a settled run: %+v, %v; want skipped and settled", st, err)
 	}
-	st, err = e.store.SettleUsers(context.Background(), "acme", runID, e.clk.Now(), map[string]bool{"org1": true, "org2": true}, true)
+	st, err = p.SettleUsers(context.Background(), map[string]bool{"org1": true, "org2": true}, true)
 	if err != nil || st.Skipped || !st.Settled {
 		t.Errorf("touched: %+v, %v; want settled, not skipped", st, err)
 	}
@@ -75,24 +79,23 @@ func TestSettlementSkipsOnlyAfterACompleteOne(t *testing.T) {
 // the lease gone, and the settlement waits until the pass's context ends.
 // Until then the lease renews, however long the orgs take to write (a
 // slow sqld took longer than one renewal, and lost it earlier).
-type lostLease struct {
-	tsync.Store
-	settling chan struct{}
-}
-
-func (l lostLease) RenewLease(ctx context.Context, le *storage.Lease, ttl time.Duration) error {
-	select {
-	case <-l.settling:
-		return fmt.Errorf("renew lease of acme: %w", storage.ErrLeaseLost)
-	default:
-		return l.Store.RenewLease(ctx, le, ttl)
-	}
-}
-
-func (l lostLease) SettleUsers(ctx context.Context, account string, _ int64, _ time.Time, _ map[string]bool, _ bool) (storage.Settlement, error) {
-	close(l.settling)
-	<-ctx.Done()
-	return storage.Settlement{}, fmt.Errorf("settle users of %s: %w", account, ctx.Err())
+func lostLease(m tsync.Mirror) tsync.Mirror {
+	settling := make(chan struct{})
+	return synctest.Hook(m, synctest.Hooks{
+		Renew: func(_ context.Context, _ *storage.Lease, _ time.Duration, next func() error) error {
+			select {
+			case <-settling:
+				return fmt.Errorf("renew lease of acme: %w", storage.ErrLeaseLost)
+			default:
+				return next()
+			}
+		},
+		Settle: func(ctx context.Context) (storage.Settlement, error) {
+			close(settling)
+			<-ctx.Done()
+			return storage.Settlement{}, fmt.Errorf("settle users of acme: %w", ctx.Err())
+		},
+	})
 }
 
 // A pass whose lease is lost in the middle of a step says so in its run,
@@ -101,7 +104,7 @@ func TestLostLeaseIsTheRecordedCause(t *testing.T) {
 	e := newEnv(t, tursotest.Size{Orgs: 1, Members: 3, Databases: 3, Groups: 1})
 	o := e.opts
 	o.LeaseTTL = 300 * time.Millisecond // renewed, and found lost, after 100 ms
-	res := tsync.New(lostLease{Store: e.store, settling: make(chan struct{})}, o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
+	res := tsync.New(lostLease(tsync.MirrorOf(e.store)), o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
 	if res.Status != storage.StatusFailed || !errors.Is(res.Err, storage.ErrLeaseLost) {
 		t.Fatalf("pass %s: %v; want failed with the lost lease", res.Status, res.Err)
 	}

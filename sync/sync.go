@@ -1,7 +1,7 @@
-// Package sync orchestrates passes: for each account the plan of orgs and
-// resources, the scopes and their statuses, the delete guard and the
-// per-org commit. It declares the interfaces it consumes (API, Store), so
-// its tests can wrap or replace them.
+// Package sync runs one pass of an account: the plan of orgs and
+// resources, the fetches, the scopes and their statuses, and each org's
+// commit through the pass's storage handle. It declares what it needs of
+// the mirror (Mirror, Pass, Lookup, Org), so its tests can wrap them.
 package sync
 
 import (
@@ -22,52 +22,68 @@ import (
 	"github.com/tursync/tursync/turso"
 )
 
-// API is what a pass needs of the Platform API client.
-type API interface {
-	ValidateToken(ctx context.Context) (int64, error)
-	ListOrganizations(ctx context.Context) ([]turso.Organization, error)
-	GetOrganization(ctx context.Context, org string) (turso.Organization, error)
-	Members(ctx context.Context, org string, fn func([]turso.Member) error) error
-	ListInvites(ctx context.Context, org string) ([]turso.Invite, error)
-	ListDatabases(ctx context.Context, org string, fn func([]turso.Database) error) error
-	ListGroups(ctx context.Context, org string) ([]turso.Group, error)
-	ListAPITokens(ctx context.Context, org string) ([]turso.APIToken, error)
-	AuditLogs(ctx context.Context, org string, page, pageSize int) (turso.AuditLogPage, error)
-	OrganizationUsage(ctx context.Context, org string, fn func([]turso.DatabaseUsage) error) (turso.OrgUsage, error)
-	ListLocations(ctx context.Context) ([]turso.Location, error)
-	CurrentUser(ctx context.Context) (turso.User, error)
-	GetSubscription(ctx context.Context, org string) (turso.Subscription, error)
-	ListPlans(ctx context.Context, org string) ([]turso.Plan, error)
-	ListInvoices(ctx context.Context, org string) ([]turso.Invoice, error)
-	DatabaseConfiguration(ctx context.Context, org, db string) (turso.DatabaseConfig, error)
-	DatabaseInstances(ctx context.Context, org, db string) ([]turso.Instance, error)
-	Stats() turso.Stats
+// Mirror is what a Syncer needs of the mirror: the leases that keep one
+// writer per account, a pass per account, and the live row counts its
+// metrics report. MirrorOf adapts a *storage.Store.
+type Mirror interface {
+	lease.Store
+	BeginPass(ctx context.Context, account string, o storage.PassOptions) (Pass, error)
+	LiveRows(ctx context.Context, account string) (map[string]int64, error)
 }
 
-// Store is what a pass needs of the mirror.
-type Store interface {
-	CheckIdentity(ctx context.Context) error
-	StartRun(ctx context.Context, account, trigger string, at time.Time) (int64, error)
-	FinishRun(ctx context.Context, r storage.Run) error
-	ApplyAccount(ctx context.Context, account string, runID int64, roles []schema.Role, locs []schema.Location) (storage.Counts, error)
-	ApplyOrg(ctx context.Context, p *storage.OrgPass) error
-	RecordFailedScopes(ctx context.Context, account string, runID int64, org string, scopes []*storage.Scope) error
-	SettleUsers(ctx context.Context, account string, runID int64, runStarted time.Time, settledOrgs map[string]bool, touched bool) (storage.Settlement, error)
-	AuditHighWater(ctx context.Context, account, org string) (string, error)
-	MemberEmails(ctx context.Context, account string, emails []string) (map[string]string, error)
-	OrgMembers(ctx context.Context, account, org string, usernames []string) (map[string]bool, error)
-	DetailsDue(ctx context.Context, account, org string, limit int) ([]storage.DueDatabase, error)
-	LiveOrgs(ctx context.Context, account string) ([]string, error)
-	LiveRows(ctx context.Context, account string) (map[string]int64, error)
-	Diff(ctx context.Context, account string, rows []schema.Row) ([]storage.Kind, error)
-	Stage(ctx context.Context, account string, rows []schema.Row) (*storage.Staged, error)
-	Snapshot(ctx context.Context, account, org string, t *schema.Table) (*storage.Snapshot, error)
-	ScopeSnapshot(ctx context.Context, account, org, resource string) (*storage.Snapshot, error)
-	UsageSnapshot(ctx context.Context, account, org, day string) (*storage.UsageSnapshot, error)
-	AcquireLease(ctx context.Context, account, owner string, ttl time.Duration) (*storage.Lease, error)
-	RenewLease(ctx context.Context, l *storage.Lease, ttl time.Duration) error
-	ReleaseLease(ctx context.Context, l *storage.Lease) error
+// Pass is one account's pass over the mirror (storage.Pass): the account
+// and its run are bound once.
+type Pass interface {
+	RunID() int64
+	ApplyAccount(ctx context.Context, roles []schema.Role, locs []schema.Location) (storage.Counts, error)
+	Lookup() Lookup
+	Org(slug string) Org
+	SettleUsers(ctx context.Context, settledOrgs map[string]bool, touched bool) (storage.Settlement, error)
+	Finish(ctx context.Context, r storage.Run) error
 }
+
+// Lookup is what a pass asks of the mirror about the account as it stood
+// (storage.Lookup).
+type Lookup interface {
+	Orgs(ctx context.Context) ([]string, error)
+	Users(ctx context.Context) (*storage.Snapshot, error)
+	UsersByEmail(ctx context.Context, emails []string) (map[string]string, error)
+	OrgMembers(ctx context.Context, org string, usernames []string) (map[string]bool, error)
+	DetailsDue(ctx context.Context, org string, limit int) ([]storage.DueDatabase, error)
+	ExpectedRows(ctx context.Context, org, resource string) (int64, error)
+	Diff(ctx context.Context, rows []schema.Row) ([]storage.Kind, error)
+}
+
+// Org is one org of a pass (storage.OrgPass): what its fetch reads of the
+// mirror, and its one commit.
+type Org interface {
+	Snapshot(ctx context.Context, resource string) (*storage.Snapshot, error)
+	UsageSnapshot(ctx context.Context, day string) (*storage.UsageSnapshot, error)
+	AuditHighWater(ctx context.Context) (string, error)
+	Stage(ctx context.Context, rows []schema.Row) (*storage.Staged, error)
+	Commit(ctx context.Context, scopes []*storage.Scope) (storage.Committed, error)
+	Offboard(ctx context.Context) (storage.Committed, error)
+	Abandon(ctx context.Context, scopes []*storage.Scope) error
+}
+
+// MirrorOf is the Mirror of a store: its passes and orgs as this package's
+// interfaces.
+func MirrorOf(st *storage.Store) Mirror { return storeMirror{st} }
+
+type storeMirror struct{ *storage.Store }
+
+func (m storeMirror) BeginPass(ctx context.Context, account string, o storage.PassOptions) (Pass, error) {
+	p, err := m.Store.BeginPass(ctx, account, o)
+	if err != nil {
+		return nil, err
+	}
+	return storePass{p}, nil
+}
+
+type storePass struct{ *storage.Pass }
+
+func (p storePass) Lookup() Lookup      { return p.Pass.Lookup() }
+func (p storePass) Org(slug string) Org { return p.Pass.Org(slug) }
 
 // The defaults (config.example.yaml) that a pass applies where its options are
 // silent; the config's defaults are these same values.
@@ -97,7 +113,12 @@ type Account struct {
 	ID        string
 	Orgs      []string // empty: every org the token sees
 	Resources []string // empty: every resource
-	API       API
+	// API is the account's Platform API client; it lives across passes in
+	// the daemon, so a pass counts its own requests from Stats.
+	API *turso.Client
+	// Trigger is what sync_runs.trigger records of this pass; default
+	// Options.Trigger.
+	Trigger string
 }
 
 // Options tune a pass. Zero values take the defaults above.
@@ -155,6 +176,9 @@ type Options struct {
 	// DetailsBudget is how many requests an account pass may spend on
 	// database_details; default DefaultDetailsBudget.
 	DetailsBudget int
+	// DryRun fetches and diffs but writes nothing (storage.PassOptions):
+	// it takes no lease, records no run and settles no user.
+	DryRun bool
 }
 
 // ErrStopped ends a pass that a shutdown interrupted between two orgs.
@@ -181,9 +205,9 @@ func interruption(ctx context.Context) *Interrupted {
 
 // Syncer runs passes against a mirror.
 type Syncer struct {
-	store  Store
+	store  Mirror
 	o      Options
-	leases *lease.Holder // the accounts' leases, and the tasks' (HoldLease)
+	leases *lease.Holder // the accounts' leases
 	// mu guards what need not cost a request or a write on every pass:
 	// the locations list, each token's validation, each account's roles.
 	mu          stdsync.Mutex
@@ -194,7 +218,7 @@ type Syncer struct {
 }
 
 // New returns a Syncer.
-func New(store Store, o Options) *Syncer {
+func New(store Mirror, o Options) *Syncer {
 	if o.Guard == (storage.Guard{}) {
 		o.Guard = storage.Guard{MaxFraction: DefaultGuardMaxFraction, MinRows: DefaultGuardMinRows}
 	}
@@ -336,12 +360,11 @@ const (
 )
 
 // SyncAccount runs one pass over an account.
-func (s *Syncer) SyncAccount(ctx context.Context, a Account) Result {
-	return s.syncAccount(ctx, a, s.o.Trigger)
-}
-
-// syncAccount is SyncAccount, recorded with trigger.
-func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (res Result) {
+func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
+	trigger := a.Trigger
+	if trigger == "" {
+		trigger = s.o.Trigger
+	}
 	res = Result{Account: a.ID, StartedAt: s.o.Now(), Status: storage.StatusComplete}
 	log := s.o.Logger.With(KeyAccount, a.ID)
 	// failed records a pass that failed before its run began.
@@ -351,34 +374,34 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 		s.recordPass(ctx, res, log)
 		return res
 	}
-	// A mirror deleted or replaced under the process would take the
-	// pass's writes into a file nobody reads again.
-	if err := s.store.CheckIdentity(ctx); err != nil {
-		return failed(err)
+	if !s.o.DryRun { // a dry run writes nothing, so it needs no lease
+		var release func()
+		var err error
+		ctx, release, err = s.leases.Hold(ctx, a.ID)
+		var held *storage.LeaseHeldError
+		if errors.As(err, &held) {
+			res.Status, res.Err = StatusSkipped, err
+			return res
+		}
+		if err != nil {
+			return failed(err)
+		}
+		defer release()
 	}
-	ctx, release, err := s.leases.Hold(ctx, a.ID)
-	var held *storage.LeaseHeldError
-	if errors.As(err, &held) {
-		res.Status, res.Err = StatusSkipped, err
-		return res
-	}
+	p, err := s.store.BeginPass(ctx, a.ID, storage.PassOptions{Trigger: trigger, StartedAt: res.StartedAt, Guard: s.o.Guard,
+		ForceDeletes: s.o.ForceDeletes, DryRun: s.o.DryRun})
 	if err != nil {
 		return failed(err)
 	}
-	defer release()
-	runID, err := s.store.StartRun(ctx, a.ID, trigger, res.StartedAt)
-	if err != nil {
-		return failed(err)
-	}
-	res.RunID = runID
-	log = log.With(KeyRunID, runID)
-	tr := s.track(a.ID, log)
+	res.RunID = p.RunID()
+	log = log.With(KeyRunID, res.RunID)
+	tr := s.track(a.ID, p.Lookup(), log)
 	defer tr.done()
 	ctx = withTracker(ctx, tr)
 	// A client lives across passes in the daemon: count this pass only.
 	before := a.API.Stats()
-	defer func() { s.finishPass(ctx, &res, a.API.Stats().Since(before), log) }()
-	if err := s.runPass(ctx, a, runID, &res, log); err != nil {
+	defer func() { s.finishPass(ctx, p, &res, a.API.Stats().Since(before), log) }()
+	if err := s.runPass(ctx, a, p, &res, log); err != nil {
 		res.Status, res.Err = storage.StatusFailed, err
 	}
 	return res
@@ -387,7 +410,7 @@ func (s *Syncer) syncAccount(ctx context.Context, a Account, trigger string) (re
 // runPass is the account's pass inside its run: the token check, the org
 // plan, the account-wide rows, every org, the users' settlement. An error
 // fails the pass as a whole; an org or a scope that fails alone is in res.
-func (s *Syncer) runPass(ctx context.Context, a Account, runID int64, res *Result, log *slog.Logger) error {
+func (s *Syncer) runPass(ctx context.Context, a Account, p Pass, res *Result, log *slog.Logger) error {
 	if s.validateDue(a.ID) {
 		exp, err := a.API.ValidateToken(ctx)
 		if err != nil {
@@ -398,29 +421,29 @@ func (s *Syncer) runPass(ctx context.Context, a Account, runID int64, res *Resul
 		}
 		res.TokenExp = exp
 	}
-	orgs, err := s.plan(ctx, a)
+	orgs, err := s.plan(ctx, a, p.Lookup())
 	if err != nil {
 		return err
 	}
 	if unknown := unknownOrgs(orgs); len(unknown) > 0 && s.o.StrictOrgs {
 		return errors.Join(unknown...)
 	}
-	if err := s.applyAccount(ctx, a, runID, res, log); err != nil {
+	if err := s.applyAccount(ctx, a, p, res, log); err != nil {
 		return err
 	}
-	if s.syncAccountScopes(ctx, a, runID, res, log) {
+	if s.syncAccountScopes(ctx, a, p, res, log) {
 		return nil // res says why
 	}
-	pf, err := s.prefetch(ctx, a, orgs)
+	pf, err := s.prefetch(ctx, a, p, orgs)
 	if err != nil {
 		return err
 	}
 	defer pf.close()
-	settled, stop := s.syncOrgs(ctx, a, runID, orgs, pf, res, log)
+	settled, stop := s.syncOrgs(ctx, a, p, orgs, pf, res, log)
 	if stop {
 		return nil // syncOrgs has said why in res
 	}
-	st, err := s.store.SettleUsers(ctx, a.ID, runID, res.StartedAt, settled, touchesUsers(res.Orgs))
+	st, err := p.SettleUsers(ctx, settled, touchesUsers(res.Orgs))
 	if err != nil {
 		return err
 	}
@@ -433,7 +456,7 @@ func (s *Syncer) runPass(ctx context.Context, a Account, runID int64, res *Resul
 
 // applyAccount writes what belongs to the account rather than an org: the
 // role constants and the shared locations list, each only when due.
-func (s *Syncer) applyAccount(ctx context.Context, a Account, runID int64, res *Result, log *slog.Logger) error {
+func (s *Syncer) applyAccount(ctx context.Context, a Account, p Pass, res *Result, log *slog.Logger) error {
 	var locs []turso.Location
 	if s.dueLocations() {
 		// Locations are a reference list shared by all accounts: one
@@ -454,7 +477,7 @@ func (s *Syncer) applyAccount(ctx context.Context, a Account, runID int64, res *
 	// The roles are constants: written once per process and account, and
 	// again only with a fresh locations list.
 	if locs != nil || !s.rolesWritten(a.ID) {
-		c, err := s.store.ApplyAccount(ctx, a.ID, runID, mapper.Roles(), mapper.Locations(locs))
+		c, err := p.ApplyAccount(ctx, mapper.Roles(), mapper.Locations(locs))
 		if err != nil {
 			return err
 		}
@@ -469,7 +492,7 @@ func (s *Syncer) applyAccount(ctx context.Context, a Account, runID int64, res *
 // syncOrgs syncs the planned orgs one by one into res and returns those
 // whose users may be settled. stop reports a failure that ends the whole
 // pass (a lost lease, a revoked token): res says which.
-func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []plannedOrg, pf *prefetched,
+func (s *Syncer) syncOrgs(ctx context.Context, a Account, p Pass, orgs []plannedOrg, pf *prefetched,
 	res *Result, log *slog.Logger) (settled map[string]bool, stop bool) {
 	settled = map[string]bool{}
 	tr := trackerOf(ctx)
@@ -479,7 +502,7 @@ func (s *Syncer) syncOrgs(ctx context.Context, a Account, runID int64, orgs []pl
 			break
 		}
 		tr.orgStart(po.slug, i+1, len(orgs))
-		or := s.syncOrg(ctx, a, runID, po, pf, log.With(KeyOrg, po.slug))
+		or := s.syncOrg(ctx, a, p, po, pf, log.With(KeyOrg, po.slug))
 		if s.addOrg(res, or) {
 			return settled, true
 		}
@@ -522,20 +545,20 @@ func (s *Syncer) addOrg(res *Result, or OrgResult) (stop bool) {
 
 // syncAccountScopes reads and writes the per-account resources (the
 // token's user), recorded as the scopes of organization_id ”.
-func (s *Syncer) syncAccountScopes(ctx context.Context, a Account, runID int64, res *Result, log *slog.Logger) (stop bool) {
-	scopes, authErr := s.fetchScopes(ctx, fetchJob{a: a}, true, log)
+func (s *Syncer) syncAccountScopes(ctx context.Context, a Account, p Pass, res *Result, log *slog.Logger) (stop bool) {
+	org := p.Org("")
+	scopes, authErr := s.fetchScopes(ctx, fetchJob{a: a, o: org}, true, log)
 	if len(scopes) == 0 {
 		return false
 	}
 	or := OrgResult{Scopes: scopes}
-	pass := &storage.OrgPass{Account: a.ID, RunID: runID, Guard: s.o.Guard, ForceDeletes: s.o.ForceDeletes, Scopes: scopes}
 	if authErr != nil {
 		or.Err = authErr
-		if err := s.store.RecordFailedScopes(ctx, a.ID, runID, "", scopes); err != nil {
+		if err := org.Abandon(ctx, scopes); err != nil {
 			log.Error("record failed scopes", "error", err)
 		}
 	} else {
-		s.writeOrg(ctx, pass, &or, log)
+		s.writeOrg(ctx, org, &or, log)
 	}
 	for _, sc := range scopes {
 		sc.Rows = nil
@@ -546,7 +569,7 @@ func (s *Syncer) syncAccountScopes(ctx context.Context, a Account, runID int64, 
 // finishPass records the end of a pass: its run row (even when ctx was
 // cancelled mid-pass), its metrics and its summary line. stats are the
 // pass's own API requests.
-func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats, log *slog.Logger) {
+func (s *Syncer) finishPass(ctx context.Context, p Pass, res *Result, stats turso.Stats, log *slog.Logger) {
 	if cause := context.Cause(ctx); errors.Is(cause, storage.ErrLeaseLost) && !errors.Is(res.Err, storage.ErrLeaseLost) {
 		// The pass stopped because another process took the account:
 		// whatever it did not commit is that process's to write. A step
@@ -561,7 +584,7 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 	}
 	res.FinishedAt = s.o.Now()
 	res.Stats = stats
-	run := storage.Run{ID: res.RunID, Status: res.Status, FinishedAt: res.FinishedAt, APIRequests: stats.Requests,
+	run := storage.Run{Status: res.Status, FinishedAt: res.FinishedAt, APIRequests: stats.Requests,
 		APIRetries: stats.Retries, RateLimitedSeconds: stats.RateLimitedSeconds, Counts: res.Counts, UsersSettled: res.usersSettled}
 	if res.TokenExp > 0 {
 		run.TokenExpiresAt = time.Unix(res.TokenExp, 0)
@@ -571,7 +594,7 @@ func (s *Syncer) finishPass(ctx context.Context, res *Result, stats turso.Stats,
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := s.store.FinishRun(fctx, run); err != nil && res.Err == nil {
+	if err := p.Finish(fctx, run); err != nil && res.Err == nil {
 		res.Status, res.Err = storage.StatusFailed, err
 	}
 	s.recordPass(ctx, *res, log)
@@ -609,14 +632,6 @@ func interruptedSummary(res Result) string {
 	}
 	return fmt.Sprintf("%d orgs written (%s), %s not; the next pass syncs the rest", len(written), strings.Join(written, ", "),
 		strings.Join(cut, ", "))
-}
-
-// HoldLease takes the lease named key (an account, or another job that
-// one process at a time runs, such as an extraction) and keeps it renewed
-// until release is called; the context ends if it is lost. When another
-// process holds it, the error is a *storage.LeaseHeldError.
-func (s *Syncer) HoldLease(ctx context.Context, key string) (context.Context, func(), error) {
-	return s.leases.Hold(ctx, key)
 }
 
 // validateDue reports whether the account's token is due for validation,
@@ -736,13 +751,13 @@ type plannedOrg struct {
 // org the token lists), plus mirrored orgs the token no longer lists, which
 // are checked for offboarding. A named org that is neither listed nor
 // mirrored is planned as unknown.
-func (s *Syncer) plan(ctx context.Context, a Account) ([]plannedOrg, error) {
+func (s *Syncer) plan(ctx context.Context, a Account, lk Lookup) ([]plannedOrg, error) {
 	listed, err := a.API.ListOrganizations(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list organizations of account %s: %w", a.ID, err)
 	}
 	slugs := OrgSlugs(listed)
-	live, err := s.store.LiveOrgs(ctx, a.ID)
+	live, err := lk.Orgs(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -6,22 +6,18 @@ import (
 	"database/sql"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	stdsync "sync"
 	"testing"
 	"time"
 
-	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/internal/testclock"
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/turso/tursotest"
 )
-
-var _ tsync.API = (*turso.Client)(nil)
-var _ tsync.Store = (*storage.Store)(nil)
 
 // clock is the injected clock of these tests.
 type clock = testclock.Clock
@@ -50,33 +46,10 @@ func newEnv(t *testing.T, size tursotest.Size) *env {
 	t.Helper()
 	clk := testclock.New(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
 	sim, simURL := tursotest.NewServer(t, tursotest.Config{Seed: 7, Size: size, Token: testToken, Now: clk.Now})
-	path := filepath.Join(t.TempDir(), "mirror.db")
-	url := "file:" + path
-	if onSqld() {
-		url, path = sqldtest.Start(t, sqldtest.Options{}).URL, ""
-	}
-	st, err := storage.Open(context.Background(), url, storage.Options{Now: clk.Now, BusyTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("open mirror: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, clk: clk, sim: sim, url: simURL, store: st, path: path, logs: &bytes.Buffer{}, timeout: 5 * time.Second}
+	m := testmirror.Open(t, storage.Options{Now: clk.Now, BusyTimeout: 200 * time.Millisecond})
+	e := &env{t: t, clk: clk, sim: sim, url: simURL, store: m.Store, path: m.Path, logs: &bytes.Buffer{}, timeout: 5 * time.Second}
 	e.opts = tsync.Options{Now: clk.Now, Logger: slog.New(slog.NewJSONHandler(lockedWriter{e}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	return e
-}
-
-// MirrorEnv set to sqld runs this package's tests against a real libSQL
-// server instead of a mirror file (.ci/run runs them both ways).
-const MirrorEnv = "TURSYNC_TEST_MIRROR"
-
-func onSqld() bool { return os.Getenv(MirrorEnv) == "sqld" }
-
-// fileOnly skips a test that works on the mirror file itself.
-func fileOnly(t *testing.T) {
-	t.Helper()
-	if onSqld() {
-		t.Skip("works on the mirror file itself; the sqld variant is in the storage and cmd tests")
-	}
 }
 
 type lockedWriter struct{ e *env }
@@ -114,7 +87,7 @@ func (e *env) passWith(token string, opts ...func(*tsync.Options)) tsync.Result 
 	for _, f := range opts {
 		f(&o)
 	}
-	res := tsync.New(e.store, o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(token)})
+	res := tsync.New(tsync.MirrorOf(e.store), o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(token)})
 	e.clk.Advance(time.Minute)
 	return res
 }
@@ -331,7 +304,7 @@ func (e *env) tokenLeaks() []string {
 func TestUnknownConfiguredOrgFailsAlone(t *testing.T) {
 	e := newEnv(t, tursotest.Size{Orgs: 2, Members: 3, Databases: 3, Groups: 1})
 	e.sim.ResetLog()
-	r := tsync.New(e.store, e.opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", Orgs: []string{"org1", "Org2"}, API: e.client(testToken)})
+	r := tsync.New(tsync.MirrorOf(e.store), e.opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", Orgs: []string{"org1", "Org2"}, API: e.client(testToken)})
 	if r.Status != "partial" || r.Err != nil {
 		t.Fatalf("pass %s (%v), want partial", r.Status, r.Err)
 	}

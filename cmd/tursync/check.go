@@ -208,9 +208,9 @@ func checkAccountAPI(ctx context.Context, a tsync.Account, baseURL string) check
 			continue
 		}
 		co := checkOrg{Org: o.Slug, Plan: o.PlanID}
-		for _, p := range orgProbes(a.API, o.Slug) {
-			cr := checkResource{Resource: p.name, Status: "ok"}
-			switch err := p.call(ctx); turso.ClassOf(err) {
+		for _, p := range tsync.Probes(a.API, o.Slug) {
+			cr := checkResource{Resource: p.Resource, Status: "ok"}
+			switch err := p.Run(ctx); turso.ClassOf(err) {
 			case "":
 			case turso.ClassPlan:
 				cr.Status, cr.Reason = "unavailable", "plan"
@@ -225,26 +225,6 @@ func checkAccountAPI(ctx context.Context, a tsync.Account, baseURL string) check
 		ca.Orgs = append(ca.Orgs, co)
 	}
 	return ca
-}
-
-type orgProbe struct {
-	name string
-	call func(ctx context.Context) error
-}
-
-// orgProbes read one page of each resource whose access depends on the
-// plan or the token's role.
-func orgProbes(api tsync.API, org string) []orgProbe {
-	return []orgProbe{
-		{"members", func(ctx context.Context) error {
-			return api.Members(ctx, org, func([]turso.Member) error { return nil })
-		}},
-		{"invites", func(ctx context.Context) error { _, err := api.ListInvites(ctx, org); return err }},
-		{"api_tokens", func(ctx context.Context) error { _, err := api.ListAPITokens(ctx, org); return err }},
-		{"audit_logs", func(ctx context.Context) error { _, err := api.AuditLogs(ctx, org, 1, 1); return err }},
-		{"subscriptions", func(ctx context.Context) error { _, err := api.GetSubscription(ctx, org); return err }},
-		{"invoices", func(ctx context.Context) error { _, err := api.ListInvoices(ctx, org); return err }},
-	}
 }
 
 func printCheck(w io.Writer, rep checkReport) {

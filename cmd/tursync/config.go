@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/prometheus/exporter-toolkit/web"
 	"gopkg.in/yaml.v3"
 
@@ -165,7 +167,7 @@ func DefaultConfig() Config {
 		HTTP: HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:  LogConfig{Level: "info", Format: "auto"},
 		Sync: SyncConfig{MaxConcurrentAccounts: tsync.DefaultMaxConcurrentAccounts, ShutdownTimeout: Duration(30 * time.Second),
-			LeaseTTL: Duration(tsync.DefaultLeaseTTL), MinInterval: Duration(tsync.DefaultMinInterval)},
+			LeaseTTL: Duration(tsync.DefaultLeaseTTL), MinInterval: Duration(daemon.DefaultMinInterval)},
 		Retention:        RetentionConfig{ChangeEvents: 0, SyncRuns: Duration(2160 * time.Hour)},
 		Defaults:         DefaultsConfig{Schedule: tsync.DefaultSchedule, Resources: append([]string(nil), schema.DefaultResources...)},
 		DeleteGuard:      DeleteGuardConfig{MaxFraction: tsync.DefaultGuardMaxFraction, MinRows: tsync.DefaultGuardMinRows},
@@ -701,22 +703,22 @@ func (sc SyncConfig) validate(p *configProblems) {
 	if sc.ShutdownTimeout <= 0 {
 		p.add("sync.shutdown_timeout", 0, "must be more than 0")
 	}
-	if time.Duration(sc.MinInterval) < tsync.MinScheduleInterval {
-		p.add("sync.min_interval", 0, "must be at least %s, not %s", tsync.MinScheduleInterval, time.Duration(sc.MinInterval))
+	if time.Duration(sc.MinInterval) < daemon.MinScheduleInterval {
+		p.add("sync.min_interval", 0, "must be at least %s, not %s", daemon.MinScheduleInterval, time.Duration(sc.MinInterval))
 	}
 }
 
 // checkSchedule records a spec that does not parse, or that can fire more
 // often than sync.min_interval.
 func (c *Config) checkSchedule(p *configProblems, key, spec string) {
-	floor := max(time.Duration(c.Sync.MinInterval), tsync.MinScheduleInterval)
-	gap, err := tsync.ShortestGap(spec, floor)
+	floor := max(time.Duration(c.Sync.MinInterval), daemon.MinScheduleInterval)
+	gap, err := daemon.ShortestGap(spec, floor)
 	if err != nil {
 		p.add(key, 0, "bad cron spec %q: %v", spec, err)
 		return
 	}
 	if gap < floor {
 		p.add(key, 0, "schedule %q can fire every %s, more often than sync.min_interval (%s): "+
-			"choose a longer interval, or lower sync.min_interval (never below %s)", spec, gap, floor, tsync.MinScheduleInterval)
+			"choose a longer interval, or lower sync.min_interval (never below %s)", spec, gap, floor, daemon.MinScheduleInterval)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/exporter-toolkit/web"
 
@@ -34,7 +36,7 @@ const retentionSchedule = "@every 24h"
 // schedule, listener), Run serves and schedules until a signal or ctx says
 // stop, Close lets the work in flight finish and releases what Open took.
 // It holds the process's wiring, not a pointer back to Main.
-type daemon struct {
+type runner struct {
 	w       wiring
 	exit    func(code int) // a second SIGTERM ends the process at once
 	sigs    <-chan os.Signal
@@ -45,7 +47,7 @@ type daemon struct {
 	metrics *metrics.Metrics
 	reg     *prometheus.Registry
 	lims    *limiters
-	sched   *tsync.Scheduler
+	sched   *daemon.Scheduler
 	ln      net.Listener
 	srv     *http.Server
 	// extractor runs the extraction queries; extractKey is the settings
@@ -77,8 +79,8 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 // openDaemon opens the mirror (migrating it), registers the metrics,
 // schedules every account and query, and binds http.listen. On an error
 // nothing it opened stays open.
-func openDaemon(ctx context.Context, w wiring, path string, cfg Config, log *slog.Logger, sigs <-chan os.Signal, exit func(int)) (*daemon, error) {
-	d := &daemon{w: w, exit: exit, sigs: sigs, path: path, log: log, lims: newLimiters(), reg: prometheus.NewRegistry()}
+func openDaemon(ctx context.Context, w wiring, path string, cfg Config, log *slog.Logger, sigs <-chan os.Signal, exit func(int)) (*runner, error) {
+	d := &runner{w: w, exit: exit, sigs: sigs, path: path, log: log, lims: newLimiters(), reg: prometheus.NewRegistry()}
 	d.cfg.Store(&cfg)
 	warnTokenFiles(d.log, cfg)
 	var err error
@@ -107,11 +109,11 @@ func openDaemon(ctx context.Context, w wiring, path string, cfg Config, log *slo
 
 // schedule registers the metrics and builds the scheduler with every
 // account's passes, every extraction query and the daily retention.
-func (d *daemon) schedule(ctx context.Context, cfg Config) error {
+func (d *runner) schedule(ctx context.Context, cfg Config) error {
 	d.metrics = metrics.New(d.reg, version, runtime.Version())
 	metrics.RegisterRuntime(d.reg)
 	metrics.RegisterMirror(d.reg, d.store.DB())
-	d.sched = tsync.NewScheduler(d.store, d.store, d.syncOptions(cfg), d.metrics)
+	d.sched = daemon.NewScheduler(tsync.MirrorOf(d.store), d.store, d.syncOptions(cfg), d.metrics)
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
 		return &ConfigError{Msg: err.Error()}
 	}
@@ -131,7 +133,7 @@ func (d *daemon) schedule(ctx context.Context, cfg Config) error {
 // Run serves the HTTP endpoints, starts the schedule and the first passes,
 // and reloads the config on SIGHUP until a signal, ctx or a failed HTTP
 // server says stop; only the last is an error.
-func (d *daemon) Run(ctx context.Context) error {
+func (d *runner) Run(ctx context.Context) error {
 	cfg := d.cfg.Load()
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- d.serve(d.ln, d.srv, cfg.HTTP) }()
@@ -144,7 +146,7 @@ func (d *daemon) Run(ctx context.Context) error {
 
 // waitForStop reloads the config on every SIGHUP until a signal, ctx or a
 // failed HTTP server says stop; only the last is an error.
-func (d *daemon) waitForStop(ctx context.Context, sigs <-chan os.Signal, srvErr <-chan error) error {
+func (d *runner) waitForStop(ctx context.Context, sigs <-chan os.Signal, srvErr <-chan error) error {
 	for {
 		select {
 		case sig := <-sigs:
@@ -168,7 +170,7 @@ func (d *daemon) waitForStop(ctx context.Context, sigs <-chan os.Signal, srvErr 
 // sync.shutdown_timeout), stops the HTTP server and closes the mirror. A
 // second SIGINT or SIGTERM meanwhile exits at once; SQLite rolls back the
 // open transaction when the process dies, so no org is half-written.
-func (d *daemon) Close(ctx context.Context) {
+func (d *runner) Close(ctx context.Context) {
 	defer d.store.Close()
 	sigs := d.sigs
 	done := make(chan struct{})
@@ -204,7 +206,7 @@ const msgOpenListener = "http.listen is not a loopback address and http.web_conf
 // TLS and basic auth when http.web_config_file is set. A listener that is
 // not loopback without it is warned about: /status and the status page
 // show org names, usernames and emails.
-func (d *daemon) serve(ln net.Listener, srv *http.Server, hc HTTPConfig) error {
+func (d *runner) serve(ln net.Listener, srv *http.Server, hc HTTPConfig) error {
 	if hc.WebConfigFile == "" {
 		if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
 			d.log.Warn(msgOpenListener, "listen", ln.Addr().String())
@@ -241,7 +243,7 @@ func (h levelAtLeast) WithGroup(name string) slog.Handler {
 }
 
 // syncOptions are the pass options of a config.
-func (d *daemon) syncOptions(cfg Config) tsync.Options {
+func (d *runner) syncOptions(cfg Config) tsync.Options {
 	o := d.w.syncerOptions(cfg, d.log)
 	o.Metrics = d.metrics
 	// The token's expiry feeds tursync_token_expiry_timestamp_seconds; a
@@ -253,17 +255,17 @@ func (d *daemon) syncOptions(cfg Config) tsync.Options {
 // jobs builds one scheduled job per account of cfg. Each pass looks the
 // account up in the config current at that moment and reads its token
 // again.
-func (d *daemon) jobs(cfg Config) []tsync.Job {
-	var out []tsync.Job
+func (d *runner) jobs(cfg Config) []daemon.Job {
+	var out []daemon.Job
 	for _, a := range cfg.Accounts {
 		id := a.ID
-		out = append(out, tsync.Job{ID: id, Schedule: cfg.Schedule(a), Orgs: a.Orgs, Resources: cfg.Resources(a),
+		out = append(out, daemon.Job{ID: id, Schedule: cfg.Schedule(a), Orgs: a.Orgs, Resources: cfg.Resources(a),
 			Account: func() (tsync.Account, error) { return d.account(id) }})
 	}
 	return out
 }
 
-func (d *daemon) account(id string) (tsync.Account, error) {
+func (d *runner) account(id string) (tsync.Account, error) {
 	cfg := d.cfg.Load()
 	for _, a := range cfg.Accounts {
 		if a.ID == id {
@@ -279,7 +281,7 @@ func (d *daemon) account(id string) (tsync.Account, error) {
 
 // reload re-reads the config on SIGHUP. A bad file keeps the running
 // config; passes in flight keep the options they started with.
-func (d *daemon) reload() {
+func (d *runner) reload() {
 	cfg, err := d.w.loadConfig(d.path)
 	if err != nil {
 		d.refused("config reload refused; keeping the running config", err)
@@ -293,7 +295,7 @@ func (d *daemon) reload() {
 	}
 	d.cfg.Store(&cfg)
 	warnTokenFiles(d.log, cfg)
-	d.sched.SetOptions(d.store, d.syncOptions(cfg))
+	d.sched.SetOptions(tsync.MirrorOf(d.store), d.syncOptions(cfg))
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
 		d.refused("config reload: schedule", err)
 		return
@@ -303,7 +305,7 @@ func (d *daemon) reload() {
 		return
 	}
 	d.metrics.ConfigReloaded(true)
-	d.sched.SetConfigStatus(tsync.ConfigStatus{ReloadedAt: d.w.now().UTC(), OK: true})
+	d.sched.SetConfigStatus(daemon.ConfigStatus{ReloadedAt: d.w.now().UTC(), OK: true})
 	added, removed, changed, sections := configChanges(*old, cfg)
 	d.log.Info("config reloaded", "accounts", len(cfg.Accounts), "added", added, "removed", removed,
 		"changed", changed, "sections_changed", sections)
@@ -311,10 +313,10 @@ func (d *daemon) reload() {
 
 // refused records a reload that did not take: logged, counted, and on
 // the status page and /status until the next reload.
-func (d *daemon) refused(msg string, err error) {
+func (d *runner) refused(msg string, err error) {
 	d.metrics.ConfigReloaded(false)
 	d.log.Error(msg, "error", err)
-	d.sched.SetConfigStatus(tsync.ConfigStatus{ReloadedAt: d.w.now().UTC(), Error: err.Error()})
+	d.sched.SetConfigStatus(daemon.ConfigStatus{ReloadedAt: d.w.now().UTC(), Error: err.Error()})
 }
 
 // configChanges says what a reload changed: accounts added, removed or
@@ -360,7 +362,7 @@ func accountKey(cfg Config, a AccountConfig) []any {
 }
 
 // ready says whether the mirror answers, takes writes and is migrated.
-func (d *daemon) ready(ctx context.Context) error {
+func (d *runner) ready(ctx context.Context) error {
 	if err := d.store.Ping(ctx); err != nil {
 		return err
 	}
@@ -383,7 +385,7 @@ func (d *daemon) ready(ctx context.Context) error {
 }
 
 // recent lists the last runs and change events for the status page.
-func (d *daemon) recent(ctx context.Context) (metrics.Recent, error) {
+func (d *runner) recent(ctx context.Context) (metrics.Recent, error) {
 	const n = 20
 	runs, err := d.store.RecentRuns(ctx, n)
 	if err != nil {
@@ -406,7 +408,7 @@ func (d *daemon) recent(ctx context.Context) (metrics.Recent, error) {
 }
 
 // prune applies the retention settings.
-func (d *daemon) prune(ctx context.Context) {
+func (d *runner) prune(ctx context.Context) {
 	cfg := d.cfg.Load()
 	r := cfg.Retention.Storage()
 	if r == (storage.Retention{}) {

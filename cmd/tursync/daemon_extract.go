@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/tursync/tursync/extract"
 	tsync "github.com/tursync/tursync/sync"
 )
@@ -17,7 +19,7 @@ func extractLease(query string) string { return "extract:" + query }
 // endpoints (webhookTasks). The extractor,
 // and with it every minted token, is kept across reloads unless the
 // extract settings it runs with changed.
-func (d *daemon) setTasks(cfg Config) error {
+func (d *runner) setTasks(cfg Config) error {
 	key := fmt.Sprint(cfg.Extract.Concurrency, time.Duration(cfg.Extract.TokenTTL), cfg.Extract.DatabaseURL, cfg.Extract.Proxy)
 	if d.extractor.Load() == nil || key != d.extractKey {
 		d.extractor.Store(extract.New(d.store, d.w.extractOptions(cfg, d.log, d.metrics)))
@@ -27,17 +29,17 @@ func (d *daemon) setTasks(cfg Config) error {
 	d.metrics.ExtractQueriesRetained(func(q string) bool {
 		return slices.ContainsFunc(cfg.Extract.Queries, func(qc ExtractQueryConfig) bool { return qc.Name == q })
 	})
-	var tasks []tsync.Task
+	var tasks []daemon.Task
 	for _, q := range cfg.Extract.Queries {
 		name := q.Name
-		tasks = append(tasks, tsync.Task{ID: name, Kind: tsync.TaskExtract, Schedule: cfg.extractSchedule(q), Lease: extractLease(name),
+		tasks = append(tasks, daemon.Task{ID: name, Kind: daemon.TaskExtract, Schedule: cfg.extractSchedule(q), Lease: extractLease(name),
 			Run: func(ctx context.Context) error { return d.runQuery(ctx, name) }})
 	}
 	return d.sched.SetTasks(append(tasks, d.webhookTasks(cfg)...))
 }
 
 // runQuery is one scheduled run of a query, as the config now says it.
-func (d *daemon) runQuery(ctx context.Context, name string) error {
+func (d *runner) runQuery(ctx context.Context, name string) error {
 	cfg := d.cfg.Load()
 	i := slices.IndexFunc(cfg.Extract.Queries, func(q ExtractQueryConfig) bool { return q.Name == name })
 	if i < 0 {

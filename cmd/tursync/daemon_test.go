@@ -19,10 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/tursync/tursync/internal/testlong"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
-	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -251,11 +252,11 @@ func TestDaemonServesStatusAndReloadsOnSIGHUP(t *testing.T) {
 	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
 	base := "http://" + cfg.listen
 
-	status := func() tsync.Status {
+	status := func() daemon.Status {
 		code, body := httpGet(base + "/status")
-		var st tsync.Status
+		var st daemon.Status
 		if code != 200 || json.Unmarshal([]byte(body), &st) != nil {
-			return tsync.Status{}
+			return daemon.Status{}
 		}
 		return st
 	}
@@ -485,9 +486,9 @@ func TestGuardedScopeIsReleasedWhileTheDaemonRuns(t *testing.T) {
 	members := len(sim.Members("org1"))
 	sim.Inject(turso.RouteMembers, "org1", tursotest.Fault{Body: `{"members": []}`})
 	p := startTursync(t, env, "run", "--config", cfgPath)
-	guarded := func() []tsync.GuardedScope {
+	guarded := func() []daemon.GuardedScope {
 		_, body := httpGet("http://" + cfg.listen + "/status")
-		var st tsync.Status
+		var st daemon.Status
 		_ = json.Unmarshal([]byte(body), &st)
 		return st.Guarded
 	}

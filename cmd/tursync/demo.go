@@ -89,7 +89,7 @@ func (m *Main) runDemo(ctx context.Context, args []string) error {
 	}
 	// database_details is opt-in; the demo shows it.
 	resources := append(slices.Clone(schema.DefaultResources), schema.ResDatabaseDetails)
-	res := tsync.New(st, o).SyncAccount(ctx, tsync.Account{ID: "demo", API: client, Resources: resources})
+	res := tsync.New(tsync.MirrorOf(st), o).SyncAccount(ctx, tsync.Account{ID: "demo", API: client, Resources: resources})
 	printResults(m.Stdout, []tsync.Result{res}, false)
 
 	counts, err := st.Summary(ctx)

@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/storage"
-	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -158,7 +159,7 @@ func TestDaemonRunsExtractionOnSchedule(t *testing.T) {
 	sim, cfg, mirror, listen := extractBed(t, "@every 2s")
 	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfg)
 	total := len(sim.Databases("org1")) + len(sim.Databases("org2"))
-	var st tsync.Status
+	var st daemon.Status
 	poll(t, "two scheduled extractions over every tenant", func() (bool, string) {
 		code, body := httpGet("http://" + listen + "/status")
 		if code != 200 || json.Unmarshal([]byte(body), &st) != nil || len(st.Extracts) != 1 || st.Extracts[0].LastRun == nil {

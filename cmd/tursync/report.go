@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
@@ -83,7 +85,7 @@ func newSyncReport(results []tsync.Result, dry bool) syncReport {
 					Created: sc.Counts.Created, Updated: sc.Counts.Updated, Deleted: sc.Counts.Deleted, Unchanged: sc.Counts.Unchanged,
 					DeletesHeld: sc.DeletesHeld, Changes: sc.Planned, ChangesMore: sc.PlannedMore}
 				if sc.Status == storage.StatusGuarded {
-					sr.Release = tsync.ReleaseCommand(r.Account, o.Org)
+					sr.Release = daemon.ReleaseCommand(r.Account, o.Org)
 				}
 				for label, c := range sc.Written {
 					if label != sc.Resource && c != (storage.Counts{}) {

@@ -206,12 +206,10 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	} else {
 		o.ProgressLogs = true
 	}
-	var store tsync.Store = st
 	if *dry {
-		store = tsync.DryRun(st)
-		o.Trigger = "dry-run"
+		o.DryRun, o.Trigger = true, "dry-run"
 	}
-	results := tsync.New(store, o).Run(ctx, accts)
+	results := tsync.New(tsync.MirrorOf(st), o).Run(ctx, accts)
 	if ui != nil {
 		ui.stop() // the bars end before the summary prints
 	}

@@ -10,8 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/tursync/tursync/storage"
-	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/webhook"
 )
@@ -30,7 +31,7 @@ func webhookLease(id string) string { return "webhook:" + id }
 // Each endpoint's cursors are started first: an endpoint hears every
 // change written after the daemon that first runs it starts (or reloads
 // it in), whenever its first delivery runs.
-func (d *daemon) webhookTasks(cfg Config) []tsync.Task {
+func (d *runner) webhookTasks(cfg Config) []daemon.Task {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ids []string
@@ -49,10 +50,10 @@ func (d *daemon) webhookTasks(cfg Config) []tsync.Task {
 			}
 		}
 	}
-	var tasks []tsync.Task
+	var tasks []daemon.Task
 	for _, w := range cfg.Webhooks {
 		id := w.ID
-		tasks = append(tasks, tsync.Task{ID: webhookLease(id), Kind: tsync.TaskWebhook, Schedule: webhookSchedule, Lease: webhookLease(id),
+		tasks = append(tasks, daemon.Task{ID: webhookLease(id), Kind: daemon.TaskWebhook, Schedule: webhookSchedule, Lease: webhookLease(id),
 			Run: func(ctx context.Context) error { return d.deliver(ctx, id) }})
 	}
 	d.metrics.WebhooksRetained(func(ep string) bool {
@@ -63,7 +64,7 @@ func (d *daemon) webhookTasks(cfg Config) []tsync.Task {
 
 // deliver is one scheduled delivery run of an endpoint, as the config now
 // says it; then its lag is measured for the metrics.
-func (d *daemon) deliver(ctx context.Context, id string) error {
+func (d *runner) deliver(ctx context.Context, id string) error {
 	cfg := d.cfg.Load()
 	w, err := cfg.webhookNamed(id)
 	if err != nil {
@@ -95,9 +96,9 @@ func (d *daemon) deliver(ctx context.Context, id string) error {
 
 // webhookStatus is /status's webhooks: each configured endpoint's lag
 // and last attempt.
-func (d *daemon) webhookStatus(ctx context.Context) ([]tsync.WebhookStatus, error) {
+func (d *runner) webhookStatus(ctx context.Context) ([]daemon.WebhookStatus, error) {
 	cfg := d.cfg.Load()
-	out := []tsync.WebhookStatus{}
+	out := []daemon.WebhookStatus{}
 	for _, w := range cfg.Webhooks {
 		ws, err := webhookStatusOf(ctx, d.store, d.w.now(), w.ID, cfg.webhookAccounts(w))
 		if err != nil {
@@ -161,7 +162,7 @@ func (m *Main) webhooksList(ctx context.Context, cfg Config, asJSON bool) error 
 		return err
 	}
 	defer st.Close()
-	list := []tsync.WebhookStatus{}
+	list := []daemon.WebhookStatus{}
 	for _, w := range cfg.Webhooks {
 		ws, err := webhookStatusOf(ctx, st, m.Now(), w.ID, cfg.webhookAccounts(w))
 		if err != nil {
@@ -186,8 +187,8 @@ func (m *Main) webhooksList(ctx context.Context, cfg Config, asJSON bool) error 
 
 // webhookStatusOf is one endpoint's lag and last attempt, as /status and
 // `webhooks list` show them.
-func webhookStatusOf(ctx context.Context, st *storage.Store, now time.Time, id string, accounts []string) (tsync.WebhookStatus, error) {
-	ws := tsync.WebhookStatus{Endpoint: id, Accounts: len(accounts)}
+func webhookStatusOf(ctx context.Context, st *storage.Store, now time.Time, id string, accounts []string) (daemon.WebhookStatus, error) {
+	ws := daemon.WebhookStatus{Endpoint: id, Accounts: len(accounts)}
 	lag, err := st.WebhookLagOf(ctx, id, accounts)
 	if err != nil {
 		return ws, err
@@ -202,13 +203,13 @@ func webhookStatusOf(ctx context.Context, st *storage.Store, now time.Time, id s
 		return ws, err
 	}
 	if last != nil {
-		ws.LastAttempt = &tsync.WebhookAttemptStatus{At: last.At, Account: last.Account, Status: last.Status, StatusCode: last.StatusCode,
+		ws.LastAttempt = &daemon.WebhookAttemptStatus{At: last.At, Account: last.Account, Status: last.Status, StatusCode: last.StatusCode,
 			Events: last.Events, Attempt: last.Attempt, Error: last.Error}
 	}
 	return ws, nil
 }
 
-func describeAttempt(d *tsync.WebhookAttemptStatus) string {
+func describeAttempt(d *daemon.WebhookAttemptStatus) string {
 	if d == nil {
 		return "none"
 	}

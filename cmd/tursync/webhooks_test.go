@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+
 	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/internal/webhooktest"
 	"github.com/tursync/tursync/storage"
-	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -115,7 +116,7 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	}
 
 	_, status := httpGet("http://" + cfg.listen + "/status")
-	var st tsync.Status
+	var st daemon.Status
 	if err := json.Unmarshal([]byte(status), &st); err != nil {
 		t.Fatal(err)
 	}

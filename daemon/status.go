@@ -1,6 +1,8 @@
-package sync
+package daemon
 
-import "time"
+import (
+	"time"
+)
 
 // Status is the /status document, built from the scheduler's state and
 // the mirror: per account its schedule and last pass,
@@ -145,4 +147,12 @@ type GuardedScope struct {
 	Resource    string `json:"resource"`
 	DeletesHeld int    `json:"deletes_held"`
 	Release     string `json:"release"`
+}
+
+// errString is err's text, or "" for none.
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

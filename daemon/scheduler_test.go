@@ -1,18 +1,21 @@
-package sync_test
+package daemon_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tursync/tursync/schema"
 	"strings"
 	stdsync "sync"
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
+	"github.com/tursync/tursync/internal/testmetrics"
+	"github.com/tursync/tursync/schema"
+	"github.com/tursync/tursync/sync/synctest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/storage"
@@ -40,12 +43,12 @@ func TestSpreadScheduleIsDeterministicAndSpread(t *testing.T) {
 		perSecond := map[int64]int{}
 		for i := range 1000 {
 			id := fmt.Sprintf("account-%d", i)
-			s, _, err := tsync.SpreadSchedule(id, c.spec)
+			s, _, err := daemon.SpreadSchedule(id, c.spec)
 			if err != nil {
 				t.Fatal(err)
 			}
 			next := s.Next(t0)
-			again, _, _ := tsync.SpreadSchedule(id, c.spec)
+			again, _, _ := daemon.SpreadSchedule(id, c.spec)
 			if !again.Next(t0).Equal(next) {
 				t.Fatalf("%s: %s's next run moved between two builds", c.spec, id)
 			}
@@ -61,32 +64,32 @@ func TestSpreadScheduleIsDeterministicAndSpread(t *testing.T) {
 			t.Errorf("%s: 1000 accounts fire in only %d distinct seconds, want at least %d", c.spec, len(perSecond), c.minDistinctSec)
 		}
 	}
-	if _, every, _ := tsync.SpreadSchedule("a", "*/10 * * * *"); every != 10*time.Minute {
+	if _, every, _ := daemon.SpreadSchedule("a", "*/10 * * * *"); every != 10*time.Minute {
 		t.Errorf("interval of */10 = %s", every)
 	}
 }
 
-// concurrencyStore records how many passes run at once.
-type concurrencyStore struct {
-	*storage.Store
+// concurrency counts how many passes run at once.
+type concurrency struct {
 	mu       stdsync.Mutex
 	now, max int
 }
 
-func (c *concurrencyStore) StartRun(ctx context.Context, account, trigger string, at time.Time) (int64, error) {
-	c.mu.Lock()
-	c.now++
-	c.max = max(c.max, c.now)
-	c.mu.Unlock()
-	time.Sleep(20 * time.Millisecond) // widen the window in which an overlap would show
-	return c.Store.StartRun(ctx, account, trigger, at)
-}
-
-func (c *concurrencyStore) FinishRun(ctx context.Context, r storage.Run) error {
-	c.mu.Lock()
-	c.now--
-	c.mu.Unlock()
-	return c.Store.FinishRun(ctx, r)
+func (c *concurrency) hooks() synctest.Hooks {
+	return synctest.Hooks{
+		Begin: func(string) {
+			c.mu.Lock()
+			c.now++
+			c.max = max(c.max, c.now)
+			c.mu.Unlock()
+			time.Sleep(20 * time.Millisecond) // widen the window in which an overlap would show
+		},
+		End: func() {
+			c.mu.Lock()
+			c.now--
+			c.mu.Unlock()
+		},
+	}
 }
 
 // waitFor polls cond until it holds; it fails the test after a generous
@@ -110,18 +113,18 @@ func TestSchedulerRecoversPanicsAndLimitsConcurrency(t *testing.T) {
 	e := newEnv(t, small)
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, "test", "go")
-	cs := &concurrencyStore{Store: e.store}
+	cs := &concurrency{}
 	o := e.opts
 	o.MaxConcurrentAccounts = 2
-	s := tsync.NewScheduler(cs, e.store, o, m)
-	var jobs []tsync.Job
+	s := daemon.NewScheduler(synctest.Hook(tsync.MirrorOf(e.store), cs.hooks()), e.store, o, m)
+	var jobs []daemon.Job
 	for _, id := range []string{"a1", "a2", "a3", "a4"} {
-		jobs = append(jobs, tsync.Job{ID: id, Schedule: "@every 1h", Account: func() (tsync.Account, error) {
+		jobs = append(jobs, daemon.Job{ID: id, Schedule: "@every 1h", Account: func() (tsync.Account, error) {
 			return tsync.Account{ID: id, API: e.client(testToken)}, nil
 		}})
 	}
-	jobs = append(jobs, tsync.Job{ID: "boom", Schedule: "@every 1h", Account: func() (tsync.Account, error) { panic("builder exploded") }},
-		tsync.Job{ID: "notoken", Schedule: "@every 1h", Account: func() (tsync.Account, error) {
+	jobs = append(jobs, daemon.Job{ID: "boom", Schedule: "@every 1h", Account: func() (tsync.Account, error) { panic("builder exploded") }},
+		daemon.Job{ID: "notoken", Schedule: "@every 1h", Account: func() (tsync.Account, error) {
 			return tsync.Account{}, errors.New("token_env: environment variable X is not set or empty")
 		}})
 	if err := s.SetJobs(jobs); err != nil {
@@ -149,7 +152,7 @@ func TestSchedulerRecoversPanicsAndLimitsConcurrency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byID := map[string]tsync.AccountStatus{}
+	byID := map[string]daemon.AccountStatus{}
 	for _, a := range st.Accounts {
 		byID[a.ID] = a
 	}
@@ -182,52 +185,8 @@ func syncRuns(t *testing.T, reg *prometheus.Registry, account, status string) pr
 // that testutil.ToFloat64 can read (0 when the series does not exist).
 func gaugeOf(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
 	t.Helper()
-	v := metricValue(t, reg, name, labels)
+	v := testmetrics.Value(t, reg, name, labels)
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x", Help: "x"}, func() float64 { return v })
-}
-
-// metricValue is the value of the series of name with labels, 0 when
-// there is none.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, mt := range f.GetMetric() {
-			if labelsMatch(mt, labels) {
-				return value(mt)
-			}
-		}
-	}
-	return 0
-}
-
-func labelsMatch(m *dto.Metric, want map[string]string) bool {
-	n := 0
-	for _, l := range m.GetLabel() {
-		if v, ok := want[l.GetName()]; ok {
-			if v != l.GetValue() {
-				return false
-			}
-			n++
-		}
-	}
-	return n == len(want)
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.GetCounter().GetValue()
-	case m.Gauge != nil:
-		return m.GetGauge().GetValue()
-	}
-	return 0
 }
 
 func TestPassMetricsFollowTheScopes(t *testing.T) {
@@ -242,7 +201,7 @@ func TestPassMetricsFollowTheScopes(t *testing.T) {
 	}
 	o := e.opts
 	o.Metrics = m
-	r := tsync.New(e.store, o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: c})
+	r := tsync.New(tsync.MirrorOf(e.store), o).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: c})
 	if r.Status != "partial" {
 		t.Fatalf("pass status %s, want partial", r.Status)
 	}
@@ -302,32 +261,33 @@ func TestPassMetricsFollowTheScopes(t *testing.T) {
 	}
 }
 
-// gatedStore holds each ApplyOrg until the test lets it go, so a shutdown
+// gate holds each org's commit until the test lets it go, so a shutdown
 // can arrive while an org is being written.
-type gatedStore struct {
-	*storage.Store
+type gate struct {
 	entered chan string
 	proceed chan struct{}
 	waitCtx bool // instead of proceed, wait until the pass is cancelled
 }
 
-func (g *gatedStore) ApplyOrg(ctx context.Context, p *storage.OrgPass) error {
-	if p.Org == "" {
-		return g.Store.ApplyOrg(ctx, p) // the account's own scopes, before any org
-	}
-	g.entered <- p.Org
-	if g.waitCtx {
-		<-ctx.Done()
-	} else {
-		<-g.proceed
-	}
-	return g.Store.ApplyOrg(ctx, p)
+func (g *gate) hooks() synctest.Hooks {
+	return synctest.Hooks{BeforeCommit: func(ctx context.Context, org string) error {
+		if org == "" {
+			return nil // the account's own scopes, before any org
+		}
+		g.entered <- org
+		if g.waitCtx {
+			<-ctx.Done()
+		} else {
+			<-g.proceed
+		}
+		return nil
+	}}
 }
 
 func TestShutdownFinishesTheOrgInFlightAndStartsNoOther(t *testing.T) {
 	e := newEnv(t, small)
-	g := &gatedStore{Store: e.store, entered: make(chan string, 1), proceed: make(chan struct{})}
-	s := e.startScheduler(g, "acme")
+	g := &gate{entered: make(chan string, 1), proceed: make(chan struct{})}
+	s := e.startScheduler(synctest.Hook(tsync.MirrorOf(e.store), g.hooks()), "acme")
 	org := <-g.entered
 	done := make(chan error)
 	go func() { done <- s.Shutdown(10 * time.Second) }()
@@ -349,10 +309,10 @@ func TestShutdownFinishesTheOrgInFlightAndStartsNoOther(t *testing.T) {
 
 func TestShutdownTimeoutRollsBackTheOrgInFlight(t *testing.T) {
 	e := newEnv(t, small)
-	g := &gatedStore{Store: e.store, entered: make(chan string, 1), waitCtx: true}
-	s := e.startScheduler(g, "acme")
+	g := &gate{entered: make(chan string, 1), waitCtx: true}
+	s := e.startScheduler(synctest.Hook(tsync.MirrorOf(e.store), g.hooks()), "acme")
 	<-g.entered
-	if err := s.Shutdown(50 * time.Millisecond); !errors.Is(err, tsync.ErrShutdownTimeout) {
+	if err := s.Shutdown(50 * time.Millisecond); !errors.Is(err, daemon.ErrShutdownTimeout) {
 		t.Fatalf("Shutdown = %v, want ErrShutdownTimeout", err)
 	}
 	for _, table := range []string{"organizations", "databases", "role_assignments", "invites"} {
@@ -369,18 +329,18 @@ func TestShutdownTimeoutRollsBackTheOrgInFlight(t *testing.T) {
 }
 
 // job is an hourly pass of account id against the simulator.
-func (e *env) job(id string) tsync.Job {
-	return tsync.Job{ID: id, Schedule: "@every 1h", Account: func() (tsync.Account, error) {
+func (e *env) job(id string) daemon.Job {
+	return daemon.Job{ID: id, Schedule: "@every 1h", Account: func() (tsync.Account, error) {
 		return tsync.Account{ID: id, API: e.client(testToken)}, nil
 	}}
 }
 
 // startScheduler starts a scheduler over store with hourly jobs for ids;
 // each gets its first pass at once.
-func (e *env) startScheduler(store tsync.Store, ids ...string) *tsync.Scheduler {
+func (e *env) startScheduler(store tsync.Mirror, ids ...string) *daemon.Scheduler {
 	e.t.Helper()
-	s := tsync.NewScheduler(store, e.store, e.opts, nil)
-	var jobs []tsync.Job
+	s := daemon.NewScheduler(store, e.store, e.opts, nil)
+	var jobs []daemon.Job
 	for _, id := range ids {
 		jobs = append(jobs, e.job(id))
 	}
@@ -393,11 +353,11 @@ func (e *env) startScheduler(store tsync.Store, ids ...string) *tsync.Scheduler 
 
 func TestSetJobsAddsAndRemovesAccounts(t *testing.T) {
 	e := newEnv(t, small)
-	s := e.startScheduler(e.store, "a1")
+	s := e.startScheduler(tsync.MirrorOf(e.store), "a1")
 	job := e.job
 	defer s.Shutdown(5 * time.Second)
 	waitFor(t, "a1's first pass", func() bool { return e.finishedRuns("a1") == 1 })
-	if err := s.SetJobs([]tsync.Job{job("a2")}); err != nil {
+	if err := s.SetJobs([]daemon.Job{job("a2")}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a2's first pass, started by the reload", func() bool { return e.finishedRuns("a2") == 1 })
@@ -410,7 +370,7 @@ func TestSetJobsAddsAndRemovesAccounts(t *testing.T) {
 	}
 	bad := job("a3")
 	bad.Schedule = "every day"
-	if err := s.SetJobs([]tsync.Job{bad}); err == nil || !strings.Contains(err.Error(), "a3") {
+	if err := s.SetJobs([]daemon.Job{bad}); err == nil || !strings.Contains(err.Error(), "a3") {
 		t.Errorf("bad schedule: %v, want an error naming the account", err)
 	}
 }
@@ -420,7 +380,7 @@ func TestSetJobsAddsAndRemovesAccounts(t *testing.T) {
 func TestStatusShowsWhoHoldsEachAccount(t *testing.T) {
 	e := newEnv(t, small)
 	e.opts.Owner = "this-daemon"
-	s := e.startScheduler(e.store, "a1", "a2")
+	s := e.startScheduler(tsync.MirrorOf(e.store), "a1", "a2")
 	defer s.Shutdown(5 * time.Second)
 	waitFor(t, "both first passes", func() bool { return e.finishedRuns("a1") == 1 && e.finishedRuns("a2") == 1 })
 	ctx := context.Background()
@@ -481,10 +441,10 @@ func TestScopeSeriesFollowTheConfig(t *testing.T) {
 		return n
 	}
 	reg := prometheus.NewRegistry()
-	s := tsync.NewScheduler(e.store, e.store, e.opts, metrics.New(reg, "test", "go"))
+	s := daemon.NewScheduler(tsync.MirrorOf(e.store), e.store, e.opts, metrics.New(reg, "test", "go"))
 	j := e.job("acme")
 	j.Resources = []string{schema.ResMembers, schema.ResDatabases}
-	if err := s.SetJobs([]tsync.Job{j}); err != nil {
+	if err := s.SetJobs([]daemon.Job{j}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SeedMetrics(context.Background()); err != nil {
@@ -495,7 +455,7 @@ func TestScopeSeriesFollowTheConfig(t *testing.T) {
 		t.Errorf("seeded %d freshness series, want %d (2 configured resources x %d orgs)", got, 2*orgs, orgs)
 	}
 	j.Resources = []string{schema.ResMembers}
-	if err := s.SetJobs([]tsync.Job{j}); err != nil {
+	if err := s.SetJobs([]daemon.Job{j}); err != nil {
 		t.Fatal(err)
 	}
 	if got, members := count(reg, ""), count(reg, schema.ResMembers); got != orgs || members != orgs {

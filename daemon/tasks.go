@@ -1,4 +1,4 @@
-package sync
+package daemon
 
 import (
 	"context"
@@ -91,7 +91,7 @@ func (s *Scheduler) runTask(id string) {
 		return // removed by a reload while waiting
 	}
 	st.running = true
-	t, syncer := st.task, s.syncer
+	t, leases := st.task, s.leases
 	s.mu.Unlock()
 	var runErr error
 	defer func() {
@@ -99,7 +99,7 @@ func (s *Scheduler) runTask(id string) {
 		defer s.mu.Unlock()
 		st.running, st.lastErr = false, errString(runErr)
 	}()
-	ctx, release, err := syncer.HoldLease(s.ctx, t.Lease)
+	ctx, release, err := leases.Hold(s.ctx, t.Lease)
 	var held *storage.LeaseHeldError
 	if errors.As(err, &held) {
 		s.log.Info("task skipped: another process runs it", "task", id, "holder", held.Holder.Owner)

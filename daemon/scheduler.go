@@ -1,4 +1,4 @@
-package sync
+package daemon
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	stdsync "sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tursync/tursync/lease"
+	tsync "github.com/tursync/tursync/sync"
 
 	"github.com/robfig/cron/v3"
 
@@ -23,7 +26,7 @@ type Job struct {
 	Schedule string
 	// Account builds the account for one pass. It is called at every pass,
 	// so a rotated token file is read again and needs no restart.
-	Account func() (Account, error)
+	Account func() (tsync.Account, error)
 	// Orgs and Resources are the account's configured ones (empty: all);
 	// the series of scopes outside them are deleted.
 	Orgs, Resources []string
@@ -62,7 +65,9 @@ type Scheduler struct {
 	stop         chan struct{}
 
 	mu      stdsync.Mutex
-	syncer  *Syncer
+	syncer  *tsync.Syncer
+	leases  *lease.Holder // the tasks' leases
+	owner   string        // this process in the mirror's leases
 	jobs    map[string]*scheduledJob
 	tasks   map[string]*scheduledTask
 	stopped bool
@@ -86,7 +91,7 @@ type scheduledJob struct {
 	up      *bool
 	// syncer runs the pass in flight (a reload may have replaced the
 	// scheduler's since), for its progress.
-	syncer *Syncer
+	syncer *tsync.Syncer
 	// trigger is what sync_runs records for the next pass: "startup" or
 	// "reload" for an account's first pass in this process, then
 	// "schedule".
@@ -95,7 +100,7 @@ type scheduledJob struct {
 
 // NewScheduler returns a Scheduler whose passes use opts; opts.Stop,
 // opts.Metrics and opts.Logger are set by the scheduler's own.
-func NewScheduler(store Store, status StatusStore, opts Options, m *metrics.Metrics) *Scheduler {
+func NewScheduler(store tsync.Mirror, status StatusStore, opts tsync.Options, m *metrics.Metrics) *Scheduler {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -104,7 +109,7 @@ func NewScheduler(store Store, status StatusStore, opts Options, m *metrics.Metr
 		opts.Now = time.Now
 	}
 	if opts.MaxConcurrentAccounts <= 0 {
-		opts.MaxConcurrentAccounts = DefaultMaxConcurrentAccounts
+		opts.MaxConcurrentAccounts = tsync.DefaultMaxConcurrentAccounts
 	}
 	s := &Scheduler{store: status, log: opts.Logger, metrics: m, now: opts.Now,
 		sem: make(chan struct{}, opts.MaxConcurrentAccounts), ctx: ctx, cancel: cancel, stop: make(chan struct{}),
@@ -114,14 +119,23 @@ func NewScheduler(store Store, status StatusStore, opts Options, m *metrics.Metr
 	return s
 }
 
-func (s *Scheduler) setSyncer(store Store, opts Options) {
-	opts.Stop, opts.Metrics, opts.Trigger = s.stop, s.metrics, TriggerSchedule
-	s.syncer = New(store, opts)
+func (s *Scheduler) setSyncer(store tsync.Mirror, opts tsync.Options) {
+	opts.Stop, opts.Metrics, opts.Trigger = s.stop, s.metrics, tsync.TriggerSchedule
+	if opts.Owner == "" {
+		opts.Owner = storage.NewOwner()
+	}
+	s.syncer, s.owner = tsync.New(store, opts), opts.Owner
+	// The tasks' leases are held as the passes' are, by the same owner.
+	lo := lease.Options{Owner: opts.Owner, TTL: opts.LeaseTTL, Wait: opts.LeaseWait, Logger: opts.Logger}
+	if s.metrics != nil {
+		lo.Observer = s.metrics
+	}
+	s.leases = lease.New(store, lo)
 }
 
 // SetOptions changes the options of the passes that start from now on
 // (a config reload); passes in flight keep theirs.
-func (s *Scheduler) SetOptions(store Store, opts Options) {
+func (s *Scheduler) SetOptions(store tsync.Mirror, opts tsync.Options) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.setSyncer(store, opts)
@@ -156,7 +170,7 @@ func (s *Scheduler) SetJobs(jobs []Job) error {
 			s.cron.Remove(sj.entry)
 			delete(s.jobs, id)
 			s.metrics.AccountRemoved(id)
-			s.log.Info("account unscheduled", KeyAccount, id)
+			s.log.Info("account unscheduled", tsync.KeyAccount, id)
 		}
 	}
 	for _, j := range jobs {
@@ -170,12 +184,12 @@ func (s *Scheduler) SetJobs(jobs []Job) error {
 		if old != nil {
 			s.cron.Remove(old.entry)
 		}
-		sj := &scheduledJob{job: j, trigger: TriggerStartup}
+		sj := &scheduledJob{job: j, trigger: tsync.TriggerStartup}
 		if s.started {
-			sj.trigger = TriggerReload
+			sj.trigger = tsync.TriggerReload
 		}
 		if old != nil {
-			sj.trigger = TriggerSchedule
+			sj.trigger = tsync.TriggerSchedule
 			sj.running, sj.lastErr, sj.up = old.running, old.lastErr, old.up
 		}
 		id := j.ID
@@ -184,7 +198,7 @@ func (s *Scheduler) SetJobs(jobs []Job) error {
 		sj.entry = s.cron.Schedule(sched, run)
 		s.jobs[id] = sj
 		s.metrics.Scheduled(id, interval)
-		s.log.Info("account scheduled", KeyAccount, id, "schedule", j.Schedule, "next", sched.Next(s.now()).Format(time.RFC3339))
+		s.log.Info("account scheduled", tsync.KeyAccount, id, "schedule", j.Schedule, "next", sched.Next(s.now()).Format(time.RFC3339))
 		if s.started && old == nil {
 			// The first pass of a new account starts now, through the
 			// same wrappers, so the schedule skips while it runs.
@@ -279,7 +293,7 @@ func (s *Scheduler) pass(id string) {
 	sj.running = true
 	build := sj.job.Account
 	trigger := sj.trigger
-	sj.trigger = TriggerSchedule
+	sj.trigger = tsync.TriggerSchedule
 	sj.syncer = syncer
 	s.mu.Unlock()
 
@@ -293,13 +307,14 @@ func (s *Scheduler) pass(id string) {
 	}()
 	a, buildErr := build()
 	if buildErr != nil {
-		s.log.Error("account pass not started", KeyAccount, id, "error", buildErr)
+		s.log.Error("account pass not started", tsync.KeyAccount, id, "error", buildErr)
 		s.metrics.PassDone(metrics.Pass{Account: id, Status: storage.StatusFailed})
 		return
 	}
-	res := syncer.syncAccount(s.ctx, a, trigger)
-	up = res.Err == nil || errors.Is(res.Err, ErrStopped)
-	if res.Status == StatusSkipped {
+	a.Trigger = trigger
+	res := syncer.SyncAccount(s.ctx, a)
+	up = res.Err == nil || errors.Is(res.Err, tsync.ErrStopped)
+	if res.Status == tsync.StatusSkipped {
 		// Another daemon syncs the account now: its health is unchanged.
 		s.mu.Lock()
 		if sj.up != nil {
@@ -340,7 +355,7 @@ func (s *Scheduler) Shutdown(timeout time.Duration) error {
 		s.cancel(nil)
 		return nil
 	case <-t.C:
-		s.cancel(&Interrupted{By: "the shutdown timeout"})
+		s.cancel(&tsync.Interrupted{By: "the shutdown timeout"})
 		<-done
 		return ErrShutdownTimeout
 	}
@@ -472,7 +487,7 @@ func (s *Scheduler) accountStatus(id string, sj *scheduledJob, runs map[string]s
 	for _, l := range leases {
 		// Only a live lease says who syncs the account now.
 		if l.Account == id && l.ExpiresAt.After(now) {
-			as.Lease = &LeaseStatus{Owner: l.Owner, ExpiresAt: l.ExpiresAt.UTC(), Mine: l.Owner == s.syncer.o.Owner}
+			as.Lease = &LeaseStatus{Owner: l.Owner, ExpiresAt: l.ExpiresAt.UTC(), Mine: l.Owner == s.owner}
 		}
 	}
 	if sj.running && sj.syncer != nil {
