@@ -42,7 +42,7 @@ type StatusStore interface {
 	ScopeHealth(ctx context.Context) ([]storage.ScopeHealth, error)
 	LastRuns(ctx context.Context) (map[string]storage.RunRecord, error)
 	Leases(ctx context.Context) ([]storage.LeaseInfo, error)
-	LastExtractRuns(ctx context.Context) (map[string]storage.ExtractRun, error)
+	Extracts() *storage.Extracts // the tasks' last runs
 }
 
 // Scheduler runs each account's passes on its cron schedule, at most

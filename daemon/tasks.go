@@ -119,7 +119,7 @@ func (s *Scheduler) runTask(id string) {
 // taskStatus lists the tasks for /status with each one's last run as the
 // mirror records it.
 func (s *Scheduler) taskStatus(ctx context.Context) ([]ExtractStatus, error) {
-	runs, err := s.store.LastExtractRuns(ctx)
+	runs, err := s.store.Extracts().LastRuns(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -38,12 +38,12 @@ func (q Query) selects(t storage.ExtractTarget) bool {
 
 // Store is what extraction needs of the mirror.
 type Store interface {
-	ExtractTargets(ctx context.Context, accounts []string) ([]storage.ExtractTarget, error)
-	BeginExtractRun(ctx context.Context, query, trigger string) (int64, error)
-	SaveExtracts(ctx context.Context, outs []storage.ExtractOutcome) error
-	FinishExtractRun(ctx context.Context, r storage.ExtractRun) error
-	MarkDeletedExtracts(ctx context.Context, query string, runID int64, accounts []string, now time.Time) (int64, error)
-	EnsureExtractView(ctx context.Context, query string, columns []string) error
+	Targets(ctx context.Context, accounts []string) ([]storage.ExtractTarget, error)
+	BeginRun(ctx context.Context, query, trigger string) (int64, error)
+	Save(ctx context.Context, outs []storage.ExtractOutcome) error
+	FinishRun(ctx context.Context, r storage.ExtractRun) error
+	MarkDeleted(ctx context.Context, query string, runID int64, accounts []string, now time.Time) (int64, error)
+	EnsureView(ctx context.Context, query string, columns []string) error
 }
 
 // Observer hears about every database and run; the metrics implement it.
@@ -147,7 +147,7 @@ type Planned struct {
 // Plan lists the databases the query reads now, without minting or
 // querying anything.
 func (e *Extractor) Plan(ctx context.Context, q Query) ([]Planned, error) {
-	targets, err := e.store.ExtractTargets(ctx, q.Accounts)
+	targets, err := e.store.Targets(ctx, q.Accounts)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ type Accounts func(account string) (Minter, error)
 func (e *Extractor) Run(ctx context.Context, q Query, accounts Accounts, trigger string) (Summary, error) {
 	start := e.opts.Now()
 	sum := Summary{Query: q.Name, Failures: map[string]int{}}
-	runID, err := e.store.BeginExtractRun(ctx, q.Name, trigger)
+	runID, err := e.store.BeginRun(ctx, q.Name, trigger)
 	if err != nil {
 		return sum, err
 	}
@@ -189,7 +189,7 @@ func (e *Extractor) Run(ctx context.Context, q Query, accounts Accounts, trigger
 	}
 	// The run's record is written even when the context ended, so it is
 	// not left running.
-	if ferr := e.store.FinishExtractRun(context.WithoutCancel(ctx), rec); ferr != nil && err == nil {
+	if ferr := e.store.FinishRun(context.WithoutCancel(ctx), rec); ferr != nil && err == nil {
 		err = ferr
 	}
 	if e.opts.Observer != nil {
@@ -201,7 +201,7 @@ func (e *Extractor) Run(ctx context.Context, q Query, accounts Accounts, trigger
 func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Summary) error {
 	// Databases deleted since their last snapshot count as skipped by the
 	// run that first finds them gone.
-	gone, err := e.store.MarkDeletedExtracts(ctx, q.Name, sum.RunID, q.Accounts, e.opts.Now())
+	gone, err := e.store.MarkDeleted(ctx, q.Name, sum.RunID, q.Accounts, e.opts.Now())
 	if err != nil {
 		return err
 	}
@@ -345,7 +345,7 @@ func (e *Extractor) save(ctx context.Context, q Query, outcomes <-chan outcome, 
 func (e *Extractor) buildView(ctx context.Context, q Query, batch []outcome) bool {
 	for _, o := range batch {
 		if o.Status == storage.ExtractOK {
-			if err := e.store.EnsureExtractView(ctx, q.Name, o.Columns); err != nil {
+			if err := e.store.EnsureView(ctx, q.Name, o.Columns); err != nil {
 				e.opts.Logger.Warn("extraction view not built", "query", q.Name, "error", err)
 			}
 			return true
@@ -359,7 +359,7 @@ func (e *Extractor) saveBatch(ctx context.Context, batch []outcome) error {
 	for i, o := range batch {
 		outs[i] = o.ExtractOutcome
 	}
-	return e.store.SaveExtracts(ctx, outs)
+	return e.store.Save(ctx, outs)
 }
 
 // progress logs how far a run is, as a sync's progress lines do.

@@ -81,7 +81,7 @@ func (b *bed) sync() {
 }
 
 func (b *bed) extractor(proxy string, concurrency int) *extract.Extractor {
-	return extract.New(b.store, extract.Options{Concurrency: concurrency, TokenTTL: time.Hour, DatabaseURL: "http://{hostname}", Proxy: proxy,
+	return extract.New(b.store.Extracts(), extract.Options{Concurrency: concurrency, TokenTTL: time.Hour, DatabaseURL: "http://{hostname}", Proxy: proxy,
 		Logger: slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 }
 
@@ -464,7 +464,7 @@ func TestWrongDatabaseURLStopsEachOrg(t *testing.T) {
 	}
 	dead := "http://user:s3cret@" + ln.Addr().String()
 	ln.Close()
-	ex := extract.New(b.store, extract.Options{Concurrency: 1, TokenTTL: time.Hour, DatabaseURL: dead, OrgBreaker: 2, ProgressEvery: time.Nanosecond,
+	ex := extract.New(b.store.Extracts(), extract.Options{Concurrency: 1, TokenTTL: time.Hour, DatabaseURL: dead, OrgBreaker: 2, ProgressEvery: time.Nanosecond,
 		Logger: slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	sum, err := ex.Run(context.Background(), dailyQuery(), b.accounts, "manual")
 	if err != nil {

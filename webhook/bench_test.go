@@ -77,7 +77,7 @@ func TestBurstIsDeliveredInBatches(t *testing.T) {
 	srv := httptest.NewServer(recv)
 	defer srv.Close()
 	st := mirror(t, time.Now)
-	d := webhook.New(st, webhook.Options{})
+	d := webhook.New(st.Outbox(), webhook.Options{})
 	ep := webhook.Endpoint{ID: "burst", URL: srv.URL, Keys: [][]byte{make([]byte, 32)}, Batch: 100}
 	d.Deliver(context.Background(), ep, []string{"acme"})
 	addEvents(t, st, "acme", 10000)
@@ -106,7 +106,7 @@ func benchBurst(b *testing.B, n int) {
 		recv := &countingReceiver{}
 		srv := httptest.NewServer(recv)
 		st := mirror(b, time.Now)
-		d := webhook.New(st, webhook.Options{})
+		d := webhook.New(st.Outbox(), webhook.Options{})
 		ep := webhook.Endpoint{ID: "burst", URL: srv.URL, Keys: [][]byte{make([]byte, 32)}, Batch: 100}
 		d.Deliver(context.Background(), ep, []string{"acme"})
 		addEvents(b, st, "acme", n)

@@ -47,13 +47,13 @@ type Endpoint struct {
 
 // Store is what delivery needs of the mirror.
 type Store interface {
-	WebhookCursor(ctx context.Context, endpoint, account string) (int64, error)
-	SetWebhookCursor(ctx context.Context, endpoint, account string, from, to int64) (bool, error)
+	Cursor(ctx context.Context, endpoint, account string) (int64, error)
+	SetCursor(ctx context.Context, endpoint, account string, from, to int64) (bool, error)
 	ChangesAfter(ctx context.Context, account string, after int64, limit int) ([]storage.ChangeEvent, error)
-	RecordWebhookDelivery(ctx context.Context, d storage.WebhookDelivery) (int64, error)
-	FinishWebhookDelivery(ctx context.Context, id int64, d storage.WebhookDelivery) error
+	RecordDelivery(ctx context.Context, d storage.WebhookDelivery) (int64, error)
+	FinishDelivery(ctx context.Context, id int64, d storage.WebhookDelivery) error
 	PendingDelivery(ctx context.Context, endpoint, account string, cursor int64) (storage.WebhookDelivery, bool, error)
-	WebhookRunCursor(ctx context.Context, endpoint, account string) (int64, error)
+	RunCursor(ctx context.Context, endpoint, account string) (int64, error)
 	RunEventsAfter(ctx context.Context, account string, after int64, limit int) ([]storage.OpsEvent, int64, error)
 }
 
@@ -157,7 +157,7 @@ type stream struct {
 
 func (d *Deliverer) changes(ep Endpoint, account string) stream {
 	return stream{key: ep.ID,
-		cursor: func(ctx context.Context) (int64, error) { return d.store.WebhookCursor(ctx, ep.ID, account) },
+		cursor: func(ctx context.Context) (int64, error) { return d.store.Cursor(ctx, ep.ID, account) },
 		next: func(ctx context.Context, cursor int64, pending storage.WebhookDelivery, retry bool) (batch, error) {
 			return d.nextBatch(ctx, ep, account, cursor, pending, retry)
 		}}
@@ -165,7 +165,7 @@ func (d *Deliverer) changes(ep Endpoint, account string) stream {
 
 func (d *Deliverer) ops(ep Endpoint, account string) stream {
 	return stream{key: storage.OpsStream(ep.ID),
-		cursor: func(ctx context.Context) (int64, error) { return d.store.WebhookRunCursor(ctx, ep.ID, account) },
+		cursor: func(ctx context.Context) (int64, error) { return d.store.RunCursor(ctx, ep.ID, account) },
 		next: func(ctx context.Context, cursor int64, pending storage.WebhookDelivery, retry bool) (batch, error) {
 			return d.nextOpsBatch(ctx, ep, account, cursor, pending, retry)
 		}}
@@ -202,7 +202,7 @@ func (d *Deliverer) drain(ctx context.Context, ep Endpoint, r *Result, s stream)
 		if err != nil {
 			return err
 		}
-		if err := d.store.FinishWebhookDelivery(ctx, att.row, att.record); err != nil {
+		if err := d.store.FinishDelivery(ctx, att.row, att.record); err != nil {
 			return err
 		}
 		switch att.record.Status {
@@ -230,7 +230,7 @@ func (d *Deliverer) drain(ctx context.Context, ep Endpoint, r *Result, s stream)
 // move advances the cursor; another process having moved it first means
 // it delivers this endpoint now (a lost lease), and this one stops.
 func (d *Deliverer) move(ctx context.Context, ep Endpoint, account string, from, to int64) (int64, error) {
-	ok, err := d.store.SetWebhookCursor(ctx, ep.ID, account, from, to)
+	ok, err := d.store.SetCursor(ctx, ep.ID, account, from, to)
 	if err != nil {
 		return from, err
 	}
@@ -332,7 +332,7 @@ func (d *Deliverer) attempt(ctx context.Context, ep Endpoint, account string, b 
 	}
 	inFlight := rec
 	inFlight.Status, inFlight.Error, inFlight.NextRetryAt = storage.DeliveryFailed, "in flight: no answer recorded (the process stopped)", now
-	row, err := d.store.RecordWebhookDelivery(ctx, inFlight)
+	row, err := d.store.RecordDelivery(ctx, inFlight)
 	if err != nil {
 		return attemptResult{}, err
 	}

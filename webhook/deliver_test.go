@@ -24,7 +24,7 @@ func newBed(t *testing.T, seed byte) (*webhooktest.Receiver, *clock, *storage.St
 	r := startReceiver(t, secret)
 	clk := &clock{}
 	st := mirror(t, clk.Now)
-	return r, clk, st, webhook.New(st, webhook.Options{Now: clk.Now}), endpoint(r, key)
+	return r, clk, st, webhook.New(st.Outbox(), webhook.Options{Now: clk.Now}), endpoint(r, key)
 }
 
 func endpoint(r *webhooktest.Receiver, keys ...[]byte) webhook.Endpoint {
@@ -49,7 +49,7 @@ func deliverInOrder(t *testing.T, backend string) {
 		st = sqldMirror(t, clk.Now)
 	}
 	addEvents(t, st, "acme", 5) // history before the endpoint: not sent
-	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	d := webhook.New(st.Outbox(), webhook.Options{Now: clk.Now})
 	ep := endpoint(r, key)
 	if res := d.Deliver(context.Background(), ep, []string{"acme"}); res[0].Err != nil || res[0].Delivered != 0 {
 		t.Fatalf("first delivery: %+v", res[0])
@@ -118,7 +118,7 @@ func (o *observed) WebhookDead(endpoint string, events int) {
 func TestRetriesHonourRetryAfterThenDeadAfterMaxAge(t *testing.T) {
 	r, clk, st, _, ep := newBed(t, 2)
 	obs := &observed{}
-	d := webhook.New(st, webhook.Options{Now: clk.Now, Observer: obs})
+	d := webhook.New(st.Outbox(), webhook.Options{Now: clk.Now, Observer: obs})
 	ep.Timeout = 500 * time.Millisecond
 	ctx := context.Background()
 	d.Deliver(ctx, ep, []string{"acme"})
@@ -131,7 +131,7 @@ func TestRetriesHonourRetryAfterThenDeadAfterMaxAge(t *testing.T) {
 		if !res[0].Waiting || res[0].Err == nil || res[0].Delivered != 0 {
 			t.Fatalf("attempt %d: %+v, want a failure and a wait", attempt, res[0])
 		}
-		p, ok, err := st.PendingDelivery(ctx, "secops", "acme", 0)
+		p, ok, err := st.Outbox().PendingDelivery(ctx, "secops", "acme", 0)
 		if err != nil || !ok || p.Attempt != attempt {
 			t.Fatalf("attempt %d: pending %+v %v %v", attempt, p, ok, err)
 		}
@@ -189,7 +189,7 @@ func TestSignaturesWrongSecretAndRotation(t *testing.T) {
 	r := startReceiver(t, secret)
 	clk := &clock{}
 	st := mirror(t, clk.Now)
-	d := webhook.New(st, webhook.Options{Now: clk.Now})
+	d := webhook.New(st.Outbox(), webhook.Options{Now: clk.Now})
 	ctx := context.Background()
 	ep := endpoint(r, other)
 	ep.Batch = 1
@@ -230,7 +230,7 @@ func TestEventsGlobs(t *testing.T) {
 			t.Errorf("delivered %s", e.Type)
 		}
 	}
-	if c, _ := st.WebhookCursor(ctx, "secops", "acme"); c != 40 {
+	if c, _ := st.Outbox().Cursor(ctx, "secops", "acme"); c != 40 {
 		t.Errorf("cursor %d, want 40: past the events no glob matches", c)
 	}
 }
@@ -254,7 +254,7 @@ func TestCutOffDeliveryRepeatsTheSameBatch(t *testing.T) {
 	cancel() // the process dies with the batch in flight
 	<-done
 	addEvents(t, st, "acme", 4)
-	res := webhook.New(st, webhook.Options{Now: clk.Now}).Deliver(context.Background(), ep, []string{"acme"})
+	res := webhook.New(st.Outbox(), webhook.Options{Now: clk.Now}).Deliver(context.Background(), ep, []string{"acme"})
 	if res[0].Delivered != 7 {
 		t.Fatalf("after the cut: %+v, want all 7 events", res[0])
 	}
@@ -375,7 +375,7 @@ func TestRetentionWaitsForDelivery(t *testing.T) {
 		t.Errorf("%d delivered events outlived retention", n)
 	}
 	addEvents(t, st, "acme", 3)
-	if _, err := st.ForgetWebhooks(ctx, []string{"another"}); err != nil {
+	if _, err := st.Outbox().Forget(ctx, []string{"another"}); err != nil {
 		t.Fatal(err)
 	}
 	st.Prune(ctx, storage.Retention{ChangeEvents: time.Minute}, later)
@@ -457,7 +457,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 	if !strings.Contains(string(evs[0].Data.Changes), "remote_data") {
 		t.Errorf("include_remote_data: changes %s lack remote_data", evs[0].Data.Changes)
 	}
-	p, _, _ := st.PendingDelivery(ctx, "secops", "acme", 0)
+	p, _, _ := st.Outbox().PendingDelivery(ctx, "secops", "acme", 0)
 	if got := r.Received()[0].ID; got != webhook.MessageID("secops", "acme", 1, 7) || p.WebhookID != got {
 		t.Errorf("webhook-id %s, want the batch's of every attempt", got)
 	}
@@ -497,7 +497,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 			if n := reached.Load(); n != 0 {
 				t.Fatalf("the redirect's target was reached %d times", n)
 			}
-			if behind, _ := st.WebhookCursor(ctx, "secops", "acme"); behind != 0 {
+			if behind, _ := st.Outbox().Cursor(ctx, "secops", "acme"); behind != 0 {
 				t.Fatalf("the cursor moved to %d past undelivered events", behind)
 			}
 			if code, err := webhook.Ping(ctx, nil, ep, "", clk.Now()); err == nil || code != 0 && code/100 != 3 {

@@ -22,7 +22,7 @@ func extractLease(query string) string { return "extract:" + query }
 func (d *runner) setTasks(cfg Config) error {
 	key := fmt.Sprint(cfg.Extract.Concurrency, time.Duration(cfg.Extract.TokenTTL), cfg.Extract.DatabaseURL, cfg.Extract.Proxy)
 	if d.extractor.Load() == nil || key != d.extractKey {
-		d.extractor.Store(extract.New(d.store, d.w.extractOptions(cfg, d.log, d.metrics)))
+		d.extractor.Store(extract.New(d.store.Extracts(), d.w.extractOptions(cfg, d.log, d.metrics)))
 		d.extractKey = key
 	}
 	d.metrics.ExtractAlertShare(cfg.Extract.AlertFailedShare)

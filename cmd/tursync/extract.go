@@ -41,7 +41,7 @@ func (m *Main) runExtract(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	ex := extract.New(st, m.wiring().extractOptions(cfg, log, nil))
+	ex := extract.New(st.Extracts(), m.wiring().extractOptions(cfg, log, nil))
 	if *dry {
 		plans := []extractPlanReport{}
 		for _, q := range queries {

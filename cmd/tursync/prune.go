@@ -136,12 +136,12 @@ func (p pruner) query(ctx context.Context, cfg Config, query string) error {
 		return err
 	}
 	defer st.Close()
-	counts, err := st.ExtractQueryRows(ctx, query)
+	counts, err := st.Extracts().QueryRows(ctx, query)
 	if err != nil {
 		return err
 	}
 	return p.finish(pruneReport{Query: query, Rows: counts}, fmt.Sprintf("query %s (and its view extract_%s)", query, query), func() (map[string]int64, error) {
-		return st.PruneExtractQuery(ctx, query)
+		return st.Extracts().PruneQuery(ctx, query)
 	})
 }
 

@@ -38,14 +38,14 @@ func (d *runner) webhookTasks(cfg Config) []daemon.Task {
 	for _, w := range cfg.Webhooks {
 		ids = append(ids, w.ID)
 	}
-	if n, err := d.store.ForgetWebhooks(ctx, ids); err != nil {
+	if n, err := d.store.Outbox().Forget(ctx, ids); err != nil {
 		d.log.Warn("cursors of webhooks no longer configured not removed", "error", err)
 	} else if n > 0 {
 		d.log.Info("cursors of webhooks no longer configured removed", "cursors", n)
 	}
 	for _, w := range cfg.Webhooks {
 		for _, a := range cfg.webhookAccounts(w) {
-			if _, err := d.store.WebhookCursor(ctx, w.ID, a); err != nil {
+			if _, err := d.store.Outbox().Cursor(ctx, w.ID, a); err != nil {
 				d.log.Warn("webhook cursor not started; it starts at the first delivery instead", "endpoint", w.ID, "account", a, "error", err)
 			}
 		}
@@ -74,7 +74,7 @@ func (d *runner) deliver(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", id, err)
 	}
-	dl := webhook.New(d.store, webhook.Options{Logger: d.log, Observer: d.metrics, UserAgent: turso.UserAgent()})
+	dl := webhook.New(d.store.Outbox(), webhook.Options{Logger: d.log, Observer: d.metrics, UserAgent: turso.UserAgent()})
 	accounts := cfg.webhookAccounts(w)
 	var failed error
 	for _, r := range dl.Deliver(ctx, w.Endpoint(keys), accounts) {
@@ -86,7 +86,7 @@ func (d *runner) deliver(ctx context.Context, id string) error {
 			failed = r.Err
 		}
 	}
-	lag, err := d.store.WebhookLagOf(ctx, id, accounts)
+	lag, err := d.store.Outbox().Lag(ctx, id, accounts)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (m *Main) webhooksList(ctx context.Context, cfg Config, asJSON bool) error 
 // `webhooks list` show them.
 func webhookStatusOf(ctx context.Context, st *storage.Store, now time.Time, id string, accounts []string) (daemon.WebhookStatus, error) {
 	ws := daemon.WebhookStatus{Endpoint: id, Accounts: len(accounts)}
-	lag, err := st.WebhookLagOf(ctx, id, accounts)
+	lag, err := st.Outbox().Lag(ctx, id, accounts)
 	if err != nil {
 		return ws, err
 	}
@@ -198,7 +198,7 @@ func webhookStatusOf(ctx context.Context, st *storage.Store, now time.Time, id s
 		age := lag.AgeAt(now)
 		ws.OldestAgeSeconds = &age
 	}
-	last, err := st.LastWebhookDelivery(ctx, id)
+	last, err := st.Outbox().LastDelivery(ctx, id)
 	if err != nil {
 		return ws, err
 	}
@@ -275,7 +275,7 @@ func (m *Main) webhooksReplay(ctx context.Context, cfg Config, id, account strin
 	}
 	defer st.Close()
 	for _, a := range accounts {
-		if err := st.ResetWebhookCursor(ctx, id, a, from); err != nil {
+		if err := st.Outbox().ResetCursor(ctx, id, a, from); err != nil {
 			return err
 		}
 	}

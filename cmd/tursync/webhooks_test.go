@@ -336,7 +336,7 @@ func TestTwoDaemonsDeliverEachChangeOnce(t *testing.T) {
 	}
 	defer shared.Close()
 	want := func() []int64 {
-		evs, err := shared.ChangesAfter(context.Background(), "acme", 0, 10000)
+		evs, err := shared.Outbox().ChangesAfter(context.Background(), "acme", 0, 10000)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,19 +36,19 @@ func TestExtractSnapshotsStatusAndView(t *testing.T) {
 			now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 			st := open(t, func() time.Time { return now })
 			seedDatabases(t, st, false, [2]string{"shop-a", "default"}, [2]string{"shop-b", "eu"})
-			targets, err := st.ExtractTargets(ctx, []string{"acme"})
+			targets, err := st.Extracts().Targets(ctx, []string{"acme"})
 			if err != nil || len(targets) != 2 || targets[0].Name != "shop-a" || targets[1].Group != "eu" || targets[0].BlockedReads {
 				t.Fatalf("targets = %+v, %v", targets, err)
 			}
-			dead, err := st.BeginExtractRun(ctx, "daily", "manual") // its process died
+			dead, err := st.Extracts().BeginRun(ctx, "daily", "manual") // its process died
 			if err != nil {
 				t.Fatal(err)
 			}
-			run, err := st.BeginExtractRun(ctx, "daily", "manual")
+			run, err := st.Extracts().BeginRun(ctx, "daily", "manual")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if runs, err := st.LastExtractRuns(ctx); err != nil || runs["daily"].ID != run || runs["daily"].Status != "running" {
+			if runs, err := st.Extracts().LastRuns(ctx); err != nil || runs["daily"].ID != run || runs["daily"].Status != "running" {
 				t.Errorf("last runs %+v, %v", runs, err)
 			}
 			var deadStatus string
@@ -57,10 +57,10 @@ func TestExtractSnapshotsStatusAndView(t *testing.T) {
 			}
 			ok := storage.ExtractOutcome{Query: "daily", RunID: run, Target: targets[0], Status: storage.ExtractOK, At: now,
 				Rows: [][]byte{[]byte(`{"day":"2026-01-02","orders":3,"revenue":12.5}`), []byte(`{"day":"2026-01-01","orders":1,"revenue":null}`)}}
-			if err := st.SaveExtracts(ctx, []storage.ExtractOutcome{ok}); err != nil {
+			if err := st.Extracts().Save(ctx, []storage.ExtractOutcome{ok}); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.EnsureExtractView(ctx, "daily", []string{"day", "orders", "revenue"}); err != nil {
+			if err := st.Extracts().EnsureView(ctx, "daily", []string{"day", "orders", "revenue"}); err != nil {
 				t.Fatal(err)
 			}
 			var day string
@@ -75,7 +75,7 @@ func TestExtractSnapshotsStatusAndView(t *testing.T) {
 			// A failure keeps the snapshot and the last success.
 			now = now.Add(time.Hour)
 			fail := storage.ExtractOutcome{Query: "daily", RunID: run, Target: targets[0], Status: storage.ExtractFailed, Class: "timeout", Error: "slow", At: now}
-			if err := st.SaveExtracts(ctx, []storage.ExtractOutcome{fail}); err != nil {
+			if err := st.Extracts().Save(ctx, []storage.ExtractOutcome{fail}); err != nil {
 				t.Fatal(err)
 			}
 			var status, last string
@@ -91,27 +91,27 @@ func TestExtractSnapshotsStatusAndView(t *testing.T) {
 			if _, err := st.DB().ExecContext(ctx, `UPDATE databases SET deleted_at = '2026-11-29T13:00:00Z' WHERE name = 'shop-a'`); err != nil {
 				t.Fatal(err)
 			}
-			marked, err := st.MarkDeletedExtracts(ctx, "daily", run, []string{"acme"}, now)
+			marked, err := st.Extracts().MarkDeleted(ctx, "daily", run, []string{"acme"}, now)
 			if err != nil || marked != 1 {
 				t.Fatalf("marked %d, %v; want 1", marked, err)
 			}
-			if again, _ := st.MarkDeletedExtracts(ctx, "daily", run, []string{"acme"}, now); again != 0 {
+			if again, _ := st.Extracts().MarkDeleted(ctx, "daily", run, []string{"acme"}, now); again != 0 {
 				t.Errorf("marked again: %d", again)
 			}
 			if err := st.DB().QueryRowContext(ctx, `SELECT status FROM extract_status WHERE database_id = 'id-shop-a'`).Scan(&status); err != nil || status != "skipped" {
 				t.Errorf("deleted database status %q, %v", status, err)
 			}
-			if targets, _ := st.ExtractTargets(ctx, []string{"acme"}); len(targets) != 1 {
+			if targets, _ := st.Extracts().Targets(ctx, []string{"acme"}); len(targets) != 1 {
 				t.Errorf("targets after the tombstone: %+v", targets)
 			}
 			// New columns rebuild the view.
-			if err := st.EnsureExtractView(ctx, "daily", []string{"day", "orders"}); err != nil {
+			if err := st.Extracts().EnsureView(ctx, "daily", []string{"day", "orders"}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := st.DB().QueryContext(ctx, `SELECT revenue FROM extract_daily`); err == nil {
 				t.Error("the rebuilt view still has the dropped column")
 			}
-			if err := st.EnsureExtractView(ctx, "daily", []string{"account_id"}); err == nil {
+			if err := st.Extracts().EnsureView(ctx, "daily", []string{"account_id"}); err == nil {
 				t.Error("a column named like the view's own was accepted")
 			}
 		})

@@ -9,6 +9,14 @@ import (
 	"time"
 )
 
+// Outbox is the mirror as webhook delivery reads and writes it: the
+// change events after each endpoint's cursor, the cursors, and the
+// deliveries.
+type Outbox struct{ s *Store }
+
+// Outbox is the webhook outbox of the mirror.
+func (s *Store) Outbox() *Outbox { return &Outbox{s: s} }
+
 // Webhook delivery statuses (webhook_deliveries.status).
 const (
 	DeliveryDelivered = "delivered"
@@ -16,12 +24,13 @@ const (
 	DeliveryDead      = "dead"
 )
 
-// WebhookCursor returns the last change event delivered to an endpoint for
+// Cursor returns the last change event delivered to an endpoint for
 // an account. An endpoint meets an account once: its cursor then starts at
 // the account's latest event, so a new endpoint hears what changes from
 // now on, not the mirror's whole history (tursync webhooks replay sends
 // older ones).
-func (s *Store) WebhookCursor(ctx context.Context, endpoint, account string) (int64, error) {
+func (o *Outbox) Cursor(ctx context.Context, endpoint, account string) (int64, error) {
+	s := o.s
 	return s.webhookCursor(ctx, endpoint, account, `SELECT coalesce(max(id), 0) FROM change_events WHERE account_id = ?`)
 }
 
@@ -32,10 +41,11 @@ func OpsStream(endpoint string) string { return endpoint + "#ops" }
 // StreamEndpoint is the endpoint a stream's key belongs to.
 func StreamEndpoint(stream string) string { return strings.TrimSuffix(stream, "#ops") }
 
-// WebhookRunCursor is WebhookCursor for an endpoint's operational events
+// RunCursor is Cursor for an endpoint's operational events
 // (OpsStream): the last run whose events were delivered, starting at the
 // account's latest finished run.
-func (s *Store) WebhookRunCursor(ctx context.Context, endpoint, account string) (int64, error) {
+func (o *Outbox) RunCursor(ctx context.Context, endpoint, account string) (int64, error) {
+	s := o.s
 	return s.webhookCursor(ctx, OpsStream(endpoint), account, `SELECT coalesce(max(id), 0) FROM sync_runs WHERE account_id = ? AND finished_at IS NOT NULL`)
 }
 
@@ -62,10 +72,11 @@ func (s *Store) webhookCursor(ctx context.Context, endpoint, account, start stri
 	return last, nil
 }
 
-// SetWebhookCursor moves an endpoint's cursor for an account from one
+// SetCursor moves an endpoint's cursor for an account from one
 // event id to another, and reports whether it was still at from (another
 // process moved it otherwise, and nothing changes).
-func (s *Store) SetWebhookCursor(ctx context.Context, endpoint, account string, from, to int64) (bool, error) {
+func (o *Outbox) SetCursor(ctx context.Context, endpoint, account string, from, to int64) (bool, error) {
+	s := o.s
 	if err := s.writeGuard(); err != nil {
 		return false, fmt.Errorf("move webhook cursor of %s: %w", endpoint, err)
 	}
@@ -78,9 +89,10 @@ func (s *Store) SetWebhookCursor(ctx context.Context, endpoint, account string, 
 	return n == 1, err
 }
 
-// ResetWebhookCursor puts an endpoint's cursor for an account just before
+// ResetCursor puts an endpoint's cursor for an account just before
 // an event id, so delivery starts again from it (a replay).
-func (s *Store) ResetWebhookCursor(ctx context.Context, endpoint, account string, fromID int64) error {
+func (o *Outbox) ResetCursor(ctx context.Context, endpoint, account string, fromID int64) error {
+	s := o.s
 	err := s.exec(ctx, nil, `INSERT INTO webhook_cursors (endpoint, account_id, last_event_id, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (endpoint, account_id) DO UPDATE SET last_event_id = excluded.last_event_id, updated_at = excluded.updated_at`,
 		endpoint, account, fromID-1, s.ts(s.now()))
@@ -92,7 +104,8 @@ func (s *Store) ResetWebhookCursor(ctx context.Context, endpoint, account string
 
 // ChangesAfter returns up to limit of an account's change events after an
 // id, oldest first.
-func (s *Store) ChangesAfter(ctx context.Context, account string, after int64, limit int) ([]ChangeEvent, error) {
+func (o *Outbox) ChangesAfter(ctx context.Context, account string, after int64, limit int) ([]ChangeEvent, error) {
+	s := o.s
 	out, err := s.changes(ctx, `WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?`, account, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read change events of %s: %w", account, err)
@@ -112,9 +125,10 @@ type WebhookDelivery struct {
 	NextRetryAt                  time.Time // zero unless failed
 }
 
-// RecordWebhookDelivery records an attempt and returns its row's id, for
-// FinishWebhookDelivery to record the answer on the same row.
-func (s *Store) RecordWebhookDelivery(ctx context.Context, d WebhookDelivery) (int64, error) {
+// RecordDelivery records an attempt and returns its row's id, for
+// FinishDelivery to record the answer on the same row.
+func (o *Outbox) RecordDelivery(ctx context.Context, d WebhookDelivery) (int64, error) {
+	s := o.s
 	var id int64
 	// RETURNING, not LastInsertId: a libSQL server may not report the id.
 	err := s.queryWrite(ctx, func(row *sql.Row) error { return row.Scan(&id) },
@@ -128,9 +142,10 @@ func (s *Store) RecordWebhookDelivery(ctx context.Context, d WebhookDelivery) (i
 	return id, nil
 }
 
-// FinishWebhookDelivery records an attempt's answer on the row
-// RecordWebhookDelivery wrote before it was sent: one row per attempt.
-func (s *Store) FinishWebhookDelivery(ctx context.Context, id int64, d WebhookDelivery) error {
+// FinishDelivery records an attempt's answer on the row
+// RecordDelivery wrote before it was sent: one row per attempt.
+func (o *Outbox) FinishDelivery(ctx context.Context, id int64, d WebhookDelivery) error {
+	s := o.s
 	err := s.exec(ctx, nil, `UPDATE webhook_deliveries SET status = ?, status_code = ?, error = ?, at = ?, next_retry_at = ? WHERE id = ?`,
 		d.Status, nullInt(d.StatusCode), nullStr(d.Error), s.ts(d.At), s.nullTS(d.NextRetryAt), id)
 	if err != nil {
@@ -142,7 +157,8 @@ func (s *Store) FinishWebhookDelivery(ctx context.Context, id int64, d WebhookDe
 // PendingDelivery returns the last attempt at the batch that starts after
 // an endpoint's cursor, when that attempt failed: how many were made, since
 // when, and when the next is due. ok is false when there is none.
-func (s *Store) PendingDelivery(ctx context.Context, endpoint, account string, cursor int64) (WebhookDelivery, bool, error) {
+func (o *Outbox) PendingDelivery(ctx context.Context, endpoint, account string, cursor int64) (WebhookDelivery, bool, error) {
+	s := o.s
 	d, err := s.lastDelivery(ctx, `endpoint = ? AND account_id = ? AND first_event_id > ?`, endpoint, account, cursor)
 	if err != nil {
 		return WebhookDelivery{}, false, fmt.Errorf("last webhook delivery to %s for %s: %w", endpoint, account, err)
@@ -192,8 +208,9 @@ func (l WebhookLag) AgeAt(now time.Time) float64 {
 	return max(now.Sub(l.Oldest).Seconds(), 0)
 }
 
-// WebhookLagOf measures an endpoint's lag over its accounts, in one query.
-func (s *Store) WebhookLagOf(ctx context.Context, endpoint string, accounts []string) (WebhookLag, error) {
+// Lag measures an endpoint's lag over its accounts, in one query.
+func (o *Outbox) Lag(ctx context.Context, endpoint string, accounts []string) (WebhookLag, error) {
+	s := o.s
 	var lag WebhookLag
 	if len(accounts) == 0 {
 		return lag, nil
@@ -215,8 +232,9 @@ func (s *Store) WebhookLagOf(ctx context.Context, endpoint string, accounts []st
 	return lag, nil
 }
 
-// LastWebhookDelivery returns an endpoint's latest attempt, nil when none.
-func (s *Store) LastWebhookDelivery(ctx context.Context, endpoint string) (*WebhookDelivery, error) {
+// LastDelivery returns an endpoint's latest attempt, nil when none.
+func (o *Outbox) LastDelivery(ctx context.Context, endpoint string) (*WebhookDelivery, error) {
+	s := o.s
 	d, err := s.lastDelivery(ctx, `endpoint = ?`, endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("last webhook delivery to %s: %w", endpoint, err)
@@ -251,7 +269,8 @@ const ScopeFailedAfter = 3
 // runs after a run id, up to limit runs, oldest first, and the last run it
 // read (the cursor's next value). It stops at a run still going, so the
 // events stay in run order.
-func (s *Store) RunEventsAfter(ctx context.Context, account string, after int64, limit int) ([]OpsEvent, int64, error) {
+func (o *Outbox) RunEventsAfter(ctx context.Context, account string, after int64, limit int) ([]OpsEvent, int64, error) {
+	s := o.s
 	type run struct {
 		id                          int64
 		status, err, finish, expiry string
@@ -391,10 +410,11 @@ func (s *Store) failedInARow(ctx context.Context, account, org, resource string,
 	return n, rows.Err()
 }
 
-// ForgetWebhooks removes the cursors of endpoints not in keep, so an
+// Forget removes the cursors of endpoints not in keep, so an
 // endpoint taken out of the config no longer holds change events back
 // from retention; added again, it starts anew.
-func (s *Store) ForgetWebhooks(ctx context.Context, keep []string) (int64, error) {
+func (o *Outbox) Forget(ctx context.Context, keep []string) (int64, error) {
+	s := o.s
 	q := `DELETE FROM webhook_cursors`
 	var args []any
 	if len(keep) > 0 {

@@ -10,6 +10,13 @@ import (
 	"time"
 )
 
+// Extracts is the mirror as cross-tenant extraction reads and writes it:
+// the databases to query, the runs, the result rows and their views.
+type Extracts struct{ s *Store }
+
+// Extracts is the extraction results of the mirror.
+func (s *Store) Extracts() *Extracts { return &Extracts{s: s} }
+
 // The statuses of extract_status (docs/extract.md).
 const (
 	ExtractOK      = StatusOK
@@ -25,9 +32,10 @@ type ExtractTarget struct {
 	BlockedReads bool
 }
 
-// ExtractTargets lists the live databases of the accounts' live orgs, in a
+// Targets lists the live databases of the accounts' live orgs, in a
 // stable order.
-func (s *Store) ExtractTargets(ctx context.Context, accounts []string) ([]ExtractTarget, error) {
+func (x *Extracts) Targets(ctx context.Context, accounts []string) ([]ExtractTarget, error) {
+	s := x.s
 	if len(accounts) == 0 {
 		return nil, nil
 	}
@@ -65,10 +73,11 @@ func anys(ss []string) []any {
 	return out
 }
 
-// BeginExtractRun records a run of query as running and returns its id.
+// BeginRun records a run of query as running and returns its id.
 // The caller holds the query's lease, so a run of it still marked running
 // was left by a process that died: it becomes aborted.
-func (s *Store) BeginExtractRun(ctx context.Context, query, trigger string) (int64, error) {
+func (x *Extracts) BeginRun(ctx context.Context, query, trigger string) (int64, error) {
+	s := x.s
 	var id int64
 	now := s.ts(s.now())
 	if err := s.exec(ctx, nil, `UPDATE extract_runs SET status = 'aborted', finished_at = ?,
@@ -100,8 +109,9 @@ type ExtractRun struct {
 	Error               string
 }
 
-// FinishExtractRun records the run's outcome.
-func (s *Store) FinishExtractRun(ctx context.Context, r ExtractRun) error {
+// FinishRun records the run's outcome.
+func (x *Extracts) FinishRun(ctx context.Context, r ExtractRun) error {
+	s := x.s
 	err := s.exec(ctx, nil, `UPDATE extract_runs SET finished_at = ?, status = ?, databases_ok = ?, databases_failed = ?, databases_skipped = ?, rows = ?, error = ?
 		WHERE id = ?`, s.ts(r.FinishedAt), r.Status, r.OK, r.Failed, r.Skipped, r.Rows, nullIfEmpty(r.Error), r.ID)
 	if err != nil {
@@ -117,8 +127,9 @@ func nullIfEmpty(v string) any {
 	return v
 }
 
-// LastExtractRuns is the latest finished or running run of each query.
-func (s *Store) LastExtractRuns(ctx context.Context) (map[string]ExtractRun, error) {
+// LastRuns is the latest finished or running run of each query.
+func (x *Extracts) LastRuns(ctx context.Context) (map[string]ExtractRun, error) {
+	s := x.s
 	rows, err := s.db.QueryContext(ctx, `SELECT id, query, trigger, status, started_at, coalesce(finished_at, ''), databases_ok, databases_failed,
 	        databases_skipped, rows, coalesce(error, '')
 	    FROM extract_runs WHERE id IN (SELECT max(id) FROM extract_runs GROUP BY query)`)
@@ -154,11 +165,12 @@ type ExtractOutcome struct {
 	At       time.Time
 }
 
-// SaveExtracts records databases' outcomes in one transaction (one commit
+// Save records databases' outcomes in one transaction (one commit
 // for a batch of small databases instead of one each). A success replaces
 // the database's snapshot and its status; a failure or a skip changes only
 // the status, so the last good snapshot stays.
-func (s *Store) SaveExtracts(ctx context.Context, outs []ExtractOutcome) error {
+func (x *Extracts) Save(ctx context.Context, outs []ExtractOutcome) error {
+	s := x.s
 	var stmts []stmt
 	for _, o := range outs {
 		stmts = append(stmts, extractStmts(o, s.ts(o.At))...)
@@ -220,11 +232,12 @@ func successAt(o ExtractOutcome, at string) any {
 	return nil
 }
 
-// MarkDeletedExtracts marks the status of every database of the accounts
+// MarkDeleted marks the status of every database of the accounts
 // that has a snapshot of query but is no longer live in the mirror
 // (tombstoned by a sync, or its org): skipped, its last snapshot kept.
 // It returns how many it marked.
-func (s *Store) MarkDeletedExtracts(ctx context.Context, query string, runID int64, accounts []string, now time.Time) (int64, error) {
+func (x *Extracts) MarkDeleted(ctx context.Context, query string, runID int64, accounts []string, now time.Time) (int64, error) {
+	s := x.s
 	if len(accounts) == 0 {
 		return 0, nil
 	}
@@ -244,11 +257,12 @@ func (s *Store) MarkDeletedExtracts(ctx context.Context, query string, runID int
 	return n, nil
 }
 
-// EnsureExtractView makes the view extract_<query> expose columns (the
+// EnsureView makes the view extract_<query> expose columns (the
 // statement's, in its order) as real columns, beside account_id,
 // organization_id, database_id and database_name. It is rebuilt only when
 // the columns change. query is [a-z0-9_]+ (the config checks it).
-func (s *Store) EnsureExtractView(ctx context.Context, query string, columns []string) error {
+func (x *Extracts) EnsureView(ctx context.Context, query string, columns []string) error {
+	s := x.s
 	want, _ := json.Marshal(columns)
 	var have string
 	err := s.db.QueryRowContext(ctx, `SELECT columns FROM extract_views WHERE query = ?`, query).Scan(&have)
@@ -282,8 +296,9 @@ func (s *Store) EnsureExtractView(ctx context.Context, query string, columns []s
 // extractTables hold the rows of a query, by the query column.
 var extractTables = []string{"extract_results", "extract_status", "extract_runs", "extract_views"}
 
-// ExtractQueryRows counts the rows the mirror holds for a query, by table.
-func (s *Store) ExtractQueryRows(ctx context.Context, query string) (map[string]int64, error) {
+// QueryRows counts the rows the mirror holds for a query, by table.
+func (x *Extracts) QueryRows(ctx context.Context, query string) (map[string]int64, error) {
+	s := x.s
 	out := map[string]int64{}
 	for _, t := range extractTables {
 		var n int64
@@ -297,11 +312,12 @@ func (s *Store) ExtractQueryRows(ctx context.Context, query string) (map[string]
 	return out, nil
 }
 
-// PruneExtractQuery removes every row of a query and its view, in one
+// PruneQuery removes every row of a query and its view, in one
 // transaction, and returns how many rows it removed per table. query is
 // [a-z0-9_]+ (the caller checks it).
-func (s *Store) PruneExtractQuery(ctx context.Context, query string) (map[string]int64, error) {
-	out, err := s.ExtractQueryRows(ctx, query)
+func (x *Extracts) PruneQuery(ctx context.Context, query string) (map[string]int64, error) {
+	s := x.s
+	out, err := x.QueryRows(ctx, query)
 	if err != nil {
 		return nil, err
 	}
