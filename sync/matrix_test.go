@@ -78,7 +78,28 @@ func sized(f func(*tursotest.Size)) tursotest.Size {
 	return s
 }
 
+// matrixUncovered are the resources the matrix leaves to tests of their
+// own, and why.
+var matrixUncovered = map[string]string{
+	schema.ResAccountUsers:    "per account, one object: TestBillingAndAccountUser",
+	schema.ResPlans:           "a list per org that the billing tests cover: TestBillingAndAccountUser, TestGatedBillingIsUnavailable",
+	schema.ResDatabaseDetails: "opt-in and budgeted: TestDatabaseDetailsBudget, TestDatabaseDetailsOnTheFirstPass",
+}
+
+// matrixScopes are the rows of the matrix: the org list, then one per
+// resource, each reading the route the registry gives it.
 func matrixScopes() []matrixScope {
+	out := matrixRows()
+	routes := tsync.Routes()
+	for i := range out {
+		if out[i].res != "" {
+			out[i].route = routes[out[i].res]
+		}
+	}
+	return out
+}
+
+func matrixRows() []matrixScope {
 	guarded := outcome{status: storage.StatusGuarded}
 	return []matrixScope{
 		{res: "", route: turso.RouteOrganizations, size: matrixBase,
@@ -86,13 +107,13 @@ func matrixScopes() []matrixScope {
 			empty:     `[]`,
 			emptyWant: outcome{status: storage.StatusComplete}, // each unlisted org is confirmed by GET before anything goes
 			wrong:     `{"organizations": "not a list"}`},
-		{res: schema.ResOrganization, route: turso.RouteOrganization, tables: []string{"organizations"}, size: matrixBase,
+		{res: schema.ResOrganization, tables: []string{"organizations"}, size: matrixBase,
 			change: func(s *tursotest.Server, org string, i int) {
 				s.UpdateOrg(org, func(o *tursotest.Organization) { o.Overages = !o.Overages; o.PlanTimeline = fmt.Sprintf("t%d", i) })
 			},
 			empty: `{"organization": {}}`, emptyWant: decodeErr,
 			wrong: `{"organization": "not an object"}`},
-		{res: schema.ResMembers, route: turso.RouteMembers, tables: []string{"memberships"}, size: matrixBase,
+		{res: schema.ResMembers, tables: []string{"memberships"}, size: matrixBase,
 			change: func(s *tursotest.Server, org string, i int) {
 				s.AddMember(org, tursotest.Member{Username: fmt.Sprintf("mx%d-%s", i, org), Role: "member", Email: fmt.Sprintf("mx%d-%s@example.com", i, org)})
 				ms := s.Members(org)
@@ -100,13 +121,13 @@ func matrixScopes() []matrixScope {
 			},
 			empty: `{"members": []}`, emptyWant: guarded,
 			wrong: `{"members": "not a list"}`},
-		{res: schema.ResInvites, route: turso.RouteInvites, tables: []string{"invites", "invited"}, size: matrixBase,
+		{res: schema.ResInvites, tables: []string{"invites", "invited"}, size: matrixBase,
 			change: func(s *tursotest.Server, org string, i int) {
 				s.CreateInvite(org, fmt.Sprintf("inv%d@example.com", i), "member")
 			},
 			empty: `{"invites": []}`, emptyWant: guarded,
 			wrong: `{"invites": {"email": "x"}}`},
-		{res: schema.ResDatabases, route: turso.RouteDatabases, tables: []string{"databases"},
+		{res: schema.ResDatabases, tables: []string{"databases"},
 			size: sized(func(s *tursotest.Size) { s.Databases = 4100 }), // five pages
 			change: func(s *tursotest.Server, org string, i int) {
 				dbs := s.Databases(org)
@@ -116,31 +137,31 @@ func matrixScopes() []matrixScope {
 			},
 			empty: `{"databases": [], "pagination": {"next": null}}`, emptyWant: guarded,
 			wrong: `{"databases": "not a list"}`, paged: true},
-		{res: schema.ResGroups, route: turso.RouteGroups, tables: []string{"groups"}, size: matrixBase,
+		{res: schema.ResGroups, tables: []string{"groups"}, size: matrixBase,
 			change: func(s *tursotest.Server, org string, i int) {
 				s.CreateGroup(org, fmt.Sprintf("gx-%d", i), "ams")
 			},
 			empty: `{"groups": []}`, emptyWant: guarded,
 			wrong: `{"groups": [1, 2, 3]}`},
-		{res: schema.ResAPITokens, route: turso.RouteAPITokens, tables: []string{"api_tokens"}, size: matrixBase,
+		{res: schema.ResAPITokens, tables: []string{"api_tokens"}, size: matrixBase,
 			change: func(s *tursotest.Server, org string, i int) {
 				s.CreateAPIToken(org, fmt.Sprintf("tx-%d", i))
 			},
 			empty: `{"tokens": []}`, emptyWant: guarded,
 			wrong: `{"tokens": "not a list"}`},
-		{res: schema.ResSubscriptions, route: turso.RouteSubscription, tables: []string{"subscriptions"}, size: matrixBase,
+		{res: schema.ResSubscriptions, tables: []string{"subscriptions"}, size: matrixBase,
 			change: func(s *tursotest.Server, org string, i int) {
 				s.UpdateOrg(org, func(o *tursotest.Organization) { o.PlanID = []string{"starter", "scaler", "pro"}[i%3] })
 			},
 			empty: `{"subscription": {}}`, emptyWant: decodeErr,
 			wrong: `{"subscription": ["scaler"]}`},
-		{res: schema.ResInvoices, route: turso.RouteInvoices, tables: []string{"invoices"}, size: matrixBase,
+		{res: schema.ResInvoices, tables: []string{"invoices"}, size: matrixBase,
 			change: func(s *tursotest.Server, org string, i int) {
 				s.AddInvoice(org, fmt.Sprintf("%d.00", 30+i))
 			},
 			empty: `{"invoices": []}`, emptyWant: guarded, // a year of invoices is more than min_rows
 			wrong: `{"invoices": {"invoice_number": "x"}}`},
-		{res: schema.ResAuditLogs, route: turso.RouteAuditLogs, tables: []string{"audit_logs"},
+		{res: schema.ResAuditLogs, tables: []string{"audit_logs"},
 			size: sized(func(s *tursotest.Size) { s.AuditEvents = 450 }), // five pages
 			change: func(s *tursotest.Server, org string, i int) {
 				// Three pages of new events, so that page 3 is read.
@@ -151,7 +172,7 @@ func matrixScopes() []matrixScope {
 			empty:     `{"audit_logs": [], "pagination": {"page": 1, "page_size": 100, "total_pages": 0, "total_rows": 0}}`,
 			emptyWant: outcome{status: storage.StatusComplete, unchanged: true}, // append-only: nothing to remove
 			wrong:     `{"audit_logs": {"code": "x"}}`, paged: true},
-		{res: schema.ResUsage, route: turso.RouteUsage, tables: []string{"usage"}, size: matrixBase,
+		{res: schema.ResUsage, tables: []string{"usage"}, size: matrixBase,
 			change: func(s *tursotest.Server, org string, i int) {
 				s.AddUsage(org, s.Databases(org)[i].Name, 1000, 10)
 			},
@@ -383,6 +404,23 @@ func wrongTombstones(t *testing.T, mirror, oracle *sql.DB) int {
 // matrixTotals is what the whole matrix measured, for docs/RELIABILITY.md.
 type matrixTotals struct {
 	scenarios, faulted, retries, lost, wrong, tombstones, leaks atomic.Int64
+}
+
+// Every resource of the registry has its row in the fault matrix, or a
+// reason it has none: a new resource cannot skip it unnoticed.
+func TestFaultMatrixCoversEveryResource(t *testing.T) {
+	rows := map[string]bool{}
+	for _, sc := range matrixScopes() {
+		if sc.res != "" && sc.route == "" {
+			t.Errorf("matrix row %s reads no route of the registry", sc.res)
+		}
+		rows[sc.res] = true
+	}
+	for _, r := range schema.Registry {
+		if _, why := matrixUncovered[r.Name]; !rows[r.Name] && !why {
+			t.Errorf("resource %s has no row in the fault matrix (matrixRows) and no reason in matrixUncovered", r.Name)
+		}
+	}
 }
 
 func TestFaultMatrix(t *testing.T) {
