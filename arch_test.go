@@ -33,7 +33,7 @@ func TestImportArrows(t *testing.T) {
 		"webhook": {"turso", "mapper", "sync", "metrics", "extract", "daemon", "cmd/tursync"},
 		// The test helpers never reach the binary.
 		"cmd/tursync": {"internal/sqldtest", "internal/testclock", "internal/testbin", "internal/webhooktest", "internal/testproc", "internal/testlong",
-			"internal/testmirror", "internal/testmetrics", "sync/synctest"},
+			"internal/testmirror", "internal/testmetrics", "internal/testwait", "sync/synctest"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tursync/tursync/daemon"
 	"github.com/tursync/tursync/internal/testmetrics"
+	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/sync/synctest"
 
@@ -92,19 +93,6 @@ func (c *concurrency) hooks() synctest.Hooks {
 	}
 }
 
-// waitFor polls cond until it holds; it fails the test after a generous
-// bound, which is a hang detector, not a timing assertion.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func (e *env) finishedRuns(account string) int {
 	return e.count(`SELECT count(*) FROM sync_runs WHERE account_id = ? AND finished_at IS NOT NULL`, account)
 }
@@ -131,17 +119,17 @@ func TestSchedulerRecoversPanicsAndLimitsConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Start()
-	waitFor(t, "four passes", func() bool {
+	testwait.Until(t, "four passes", func() bool {
 		n := 0
 		for _, id := range []string{"a1", "a2", "a3", "a4"} {
 			n += e.finishedRuns(id)
 		}
 		return n == 4
 	})
-	waitFor(t, "the panic to be counted", func() bool { return testutil.ToFloat64(jobPanics(t, reg)) == 1 })
+	testwait.Until(t, "the panic to be counted", func() bool { return testutil.ToFloat64(jobPanics(t, reg)) == 1 })
 	// The job without a token waits for a slot like the others: on a
 	// slow mirror it may start after the four passes end.
-	waitFor(t, "the job without a token to fail", func() bool { return testutil.ToFloat64(syncRuns(t, reg, "notoken", "failed")) == 1 })
+	testwait.Until(t, "the job without a token to fail", func() bool { return testutil.ToFloat64(syncRuns(t, reg, "notoken", "failed")) == 1 })
 	if err := s.Shutdown(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +279,7 @@ func TestShutdownFinishesTheOrgInFlightAndStartsNoOther(t *testing.T) {
 	org := <-g.entered
 	done := make(chan error)
 	go func() { done <- s.Shutdown(10 * time.Second) }()
-	waitFor(t, "the scheduler to stop", func() bool { return s.Alive() != nil })
+	testwait.Until(t, "the scheduler to stop", func() bool { return s.Alive() != nil })
 	close(g.proceed)
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
@@ -356,11 +344,11 @@ func TestSetJobsAddsAndRemovesAccounts(t *testing.T) {
 	s := e.startScheduler(tsync.MirrorOf(e.store), "a1")
 	job := e.job
 	defer s.Shutdown(5 * time.Second)
-	waitFor(t, "a1's first pass", func() bool { return e.finishedRuns("a1") == 1 })
+	testwait.Until(t, "a1's first pass", func() bool { return e.finishedRuns("a1") == 1 })
 	if err := s.SetJobs([]daemon.Job{job("a2")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a2's first pass, started by the reload", func() bool { return e.finishedRuns("a2") == 1 })
+	testwait.Until(t, "a2's first pass, started by the reload", func() bool { return e.finishedRuns("a2") == 1 })
 	st, err := s.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -382,7 +370,7 @@ func TestStatusShowsWhoHoldsEachAccount(t *testing.T) {
 	e.opts.Owner = "this-daemon"
 	s := e.startScheduler(tsync.MirrorOf(e.store), "a1", "a2")
 	defer s.Shutdown(5 * time.Second)
-	waitFor(t, "both first passes", func() bool { return e.finishedRuns("a1") == 1 && e.finishedRuns("a2") == 1 })
+	testwait.Until(t, "both first passes", func() bool { return e.finishedRuns("a1") == 1 && e.finishedRuns("a2") == 1 })
 	ctx := context.Background()
 	if _, err := e.store.AcquireLease(ctx, "a1", "this-daemon", time.Minute); err != nil {
 		t.Fatal(err)

@@ -4,22 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/lease"
 	"github.com/tursync/tursync/storage"
 )
 
 func mirror(t *testing.T) *storage.Store {
 	t.Helper()
-	st, err := storage.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "m.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return testmirror.Open(t, storage.Options{}).Store
 }
 
 // observed counts what an Observer hears.

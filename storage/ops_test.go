@@ -2,10 +2,10 @@ package storage_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/storage"
 )
 
@@ -37,12 +37,7 @@ func runAt(t *testing.T, st *storage.Store, account string, at time.Time, scopes
 
 func openTemp(t testing.TB) *storage.Store {
 	t.Helper()
-	st, err := storage.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "m.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return testmirror.Open(t, storage.Options{}).Store
 }
 
 func TestRetentionKeepsTheLastCompleteRunOfEveryScope(t *testing.T) {

@@ -85,7 +85,7 @@ type Scope struct {
 	Audit []schema.AuditLog
 	Usage *StagedUsage
 
-	// Results, filled by ApplyOrg. Counts are the rows of the resource's
+	// Results, filled by the commit (OrgPass.Commit). Counts are the rows of the resource's
 	// guarded feed (what tursync_mirror_rows counts for it); Written counts
 	// by label (schema.Resource.LabelOf) every feed the scope wrote: its
 	// own, the others (an invite's role assignment) and the users its rows

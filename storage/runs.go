@@ -73,8 +73,9 @@ func (s *Store) finishRun(ctx context.Context, r Run) error {
 	return nil
 }
 
-// recordScopes records scopes of an org that never reached ApplyOrg
-// (the account failed before its orgs were written).
+// recordScopes records the scopes of an org whose rows are not written:
+// the token was refused, the org is unknown, or its commit failed
+// (OrgPass.Abandon).
 func (s *Store) recordScopes(ctx context.Context, account string, runID int64, org string, scopes []*Scope) error {
 	p := s.newTxBatch(account, runID, false)
 	for _, sc := range scopes {

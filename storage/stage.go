@@ -27,7 +27,7 @@ const diffBatch = 1000
 
 // Diff classifies fetched rows against the mirror by key and content hash.
 // It only reads, so it runs while the API is still being fetched, before the
-// org's commit; ApplyOrg reads each changed row's old values before it
+// org's commit; the commit reads each changed row's old values before it
 // commits. The account's lease keeps every other process from writing the
 // account in between.
 func (s *Store) Diff(ctx context.Context, account string, rows []schema.Row) ([]Kind, error) {

@@ -1,16 +1,15 @@
 package webhook_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/internal/webhooktest"
 	"github.com/tursync/tursync/storage"
 )
@@ -42,28 +41,17 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// mirror opens a mirror file and writes n change events for an account,
-// cycling through a few types.
+// mirror opens a test mirror (internal/testmirror: a file, or sqld with
+// TURSYNC_TEST_MIRROR=sqld).
 func mirror(t testing.TB, now func() time.Time) *storage.Store {
 	t.Helper()
-	st, err := storage.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "m.db"), storage.Options{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return testmirror.Open(t, storage.Options{Now: now}).Store
 }
 
 // sqldMirror opens a mirror on a real sqld (internal/sqldtest).
 func sqldMirror(t *testing.T, now func() time.Time) *storage.Store {
 	t.Helper()
-	srv := sqldtest.Start(t, sqldtest.Options{})
-	st, err := storage.Open(context.Background(), srv.URL, storage.Options{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return testmirror.OpenURL(t, sqldtest.Start(t, sqldtest.Options{}).URL, storage.Options{Now: now}).Store
 }
 
 var kinds = []struct{ entity, op, changes string }{

@@ -22,6 +22,7 @@ import (
 	"github.com/tursync/tursync/daemon"
 
 	"github.com/tursync/tursync/internal/testlong"
+	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso"
@@ -169,25 +170,6 @@ func (p *proc) signal(s syscall.Signal) {
 	}
 }
 
-// poll retries cond until it holds; the bound is a hang detector, not a
-// timing assertion.
-func poll(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	last := ""
-	for {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last: %s", what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func httpGet(url string) (int, string) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -270,7 +252,7 @@ func TestDaemonServesStatusAndReloadsOnSIGHUP(t *testing.T) {
 			return false, fmt.Sprintf("%+v", status())
 		}
 	}
-	poll(t, "acme's first pass", passed("acme"))
+	testwait.UntilSays(t, "acme's first pass", passed("acme"))
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if code, body := httpGet(base + path); code != 200 {
 			t.Errorf("%s = %d %s", path, code, body)
@@ -292,14 +274,14 @@ func TestDaemonServesStatusAndReloadsOnSIGHUP(t *testing.T) {
 	cfg.accounts = []string{"acme", "beta"}
 	cfg.write(t, cfgPath)
 	p.signal(syscall.SIGHUP)
-	poll(t, "beta's first pass after the reload", passed("beta"))
+	testwait.UntilSays(t, "beta's first pass after the reload", passed("beta"))
 
 	// A broken file is refused and the running config stays.
 	if err := os.WriteFile(cfgPath, []byte("mirror: {url: 42\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p.signal(syscall.SIGHUP)
-	poll(t, "the refused reload to be counted", func() (bool, string) {
+	testwait.UntilSays(t, "the refused reload to be counted", func() (bool, string) {
 		_, m := httpGet(base + "/metrics")
 		return strings.Contains(m, `tursync_config_reloads_total{result="error"} 1`), ""
 	})
@@ -321,7 +303,7 @@ func TestDaemonServesStatusAndReloadsOnSIGHUP(t *testing.T) {
 	cfg.accounts = []string{"acme"}
 	cfg.write(t, cfgPath)
 	p.signal(syscall.SIGHUP)
-	poll(t, "beta's series to go", func() (bool, string) {
+	testwait.UntilSays(t, "beta's series to go", func() (bool, string) {
 		_, m := httpGet(base + "/metrics")
 		for _, line := range strings.Split(m, "\n") {
 			if strings.Contains(line, `account="beta"`) {
@@ -492,7 +474,7 @@ func TestGuardedScopeIsReleasedWhileTheDaemonRuns(t *testing.T) {
 		_ = json.Unmarshal([]byte(body), &st)
 		return st.Guarded
 	}
-	poll(t, "the guarded scope in /status", func() (bool, string) {
+	testwait.UntilSays(t, "the guarded scope in /status", func() (bool, string) {
 		g := guarded()
 		return len(g) == 1 && g[0].Org == "org1" && g[0].Resource == "members" && g[0].DeletesHeld == members, fmt.Sprint(g)
 	})
@@ -528,12 +510,12 @@ func TestRotatedTokenFileNeedsNoRestart(t *testing.T) {
 			return strings.Contains(m, want), ""
 		}
 	}
-	poll(t, "the account to be down", metricsHas(`tursync_account_up{account="acme"} 0`))
+	testwait.UntilSays(t, "the account to be down", metricsHas(`tursync_account_up{account="acme"} 0`))
 	if err := os.WriteFile(tokenFile, []byte(cmdToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the account to come up with the rotated token", metricsHas(`tursync_account_up{account="acme"} 1`))
-	poll(t, "the token's expiry", metricsHas(`tursync_token_expiry_timestamp_seconds{account="acme"}`))
+	testwait.UntilSays(t, "the account to come up with the rotated token", metricsHas(`tursync_account_up{account="acme"} 1`))
+	testwait.UntilSays(t, "the token's expiry", metricsHas(`tursync_token_expiry_timestamp_seconds{account="acme"}`))
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(); code != 0 {
 		t.Errorf("daemon exit %d", code)
@@ -628,7 +610,7 @@ func TestStatusShowsThePassInFlight(t *testing.T) {
 	cfg.api = "http://" + simAddr
 	cfg.write(t, cfgPath)
 	startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
-	poll(t, "/status to show the pass in flight with pages fetched", func() (bool, string) {
+	testwait.UntilSays(t, "/status to show the pass in flight with pages fetched", func() (bool, string) {
 		_, body := httpGet("http://" + cfg.listen + "/status")
 		var st struct {
 			Accounts []struct {

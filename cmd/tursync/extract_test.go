@@ -15,6 +15,7 @@ import (
 	"github.com/tursync/tursync/daemon"
 
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -160,7 +161,7 @@ func TestDaemonRunsExtractionOnSchedule(t *testing.T) {
 	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfg)
 	total := len(sim.Databases("org1")) + len(sim.Databases("org2"))
 	var st daemon.Status
-	poll(t, "two scheduled extractions over every tenant", func() (bool, string) {
+	testwait.UntilSays(t, "two scheduled extractions over every tenant", func() (bool, string) {
 		code, body := httpGet("http://" + listen + "/status")
 		if code != 200 || json.Unmarshal([]byte(body), &st) != nil || len(st.Extracts) != 1 || st.Extracts[0].LastRun == nil {
 			return false, body
@@ -192,7 +193,7 @@ func TestDaemonRunsExtractionOnSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.signal(syscall.SIGHUP)
-	poll(t, "the reloaded query's run", func() (bool, string) {
+	testwait.UntilSays(t, "the reloaded query's run", func() (bool, string) {
 		code, body := httpGet("http://" + listen + "/status")
 		if code != 200 || json.Unmarshal([]byte(body), &st) != nil || len(st.Extracts) != 2 {
 			return false, body

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/turso"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -124,7 +125,7 @@ func TestMirrorFaults(t *testing.T) {
 				// before the org is written.
 				sim.Inject(turso.RouteGroups, "org1", tursotest.Fault{Delay: time.Second, Times: 1})
 				return func() func() {
-					poll(t, "the pass to fetch org1's groups", func() (bool, string) {
+					testwait.UntilSays(t, "the pass to fetch org1's groups", func() (bool, string) {
 						for _, r := range sim.Requests() {
 							if r.Route == turso.RouteGroups && r.Org == "org1" {
 								return true, ""
@@ -260,7 +261,7 @@ func TestMirrorFileMovedUnderTheDaemon(t *testing.T) {
 	path := strings.TrimPrefix(cfg.mirror, "file:")
 	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
 	base := "http://" + cfg.listen
-	poll(t, "the first pass", func() (bool, string) {
+	testwait.UntilSays(t, "the first pass", func() (bool, string) {
 		code, body := httpGet(base + "/readyz")
 		return code == 200 && strings.Contains(p.log(), `"msg":"account pass"`), body
 	})
@@ -273,11 +274,11 @@ func TestMirrorFileMovedUnderTheDaemon(t *testing.T) {
 		}
 	}
 	move(path, aside)
-	poll(t, "/readyz to fail naming the file", func() (bool, string) {
+	testwait.UntilSays(t, "/readyz to fail naming the file", func() (bool, string) {
 		code, body := httpGet(base + "/readyz")
 		return code == 503 && strings.Contains(body, path) && strings.Contains(body, "gone"), fmt.Sprint(code, body)
 	})
-	poll(t, "a pass to fail on the missing mirror", func() (bool, string) {
+	testwait.UntilSays(t, "a pass to fail on the missing mirror", func() (bool, string) {
 		for _, line := range strings.Split(p.log(), "\n") {
 			if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, "mirror file "+path+" is gone") {
 				return true, ""
@@ -290,7 +291,7 @@ func TestMirrorFileMovedUnderTheDaemon(t *testing.T) {
 	}
 	before := runsIn(t, aside)
 	move(aside, path)
-	poll(t, "/readyz back and a pass recorded in the file put back", func() (bool, string) {
+	testwait.UntilSays(t, "/readyz back and a pass recorded in the file put back", func() (bool, string) {
 		code, body := httpGet(base + "/readyz")
 		return code == 200 && runsIn(t, path) > before, body
 	})

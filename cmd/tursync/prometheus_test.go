@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/tursync/tursync/internal/testbin"
+	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -49,7 +50,7 @@ func promQuery(base, q string) ([]float64, error) {
 func promScalar(t *testing.T, base, what, q string, ok func(float64) bool) float64 {
 	t.Helper()
 	var got float64
-	poll(t, what, func() (bool, string) {
+	testwait.UntilSays(t, what, func() (bool, string) {
 		vs, err := promQuery(base, q)
 		if err != nil || len(vs) != 1 {
 			return false, fmt.Sprintf("%s: %v %v", q, vs, err)
@@ -64,7 +65,7 @@ func promScalar(t *testing.T, base, what, q string, ok func(float64) bool) float
 func startSimulator(t *testing.T, addr string, extra ...string) *proc {
 	t.Helper()
 	p := startTursync(t, nil, append([]string{"simulate", "--listen", addr, "--seed", "11", "--token", cmdToken}, extra...)...)
-	poll(t, "the simulator to answer", func() (bool, string) {
+	testwait.UntilSays(t, "the simulator to answer", func() (bool, string) {
 		code, body := httpGet("http://" + addr + "/v1/locations")
 		return code == 401, body // up, and refusing a request without the token
 	})
@@ -131,7 +132,7 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	ruleCount := strings.Count(string(rulesFile), "- alert: ")
-	poll(t, "the alert rules to load", func() (bool, string) {
+	testwait.UntilSays(t, "the alert rules to load", func() (bool, string) {
 		_, body := httpGet(base + "/api/v1/rules")
 		var r struct {
 			Data struct {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -60,25 +61,25 @@ func TestDaemonRidesOutAnSqldOutage(t *testing.T) {
 			return strings.Contains(m, want), ""
 		}
 	}
-	poll(t, "a complete pass", metric(`tursync_sync_runs_total{account="acme",status="complete"}`))
+	testwait.UntilSays(t, "a complete pass", metric(`tursync_sync_runs_total{account="acme",status="complete"}`))
 	if code, body := httpGet(base + "/readyz"); code != 200 {
 		t.Fatalf("/readyz = %d %s with sqld up", code, body)
 	}
 
 	srv.Stop()
-	poll(t, "/readyz to turn 503 naming the mirror", func() (bool, string) {
+	testwait.UntilSays(t, "/readyz to turn 503 naming the mirror", func() (bool, string) {
 		code, body := httpGet(base + "/readyz")
 		return code == 503 && strings.Contains(body, "mirror"), body
 	})
-	poll(t, "a failed pass to be counted", metric(`tursync_sync_runs_total{account="acme",status="failed"}`))
-	poll(t, "account_up 0", metric(`tursync_account_up{account="acme"} 0`))
+	testwait.UntilSays(t, "a failed pass to be counted", metric(`tursync_sync_runs_total{account="acme",status="failed"}`))
+	testwait.UntilSays(t, "account_up 0", metric(`tursync_account_up{account="acme"} 0`))
 
 	srv.Restart(t)
-	poll(t, "/readyz to recover", func() (bool, string) {
+	testwait.UntilSays(t, "/readyz to recover", func() (bool, string) {
 		code, body := httpGet(base + "/readyz")
 		return code == 200, body
 	})
-	poll(t, "account_up 1 again", metric(`tursync_account_up{account="acme"} 1`))
+	testwait.UntilSays(t, "account_up 1 again", metric(`tursync_account_up{account="acme"} 1`))
 }
 
 // TestDaemonsStartingTogetherMigrateOnce: processes that open a fresh server
@@ -110,12 +111,12 @@ func TestDaemonOnAReadOnlyMirrorIsNotReady(t *testing.T) {
 	}
 	startTursync(t, []string{"ACME_TOKEN=" + cmdToken, "MIRROR_TOKEN=" + srv.Token("ro")}, "run", "--config", cfgPath)
 	base := "http://" + cfg.listen
-	poll(t, "/readyz to answer 503 naming the refused write", func() (bool, string) {
+	testwait.UntilSays(t, "/readyz to answer 503 naming the refused write", func() (bool, string) {
 		code, body := httpGet(base + "/readyz")
 		return code == 503 && strings.Contains(body, "does not take writes") && strings.Contains(body, "read-only"), body
 	})
 	for _, want := range []string{`tursync_account_up{account="acme"} 0`, `tursync_sync_runs_total{account="acme",status="failed"}`} {
-		poll(t, want, func() (bool, string) {
+		testwait.UntilSays(t, want, func() (bool, string) {
 			_, m := httpGet(base + "/metrics")
 			return strings.Contains(m, want), ""
 		})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -45,7 +46,7 @@ func TestStatusPageInABrowser(t *testing.T) {
 	cfg.write(t, cfgPath)
 	startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
 	base := "http://" + cfg.listen
-	poll(t, "a complete pass", func() (bool, string) {
+	testwait.UntilSays(t, "a complete pass", func() (bool, string) {
 		_, m := httpGet(base + "/metrics")
 		return strings.Contains(m, `tursync_sync_runs_total{account="acme",status="complete"}`), ""
 	})
@@ -53,7 +54,7 @@ func TestStatusPageInABrowser(t *testing.T) {
 		sim.DeleteDatabase("org1", d.Name)
 	}
 	sim.Inject("/v1/organizations/{organizationSlug}/members", "org2", tursotest.Fault{Status: 500})
-	poll(t, "org1 databases guarded and org2 members failed in /status", func() (bool, string) {
+	testwait.UntilSays(t, "org1 databases guarded and org2 members failed in /status", func() (bool, string) {
 		_, body := httpGet(base + "/status")
 		return strings.Contains(body, `"deletes_held": 30`) && strings.Contains(body, `"last_status": "failed"`), body
 	})

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/internal/testwait"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -93,7 +94,7 @@ func TestListenerWithTLSAndBasicAuth(t *testing.T) {
 		}
 		return resp.StatusCode, body.String()
 	}
-	poll(t, "a scrape over TLS with the password", func() (bool, string) {
+	testwait.UntilSays(t, "a scrape over TLS with the password", func() (bool, string) {
 		code, body := get("prom", "s3cret-pass")
 		return code == 200 && strings.Contains(body, "tursync_build_info"), body
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/tursync/tursync/daemon"
 
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/internal/webhooktest"
 	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso/tursotest"
@@ -73,7 +74,7 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	sim.AcceptInvite(org, invs[0].Email, "newcomer")
 	sim.RevokeInvite(org, invs[1].Email)
 	sim.CreateAPIToken(org, "ci-deploy")
-	poll(t, "the changes to be written", func() (bool, string) {
+	testwait.UntilSays(t, "the changes to be written", func() (bool, string) {
 		n := len(changeIDs(t, mirror))
 		return n >= 5, fmt.Sprint(n, " change events")
 	})
@@ -81,7 +82,7 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	if n := countRows(t, mirror, `SELECT count(*) FROM sync_runs WHERE token_expires_at IS NOT NULL`); n == 0 {
 		t.Error("no run recorded the token's expiry (token.expiring needs it)")
 	}
-	poll(t, "every change event to arrive", func() (bool, string) {
+	testwait.UntilSays(t, "every change event to arrive", func() (bool, string) {
 		got := webhooktest.Events(t, r.Received())
 		return len(got) >= len(want), fmt.Sprintf("%d of %d events", len(got), len(want))
 	})
@@ -138,7 +139,7 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	sim.SetMemberRole(org, ms[3].Username, "admin")
 	sim.CreateAPIToken(org, "ci-deploy-2")
 	before := len(r.Received())
-	poll(t, "a delivery in flight", func() (bool, string) { return len(r.Received()) > before, "waiting" })
+	testwait.UntilSays(t, "a delivery in flight", func() (bool, string) { return len(r.Received()) > before, "waiting" })
 	p.signal(syscall.SIGKILL)
 	p.wait()
 	p2 := startTursync(t, env, "run", "--config", cfgPath)
@@ -146,7 +147,7 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	// The restarted daemon is done once its cursor is at the last event
 	// (what was received before the kill does not count: it was never
 	// acknowledged to tursync).
-	poll(t, "the restarted daemon to catch up", func() (bool, string) {
+	testwait.UntilSays(t, "the restarted daemon to catch up", func() (bool, string) {
 		c := cursorOf(t, mirror)
 		return c == want[len(want)-1], fmt.Sprintf("cursor %d, last event %d", c, want[len(want)-1])
 	})
@@ -179,7 +180,7 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	// The guard trips: most databases vanish at once, and the endpoint
 	// hears scope.guarded with the release command.
 	sim.SetDatabases(org, 10)
-	poll(t, "a scope.guarded event", func() (bool, string) {
+	testwait.UntilSays(t, "a scope.guarded event", func() (bool, string) {
 		for _, d := range r.Received() {
 			if strings.Contains(string(d.Body), `"type":"scope.guarded"`) && strings.Contains(string(d.Body), "--force-deletes --account acme --org "+org) {
 				return true, ""
@@ -346,7 +347,7 @@ func TestTwoDaemonsDeliverEachChangeOnce(t *testing.T) {
 		}
 		return ids
 	}
-	poll(t, "every change to arrive", func() (bool, string) {
+	testwait.UntilSays(t, "every change to arrive", func() (bool, string) {
 		w := want()
 		got := webhooktest.Events(t, r.Received())
 		return len(w) >= 4 && len(got) == len(w), fmt.Sprintf("%d of %d", len(got), len(w))
