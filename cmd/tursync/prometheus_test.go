@@ -76,6 +76,7 @@ func startSimulator(t *testing.T, addr string, extra ...string) *proc {
 // against it and a real Prometheus scraping the daemon every second, then
 // restarts the simulator with one org's members failing.
 func TestPrometheusScrapesTheDaemon(t *testing.T) {
+	t.Parallel() // mostly waits on its daemons: it runs beside the others
 	prom := testbin.Find(t, "prometheus")
 	simAddr := freeAddr(t)
 	apiURL := "http://" + simAddr

@@ -15,6 +15,7 @@ import (
 // the holder and until when, and with --lease-wait it waits its turn and
 // both succeed. migrate needs no account token there.
 func TestOneWriterPerAccountOnSqld(t *testing.T) {
+	t.Parallel() // mostly waits on its daemons: it runs beside the others
 	srv := sqldtest.Start(t, sqldtest.Options{})
 	_, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken, Latency: 30 * time.Millisecond})
 	cfgPath := writeConfig(t, srv.URL, apiURL)

@@ -47,6 +47,7 @@ func changeIDs(t *testing.T, mirror string) []int64 {
 // change_events; a SIGKILL mid-delivery loses nothing, and repeats at
 // most one batch (with its webhook-id).
 func TestDaemonDeliversEveryChange(t *testing.T) {
+	t.Parallel() // mostly waits on its daemons: it runs beside the others
 	r := webhooktest.Start(t, hookSecret)
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
 	dir := t.TempDir()
@@ -308,6 +309,7 @@ func TestWebhooksCommands(t *testing.T) {
 // Two daemons on one sqld mirror, one endpoint: each change arrives once,
 // in order; the endpoint's lease lets one daemon deliver at a time.
 func TestTwoDaemonsDeliverEachChangeOnce(t *testing.T) {
+	t.Parallel() // mostly waits on its daemons: it runs beside the others
 	srv := sqldtest.Start(t, sqldtest.Options{})
 	r := webhooktest.Start(t, hookSecret)
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
