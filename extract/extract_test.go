@@ -22,6 +22,7 @@ import (
 
 	"github.com/tursync/tursync/extract"
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso"
@@ -63,11 +64,7 @@ func newBed(t *testing.T, mirror string) *bed {
 		b.mirror = filepath.Join(t.TempDir(), "mirror.db")
 		url = "file:" + b.mirror
 	}
-	b.store, err = storage.Open(context.Background(), url, storage.Options{BusyTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.store.Close() })
+	b.store = testmirror.OpenURL(t, url, storage.Options{BusyTimeout: 5 * time.Second}).Store
 	b.sync()
 	return b
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/internal/testclock"
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 	"github.com/tursync/tursync/turso/tursotest"
@@ -74,12 +75,7 @@ func TestSameContentOnFileAndSqld(t *testing.T) {
 		Token: testToken, Now: clk.Now})
 	e := &env{t: t, clk: clk, url: simURL, timeout: 5 * time.Second}
 	open := func(url string) *storage.Store {
-		st, err := storage.Open(context.Background(), url, storage.Options{Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
+		return testmirror.OpenURL(t, url, storage.Options{Now: clk.Now}).Store
 	}
 	stores := map[string]*storage.Store{"file": open("file:" + filepath.Join(t.TempDir(), "m.db")), "sqld": open(srv.URL)}
 	pass := func(step string, force bool) {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tursync/tursync/internal/testlong"
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
@@ -662,11 +662,7 @@ func countFaulted(reqs []tursotest.Request) int {
 // syncOracle syncs the simulator as it is now into a fresh mirror.
 func syncOracle(t *testing.T, e *env) *storage.Store {
 	t.Helper()
-	st, err := storage.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "oracle.db"), storage.Options{Now: e.clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testmirror.OpenFile(t, storage.Options{Now: e.clk.Now}).Store
 	opts := tsync.Options{Now: e.clk.Now}
 	if r := tsync.New(tsync.MirrorOf(st), opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)}); r.Status != storage.StatusComplete {
 		t.Fatalf("oracle pass: %s %v", r.Status, r.Err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
@@ -9,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -26,11 +26,7 @@ func TestWriteFloorOfAFleet(t *testing.T) {
 	if err := run([]string{"writefloor", "--api", url, "--tokens", tokens, "--db", db}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := storage.Open(context.Background(), "file:"+db, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testmirror.OpenURL(t, "file:"+db, storage.Options{})
 	var accounts, dbs int
 	if err := st.DB().QueryRow(`SELECT count(DISTINCT account_id), count(*) FROM databases`).Scan(&accounts, &dbs); err != nil {
 		t.Fatal(err)

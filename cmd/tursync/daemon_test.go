@@ -22,6 +22,7 @@ import (
 	"github.com/tursync/tursync/daemon"
 
 	"github.com/tursync/tursync/internal/testlong"
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
@@ -545,11 +546,7 @@ func TestPruneCommand(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stdout, "databases") || !strings.Contains(r.stderr, "--yes") {
 		t.Fatalf("prune without --yes: %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	st, err := storage.Open(context.Background(), mirror, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testmirror.OpenURL(t, mirror, storage.Options{})
 	if rows, _ := st.AccountRows(context.Background(), "acme"); rows["databases"] == 0 {
 		t.Fatalf("prune without --yes removed rows: %v", rows)
 	}

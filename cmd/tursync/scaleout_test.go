@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -136,11 +136,7 @@ func TestScaleOut(t *testing.T) {
 		t.Fatalf("a sync into a file mirror exited %d", code)
 	}
 
-	shared, err := storage.Open(context.Background(), srv.URL, storage.Options{NoMigrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer shared.Close()
+	shared := testmirror.OpenURL(t, srv.URL, storage.Options{NoMigrate: true})
 	fresh := openChecked(t, filepath.Join(dir, "fresh.db"))
 	db := shared.DB()
 

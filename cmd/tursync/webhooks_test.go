@@ -15,6 +15,7 @@ import (
 	"github.com/tursync/tursync/daemon"
 
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/internal/webhooktest"
 	"github.com/tursync/tursync/storage"
@@ -333,11 +334,7 @@ func TestTwoDaemonsDeliverEachChangeOnce(t *testing.T) {
 		sim.SetMemberRole(org, sim.Members(org)[1+i].Username, []string{"admin", "viewer"}[i%2])
 		time.Sleep(2 * time.Second)
 	}
-	shared, err := storage.Open(context.Background(), srv.URL, storage.Options{NoMigrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer shared.Close()
+	shared := testmirror.OpenURL(t, srv.URL, storage.Options{NoMigrate: true})
 	want := func() []int64 {
 		evs, err := shared.Outbox().ChangesAfter(context.Background(), "acme", 0, 10000)
 		if err != nil {
