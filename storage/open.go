@@ -266,6 +266,9 @@ func (s *Store) migrate(ctx context.Context) ([]Migration, error) {
 	if err := s.ensureStageTables(ctx); err != nil {
 		return nil, fmt.Errorf("migrate mirror: stage tables: %w", err)
 	}
+	if err := s.ensureDictionary(ctx); err != nil {
+		return nil, fmt.Errorf("migrate mirror: %w", err)
+	}
 	out := make([]Migration, 0, len(res))
 	for _, r := range res {
 		out = append(out, Migration{Version: r.Source.Version, Source: r.Source.Path, Applied: true})

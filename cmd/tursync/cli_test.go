@@ -171,10 +171,44 @@ func TestHelpFitsTheCommand(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: exit %d %s", r.code, r.stderr)
 	}
-	for _, cmd := range []string{"demo", "run", "sync", "extract", "migrate", "check", "simulate", "prune", "version"} {
+	for _, cmd := range []string{"demo", "run", "sync", "extract", "migrate", "check", "simulate", "prune", "schema", "version"} {
 		r := runMain(t, nil, cmd, "-h")
 		if r.code != 0 || !strings.Contains(r.stderr, "Usage: tursync "+cmd) || !strings.Contains(r.stderr, "Exit codes:\n  0  ") {
 			t.Errorf("%s -h: exit %d\n%s", cmd, r.code, r.stderr)
 		}
+	}
+}
+
+// `tursync schema` prints the data dictionary without a config or a
+// mirror: the list, one table's columns with their values, and a usage
+// error for a name it does not know.
+func TestSchemaCommand(t *testing.T) {
+	r := runMain(t, nil, "schema")
+	if r.code != 0 || !strings.Contains(r.stdout, "access_review") || strings.Contains(r.stdout, "stage_databases") {
+		t.Errorf("schema: exit %d, want the analysts' tables and no stage table:\n%s", r.code, r.stdout)
+	}
+	if r := runMain(t, nil, "schema", "--internal"); !strings.Contains(r.stdout, "stage_databases") {
+		t.Errorf("schema --internal lacks the stage tables:\n%s", r.stdout)
+	}
+	r = runMain(t, nil, "schema", "role_assignments", "--output", "json")
+	var doc struct {
+		Name    string `json:"name"`
+		Columns []struct {
+			Name   string `json:"name"`
+			Values []struct {
+				Value, Meaning string
+			} `json:"values"`
+		} `json:"columns"`
+	}
+	oneDocument(t, "schema role_assignments", r.stdout, &doc)
+	values := map[string]int{}
+	for _, c := range doc.Columns {
+		values[c.Name] = len(c.Values)
+	}
+	if r.code != 0 || doc.Name != "role_assignments" || values["status"] != 2 || values["source"] != 2 || values["deleted_reason"] < 5 {
+		t.Errorf("schema role_assignments: exit %d, %s with enumerations %v", r.code, doc.Name, values)
+	}
+	if r := runMain(t, nil, "schema", "nope"); r.code != 2 || !strings.Contains(r.stderr, `no table or view "nope"`) {
+		t.Errorf("schema nope: exit %d %s", r.code, r.stderr)
 	}
 }

@@ -44,6 +44,8 @@ var commands = []command{
 		[]string{"0  removed, or nothing to remove", "1  the mirror refused", exitUsage + "; rows listed but not removed without --yes"}},
 	{"webhooks", "webhooks (list | test | replay) --config FILE [flags]", "list the webhook endpoints' lag, send a test ping, or replay from an event",
 		[]string{"0  done", "1  the ping got no 2xx, or the mirror refused", exitUsage}},
+	{"schema", "schema [TABLE] [--internal] [--output json]", "the data dictionary: every table and view, or one table's columns, types, sources and values",
+		[]string{"0  printed", exitUsage + "; an unknown TABLE"}},
 	{"version", "version [--output json]", "print version information",
 		[]string{"0  printed", exitUsage}},
 }

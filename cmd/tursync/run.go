@@ -119,6 +119,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runCheck(ctx, rest)
 	case "simulate":
 		return m.runSimulate(ctx, rest)
+	case "schema":
+		return m.runSchema(ctx, rest)
 	case "version", "--version", "-version":
 		return m.runVersion(ctx, rest)
 	case "help", "-h", "--help":

@@ -1,0 +1,497 @@
+package schema
+
+// Doc describes one table or view of the mirror to its readers. Dictionary
+// is the one place these descriptions live; docs/tables.md (generated),
+// the mirror's mirror_tables and mirror_columns, and `tursync schema`
+// publish it.
+type Doc struct {
+	Name string
+	Kind string // KindTable or KindView
+	// Internal tables are the daemon's own bookkeeping (leases, staging,
+	// migrations): not for analysts, and their columns are not described.
+	Internal    bool
+	Description string
+	// Source is the Platform API route the rows come from, or "derived:"
+	// and how.
+	Source  string
+	Columns []ColumnDoc
+}
+
+// ColumnDoc describes one column.
+type ColumnDoc struct {
+	Name        string
+	Type        string // TEXT, INTEGER or REAL (SQLite's affinity)
+	Description string
+	Source      string // the API field, or "derived:" and how
+	// Values are an enumeration's values, each with its meaning.
+	Values []Value
+}
+
+// Value is one value of an enumerated column.
+type Value struct {
+	Value   string
+	Meaning string
+}
+
+// What a Doc is.
+const (
+	KindTable = "table"
+	KindView  = "view"
+)
+
+// DocOf returns the Doc of a table or view, or nil.
+func DocOf(name string) *Doc {
+	for i := range Dictionary {
+		if Dictionary[i].Name == name {
+			return &Dictionary[i]
+		}
+	}
+	return nil
+}
+
+// Internal reports whether a table is the daemon's own bookkeeping.
+func Internal(name string) bool {
+	d := DocOf(name)
+	return d != nil && d.Internal
+}
+
+// internalDocs are the internal tables made from others: each data
+// table's stage twin, and SQLite's own.
+func internalDocs() []Doc {
+	var out []Doc
+	for _, t := range append(append([]*Table(nil), EntityTables...), AppendOnlyTables...) {
+		out = append(out, Doc{Name: "stage_" + t.Name, Kind: KindTable, Internal: true,
+			Description: "Rows of " + t.Name + " a pass staged for its commit; empty between commits.", Source: "derived: the pass"})
+	}
+	return append(out,
+		Doc{Name: "stage_change_events", Kind: KindTable, Internal: true, Description: "Change events a pass staged for its commit.", Source: "derived: the pass"},
+		Doc{Name: "stage_keys", Kind: KindTable, Internal: true, Description: "Row keys a commit picks rows by.", Source: "derived: the pass"},
+		Doc{Name: "sqlite_sequence", Kind: KindTable, Internal: true, Description: "SQLite's AUTOINCREMENT counters.", Source: "SQLite"})
+}
+
+func col(name, typ, desc, source string, values ...Value) ColumnDoc {
+	return ColumnDoc{Name: name, Type: typ, Description: desc, Source: source, Values: values}
+}
+
+func v(value, meaning string) Value { return Value{Value: value, Meaning: meaning} }
+
+// The columns many tables share.
+var (
+	colAccount = col("account_id", "TEXT", "The linked account the row was synced for: `accounts[].id` in the config.", "config")
+	colOrg     = col("organization_id", "TEXT", "The organization's slug.", "the route's {organizationSlug}")
+)
+
+// deletedReasons are every deleted_reason, with what each means.
+var deletedReasons = []Value{
+	v("removed", "a complete scope no longer returned the row"),
+	v("accepted", "an invite that vanished while a member with its email appeared in the org"),
+	v("revoked", "an invite that vanished with no member of its email: withdrawn or expired"),
+	v("merged", "an `email:` user whose email now belongs to a member: the member's row stands for it"),
+	v("organization_removed", "the org vanished from the token's list and answers 404: every row under it is tombstoned"),
+}
+
+// bookkeeping are the columns every entity table ends with.
+func bookkeeping() []ColumnDoc {
+	return []ColumnDoc{
+		col("content_hash", "TEXT", "A hash of the row's mapped content and remote_data: a row whose hash is unchanged is never rewritten.", "derived: SHA-256 of the content"),
+		col("remote_data", "TEXT", "The API object as received (JSON), fields the mirror does not map included.", "the API object"),
+		col("first_seen_at", "TEXT", "When the mirror first saw the row (RFC 3339, UTC).", "derived: the pass's time"),
+		col("updated_at", "TEXT", "When the mirror last wrote a real change to the row.", "derived: the pass's time"),
+		col("deleted_at", "TEXT", "When the mirror saw the row gone (a tombstone; NULL while live). The time the sync noticed, not when it happened: the audit log has that.", "derived: the pass's time"),
+		col("deleted_reason", "TEXT", "Why the row is tombstoned (NULL while live); docs/reconcile.md.", "derived", deletedReasons...),
+	}
+}
+
+// entity is an entity table's Doc: account_id, its columns, then the
+// bookkeeping columns.
+// with appends columns a later migration added after the bookkeeping ones.
+func (d Doc) with(cols ...ColumnDoc) Doc {
+	d.Columns = append(d.Columns, cols...)
+	return d
+}
+
+func entity(name, desc, source string, cols ...ColumnDoc) Doc {
+	all := append([]ColumnDoc{colAccount}, cols...)
+	return Doc{Name: name, Kind: KindTable, Description: desc, Source: source, Columns: append(all, bookkeeping()...)}
+}
+
+var (
+	roleValues = []Value{v("owner", "full control, billing and deleting the org included"), v("admin", "manages members, invites, databases, groups and tokens"),
+		v("member", "creates and manages databases and groups"), v("viewer", "read-only access")}
+	scopeStatuses = []Value{v("complete", "the fetch finished and its rows were written"), v("failed", "the fetch or the write failed: nothing of the scope changed"),
+		v("unavailable", "402 or 403: the plan or the token's role does not allow it; nothing is tombstoned"),
+		v("guarded", "complete, but the deletes exceeded the delete guard and wait for --force-deletes")}
+	errorClasses = []Value{v("auth", "401: the token was refused"), v("forbidden", "403: the token's role may not read it"), v("plan", "402: the org's plan does not include it"),
+		v("not_found", "404: the org or object is gone"), v("rate_limited", "429 past every retry"), v("server", "5xx, or an answer the API should not give"),
+		v("network", "no answer: refused, reset or timed out"), v("decode", "an answer that is not the JSON the API documents"), v("mirror", "the mirror refused the write")}
+	auditCodes = []Value{v("db-create", "a database was created"), v("db-delete", "a database was deleted"), v("db-protect", "a database's delete protection changed"),
+		v("db-token-create", "a database token was minted"), v("group-create", "a group was created"), v("org-member-add", "a member was added (data: the POST /members body, {username, role})"),
+		v("org-member-rm", "a member was removed"), v("org-plan-update", "the org's plan changed")}
+)
+
+// Dictionary describes every table and view of the mirror, in the order
+// docs/tables.md lists them: the unified directory, the Turso tables,
+// billing, history and operations, the views, then the internal tables.
+var Dictionary = append(described, internalDocs()...)
+
+// described are the tables and views written by hand; internalDocs adds
+// the ones made from them.
+var described = []Doc{
+	entity("organizations", "Each Turso organization the account's token sees (the Unified User Directory's Organization).", "GET /v1/organizations",
+		col("id", "TEXT", "The org's slug: the key every org-scoped table joins on.", "slug"),
+		col("organization_id", "TEXT", "The slug again, so that every table joins on organization_id.", "slug"),
+		col("name", "TEXT", "The org's display name.", "name"),
+		col("type", "TEXT", "What kind of org it is.", "type", v("personal", "the user's own org"), v("team", "a shared org")),
+		col("plan_id", "TEXT", "The plan the org is on, as the org list gives it.", "plan_id"),
+		col("plan_timeline", "TEXT", "The plan's billing period.", "plan_timeline"),
+		col("overages", "INTEGER", "1 when usage past the plan's quotas is billed instead of blocked.", "overages"),
+		col("require_mfa", "INTEGER", "1 when members must use multi-factor authentication.", "require_mfa"),
+		col("blocked_reads", "INTEGER", "1 when reads are blocked (quota or billing).", "blocked_reads"),
+		col("blocked_writes", "INTEGER", "1 when writes are blocked (quota or billing).", "blocked_writes"),
+		col("platform", "TEXT", "The platform that provisions the org, when it is managed by one (for example Vercel); empty otherwise.", "platform"),
+	).with(col("pricing_plan", "TEXT", "The org's plan from its subscription (the Unified User Directory's Organization.pricing_plan); NULL until the subscriptions scope ran.", "GET .../subscription plan")),
+	entity("users", "Every person the account's orgs know: members (id = username) and people only invited (id = `email:` and the address). The Unified User Directory's User.", "GET /v1/organizations/{org}/members and .../invites",
+		col("id", "TEXT", "The username, or `email:<address>` for someone only invited.", "username; derived for invites"),
+		col("username", "TEXT", "The Turso username (empty for an invited person).", "members[].username"),
+		col("email", "TEXT", "The email, trimmed and lower-cased.", "members[].email, invites[].email"),
+		col("status", "TEXT", "The user's status across the account's orgs, recomputed when every org it belongs to synced its members and invites.", "derived",
+			v("active", "a member of at least one org"), v("invited", "only invited, nowhere a member"), v("inactive", "neither any more")),
+	),
+	entity("roles", "The four roles of the Turso Platform, the same in every account (the Unified User Directory's Role).", "derived: constants",
+		col("id", "TEXT", "The role.", "constant", roleValues...),
+		col("name", "TEXT", "The role's display name.", "constant"),
+		col("description", "TEXT", "What the role may do.", "constant"),
+	),
+	{Name: "role_assignments", Kind: KindTable, Description: "Who holds which role in which org: one row per user and org (the Unified User Directory's RoleAssignment). A pending invite is an assignment with status invited.",
+		Source: "GET /v1/organizations/{org}/members and .../invites", Columns: append([]ColumnDoc{colAccount, colOrg,
+			col("user_id", "TEXT", "The user (users.id).", "members[].username, or derived from invites[].email"),
+			col("role_id", "TEXT", "The role (roles.id).", "members[].role, invites[].role", roleValues...),
+			col("status", "TEXT", "Whether the user holds the role or is invited to it.", "derived", v("active", "a member"), v("invited", "a pending invite")),
+			col("source", "TEXT", "Which resource the assignment comes from.", "derived", v("members", "the org's member list"), v("invites", "a pending invite")),
+			col("role_since", "TEXT", "Since when the mirror has seen this role: the first sighting, or the pass that saw the role change. access_review.since prefers the audit log's time.", "derived"),
+		}, bookkeeping()...)},
+	entity("invites", "Pending invitations of each org.", "GET /v1/organizations/{org}/invites",
+		colOrg,
+		col("id", "TEXT", "The invite's id.", "id"),
+		col("email", "TEXT", "Who is invited, trimmed and lower-cased.", "email"),
+		col("role", "TEXT", "The role the invite grants.", "role", roleValues...),
+		col("created_at", "TEXT", "When the invite was sent.", "created_at"),
+	),
+	entity("databases", "Each database of each org.", "GET /v1/organizations/{org}/databases",
+		colOrg,
+		col("id", "TEXT", "The database's id.", "DbId"),
+		col("name", "TEXT", "The database's name.", "Name"),
+		col("hostname", "TEXT", "Where clients connect.", "Hostname"),
+		col("group_name", "TEXT", "The group the database lives in (groups.name).", "group"),
+		col("primary_region", "TEXT", "The primary location's code (locations.code).", "primaryRegion"),
+		col("regions", "TEXT", "Every location the database is in, a JSON array of codes.", "regions"),
+		col("block_reads", "INTEGER", "1 when reads are blocked.", "block_reads"),
+		col("block_writes", "INTEGER", "1 when writes are blocked.", "block_writes"),
+		col("delete_protection", "INTEGER", "1 when the database cannot be deleted until protection is lifted.", "delete_protection"),
+		col("parent_id", "TEXT", "The database this one was branched from (NULL if none).", "parent.id"),
+		col("parent_name", "TEXT", "The parent's name.", "parent.name"),
+		col("parent_branched_at", "TEXT", "When it was branched.", "parent.branched_at"),
+		col("type", "TEXT", "The database's type, as older API versions report it.", "type"),
+		col("version", "TEXT", "The server version.", "version"),
+		col("is_schema", "INTEGER", "1 for a schema database (older API versions).", "is_schema"),
+		col("schema", "TEXT", "The schema database this one follows (older API versions).", "schema"),
+		col("sleeping", "INTEGER", "1 when the database is asleep.", "sleeping"),
+		col("archived", "INTEGER", "1 when the database is archived.", "archived"),
+	),
+	entity("groups", "Each group of each org: where its databases are placed.", "GET /v1/organizations/{org}/groups",
+		colOrg,
+		col("id", "TEXT", "The group's uuid, or `name:<name>` where the API sends none.", "uuid"),
+		col("name", "TEXT", "The group's name.", "name"),
+		col("primary_location", "TEXT", "The primary location's code.", "primary"),
+		col("locations", "TEXT", "Every location of the group, a JSON array of codes.", "locations"),
+		col("version", "TEXT", "The server version of the group.", "version"),
+		col("delete_protection", "INTEGER", "1 when the group cannot be deleted.", "delete_protection"),
+		col("archived", "INTEGER", "1 when the group is archived.", "archived"),
+	),
+	entity("api_tokens", "The org's Platform API tokens: metadata only, never the token.", "GET /v1/organizations/{org}/api-tokens",
+		colOrg,
+		col("id", "TEXT", "The token's id.", "id"),
+		col("name", "TEXT", "The token's name.", "name"),
+		col("group_name", "TEXT", "The group the token is restricted to (empty: none).", "group"),
+		col("scopes", "TEXT", "What the token may do, a JSON array.", "scopes"),
+		col("owner_username", "TEXT", "Who minted it.", "owner.username"),
+		col("owner_email", "TEXT", "The owner's email, lower-cased.", "owner.email"),
+		col("created_at", "TEXT", "When it was minted.", "created_at"),
+	),
+	entity("account_users", "Who owns the token each account uses.", "GET /v1/user, once per account pass",
+		col("id", "TEXT", "The owner's username.", "username"),
+		col("username", "TEXT", "The owner's username.", "username"),
+		col("name", "TEXT", "The owner's name.", "name"),
+		col("email", "TEXT", "The owner's email.", "email"),
+		col("plan", "TEXT", "The owner's plan.", "plan"),
+		col("mfa", "INTEGER", "1 when the owner uses multi-factor authentication.", "mfa"),
+		col("avatar_url", "TEXT", "The owner's avatar.", "avatar_url"),
+		col("has_pending_invites", "INTEGER", "1 when the owner has invitations to answer.", "has_pending_invites"),
+	),
+	{Name: "locations", Kind: KindTable, Description: "Every location Turso offers, shared by all accounts: no account_id.", Source: "GET /v1/locations, once a day per process",
+		Columns: []ColumnDoc{
+			col("code", "TEXT", "The location's code, as databases.primary_region and groups.locations name it.", "the key"),
+			col("description", "TEXT", "Where it is.", "the value"),
+			col("updated_at", "TEXT", "When the mirror last wrote it.", "derived: the pass's time"),
+		}},
+	entity("subscriptions", "Each org's subscription.", "GET /v1/organizations/{org}/subscription",
+		colOrg,
+		col("plan", "TEXT", "The plan's id.", "subscription.plan"),
+		col("name", "TEXT", "The plan's name.", "subscription.name"),
+		col("timeline", "TEXT", "The billing period.", "subscription.timeline"),
+		col("overages", "INTEGER", "1 when overages are billed.", "subscription.overages"),
+		col("plan_since", "TEXT", "Since when the org has been on this plan, as the mirror saw it.", "derived"),
+	),
+	entity("plans", "The plans an org can be on, with their quotas (NULL where the API gives none).", "GET /v1/organizations/{org}/plans",
+		colOrg,
+		col("id", "TEXT", "The plan's name.", "plans[].name"),
+		col("price", "TEXT", "The plan's price, as the API formats it.", "plans[].price"),
+		col("prices", "TEXT", "Its prices, a JSON array of {value, timeline}.", "plans[].prices"),
+		col("quota_rows_read", "INTEGER", "Rows read a month.", "plans[].quotas.rowsRead"),
+		col("quota_rows_written", "INTEGER", "Rows written a month.", "plans[].quotas.rowsWritten"),
+		col("quota_databases", "INTEGER", "Databases.", "plans[].quotas.databases"),
+		col("quota_locations", "INTEGER", "Locations.", "plans[].quotas.locations"),
+		col("quota_storage_bytes", "INTEGER", "Storage, in bytes.", "plans[].quotas.storage"),
+		col("quota_groups", "INTEGER", "Groups.", "plans[].quotas.groups"),
+		col("quota_bytes_synced", "INTEGER", "Bytes synced a month.", "plans[].quotas.bytesSynced"),
+	),
+	entity("invoices", "Each org's invoices.", "GET /v1/organizations/{org}/invoices?type=all",
+		colOrg,
+		col("id", "TEXT", "The invoice number.", "invoice_number"),
+		col("amount_due", "TEXT", "What is due, in USD, as the API formats it.", "amount_due"),
+		col("due_date", "TEXT", "When it is due.", "due_date"),
+		col("paid_at", "TEXT", "When it was paid (NULL: not yet).", "paid_at"),
+		col("payment_failed_at", "TEXT", "When a payment failed.", "payment_failed_at"),
+		col("paid", "INTEGER", "1 once paid_at is set.", "derived: paid_at IS NOT NULL"),
+		col("status", "TEXT", "The invoice's status, as the API gives it.", "status"),
+		col("invoice_pdf", "TEXT", "The invoice's PDF.", "invoice_pdf"),
+		col("hosted_invoice_url", "TEXT", "The invoice's page.", "hosted_invoice_url"),
+	),
+	entity("database_details", "Each database's configuration and instances (opt-in: two requests per database, budgeted per pass).", "GET .../databases/{db}/configuration and .../instances",
+		colOrg,
+		col("id", "TEXT", "The database's id (databases.id).", "DbId"),
+		col("name", "TEXT", "The database's name.", "Name"),
+		col("size_limit", "TEXT", "The size limit.", "configuration.size_limit"),
+		col("allow_attach", "INTEGER", "1 when other databases may attach it.", "configuration.allow_attach"),
+		col("block_reads", "INTEGER", "1 when reads are blocked.", "configuration.block_reads"),
+		col("block_writes", "INTEGER", "1 when writes are blocked.", "configuration.block_writes"),
+		col("delete_protection", "INTEGER", "1 when deletes are refused.", "configuration.delete_protection"),
+		col("allowed_ips", "TEXT", "The IP allow-list, a JSON array.", "configuration.allowed_ips"),
+		col("allowed_aws_vpc_ids", "TEXT", "The AWS VPC allow-list, a JSON array.", "configuration.allowed_aws_vpc_ids"),
+		col("instances", "TEXT", "The database's instances, a JSON array of {uuid, name, type, region, hostname}.", "instances"),
+		col("refreshed_at", "TEXT", "When a pass last fetched the details, changed or not.", "derived: the pass's time"),
+	),
+	{Name: "audit_logs", Kind: KindTable, Description: "Each org's audit log, appended (never tombstoned).", Source: "GET /v1/organizations/{org}/audit-logs",
+		Columns: []ColumnDoc{colAccount, colOrg,
+			col("id", "TEXT", "A hash of the event's content (the API gives events no id).", "derived"),
+			col("code", "TEXT", "What happened.", "code", auditCodes...),
+			col("message", "TEXT", "The event's message.", "message"),
+			col("origin", "TEXT", "Where it was done from (cli, web, api).", "origin"),
+			col("author", "TEXT", "Who did it: a username.", "author"),
+			col("created_at", "TEXT", "When it happened.", "created_at"),
+			col("data", "TEXT", "The event's data, JSON; its shape depends on the code (org-member-add: {username, role}).", "data"),
+			col("remote_data", "TEXT", "The event as received.", "the API object"),
+			col("first_seen_at", "TEXT", "When the mirror stored it.", "derived: the pass's time"),
+		}},
+	{Name: "usage", Kind: KindTable, Description: "Daily usage counters, per database and per org (database_id = ''), overwritten through the day.", Source: "GET /v1/organizations/{org}/usage",
+		Columns: []ColumnDoc{colAccount, colOrg,
+			col("day", "TEXT", "The UTC day (YYYY-MM-DD).", "derived: the pass's day"),
+			col("database_id", "TEXT", "The database (databases.id), or '' for the org's total.", "databases[].uuid"),
+			col("rows_read", "INTEGER", "Rows read in the current period.", "usage.rows_read"),
+			col("rows_written", "INTEGER", "Rows written in the current period.", "usage.rows_written"),
+			col("storage_bytes", "INTEGER", "Storage in bytes.", "usage.storage_bytes"),
+			col("bytes_synced", "INTEGER", "Bytes synced in the current period.", "usage.bytes_synced"),
+			col("observed_at", "TEXT", "When the pass read the counters.", "derived: the pass's time"),
+			col("remote_data", "TEXT", "The counters as received.", "the API object"),
+		}},
+	{Name: "change_events", Kind: KindTable, Description: "Every create, update (old and new values), delete and restore of an entity row after its scope's first (baseline) pass: the ordered outbox webhooks deliver.", Source: "derived: each commit",
+		Columns: []ColumnDoc{
+			col("id", "INTEGER", "The event's id, increasing in commit order.", "derived"),
+			colAccount,
+			col("run_id", "INTEGER", "The pass that saw it (sync_runs.id).", "derived"),
+			col("at", "TEXT", "When the mirror saw it: the pass's time.", "derived"),
+			col("entity", "TEXT", "The table the row is in.", "derived"),
+			col("entity_id", "TEXT", "The row's key, its key columns joined by '/'.", "derived"),
+			col("organization_id", "TEXT", "The row's org (NULL for account-wide tables).", "derived"),
+			col("op", "TEXT", "What happened to the row.", "derived", v("created", "a new row"), v("updated", "a changed row"),
+				v("deleted", "tombstoned"), v("restored", "a tombstoned row that came back")),
+			col("changes", "TEXT", "The columns that changed, JSON {column: {old, new}}.", "derived"),
+		}},
+	{Name: "sync_runs", Kind: KindTable, Description: "Every pass of every account.", Source: "derived: each pass",
+		Columns: []ColumnDoc{
+			col("id", "INTEGER", "The run's id, increasing.", "derived"),
+			colAccount,
+			col("trigger", "TEXT", "What started the pass.", "derived", v("manual", "tursync sync"), v("startup", "the daemon's first pass"),
+				v("reload", "the first pass of an account a reload added"), v("schedule", "the daemon's schedule"), v("demo", "tursync demo")),
+			col("started_at", "TEXT", "When it started.", "derived"),
+			col("finished_at", "TEXT", "When it ended (NULL while running).", "derived"),
+			col("status", "TEXT", "How it ended.", "derived", v("running", "not over yet"), v("complete", "every scope complete or guarded"),
+				v("partial", "some scope or org failed"), v("failed", "the account failed: token, org list or mirror"),
+				v("interrupted", "a signal or the daemon's shutdown stopped it"), v("aborted", "its process died; another took the lease")),
+			col("api_requests", "INTEGER", "Platform API requests the pass made.", "derived"),
+			col("api_retries", "INTEGER", "Of those, retries.", "derived"),
+			col("rate_limited_seconds", "REAL", "Time spent waiting on 429s.", "derived"),
+			col("rows_created", "INTEGER", "Rows created.", "derived"),
+			col("rows_updated", "INTEGER", "Rows updated.", "derived"),
+			col("rows_deleted", "INTEGER", "Rows tombstoned.", "derived"),
+			col("rows_unchanged", "INTEGER", "Rows fetched and unchanged.", "derived"),
+			col("error", "TEXT", "Why it failed (NULL if it did not).", "derived"),
+			col("users_settled", "INTEGER", "1 when the run left every user's status settled.", "derived"),
+			col("token_expires_at", "TEXT", "When the account's token expires, when the run checked it.", "GET /v1/auth/validate exp"),
+		}},
+	{Name: "sync_scopes", Kind: KindTable, Description: "Every scope (account, org, resource) of every pass, with its outcome.", Source: "derived: each pass",
+		Columns: []ColumnDoc{
+			col("run_id", "INTEGER", "The pass (sync_runs.id).", "derived"),
+			colAccount,
+			col("organization_id", "TEXT", "The org's slug ('' for the account's own resources).", "derived"),
+			col("resource", "TEXT", "The resource, as defaults.resources names it.", "derived"),
+			col("status", "TEXT", "The scope's outcome.", "derived", scopeStatuses...),
+			col("error_class", "TEXT", "Why it failed or is unavailable (NULL if complete).", "derived", errorClasses...),
+			col("error", "TEXT", "The error's text.", "derived"),
+			col("rows_created", "INTEGER", "Rows created.", "derived"),
+			col("rows_updated", "INTEGER", "Rows updated.", "derived"),
+			col("rows_deleted", "INTEGER", "Rows tombstoned.", "derived"),
+			col("rows_unchanged", "INTEGER", "Rows unchanged.", "derived"),
+			col("deletes_held", "INTEGER", "Deletes the guard held back.", "derived"),
+			col("started_at", "TEXT", "When the fetch started.", "derived"),
+			col("finished_at", "TEXT", "When it ended.", "derived"),
+		}},
+	{Name: "extract_runs", Kind: KindTable, Description: "Every run of every cross-tenant extraction query.", Source: "derived: each extraction run",
+		Columns: []ColumnDoc{
+			col("id", "INTEGER", "The run's id.", "derived"),
+			col("query", "TEXT", "The query's name (extract.queries[].name).", "config"),
+			col("trigger", "TEXT", "What started it (manual, schedule).", "derived"),
+			col("started_at", "TEXT", "When it started.", "derived"),
+			col("finished_at", "TEXT", "When it ended.", "derived"),
+			col("status", "TEXT", "How it ended.", "derived", v("running", "not over yet"), v("ok", "every database answered"),
+				v("partial", "some databases failed"), v("failed", "the run failed"), v("aborted", "its process died")),
+			col("databases_ok", "INTEGER", "Databases queried.", "derived"),
+			col("databases_failed", "INTEGER", "Databases that failed.", "derived"),
+			col("databases_skipped", "INTEGER", "Databases not queried.", "derived"),
+			col("rows", "INTEGER", "Rows extracted.", "derived"),
+			col("error", "TEXT", "Why it failed.", "derived"),
+		}},
+	{Name: "extract_results", Kind: KindTable, Description: "The rows each extraction query returned from each tenant database; extract_<query> views unpack them.", Source: "derived: the tenant databases",
+		Columns: []ColumnDoc{
+			col("query", "TEXT", "The query's name.", "config"), colAccount, colOrg,
+			col("database_id", "TEXT", "The tenant database (databases.id).", "derived"),
+			col("database_name", "TEXT", "Its name.", "derived"),
+			col("run_id", "INTEGER", "The run that extracted the row (extract_runs.id).", "derived"),
+			col("row_number", "INTEGER", "The row's position in the database's answer.", "derived"),
+			col("data", "TEXT", "The row, a JSON object of the query's columns.", "the tenant database"),
+			col("extracted_at", "TEXT", "When it was extracted.", "derived"),
+		}},
+	{Name: "extract_status", Kind: KindTable, Description: "Each query's last outcome per tenant database.", Source: "derived: each extraction run",
+		Columns: []ColumnDoc{
+			col("query", "TEXT", "The query's name.", "config"), colAccount, colOrg,
+			col("database_id", "TEXT", "The tenant database.", "derived"),
+			col("database_name", "TEXT", "Its name.", "derived"),
+			col("run_id", "INTEGER", "The last run (extract_runs.id).", "derived"),
+			col("status", "TEXT", "The database's outcome.", "derived", v("ok", "queried"), v("failed", "the query failed there"), v("skipped", "not queried (why in error)")),
+			col("error_class", "TEXT", "Why it failed.", "derived"),
+			col("error", "TEXT", "The error's text.", "derived"),
+			col("rows", "INTEGER", "Rows returned.", "derived"),
+			col("duration_ms", "INTEGER", "How long the query took.", "derived"),
+			col("last_success_at", "TEXT", "The last time it worked.", "derived"),
+			col("at", "TEXT", "When it last ran.", "derived"),
+		}},
+	{Name: "extract_views", Kind: KindTable, Description: "The columns of each extract_<query> view.", Source: "derived: each query's answer",
+		Columns: []ColumnDoc{
+			col("query", "TEXT", "The query's name.", "config"),
+			col("columns", "TEXT", "The view's columns, a JSON array.", "derived"),
+			col("updated_at", "TEXT", "When the view was last made.", "derived"),
+		}},
+	{Name: "webhook_cursors", Kind: KindTable, Description: "How far each webhook endpoint has delivered each account's change events.", Source: "derived: webhook delivery",
+		Columns: []ColumnDoc{
+			col("endpoint", "TEXT", "The endpoint (webhooks[].id).", "config"), colAccount,
+			col("last_event_id", "INTEGER", "The last change_events.id delivered (or skipped as dead).", "derived"),
+			col("updated_at", "TEXT", "When it moved.", "derived"),
+		}},
+	{Name: "webhook_deliveries", Kind: KindTable, Description: "Every attempt to deliver a batch of change events.", Source: "derived: webhook delivery",
+		Columns: []ColumnDoc{
+			col("id", "INTEGER", "The attempt's id.", "derived"),
+			col("endpoint", "TEXT", "The endpoint (webhooks[].id).", "config"), colAccount,
+			col("webhook_id", "TEXT", "The webhook-id header: the same for every attempt of a batch.", "derived"),
+			col("first_event_id", "INTEGER", "The batch's first change_events.id.", "derived"),
+			col("last_event_id", "INTEGER", "Its last.", "derived"),
+			col("events", "INTEGER", "How many events it carries.", "derived"),
+			col("attempt", "INTEGER", "The attempt's number, from 1.", "derived"),
+			col("status", "TEXT", "The attempt's outcome.", "derived", v("delivered", "a 2xx"), v("failed", "anything else; retried"), v("dead", "past max_age: given up")),
+			col("status_code", "INTEGER", "The receiver's HTTP status (NULL: no answer).", "derived"),
+			col("error", "TEXT", "What went wrong.", "derived"),
+			col("first_attempt_at", "TEXT", "When the batch was first tried.", "derived"),
+			col("at", "TEXT", "When this attempt was made.", "derived"),
+			col("next_retry_at", "TEXT", "When the next attempt is due.", "derived"),
+		}},
+	{Name: "mirror_tables", Kind: KindTable, Description: "This data dictionary: every table and view of the mirror.", Source: "derived: the dictionary in code (schema.Dictionary)",
+		Columns: []ColumnDoc{
+			col("table_name", "TEXT", "The table or view.", "derived"),
+			col("kind", "TEXT", "What it is.", "derived", v(KindTable, "a table"), v(KindView, "a view")),
+			col("internal", "INTEGER", "1 for the daemon's own bookkeeping, not for analysts.", "derived"),
+			col("description", "TEXT", "What it holds.", "derived"),
+			col("source", "TEXT", "The API route its rows come from, or how they are derived.", "derived"),
+		}},
+	{Name: "mirror_columns", Kind: KindTable, Description: "This data dictionary: every column of every table and view that is not internal.", Source: "derived: the dictionary in code (schema.Dictionary)",
+		Columns: []ColumnDoc{
+			col("table_name", "TEXT", "The table or view.", "derived"),
+			col("column_name", "TEXT", "The column.", "derived"),
+			col("position", "INTEGER", "Its position, from 1.", "derived"),
+			col("type", "TEXT", "Its type (SQLite affinity).", "derived"),
+			col("description", "TEXT", "What it holds.", "derived"),
+			col("source", "TEXT", "The API field it comes from, or how it is derived.", "derived"),
+			col("enum_values", "TEXT", "For an enumeration, a JSON object of each value and its meaning (NULL otherwise).", "derived"),
+		}},
+
+	{Name: "access_review", Kind: KindView, Description: "Who holds which role in which live org, and since when: the access review. Pending invites are rows with status invited.", Source: "derived: role_assignments, users, audit_logs",
+		Columns: []ColumnDoc{colAccount, colOrg,
+			col("user_id", "TEXT", "The user (users.id).", "role_assignments.user_id"),
+			col("username", "TEXT", "The username (empty for someone only invited).", "users.username"),
+			col("email", "TEXT", "The email.", "users.email"),
+			col("role_id", "TEXT", "The role.", "role_assignments.role_id", roleValues...),
+			col("status", "TEXT", "Whether the user holds the role or is only invited to it.", "role_assignments.status", v("active", "a member"), v("invited", "a pending invite")),
+			col("since", "TEXT", "Since when the user has held the role (see since_source).", "derived"),
+			col("since_source", "TEXT", "Where since comes from.", "derived",
+				v("audit_log", "the org's last org-member-add event for the user at or before the mirror first saw the assignment"),
+				v("first_seen", "no such event: when the mirror first saw the assignment (for existing members, the first pass)"),
+				v("role_change", "when the mirror saw the role change to this one")),
+		}},
+	{Name: "pending_invites", Kind: KindView, Description: "Live invites with their age.", Source: "derived: invites",
+		Columns: []ColumnDoc{colAccount, colOrg,
+			col("email", "TEXT", "Who is invited.", "invites.email"),
+			col("role", "TEXT", "The role the invite grants.", "invites.role", roleValues...),
+			col("created_at", "TEXT", "When it was sent.", "invites.created_at"),
+			col("age_days", "INTEGER", "Whole days since it was sent.", "derived: now - created_at"),
+		}},
+	{Name: "sync_health", Kind: KindView, Description: "Each scope's last outcome and the age of its last complete pass.", Source: "derived: sync_scopes",
+		Columns: []ColumnDoc{colAccount,
+			col("organization_id", "TEXT", "The org's slug ('' for the account's own resources).", "sync_scopes.organization_id"),
+			col("resource", "TEXT", "The resource.", "sync_scopes.resource"),
+			col("last_complete_at", "TEXT", "When its last complete (or guarded) pass ended.", "derived"),
+			col("age_seconds", "INTEGER", "Seconds since then.", "derived"),
+			col("last_status", "TEXT", "Its last pass's status.", "sync_scopes.status", scopeStatuses...),
+			col("last_error_class", "TEXT", "Its last pass's error class.", "sync_scopes.error_class", errorClasses...),
+		}},
+	{Name: "organization_billing", Kind: KindView, Description: "Each live org's plan beside its database count and quota, and its unpaid invoices.", Source: "derived: organizations, subscriptions, plans, databases, invoices",
+		Columns: []ColumnDoc{colAccount, colOrg,
+			col("pricing_plan", "TEXT", "The org's plan (the Unified User Directory's Organization.pricing_plan).", "organizations.pricing_plan"),
+			col("timeline", "TEXT", "The billing period.", "subscriptions.timeline"),
+			col("overages", "INTEGER", "1 when overages are billed.", "subscriptions.overages"),
+			col("plan_since", "TEXT", "Since when it is on the plan.", "subscriptions.plan_since"),
+			col("databases", "INTEGER", "Its live databases.", "derived: count of databases"),
+			col("quota_databases", "INTEGER", "The plan's database quota.", "plans.quota_databases"),
+			col("unpaid_invoices", "INTEGER", "Invoices not paid.", "derived: count of invoices"),
+			col("amount_unpaid", "REAL", "Their sum, USD.", "derived: sum of invoices.amount_due"),
+		}},
+	{Name: "database_details_freshness", Kind: KindView, Description: "Every live database with when its details were last refreshed (NULL: never).", Source: "derived: databases, database_details",
+		Columns: []ColumnDoc{colAccount, colOrg,
+			col("database_id", "TEXT", "The database.", "databases.id"),
+			col("database_name", "TEXT", "Its name.", "databases.name"),
+			col("refreshed_at", "TEXT", "When its details were last fetched.", "database_details.refreshed_at"),
+			col("age_seconds", "INTEGER", "Seconds since then.", "derived"),
+		}},
+
+	{Name: "goose_db_version", Kind: KindTable, Internal: true, Description: "The migrations applied to the mirror (goose).", Source: "derived: migrations"},
+	{Name: "leases", Kind: KindTable, Internal: true, Description: "Who writes each account (and each extraction query and webhook endpoint) now, and until when.", Source: "derived: the daemons"},
+	{Name: "lease_fence", Kind: KindTable, Internal: true, Description: "The fence every commit checks: a writer that lost its lease writes nothing.", Source: "derived: the daemons"},
+	{Name: "mirror_identity", Kind: KindTable, Internal: true, Description: "The mirror's identity on a server, so a replaced mirror is noticed.", Source: "derived: the first open"},
+}

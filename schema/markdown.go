@@ -1,0 +1,50 @@
+package schema
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Markdown renders the Dictionary as docs/tables.md.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("# The mirror's tables and views\n\n")
+	b.WriteString("Generated from `schema.Dictionary` (`schema/dictionary.go`): do not edit by hand. Run\n")
+	b.WriteString("`go test ./schema -run TestTablesDoc -update` after changing the dictionary;\n")
+	b.WriteString("`TestTablesDoc` fails while this file is stale. The same dictionary is in\n")
+	b.WriteString("every mirror (`SELECT * FROM mirror_columns WHERE table_name = 'role_assignments'`)\n")
+	b.WriteString("and behind `tursync schema [TABLE]`.\n\n")
+	b.WriteString("Times are RFC 3339 text in UTC. `deleted_at` is when the mirror saw a row gone,\n")
+	b.WriteString("not when it happened: the org's `audit_logs` has that where the API records it.\n\n")
+	b.WriteString("| table | kind | what |\n|---|---|---|\n")
+	for _, d := range Dictionary {
+		if !d.Internal {
+			fmt.Fprintf(&b, "| [`%s`](#%s) | %s | %s |\n", d.Name, d.Name, d.Kind, cell(d.Description))
+		}
+	}
+	b.WriteString("\nInternal (the daemon's own bookkeeping, not for analysts): ")
+	var internal []string
+	for _, d := range Dictionary {
+		if d.Internal {
+			internal = append(internal, "`"+d.Name+"`")
+		}
+	}
+	b.WriteString(strings.Join(internal, ", ") + ".\n")
+	for _, d := range Dictionary {
+		if d.Internal {
+			continue
+		}
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n\nSource: %s.\n\n| column | type | what | source |\n|---|---|---|---|\n", d.Name, d.Description, d.Source)
+		for _, c := range d.Columns {
+			what := cell(c.Description)
+			for _, v := range c.Values {
+				what += "<br>`" + v.Value + "`: " + cell(v.Meaning)
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", c.Name, c.Type, what, cell(c.Source))
+		}
+	}
+	return b.String()
+}
+
+// cell escapes text for a table cell.
+func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
