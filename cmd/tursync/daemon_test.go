@@ -343,7 +343,7 @@ type orgState struct{ databases, members, events int }
 // openChecked opens the mirror file read-only after PRAGMA integrity_check.
 func openChecked(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	db, err := sql.Open("sqlite", "file:"+path+readOnly)
 	if err != nil {
 		t.Fatal(err)
 	}

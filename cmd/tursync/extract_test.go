@@ -63,7 +63,7 @@ extract:
 // tenantOrders is how many orders the view says every tenant holds.
 func viewOrders(t *testing.T, mirror string) (int64, int64) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+mirror+"?mode=ro")
+	db, err := sql.Open("sqlite", "file:"+mirror+readOnly)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestExtractCommand(t *testing.T) {
 	if r = runMain(t, envs, "prune", "--config", without, "--query", "orders_daily", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "removed query orders_daily") {
 		t.Errorf("prune --yes: exit %d %s%s", r.code, r.stdout, r.stderr)
 	}
-	db, err := sql.Open("sqlite", "file:"+mirror+"?mode=ro")
+	db, err := sql.Open("sqlite", "file:"+mirror+readOnly)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -262,7 +262,7 @@ func TestDemoTwiceChangesNothing(t *testing.T) {
 			t.Fatalf("demo %d: exit %d\n%s", i+1, r.code, r.stderr)
 		}
 	}
-	conn, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	conn, err := sql.Open("sqlite", "file:"+db+readOnly)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -202,10 +202,14 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	}
 }
 
+// readOnly opens a mirror file read-only, waiting out a daemon's commit
+// (or its WAL recovery, SQLITE_BUSY_RECOVERY) instead of failing at once.
+const readOnly = "?mode=ro&_pragma=busy_timeout(10000)"
+
 // readMirror hands fn the mirror file, opened read-only.
 func readMirror(t *testing.T, mirror string, fn func(*sql.DB)) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+mirror+"?mode=ro")
+	db, err := sql.Open("sqlite", "file:"+mirror+readOnly)
 	if err != nil {
 		t.Fatal(err)
 	}
