@@ -1,11 +1,8 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"log/slog"
-	stdsync "sync"
 	"testing"
 	"time"
 
@@ -30,8 +27,6 @@ type env struct {
 	url   string
 	store *storage.Store
 	opts  tsync.Options
-	mu    stdsync.Mutex
-	logs  bytes.Buffer
 }
 
 func newEnv(t *testing.T, size tursotest.Size) *env {
@@ -40,16 +35,9 @@ func newEnv(t *testing.T, size tursotest.Size) *env {
 	sim, simURL := tursotest.NewServer(t, tursotest.Config{Seed: 7, Size: size, Token: testToken, Now: clk.Now})
 	m := testmirror.Open(t, storage.Options{Now: clk.Now, BusyTimeout: 200 * time.Millisecond})
 	e := &env{t: t, clk: clk, sim: sim, url: simURL, store: m.Store}
-	e.opts = tsync.Options{Now: clk.Now, Logger: slog.New(slog.NewJSONHandler(lockedWriter{e}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	// The scheduler's tests read the mirror and the metrics, not the log.
+	e.opts = tsync.Options{Now: clk.Now}
 	return e
-}
-
-type lockedWriter struct{ e *env }
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.e.mu.Lock()
-	defer w.e.mu.Unlock()
-	return w.e.logs.Write(p)
 }
 
 func (e *env) client(token string) *turso.Client {
