@@ -78,7 +78,7 @@ type concurrency struct {
 
 func (c *concurrency) hooks() synctest.Hooks {
 	return synctest.Hooks{
-		Begin: func(string) {
+		Begin: func() {
 			c.mu.Lock()
 			c.now++
 			c.max = max(c.max, c.now)
@@ -258,9 +258,9 @@ type gate struct {
 }
 
 func (g *gate) hooks() synctest.Hooks {
-	return synctest.Hooks{BeforeCommit: func(ctx context.Context, org string) error {
+	return synctest.Hooks{BeforeCommit: func(ctx context.Context, org string) {
 		if org == "" {
-			return nil // the account's own scopes, before any org
+			return // the account's own scopes, before any org
 		}
 		g.entered <- org
 		if g.waitCtx {
@@ -268,7 +268,6 @@ func (g *gate) hooks() synctest.Hooks {
 		} else {
 			<-g.proceed
 		}
-		return nil
 	}}
 }
 

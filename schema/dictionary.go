@@ -49,17 +49,11 @@ func DocOf(name string) *Doc {
 	return nil
 }
 
-// Internal reports whether a table is the daemon's own bookkeeping.
-func Internal(name string) bool {
-	d := DocOf(name)
-	return d != nil && d.Internal
-}
-
 // internalDocs are the internal tables made from others: each data
 // table's stage twin, and SQLite's own.
 func internalDocs() []Doc {
 	var out []Doc
-	for _, t := range append(append([]*Table(nil), EntityTables...), AppendOnlyTables...) {
+	for _, t := range DataTables {
 		out = append(out, Doc{Name: "stage_" + t.Name, Kind: KindTable, Internal: true,
 			Description: "Rows of " + t.Name + " a pass staged for its commit; empty between commits.", Source: "derived: the pass"})
 	}

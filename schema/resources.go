@@ -226,3 +226,7 @@ var EntityTables = append([]*Table{Users, Roles, AccountUsers}, OrgTables...)
 
 // AppendOnlyTables are the tables of the appended and counter resources.
 var AppendOnlyTables = []*Table{AuditLogs, UsageDays}
+
+// DataTables are every table a pass writes rows to, entity tables first:
+// each has a stage twin its commit copies from.
+var DataTables = append(append([]*Table(nil), EntityTables...), AppendOnlyTables...)

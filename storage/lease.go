@@ -242,7 +242,7 @@ func (s *Store) tsMilli(t time.Time) string { return t.UTC().Format("2006-01-02T
 // Every data table has one (ensureStageTables).
 var stageTables = func() []string {
 	var out []string
-	for _, t := range append(append([]*schema.Table(nil), schema.EntityTables...), schema.AppendOnlyTables...) {
+	for _, t := range schema.DataTables {
 		out = append(out, "stage_"+t.Name)
 	}
 	return append(out, "stage_change_events", "stage_keys")

@@ -52,9 +52,6 @@ func (s *Store) BeginPass(ctx context.Context, account string, o PassOptions) (*
 	return p, nil
 }
 
-// Account is the account the pass syncs.
-func (p *Pass) Account() string { return p.account }
-
 // RunID is the pass's sync_runs id (0 for a dry run).
 func (p *Pass) RunID() int64 { return p.runID }
 

@@ -38,14 +38,15 @@ func stageColumns(t *schema.Table) []string {
 func (s *Store) ensureStageTables(ctx context.Context) error {
 	// Only what is missing is written: a mirror opened with a read-only
 	// token, and complete, is only read.
-	existing, err := s.stageTableNames(ctx)
+	existing, err := s.stageTableColumns(ctx)
 	if err != nil {
 		return err
 	}
-	for _, t := range append(append([]*schema.Table(nil), schema.EntityTables...), schema.AppendOnlyTables...) {
+	for _, t := range schema.DataTables {
 		name := "stage_" + t.Name
 		cols := stageColumns(t)
-		if !existing[name] {
+		have, ok := existing[name]
+		if !ok {
 			if err := s.exec(ctx, nil, `CREATE TABLE IF NOT EXISTS `+name+` ("`+strings.Join(cols, `", "`)+`")`); err != nil {
 				return fmt.Errorf("create %s: %w", name, err)
 			}
@@ -53,10 +54,6 @@ func (s *Store) ensureStageTables(ctx context.Context) error {
 				return fmt.Errorf("index %s: %w", name, err)
 			}
 			continue
-		}
-		have, err := s.columnsOf(ctx, name)
-		if err != nil {
-			return err
 		}
 		for _, c := range cols {
 			if have[c] {
@@ -70,39 +67,27 @@ func (s *Store) ensureStageTables(ctx context.Context) error {
 	return nil
 }
 
-// stageTableNames are the stage tables the mirror has.
-func (s *Store) stageTableNames(ctx context.Context) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'stage!_%' ESCAPE '!'`)
+// stageTableColumns are the stage tables the mirror has, each with its
+// columns, read in one query (pragma_table_info is a table-valued
+// function, which a libSQL server allows where it refuses PRAGMA with an
+// argument).
+func (s *Store) stageTableColumns(ctx context.Context) (map[string]map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+		WHERE m.type = 'table' AND m.name LIKE 'stage!_%' ESCAPE '!'`)
 	if err != nil {
 		return nil, fmt.Errorf("list stage tables: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[string]map[string]bool{}
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
+		var table, col string
+		if err := rows.Scan(&table, &col); err != nil {
+			return nil, fmt.Errorf("list stage tables: %w", err)
 		}
-		out[n] = true
-	}
-	return out, rows.Err()
-}
-
-// columnsOf is the set of a table's columns, read from an empty query
-// (no PRAGMA: a libSQL server refuses those with an argument).
-func (s *Store) columnsOf(ctx context.Context, table string) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT * FROM `+table+` LIMIT 0`)
-	if err != nil {
-		return nil, fmt.Errorf("columns of %s: %w", table, err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, fmt.Errorf("columns of %s: %w", table, err)
-	}
-	out := make(map[string]bool, len(cols))
-	for _, c := range cols {
-		out[c] = true
+		if out[table] == nil {
+			out[table] = map[string]bool{}
+		}
+		out[table][col] = true
 	}
 	return out, rows.Err()
 }

@@ -45,12 +45,8 @@ func dump(t *testing.T, db *sql.DB, table, order string) string {
 	cols, _ := rows.Columns()
 	var b strings.Builder
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+		vals, err := rowValues(rows, len(cols))
+		if err != nil {
 			t.Fatal(err)
 		}
 		for i, v := range vals {
@@ -62,6 +58,16 @@ func dump(t *testing.T, db *sql.DB, table, order string) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// rowValues scans the current row's n columns, whatever their types.
+func rowValues(rows *sql.Rows, n int) ([]any, error) {
+	vals := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	return vals, rows.Scan(ptrs...)
 }
 
 // TestSameContentOnFileAndSqld runs the same passes over the same simulated

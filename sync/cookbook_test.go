@@ -97,12 +97,8 @@ func cookbookAnswer(db *sql.DB, q string) (string, error) {
 	b.WriteString(strings.Join(cols, " | ") + "\n")
 	n := 0
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+		vals, err := rowValues(rows, len(cols))
+		if err != nil {
 			return "", err
 		}
 		parts := make([]string, len(vals))

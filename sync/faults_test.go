@@ -247,7 +247,7 @@ func TestOrgWriteFailureRollsBackTheWholeOrg(t *testing.T) {
 	// transaction: a mirror that locks the file from the first commit on.
 	ls := &fileLock{path: e.path, t: t}
 	defer ls.release()
-	m := synctest.Hook(tsync.MirrorOf(e.store), synctest.Hooks{BeforeCommit: func(ctx context.Context, _ string) error { ls.lock(ctx); return nil }})
+	m := synctest.Hook(tsync.MirrorOf(e.store), synctest.Hooks{BeforeCommit: func(ctx context.Context, _ string) { ls.lock(ctx) }})
 	r := tsync.New(m, e.opts).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: e.client(testToken)})
 	for _, o := range r.Orgs {
 		for _, sc := range o.Scopes {

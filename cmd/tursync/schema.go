@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/tursync/tursync/schema"
 )
@@ -19,23 +18,35 @@ func (m *Main) runSchema(_ context.Context, args []string) error {
 	fs := m.flags("schema")
 	output := outputFlag(fs)
 	internal := fs.Bool("internal", false, "list the internal tables (staging, leases, migrations) too")
-	// TABLE is an argument, which parseFlags refuses.
-	if err := fs.Parse(reorderFlags(args)); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
+	// TABLE may come before the flags: parse, take it, parse the rest.
+	parse := func(args []string) error {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return errHelp
+			}
+			return &UsageError{Msg: err.Error()}
 		}
-		return &UsageError{Msg: err.Error()}
+		return nil
+	}
+	if err := parse(args); err != nil {
+		return err
+	}
+	table := fs.Arg(0)
+	if table != "" {
+		if err := parse(fs.Args()[1:]); err != nil {
+			return err
+		}
 	}
 	if err := checkOutput(*output); err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
+	if fs.NArg() > 0 {
 		return &UsageError{Msg: "schema: at most one TABLE"}
 	}
-	if fs.NArg() == 1 {
-		d := schema.DocOf(fs.Arg(0))
+	if table != "" {
+		d := schema.DocOf(table)
 		if d == nil {
-			return &UsageError{Msg: fmt.Sprintf("schema: no table or view %q (run 'tursync schema' for the list)", fs.Arg(0))}
+			return &UsageError{Msg: fmt.Sprintf("schema: no table or view %q (run 'tursync schema' for the list)", table)}
 		}
 		if *output == "json" {
 			return writeJSON(m.Stdout, schemaDoc(*d))
@@ -60,28 +71,6 @@ func (m *Main) runSchema(_ context.Context, args []string) error {
 		fmt.Fprintf(m.Stdout, "%-28s %-5s %s\n", d.Name, d.Kind, d.Description)
 	}
 	return nil
-}
-
-// reorderFlags puts the flags before the TABLE argument, so that
-// `tursync schema users --output json` parses as the synopsis reads.
-func reorderFlags(args []string) []string {
-	var flags, rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--output" || a == "-output":
-			flags = append(flags, a)
-			if i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-		case strings.HasPrefix(a, "-"):
-			flags = append(flags, a)
-		default:
-			rest = append(rest, a)
-		}
-	}
-	return append(flags, rest...)
 }
 
 // schemaTable is a Doc as `tursync schema --output json` prints it.

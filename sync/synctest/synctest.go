@@ -15,11 +15,11 @@ import (
 // hook leaves the step alone.
 type Hooks struct {
 	// Begin runs before a pass begins; End after its run is recorded.
-	Begin func(account string)
+	Begin func()
 	End   func()
 	// BeforeCommit runs before an org's commit ("" for the account's own
-	// scopes); an error fails the commit instead.
-	BeforeCommit func(ctx context.Context, org string) error
+	// scopes).
+	BeforeCommit func(ctx context.Context, org string)
 	// Settle replaces the users' settlement.
 	Settle func(ctx context.Context) (storage.Settlement, error)
 	// Renew replaces a lease's renewal; next is the mirror's.
@@ -36,7 +36,7 @@ type mirror struct {
 
 func (m mirror) BeginPass(ctx context.Context, account string, o storage.PassOptions) (tsync.Pass, error) {
 	if m.h.Begin != nil {
-		m.h.Begin(account)
+		m.h.Begin()
 	}
 	p, err := m.Mirror.BeginPass(ctx, account, o)
 	if err != nil {
@@ -82,9 +82,7 @@ type org struct {
 
 func (o org) Commit(ctx context.Context, scopes []*storage.Scope) (storage.Committed, error) {
 	if o.h.BeforeCommit != nil {
-		if err := o.h.BeforeCommit(ctx, o.slug); err != nil {
-			return storage.Committed{}, err
-		}
+		o.h.BeforeCommit(ctx, o.slug)
 	}
 	return o.Org.Commit(ctx, scopes)
 }
