@@ -112,21 +112,26 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 			t.Fatalf("delivery %s failed the reference library's check: %s", d.ID, d.Error)
 		}
 	}
-	_, exposition := httpGet("http://" + cfg.listen + "/metrics")
-	if !strings.Contains(exposition, `tursync_webhook_deliveries_total{code="204",endpoint="secops"}`) ||
-		!strings.Contains(exposition, `tursync_webhook_lag_events{endpoint="secops"} 0`) {
-		t.Errorf("webhook metrics missing:\n%s", grepLines(exposition, "webhook"))
-	}
+	// The lag gauge is measured after a delivery run returns, a moment
+	// after the receiver has the last batch.
+	testwait.UntilSays(t, "the webhook metrics to show the endpoint caught up", func() (bool, string) {
+		_, exposition := httpGet("http://" + cfg.listen + "/metrics")
+		ok := strings.Contains(exposition, `tursync_webhook_deliveries_total{code="204",endpoint="secops"}`) &&
+			strings.Contains(exposition, `tursync_webhook_lag_events{endpoint="secops"} 0`)
+		return ok, grepLines(exposition, "webhook")
+	})
 
-	_, status := httpGet("http://" + cfg.listen + "/status")
-	var st daemon.Status
-	if err := json.Unmarshal([]byte(status), &st); err != nil {
-		t.Fatal(err)
-	}
-	if len(st.Webhooks) != 1 || st.Webhooks[0].Endpoint != "secops" || st.Webhooks[0].Behind != 0 || st.Webhooks[0].LastAttempt == nil ||
-		st.Webhooks[0].LastAttempt.Status != "delivered" {
-		t.Errorf("/status lacks the endpoint caught up: %+v", st.Webhooks)
-	}
+	var status string
+	testwait.UntilSays(t, "/status to show the endpoint caught up", func() (bool, string) {
+		_, status = httpGet("http://" + cfg.listen + "/status")
+		var st daemon.Status
+		if err := json.Unmarshal([]byte(status), &st); err != nil {
+			return false, err.Error()
+		}
+		ok := len(st.Webhooks) == 1 && st.Webhooks[0].Endpoint == "secops" && st.Webhooks[0].Behind == 0 &&
+			st.Webhooks[0].LastAttempt != nil && st.Webhooks[0].LastAttempt.Status == "delivered"
+		return ok, fmt.Sprintf("%+v", st.Webhooks)
+	})
 	_, page := httpGet("http://" + cfg.listen + "/")
 	if !strings.Contains(page, `data-endpoint="secops" data-behind="0"`) {
 		t.Errorf("the status page lacks the endpoint:\n%s", grepLines(page, "webhook"))
