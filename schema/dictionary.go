@@ -1,5 +1,7 @@
 package schema
 
+import "strings"
+
 // Doc describes one table or view of the mirror to its readers. Dictionary
 // is the one place these descriptions live; docs/tables.md (generated),
 // the mirror's mirror_tables and mirror_columns, and `tursync schema`
@@ -84,6 +86,15 @@ var deletedReasons = []Value{
 	v("organization_removed", "the org vanished from the token's list and answers 404: every row under it is tombstoned"),
 }
 
+// deletedBy are the columns a history table's tombstone gains from the
+// audit log (migration 00014).
+func deletedBy() []ColumnDoc {
+	return []ColumnDoc{
+		col("deleted_happened_at", "TEXT", "When the deletion happened, from the audit event that explains it; NULL when none does (deleted_at is then the only time known).", "audit_logs.created_at"),
+		col("deleted_by", "TEXT", "Who deleted it: the audit event's author; NULL when none explains it.", "audit_logs.author"),
+	}
+}
+
 // bookkeeping are the columns every entity table ends with.
 func bookkeeping() []ColumnDoc {
 	return []ColumnDoc{
@@ -118,15 +129,22 @@ var (
 	errorClasses = []Value{v("auth", "401: the token was refused"), v("forbidden", "403: the token's role may not read it"), v("plan", "402: the org's plan does not include it"),
 		v("not_found", "404: the org or object is gone"), v("rate_limited", "429 past every retry"), v("server", "5xx, or an answer the API should not give"),
 		v("network", "no answer: refused, reset or timed out"), v("decode", "an answer that is not the JSON the API documents"), v("mirror", "the mirror refused the write")}
-	auditCodes = []Value{v("db-create", "a database was created"), v("db-delete", "a database was deleted"), v("db-protect", "a database's delete protection changed"),
-		v("db-token-create", "a database token was minted"), v("group-create", "a group was created"), v("org-member-add", "a member was added (data: the POST /members body, {username, role})"),
-		v("org-member-rm", "a member was removed"), v("org-plan-update", "the org's plan changed")}
+	auditCodes = []Value{v("db-create", "a database was created (data.name)"), v("db-delete", "a database was deleted (data.name)"),
+		v("db-protect", "a database's delete protection was turned on (data.name)"), v("db-unprotect", "it was turned off (data.name)"),
+		v("db-token-create", "a database token was minted"), v("group-token-create", "a group token was minted"), v("user-token-create", "a Platform API token was minted (data.name)"),
+		v("group-create", "a group was created (data.name)"), v("group-delete", "a group was deleted (data.name)"),
+		v("group-protect", "a group's delete protection was turned on (data.name)"), v("group-unprotect", "it was turned off (data.name)"), v("group-unarchive", "a group was unarchived (data.name)"),
+		v("org-member-add", "a member was added (data: the POST /members body, {username, role})"), v("org-member-rm", "a member was removed (data.username)"),
+		v("org-member-leave", "a member left (data.username)"), v("org-member-role-update", "a member's role changed (data: {username, role}); not in the spec's list, assumed"),
+		v("org-plan-update", "the org's plan changed"), v("org-set-overages", "overages were turned on or off"),
+		v("org-create", "the org was created"), v("org-delete", "the org was deleted"), v("instance-create", "a database instance was added"), v("instance-delete", "one was removed"),
+		v("user-signup", "a user signed up"), v("user-delete", "a user was deleted")}
 )
 
 // Dictionary describes every table and view of the mirror, in the order
 // docs/tables.md lists them: the unified directory, the Turso tables,
 // billing, history and operations, the views, then the internal tables.
-var Dictionary = append(described, internalDocs()...)
+var Dictionary = append(append(described, historyDocs()...), internalDocs()...)
 
 // described are the tables and views written by hand; internalDocs adds
 // the ones made from them.
@@ -163,14 +181,14 @@ var described = []Doc{
 			col("status", "TEXT", "Whether the user holds the role or is invited to it.", "derived", v("active", "a member"), v("invited", "a pending invite")),
 			col("source", "TEXT", "Which resource the assignment comes from.", "derived", v("members", "the org's member list"), v("invites", "a pending invite")),
 			col("role_since", "TEXT", "Since when the mirror has seen this role: the first sighting, or the pass that saw the role change. access_review.since prefers the audit log's time.", "derived"),
-		}, bookkeeping()...)},
+		}, append(bookkeeping(), deletedBy()...)...)},
 	entity("invites", "Pending invitations of each org.", "GET /v1/organizations/{org}/invites",
 		colOrg,
 		col("id", "TEXT", "The invite's id.", "id"),
 		col("email", "TEXT", "Who is invited, trimmed and lower-cased.", "email"),
 		col("role", "TEXT", "The role the invite grants.", "role", roleValues...),
 		col("created_at", "TEXT", "When the invite was sent.", "created_at"),
-	),
+	).with(deletedBy()...),
 	entity("databases", "Each database of each org.", "GET /v1/organizations/{org}/databases",
 		colOrg,
 		col("id", "TEXT", "The database's id.", "DbId"),
@@ -191,7 +209,7 @@ var described = []Doc{
 		col("schema", "TEXT", "The schema database this one follows (older API versions).", "schema"),
 		col("sleeping", "INTEGER", "1 when the database is asleep.", "sleeping"),
 		col("archived", "INTEGER", "1 when the database is archived.", "archived"),
-	),
+	).with(deletedBy()...),
 	entity("groups", "Each group of each org: where its databases are placed.", "GET /v1/organizations/{org}/groups",
 		colOrg,
 		col("id", "TEXT", "The group's uuid, or `name:<name>` where the API sends none.", "uuid"),
@@ -201,7 +219,7 @@ var described = []Doc{
 		col("version", "TEXT", "The server version of the group.", "version"),
 		col("delete_protection", "INTEGER", "1 when the group cannot be deleted.", "delete_protection"),
 		col("archived", "INTEGER", "1 when the group is archived.", "archived"),
-	),
+	).with(deletedBy()...),
 	entity("api_tokens", "The org's Platform API tokens: metadata only, never the token.", "GET /v1/organizations/{org}/api-tokens",
 		colOrg,
 		col("id", "TEXT", "The token's id.", "id"),
@@ -211,7 +229,7 @@ var described = []Doc{
 		col("owner_username", "TEXT", "Who minted it.", "owner.username"),
 		col("owner_email", "TEXT", "The owner's email, lower-cased.", "owner.email"),
 		col("created_at", "TEXT", "When it was minted.", "created_at"),
-	),
+	).with(deletedBy()...),
 	entity("account_users", "Who owns the token each account uses.", "GET /v1/user, once per account pass",
 		col("id", "TEXT", "The owner's username.", "username"),
 		col("username", "TEXT", "The owner's username.", "username"),
@@ -310,6 +328,23 @@ var described = []Doc{
 			col("op", "TEXT", "What happened to the row.", "derived", v("created", "a new row"), v("updated", "a changed row"),
 				v("deleted", "tombstoned"), v("restored", "a tombstoned row that came back")),
 			col("changes", "TEXT", "The columns that changed, JSON {column: {old, new}}.", "derived"),
+			col("happened_at", "TEXT", "When it happened, from the audit event that explains it (NULL when source is observed).", "audit_logs.created_at"),
+			col("actor", "TEXT", "Who did it: the audit event's author (NULL when source is observed).", "audit_logs.author"),
+			col("source", "TEXT", "Whether an audit event explains the change; docs/history.md lists the rules that match them.", "derived",
+				v("audit_log", "an audit event of the change's org names the object, with a code that explains the change, between the scope's previous fetch and the pass that saw it"),
+				v("observed", "no audit event matched: at is the only time known")),
+			col("audit_log_id", "TEXT", "The audit event that explains it (audit_logs.id).", "derived"),
+		}},
+	{Name: "row_versions", Kind: KindTable, Description: "The past versions of the history tables' rows (" + historyTableNames() + "): a commit that changes or tombstones a row first writes the version it ends. Read them through the *_history views, which add the current versions.",
+		Source: "derived: each commit",
+		Columns: []ColumnDoc{colAccount,
+			col("entity", "TEXT", "The table the row is in.", "derived"),
+			colOrg,
+			col("row_id", "TEXT", "The row's key within its org (user_id for role_assignments, id for the others).", "derived"),
+			col("valid_from", "TEXT", "When the version began: the pass that saw the row appear or change to it (its updated_at then).", "derived: the pass's time"),
+			col("valid_to", "TEXT", "When it ended: the pass that saw the next change or the row gone.", "derived: the pass's time"),
+			col("ended_by", "TEXT", "What ended it.", "derived", v("changed", "a change to a column"), v("deleted", "the row was tombstoned")),
+			col("content", "TEXT", "The row's columns in this version, a JSON object.", "derived"),
 		}},
 	{Name: "sync_runs", Kind: KindTable, Description: "Every pass of every account.", Source: "derived: each pass",
 		Columns: []ColumnDoc{
@@ -449,14 +484,6 @@ var described = []Doc{
 				v("first_seen", "no such event: when the mirror first saw the assignment (for existing members, the first pass)"),
 				v("role_change", "when the mirror saw the role change to this one")),
 		}},
-	{Name: "role_assignment_history", Kind: KindView, Description: "Who held which role in which org, and when: one row per version of an assignment, valid from valid_from until valid_to (NULL while current). Who was an admin at T: WHERE role_id = 'admin' AND valid_from <= T AND (valid_to IS NULL OR valid_to > T). It reaches as far back as change_events' retention.",
-		Source: "derived: role_assignments and their change_events",
-		Columns: []ColumnDoc{colAccount, colOrg,
-			col("user_id", "TEXT", "The user (users.id).", "role_assignments.user_id"),
-			col("role_id", "TEXT", "The role held in this version.", "derived: the first pass's role, then each change's new role", roleValues...),
-			col("valid_from", "TEXT", "When the version began: the first pass that saw the assignment, or the pass that saw it created, changed or restored.", "derived: first_seen_at, change_events.at"),
-			col("valid_to", "TEXT", "When it ended: the pass that saw the next change or the removal; NULL while current.", "derived: change_events.at"),
-		}},
 	{Name: "pending_invites", Kind: KindView, Description: "Live invites with their age.", Source: "derived: invites",
 		Columns: []ColumnDoc{colAccount, colOrg,
 			col("email", "TEXT", "Who is invited.", "invites.email"),
@@ -496,4 +523,47 @@ var described = []Doc{
 	{Name: "leases", Kind: KindTable, Internal: true, Description: "Who writes each account (and each extraction query and webhook endpoint) now, and until when.", Source: "derived: the daemons"},
 	{Name: "lease_fence", Kind: KindTable, Internal: true, Description: "The fence every commit checks: a writer that lost its lease writes nothing.", Source: "derived: the daemons"},
 	{Name: "mirror_identity", Kind: KindTable, Internal: true, Description: "The mirror's identity on a server, so a replaced mirror is noticed.", Source: "derived: the first open"},
+}
+
+// historyTableNames lists HistoryTables for a description.
+func historyTableNames() string {
+	names := make([]string, len(HistoryTables))
+	for i, t := range HistoryTables {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// historyDocs describe each history view (HistoryViewSQL), its columns
+// taken from its table's Doc.
+func historyDocs() []Doc {
+	var out []Doc
+	for _, t := range HistoryTables {
+		var table *Doc
+		for i := range described {
+			if described[i].Name == t.Name {
+				table = &described[i]
+			}
+		}
+		colOf := func(name string) ColumnDoc {
+			for _, c := range table.Columns {
+				if c.Name == name {
+					return c
+				}
+			}
+			panic("schema: no doc of " + t.Name + "." + name)
+		}
+		cols := []ColumnDoc{colAccount, colOrg, colOf(t.Keys[1])}
+		for _, c := range t.Columns {
+			cols = append(cols, colOf(c))
+		}
+		cols = append(cols,
+			col("valid_from", "TEXT", "When this version began: the pass that saw the row appear or change to it.", "row_versions.valid_from; "+t.Name+".updated_at for the current version"),
+			col("valid_to", "TEXT", "When it ended: the pass that saw the next change or the row gone; NULL for the current version.", "row_versions.valid_to"),
+			col("ended_by", "TEXT", "What ended it (NULL for the current version).", "row_versions.ended_by", v("changed", "a change to a column"), v("deleted", "the row was tombstoned")))
+		out = append(out, Doc{Name: HistoryView(t), Kind: KindView,
+			Description: "Every version of each row of " + t.Name + ", one row per version, valid from valid_from until valid_to (NULL while current). The row as it was at T: WHERE valid_from <= T AND (valid_to IS NULL OR valid_to > T). It reaches back as far as change_events' retention and to the upgrade that added it; docs/history.md.",
+			Source:      "derived: row_versions, then the live rows of " + t.Name, Columns: cols})
+	}
+	return out
 }

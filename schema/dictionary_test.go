@@ -2,7 +2,9 @@ package schema_test
 
 import (
 	"flag"
+	"io/fs"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/tursync/tursync/schema"
@@ -58,6 +60,29 @@ func TestDictionaryIsComplete(t *testing.T) {
 					t.Errorf("%s.%s: value %q means %q", d.Name, c.Name, v.Value, v.Meaning)
 				}
 			}
+		}
+	}
+}
+
+// Migration 00014 creates each history view as schema.HistoryViewSQL
+// writes it: the view and the code that documents it cannot drift.
+func TestHistoryViewsAreTheMigrations(t *testing.T) {
+	raw, err := fs.ReadFile(schema.Migrations(), "00014_history_and_attribution.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range schema.HistoryTables {
+		if want := schema.HistoryViewSQL(tb); !strings.Contains(string(raw), want) {
+			t.Errorf("migration 00014 lacks %s as HistoryViewSQL writes it:\n%s", schema.HistoryView(tb), want)
+		}
+	}
+}
+
+// Every rule says in words what it matches and what of it is assumed.
+func TestAttributionsAreDescribed(t *testing.T) {
+	for i, a := range schema.Attributions {
+		if a.ObjectDoc == "" || a.Assumed == "" || a.DataField == "" || len(a.Codes) == 0 || len(a.Ops) == 0 || !schema.HasHistory(a.Table) {
+			t.Errorf("rule %d (%s %v) is incomplete: %+v", i, a.Table.Name, a.Ops, a)
 		}
 	}
 }

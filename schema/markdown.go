@@ -15,7 +15,8 @@ func Markdown() string {
 	b.WriteString("every mirror (`SELECT * FROM mirror_columns WHERE table_name = 'role_assignments'`)\n")
 	b.WriteString("and behind `tursync schema [TABLE]`.\n\n")
 	b.WriteString("Times are RFC 3339 text in UTC. `deleted_at` is when the mirror saw a row gone,\n")
-	b.WriteString("not when it happened: the org's `audit_logs` has that where the API records it.\n\n")
+	b.WriteString("not when it happened: `deleted_happened_at` and `deleted_by` have that where the\n")
+	b.WriteString("org's audit log explains it (the rules below; docs/history.md).\n\n")
 	b.WriteString("| table | kind | what |\n|---|---|---|\n")
 	for _, d := range Dictionary {
 		if !d.Internal {
@@ -43,6 +44,34 @@ func Markdown() string {
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", c.Name, c.Type, what, cell(c.Source))
 		}
 	}
+	b.WriteString(attributionMarkdown())
+	return b.String()
+}
+
+// attributionMarkdown lists schema.Attributions: which audit events
+// explain which changes.
+func attributionMarkdown() string {
+	var b strings.Builder
+	b.WriteString("\n## Which audit events explain which changes\n\n")
+	b.WriteString("A change event takes `happened_at`, `actor` and `source = 'audit_log'` from the\n")
+	b.WriteString("latest audit event of its org that has one of the codes and whose data field names\n")
+	b.WriteString("the object, created at or before the pass saw the change and not before the\n")
+	b.WriteString("scope's previous complete fetch began. Anything else keeps `source = 'observed'`.\n\n")
+	b.WriteString("| table | change | codes | data field = | assumed |\n|---|---|---|---|---|\n")
+	for _, a := range Attributions {
+		change := strings.Join(a.Ops, ", ")
+		if a.Column != "" {
+			change += " of `" + a.Column + "`"
+		}
+		if a.Reason != "" {
+			change += " (" + a.Reason + ")"
+		}
+		if a.Where != "" {
+			change += " where " + a.Where
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | `%s` | `%s` = %s | %s |\n", a.Table.Name, cell(change), strings.Join(a.Codes, "`, `"), a.DataField, cell(a.ObjectDoc), cell(a.Assumed))
+	}
+	b.WriteString("\nNever explained (no code in the spec): " + strings.Join(Unattributed, "; ") + ".\n")
 	return b.String()
 }
 

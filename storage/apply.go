@@ -33,6 +33,9 @@ func (s *Store) commitOrg(ctx context.Context, op *orgCommit) (Committed, error)
 		}
 		pl.recordScope(op.org, sc)
 	}
+	if !op.dryRun {
+		pl.attribute(op.org)
+	}
 	c.Scopes, c.TouchesUsers = op.scopes, pl.touchesUsers
 	err := pl.commit(ctx, s.fence(op.account))
 	c.Took = pl.took

@@ -122,6 +122,11 @@ type ChangeEvent struct {
 	At                   time.Time
 	Entity, EntityID, Op string
 	Changes              string // JSON: column -> {old, new}
+	// Source is "audit_log" when an audit event explains the change, which
+	// then gives HappenedAt and Actor; "observed" otherwise.
+	Source     string
+	HappenedAt *time.Time
+	Actor      string
 }
 
 // RecentChanges returns the n latest change events, newest first.
@@ -135,7 +140,8 @@ func (s *Store) RecentChanges(ctx context.Context, n int) ([]ChangeEvent, error)
 
 // changes reads the change events a WHERE/ORDER/LIMIT tail picks.
 func (s *Store) changes(ctx context.Context, tail string, args ...any) ([]ChangeEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, account_id, coalesce(organization_id, ''), at, entity, entity_id, op, changes
+	rows, err := s.db.QueryContext(ctx, `SELECT id, account_id, coalesce(organization_id, ''), at, entity, entity_id, op, changes,
+		source, happened_at, coalesce(actor, '')
 		FROM change_events `+tail, args...)
 	if err != nil {
 		return nil, err
@@ -145,10 +151,16 @@ func (s *Store) changes(ctx context.Context, tail string, args ...any) ([]Change
 	for rows.Next() {
 		var e ChangeEvent
 		var at string
-		if err := rows.Scan(&e.ID, &e.Account, &e.Org, &at, &e.Entity, &e.EntityID, &e.Op, &e.Changes); err != nil {
+		var happened sql.NullString
+		if err := rows.Scan(&e.ID, &e.Account, &e.Org, &at, &e.Entity, &e.EntityID, &e.Op, &e.Changes, &e.Source, &happened, &e.Actor); err != nil {
 			return nil, err
 		}
 		e.At, _ = time.Parse(time.RFC3339, at)
+		if happened.Valid {
+			if t, err := time.Parse(time.RFC3339, happened.String); err == nil {
+				e.HappenedAt = &t
+			}
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -190,7 +202,7 @@ func (s *Store) LiveRows(ctx context.Context, account string) (map[string]int64,
 // accountTables hold rows keyed by account_id, children before parents
 // (sync_scopes cascade from sync_runs but are listed so counts are shown).
 var accountTables = func() []string {
-	out := []string{"webhook_deliveries", "webhook_cursors", "change_events", "sync_scopes", "sync_runs", "extract_results", "extract_status"}
+	out := []string{"webhook_deliveries", "webhook_cursors", "change_events", "row_versions", "sync_scopes", "sync_runs", "extract_results", "extract_status"}
 	for _, t := range schema.AppendOnlyTables {
 		out = append(out, t.Name)
 	}
@@ -274,6 +286,14 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (map[stri
 			return nil, fmt.Errorf("prune change_events: %w", err)
 		}
 		out["change_events"], _ = res.RowsAffected()
+		// History reaches back as far as the change events: a version that
+		// ended before the cutoff goes, one that spans it stays, so the
+		// history answers for every time within the window.
+		res, err = tx.ExecContext(ctx, `DELETE FROM row_versions WHERE valid_to < ?`, s.ts(now.Add(-r.ChangeEvents)))
+		if err != nil {
+			return nil, fmt.Errorf("prune row_versions: %w", err)
+		}
+		out["row_versions"], _ = res.RowsAffected()
 	}
 	if r.SyncRuns > 0 {
 		cutoff := s.ts(now.Add(-r.SyncRuns))

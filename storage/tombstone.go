@@ -217,8 +217,10 @@ func (p *txBatch) tombstoneKeys(ctx context.Context, f feed, keys [][]string, ba
 	in := stagedKeys(t)
 	p.touchesUsers = p.touchesUsers || sharedTable(t)
 	cond := `account_id = ? AND deleted_at IS NULL AND ` + keyTuple(t) + ` IN (` + in + `)`
+	p.endVersions(t, "deleted", t.Quoted()+" r", cond, p.account, sid)
 	p.add(`UPDATE `+t.Quoted()+` SET deleted_at = ?, deleted_reason = `+reasonExpr(f)+`, updated_at = ? WHERE `+cond, p.at, p.at, p.account, sid)
 	if !baseline {
+		p.tableEvents(t)
 		p.add(`INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)
 			SELECT account_id, ?, ?, ?, `+entityIDExpr(t)+`, `+eventOrgExpr(t)+`, 'deleted', json_object('deleted_reason', json_object('new', deleted_reason, 'old', NULL))
 			FROM `+t.Quoted()+` WHERE account_id = ? AND deleted_at = ? AND `+keyTuple(t)+` IN (`+in+`)`,
@@ -286,6 +288,7 @@ func (p *txBatch) offboard(ctx context.Context, op *orgCommit) error {
 		p.add(`INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)
 			SELECT account_id, ?, ?, ?, `+entityIDExpr(t)+`, `+eventOrgExpr(t)+`, 'deleted', json_object('deleted_reason', json_object('new', 'organization_removed', 'old', NULL))
 			FROM `+t.Quoted()+` WHERE `+cond, append([]any{p.runID, p.at, t.Name}, args...)...)
+		p.endVersions(t, "deleted", t.Quoted()+" r", cond, args...)
 		p.add(`UPDATE `+t.Quoted()+` SET deleted_at = ?, deleted_reason = 'organization_removed', updated_at = ? WHERE `+cond, append([]any{p.at, p.at}, args...)...)
 	}
 	return nil

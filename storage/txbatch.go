@@ -37,6 +37,8 @@ type txBatch struct {
 	scope   *Scope          // the scope being planned, for a dry run's list
 	// touchesUsers: the batch writes users or role assignments.
 	touchesUsers bool
+	// evTables are the tables the batch writes change events of.
+	evTables map[*schema.Table]bool
 }
 
 // note lists one planned change of a dry run on the scope being planned.
@@ -111,6 +113,10 @@ func (p *txBatch) close() {
 				"updated_at = coalesce(s.updated_at, "+t.Quoted()+".updated_at)")
 			if t.SinceColumn != "" {
 				sets = append(sets, t.SinceColumn+" = coalesce(s."+t.SinceColumn+", "+t.Quoted()+"."+t.SinceColumn+")")
+			}
+			if schema.HasHistory(t) {
+				sets = append(sets, "deleted_happened_at = NULL", "deleted_by = NULL")
+				p.endChangedVersions(t, sec.id)
 			}
 			match := []string{t.Quoted() + ".account_id = s.account_id"}
 			for _, k := range t.Keys {
@@ -343,6 +349,7 @@ func (p *txBatch) event(ctx context.Context, t *schema.Table, keys []string, op 
 	}
 	p.seq++
 	p.sec.events++
+	p.tableEvents(t)
 	return p.stage(ctx, "stage_change_events", []string{"stage_id", "seq", "account_id", "run_id", "at", "entity", "entity_id", "organization_id", "op", "changes"},
 		p.sec.id, p.seq, p.account, p.runID, p.at, t.Name, strings.Join(keys, "/"), eventOrg(t, keys), op, string(b))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -152,7 +153,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("audit logs after backfill: got %d, want %d", audit1, 2*mid.AuditEvents)
 	}
 
-	// Mutate the simulated account.
+	// Mutate the simulated account: each mutation logs its audit event,
+	// as the real API does.
+	logged := e.sim.AuditEvents("org1") + e.sim.AuditEvents("org2")
 	members := e.sim.Members("org1")
 	demoted, removed := members[1], members[2]
 	for _, m := range members[1:] {
@@ -178,6 +181,7 @@ func TestEndToEnd(t *testing.T) {
 	added := e.sim.CreateDatabase("org2", "fresh-db", "default")
 	e.sim.AppendAudit("org1", "db-create", "newbie", map[string]any{"name": "x"})
 	e.sim.AppendAudit("org1", "org-member-add", "admin", nil)
+	logged = e.sim.AuditEvents("org1") + e.sim.AuditEvents("org2") - logged
 
 	r2 := e.pass()
 	if r2.Status != storage.StatusComplete {
@@ -222,9 +226,36 @@ func TestEndToEnd(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM change_events WHERE entity = 'databases' AND entity_id = ? AND op = 'deleted'`, "org2/"+gone.DbID); n != 1 {
 		t.Errorf("deleted database events: %d", n)
 	}
-	// Audit: exactly two new events, no duplicates from the overlap.
-	if got := e.count(`SELECT count(*) FROM audit_logs`); got != audit1+2 {
-		t.Errorf("audit logs: got %d, want %d", got, audit1+2)
+	// Audit: exactly the new events, no duplicates from the overlap.
+	if logged != 7 {
+		t.Errorf("the mutations logged %d audit events, want 7 (5 mutations, 2 appended)", logged)
+	}
+	if got := e.count(`SELECT count(*) FROM audit_logs`); got != audit1+logged {
+		t.Errorf("audit logs: got %d, want %d", got, audit1+logged)
+	}
+	// When and by whom: the audit events explain the changes they name.
+	owner := members[0].Username
+	for _, c := range []struct{ what, entity, id, op, actor string }{
+		{"role change", "role_assignments", "org1/" + demoted.Username, "updated", owner},
+		{"removal", "role_assignments", "org1/" + removed.Username, "deleted", owner},
+		{"accepted invite", "invites", fmt.Sprintf("org1/%d", accepted.ID), "deleted", "newbie"},
+		{"new member", "role_assignments", "org1/newbie", "created", "newbie"},
+		{"deleted database", "databases", "org2/" + gone.DbID, "deleted", e.sim.Members("org2")[0].Username},
+		{"created database", "databases", "org2/" + added.DbID, "created", e.sim.Members("org2")[0].Username},
+	} {
+		got := e.str(`SELECT source || ' ' || coalesce(actor, '-') || ' ' || coalesce(happened_at, '-') FROM change_events WHERE entity = ? AND entity_id = ? AND op = ?`, c.entity, c.id, c.op)
+		if !strings.HasPrefix(got, "audit_log "+c.actor+" 20") {
+			t.Errorf("%s: change event says %q, want source audit_log by %s with a time", c.what, got, c.actor)
+		}
+	}
+	if got := e.str(`SELECT source || ' ' || coalesce(actor, '-') FROM change_events WHERE entity = 'invites' AND entity_id = ? AND op = 'deleted'`, fmt.Sprintf("org1/%d", revoked.ID)); got != "observed -" {
+		t.Errorf("revoked invite (no audit code): %q, want observed and no actor", got)
+	}
+	if got := e.str(`SELECT coalesce(deleted_by, '-') || ' ' || (deleted_happened_at IS NOT NULL) || ' ' || (deleted_at IS NOT NULL) FROM databases WHERE organization_id = 'org2' AND id = ?`, gone.DbID); got != e.sim.Members("org2")[0].Username+" 1 1" {
+		t.Errorf("deleted database's tombstone: %q, want deleted_by its owner and both times", got)
+	}
+	if got := e.str(`SELECT coalesce(deleted_by, '-') FROM role_assignments WHERE organization_id = 'org1' AND user_id = ?`, removed.Username); got != owner {
+		t.Errorf("removed member's tombstone: deleted_by %q, want %s", got, owner)
 	}
 	// Removed member user: inactive only if in no other org.
 	wantStatus := "inactive"

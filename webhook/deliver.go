@@ -432,6 +432,11 @@ type EventData struct {
 	EntityID     string          `json:"entity_id"`
 	Op           string          `json:"op"`
 	Changes      json.RawMessage `json:"changes"`
+	// Source is "audit_log" when the org's audit log explains the change
+	// (then HappenedAt and Actor say when and who), "observed" otherwise.
+	Source     string  `json:"source"`
+	HappenedAt *string `json:"happened_at"`
+	Actor      *string `json:"actor"`
 }
 
 // BatchData is the data of a batch: an account's events, oldest first.
@@ -446,7 +451,14 @@ func changeEnvelope(e storage.ChangeEvent, remote bool) (Envelope, error) {
 	if err != nil {
 		return Envelope{}, fmt.Errorf("change event %d: %w", e.ID, err)
 	}
-	ed := EventData{ID: e.ID, Account: e.Account, Entity: e.Entity, EntityID: e.EntityID, Op: e.Op, Changes: changes}
+	ed := EventData{ID: e.ID, Account: e.Account, Entity: e.Entity, EntityID: e.EntityID, Op: e.Op, Changes: changes, Source: e.Source}
+	if e.HappenedAt != nil {
+		h := e.HappenedAt.UTC().Format(time.RFC3339)
+		ed.HappenedAt = &h
+	}
+	if e.Actor != "" {
+		ed.Actor = &e.Actor
+	}
 	if e.Org != "" {
 		org := e.Org
 		ed.Organization = &org

@@ -424,5 +424,5 @@ func (d *runner) prune(ctx context.Context) {
 	for table, rows := range n {
 		d.metrics.Pruned(table, rows)
 	}
-	d.log.Info("retention prune", "change_events", n["change_events"], "sync_runs", n["sync_runs"], "sync_scopes", n["sync_scopes"])
+	d.log.Info("retention prune", "change_events", n["change_events"], "row_versions", n["row_versions"], "sync_runs", n["sync_runs"], "sync_scopes", n["sync_scopes"])
 }

@@ -67,8 +67,8 @@ func (m *Main) runPrune(ctx context.Context, args []string) error {
 		if p.json {
 			return writeJSON(m.Stdout, pruneReport{Retention: true, Removed: true, Rows: n})
 		}
-		fmt.Fprintf(m.Stdout, "retention: removed %d change_events, %d sync_runs, %d sync_scopes, %d extract_runs\n", n["change_events"], n["sync_runs"],
-			n["sync_scopes"], n["extract_runs"])
+		fmt.Fprintf(m.Stdout, "retention: removed %d change_events, %d row_versions, %d sync_runs, %d sync_scopes, %d extract_runs\n", n["change_events"],
+			n["row_versions"], n["sync_runs"], n["sync_scopes"], n["extract_runs"])
 		return nil
 	}
 	counts, err := st.AccountRows(ctx, *account)

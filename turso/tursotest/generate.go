@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -128,7 +129,7 @@ func generate(seed uint64, size Size, prefix string, now time.Time) []*org {
 			}
 			o.Tokens = append(o.Tokens, t)
 		}
-		o.Audit = generateAudit(r, o.Members, size.AuditEvents, now)
+		o.Audit = generateAudit(r, o, size.AuditEvents, now)
 		o.Invoices = invoicesOf(o, oi)
 		orgs = append(orgs, o)
 	}
@@ -137,8 +138,11 @@ func generate(seed uint64, size Size, prefix string, now time.Time) []*org {
 
 // generateAudit makes n audit events by the org's members, newest first,
 // spread over the 20 days before the hour of now (the same events for
-// every start within one hour).
-func generateAudit(r *rand.Rand, members []Member, n int, now time.Time) []AuditLog {
+// every start within one hour). Each names a real object the way the
+// mutation API's events do (audit): a database or group of the org, or,
+// for deletes and removals, one that is gone.
+func generateAudit(r *rand.Rand, o *org, n int, now time.Time) []AuditLog {
+	members := o.Members
 	var out []AuditLog
 	span := 20 * 24 * time.Hour
 	now = now.UTC().Truncate(time.Hour)
@@ -149,7 +153,10 @@ func generateAudit(r *rand.Rand, members []Member, n int, now time.Time) []Audit
 			author = members[r.IntN(len(members))].Username
 		}
 		code := auditCodes[r.IntN(len(auditCodes))]
-		data, _ := json.Marshal(map[string]any{"seq": ai, "name": fmt.Sprintf("obj-%d", r.IntN(1000))})
+		data, _ := json.Marshal(map[string]any{"seq": ai, "name": pastObject(o, code, r.IntN(1000))})
+		if code == "org-member-rm" {
+			data, _ = json.Marshal(map[string]any{"username": fmt.Sprintf("former%03d", ai%1000)})
+		}
 		if code == "org-member-add" && len(members) > 1 {
 			// The body of POST /members: who was added, as what. The
 			// mirror's access review dates a role from it.
@@ -160,6 +167,21 @@ func generateAudit(r *rand.Rand, members []Member, n int, now time.Time) []Audit
 			CreatedAt: at.Format(time.RFC3339), Data: data})
 	}
 	return out
+}
+
+// pastObject is the name a generated event of code gives its object: the
+// n-th (modulo) database or group of o, or a database deleted before the
+// mirror began.
+func pastObject(o *org, code string, n int) string {
+	switch {
+	case code == "db-delete" || len(o.Databases) == 0 && strings.HasPrefix(code, "db-"):
+		return fmt.Sprintf("retired-db-%03d", n)
+	case strings.HasPrefix(code, "db-"):
+		return o.Databases[n%len(o.Databases)].Name
+	case strings.HasPrefix(code, "group-") && len(o.Groups) > 0:
+		return o.Groups[n%len(o.Groups)].Name
+	}
+	return fmt.Sprintf("obj-%d", n)
 }
 
 func (o *org) addDatabase(r *rand.Rand, name, group string) Database {

@@ -78,6 +78,7 @@ func (s *Server) AddMember(slug string, m Member) {
 	defer s.mu.Unlock()
 	o := s.mustOrg(slug)
 	o.Members = append(o.Members, m)
+	s.audit(o, "org-member-add", "", map[string]any{"username": m.Username, "role": m.Role})
 }
 
 // RemoveMember removes a member from an org.
@@ -86,6 +87,7 @@ func (s *Server) RemoveMember(slug, username string) {
 	defer s.mu.Unlock()
 	o := s.mustOrg(slug)
 	o.Members = without(o.Members, func(m Member) bool { return m.Username == username }, "member "+username)
+	s.audit(o, "org-member-rm", "", map[string]any{"username": username})
 }
 
 // SetMemberRole changes a member's role.
@@ -96,6 +98,7 @@ func (s *Server) SetMemberRole(slug, username, role string) {
 	for i := range o.Members {
 		if o.Members[i].Username == username {
 			o.Members[i].Role = role
+			s.audit(o, "org-member-role-update", "", map[string]any{"username": username, "role": role})
 			return
 		}
 	}
@@ -128,6 +131,7 @@ func (s *Server) AcceptInvite(slug, email, username string) {
 		return false
 	}, "invite "+email)
 	o.Members = append(o.Members, Member{Username: username, Role: role, Email: strings.ToLower(email)})
+	s.audit(o, "org-member-add", username, map[string]any{"username": username, "role": role})
 }
 
 // RevokeInvite deletes the pending invite for email.
@@ -142,7 +146,10 @@ func (s *Server) RevokeInvite(slug, email string) {
 func (s *Server) CreateDatabase(slug, name, group string) Database {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.mustOrg(slug).addDatabase(s.r, name, group)
+	o := s.mustOrg(slug)
+	d := o.addDatabase(s.r, name, group)
+	s.audit(o, "db-create", "", map[string]any{"name": name, "group": d.Group})
+	return d
 }
 
 // DeleteDatabase removes a database by name.
@@ -155,6 +162,7 @@ func (s *Server) DeleteDatabase(slug, name string) {
 	for i, d := range o.Databases {
 		o.dbIndex[d.Name] = i
 	}
+	s.audit(o, "db-delete", "", map[string]any{"name": name})
 }
 
 // UpdateDatabase applies fn to a database, for tests that change fields.
@@ -184,6 +192,7 @@ func (s *Server) CreateGroup(slug, name, primary string) {
 	defer s.mu.Unlock()
 	o := s.mustOrg(slug)
 	o.Groups = append(o.Groups, Group{Name: name, Version: "v0.24.32", UUID: uuidFrom(s.r), Locations: []string{primary}, Primary: primary})
+	s.audit(o, "group-create", "", map[string]any{"name": name, "location": primary})
 }
 
 // DeleteGroup removes a group.
@@ -192,20 +201,52 @@ func (s *Server) DeleteGroup(slug, name string) {
 	defer s.mu.Unlock()
 	o := s.mustOrg(slug)
 	o.Groups = without(o.Groups, func(g Group) bool { return g.Name == name }, "group "+name)
+	s.audit(o, "group-delete", "", map[string]any{"name": name})
 }
 
 // AppendAudit adds an audit event at the simulator's now, newest first.
 func (s *Server) AppendAudit(slug, code, author string, data map[string]any) AuditLog {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := s.mustOrg(slug)
+	return s.audit(s.mustOrg(slug), code, author, data)
+}
+
+// SetActor names who the mutation API's audit events say did them (""
+// restores the default: the org's first owner).
+func (s *Server) SetActor(username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.actor = username
+}
+
+// audit logs an event at the simulator's now, newest first, as the real
+// API logs the mutation it simulates: the code the spec gives it and data
+// naming the object the way its route does (docs/history.md says which of
+// that is assumed). author "" is the actor.
+func (s *Server) audit(o *org, code, author string, data map[string]any) AuditLog {
 	raw, _ := json.Marshal(data)
 	if data == nil {
 		raw = []byte("{}")
 	}
+	if author == "" {
+		author = s.actorOf(o)
+	}
 	a := AuditLog{Code: code, Origin: "cli", Author: author, CreatedAt: s.cfg.Now().UTC().Format(time.RFC3339), Data: raw}
 	o.Audit = append([]AuditLog{a}, o.Audit...)
 	return a
+}
+
+// actorOf is who did a mutation of o: the actor set, else o's first owner.
+func (s *Server) actorOf(o *org) string {
+	if s.actor != "" {
+		return s.actor
+	}
+	for _, m := range o.Members {
+		if m.Role == "owner" {
+			return m.Username
+		}
+	}
+	return "system"
 }
 
 // UpdateOrg applies fn to an org's settings (its slug must not change).
@@ -243,6 +284,7 @@ func (s *Server) CreateAPIToken(slug, name string) APIToken {
 		t.Owner = &TokenOwner{Username: o.Members[0].Username, Email: o.Members[0].Email}
 	}
 	o.Tokens = append(o.Tokens, t)
+	s.audit(o, "user-token-create", "", map[string]any{"name": name})
 	return t
 }
 

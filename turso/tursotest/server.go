@@ -97,6 +97,7 @@ type Server struct {
 	churns   int             // calls to Churn, so each changes other databases
 	mints    int             // tokens minted
 	users    map[string]User // who owns each account's token, when set
+	actor    string          // who the mutation API's audit events name; "" the org's owner
 
 	tenantMu sync.Mutex      // held while a namespace is created
 	tenants  map[string]bool // namespaces created and seeded
