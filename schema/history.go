@@ -130,5 +130,5 @@ var Unattributed = []string{
 	"invites created (no code for POST /invites)",
 	"invites revoked or expired (no code for DELETE /invites/{email})",
 	"api_tokens revoked (no code for DELETE /api-tokens/{tokenId})",
-	"any other column change of databases, groups and api_tokens",
+	"any change the table above does not list (an invite's role, a database's group or regions, ...)",
 }

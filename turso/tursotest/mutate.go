@@ -72,6 +72,13 @@ func (s *Server) AuditEvents(slug string) int {
 	return len(s.mustOrg(slug).Audit)
 }
 
+// Audit returns a copy of an org's audit log, newest first.
+func (s *Server) Audit(slug string) []AuditLog {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]AuditLog(nil), s.mustOrg(slug).Audit...)
+}
+
 // AddMember adds a member to an org.
 func (s *Server) AddMember(slug string, m Member) {
 	s.mu.Lock()
@@ -332,6 +339,36 @@ func (s *Server) Churn(fraction float64) int {
 		for _, o := range orgs {
 			for i := s.churns % step; i < len(o.Databases); i += step {
 				o.Databases[i].BlockReads = !o.Databases[i].BlockReads
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// ChurnMembers changes the role of a fraction of every org's members
+// (member and viewer swap on every 1/fraction-th one that holds either,
+// starting further along at each call), logs each change in the org's
+// audit log, and returns how many it changed.
+func (s *Server) ChurnMembers(fraction float64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	step := max(1, int(1/fraction+0.5))
+	s.churns++
+	n := 0
+	for _, orgs := range s.accounts {
+		for _, o := range orgs {
+			for i := s.churns % step; i < len(o.Members); i += step {
+				m := &o.Members[i]
+				switch m.Role {
+				case "member":
+					m.Role = "viewer"
+				case "viewer":
+					m.Role = "member"
+				default:
+					continue
+				}
+				s.audit(o, "org-member-role-update", "", map[string]any{"username": m.Username, "role": m.Role})
 				n++
 			}
 		}

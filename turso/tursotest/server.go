@@ -175,7 +175,16 @@ func (s *Server) routes() {
 			http.Error(w, "want ?fraction= in (0, 1]", http.StatusBadRequest)
 			return
 		}
-		n := s.Churn(f)
+		var n int
+		switch r.URL.Query().Get("what") {
+		case "", "databases":
+			n = s.Churn(f)
+		case "members":
+			n = s.ChurnMembers(f)
+		default:
+			http.Error(w, "want ?what=databases or members", http.StatusBadRequest)
+			return
+		}
 		_ = json.NewEncoder(w).Encode(map[string]int{"changed": n})
 	})
 	h("/v1/auth/validate", func(string, string, *http.Request) (any, int) {
