@@ -304,6 +304,7 @@ var described = []Doc{
 			col("data", "TEXT", "The event's data, JSON; its shape depends on the code (org-member-add: {username, role}).", "data"),
 			col("remote_data", "TEXT", "The event as received.", "the API object"),
 			col("first_seen_at", "TEXT", "When the mirror stored it.", "derived: the pass's time"),
+			col("object", "TEXT", "The name the event gives its object: data.name, else data.username (a generated column).", "derived: from data"),
 		}},
 	{Name: "usage", Kind: KindTable, Description: "Daily usage counters, per database and per org (database_id = ''), overwritten through the day.", Source: "GET /v1/organizations/{org}/usage",
 		Columns: []ColumnDoc{colAccount, colOrg,

@@ -46,7 +46,7 @@ func TestDataDictionaryCoversTheMirror(t *testing.T) {
 			continue
 		}
 		have, err := db.Query(`SELECT p.name, p.type, c.column_name, c.type, c.description, c.source
-			FROM pragma_table_info(?) p LEFT JOIN mirror_columns c ON c.table_name = ? AND c.position = p.cid + 1 ORDER BY p.cid`, o.name, o.name)
+			FROM pragma_table_xinfo(?) p LEFT JOIN mirror_columns c ON c.table_name = ? AND c.position = p.cid + 1 ORDER BY p.cid`, o.name, o.name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -91,7 +91,7 @@ func attributionSQL(a schema.Attribution) (events, match string) {
 		events += ` AND json_extract(e.changes, '$.deleted_reason.new') = '` + a.Reason + `'`
 	}
 	codes := "'" + strings.Join(a.Codes, "', '") + "'"
-	match = `FROM audit_logs a, ` + t.Quoted() + ` r
+	match = `FROM audit_logs a INDEXED BY audit_logs_object, ` + t.Quoted() + ` r
 		WHERE r.account_id = e.account_id AND r.organization_id = e.organization_id AND r.` + t.Keys[1] + ` = substr(e.entity_id, length(e.organization_id) + 2)`
 	if a.Where != "" {
 		match += ` AND ` + a.Where
@@ -102,7 +102,7 @@ func attributionSQL(a schema.Attribution) (events, match string) {
 		  AND a.created_at >= coalesce((SELECT max(s.started_at) FROM sync_scopes s
 		        WHERE s.account_id = e.account_id AND s.organization_id = e.organization_id AND s.resource = '` + feederOf(t) + `'
 		          AND s.status IN ('complete', 'guarded') AND s.run_id < e.run_id), '')
-		  AND json_extract(a.data, '$.` + a.DataField + `') = ` + a.Object + `
+		  AND a.object = ` + a.Object + ` AND json_extract(a.data, '$.` + a.DataField + `') = ` + a.Object + `
 		ORDER BY a.created_at DESC, a.id LIMIT 1`
 	return events, match
 }

@@ -20,6 +20,14 @@ ALTER TABLE "groups" ADD COLUMN deleted_by TEXT;
 ALTER TABLE api_tokens ADD COLUMN deleted_happened_at TEXT;
 ALTER TABLE api_tokens ADD COLUMN deleted_by TEXT;
 
+-- The name an audit event gives its object, and the events of each
+-- object by time: what the match looks up for each change. data that
+-- SQLite cannot parse (nested deeper than its JSON limit) names none
+-- rather than failing the write.
+ALTER TABLE audit_logs ADD COLUMN object TEXT GENERATED ALWAYS AS (
+    CASE WHEN json_valid(data) THEN coalesce(json_extract(data, '$.name'), json_extract(data, '$.username')) END) VIRTUAL;
+CREATE INDEX audit_logs_object ON audit_logs (account_id, organization_id, object, created_at);
+
 -- The past versions of the history tables' rows: a commit that changes or
 -- tombstones a row first writes the version it ends, valid from the row's
 -- last real change (updated_at) until the pass's time. The current
@@ -134,6 +142,8 @@ DROP VIEW database_history;
 DROP VIEW invite_history;
 DROP VIEW role_assignment_history;
 DROP TABLE row_versions;
+DROP INDEX audit_logs_object;
+ALTER TABLE audit_logs DROP COLUMN object;
 ALTER TABLE api_tokens DROP COLUMN deleted_by;
 ALTER TABLE api_tokens DROP COLUMN deleted_happened_at;
 ALTER TABLE "groups" DROP COLUMN deleted_by;
