@@ -101,6 +101,14 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	types := map[string]bool{}
 	for _, e := range got {
 		types[e.Type] = true
+		// The removal is in the org's audit log: the event says who did it
+		// and when; the revoked invite is in no audit log.
+		if e.Type == "role_assignments.deleted" && e.Data.EntityID == org+"/"+ms[2].Username && (e.Data.Source != "audit_log" || e.Data.Actor == nil || *e.Data.Actor != ms[0].Username || e.Data.HappenedAt == nil) {
+			t.Errorf("the removal's event lacks its audit event: source %q, actor %v, happened_at %v", e.Data.Source, e.Data.Actor, e.Data.HappenedAt)
+		}
+		if e.Type == "invites.deleted" && e.Data.EntityID == fmt.Sprintf("%s/%d", org, invs[1].ID) && (e.Data.Source != "observed" || e.Data.Actor != nil) {
+			t.Errorf("the revoked invite's event claims an audit event: source %q, actor %v", e.Data.Source, e.Data.Actor)
+		}
 	}
 	for _, ty := range []string{"role_assignments.updated", "role_assignments.deleted", "invites.deleted", "api_tokens.created"} {
 		if !types[ty] {
