@@ -109,3 +109,33 @@ func TestPruneAccountRemovesOnlyThatAccount(t *testing.T) {
 		t.Errorf("rows of kept: %v", kept)
 	}
 }
+
+// Retention prunes the versions that ended before the change events'
+// cutoff and keeps one that spans it, so the history answers for every
+// time within the window.
+func TestRetentionPrunesHistoryWithTheChangeEvents(t *testing.T) {
+	st := openTemp(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	for _, v := range [][2]string{
+		{"2026-09-01T00:00:00Z", "2026-10-01T00:00:00Z"}, // ended 50 days ago
+		{"2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z"}, // spans the 30-day cutoff
+		{"2026-11-01T00:00:00Z", "2026-11-10T00:00:00Z"},
+	} {
+		if _, err := st.DB().Exec(`INSERT INTO row_versions (account_id, entity, organization_id, row_id, valid_from, valid_to, ended_by, content)
+			VALUES ('acme', 'role_assignments', 'o', 'u', ?, ?, 'changed', '{"role_id": "admin", "status": "active", "source": "members"}')`, v[0], v[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := st.Prune(ctx, storage.Retention{ChangeEvents: 30 * 24 * time.Hour}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left string
+	if err := st.DB().QueryRow(`SELECT group_concat(valid_from, ' ') FROM (SELECT valid_from FROM row_versions ORDER BY valid_from)`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if n["row_versions"] != 1 || left != "2026-10-01T00:00:00Z 2026-11-01T00:00:00Z" {
+		t.Errorf("pruned %d versions, left those from %s; want the one that ended before the cutoff gone, the spanning one kept", n["row_versions"], left)
+	}
+}

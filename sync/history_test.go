@@ -13,12 +13,7 @@ import (
 // current versions are the live assignments.
 func TestRoleAssignmentHistory(t *testing.T) {
 	e := newEnv(t, tursotest.Size{Orgs: 1, Members: 5, Invites: 1, Databases: 2, Groups: 1, APITokens: 1, AuditEvents: 2})
-	pass := func(what string) {
-		t.Helper()
-		if r := e.pass(); r.Status != storage.StatusComplete {
-			t.Fatalf("%s: %s %v", what, r.Status, r.Err)
-		}
-	}
+	pass := e.completePass
 	pass("first pass") // 12:00
 	org := e.sim.Orgs()[0]
 	ms := e.sim.Members(org)
@@ -70,12 +65,7 @@ func TestRoleAssignmentHistory(t *testing.T) {
 // write no version.
 func TestHistoryOfEveryTable(t *testing.T) {
 	e := newEnv(t, tursotest.Size{Orgs: 1, Members: 4, Invites: 2, Databases: 3, Groups: 2, APITokens: 2, AuditEvents: 2})
-	pass := func(what string) {
-		t.Helper()
-		if r := e.pass(); r.Status != storage.StatusComplete {
-			t.Fatalf("%s: %s %v", what, r.Status, r.Err)
-		}
-	}
+	pass := e.completePass
 	versions := func() int { return e.count(`SELECT count(*) FROM row_versions`) }
 	pass("first pass") // 12:00
 	if n := versions(); n != 0 {
@@ -150,12 +140,7 @@ func TestHistoryOfEveryTable(t *testing.T) {
 // the change observed.
 func TestAttributionNeedsTheObjectAndTheWindow(t *testing.T) {
 	e := newEnv(t, tursotest.Size{Orgs: 1, Members: 3, Invites: 1, Databases: 4, Groups: 1, APITokens: 1, AuditEvents: 2})
-	pass := func(what string) {
-		t.Helper()
-		if r := e.pass(); r.Status != storage.StatusComplete {
-			t.Fatalf("%s: %s %v", what, r.Status, r.Err)
-		}
-	}
+	pass := e.completePass
 	pass("first pass") // 12:00
 	org := e.sim.Orgs()[0]
 	dbs := e.sim.Databases(org)
@@ -178,5 +163,13 @@ func TestAttributionNeedsTheObjectAndTheWindow(t *testing.T) {
 	pass("a logged deletion")
 	if got := e.str(`SELECT source || ' ' || coalesce(actor, '-') FROM change_events WHERE entity = 'databases' AND entity_id = ? AND op = 'deleted'`, org+"/"+dbs[2].DbID); got != "audit_log carol" {
 		t.Errorf("a deletion logged in its window: %q, want audit_log carol", got)
+	}
+}
+
+// completePass runs a pass and fails the test unless it completed.
+func (e *env) completePass(what string) {
+	e.t.Helper()
+	if r := e.pass(); r.Status != storage.StatusComplete {
+		e.t.Fatalf("%s: %s %v", what, r.Status, r.Err)
 	}
 }

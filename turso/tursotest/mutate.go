@@ -330,20 +330,12 @@ func without[T any](list []T, match func(T) bool, what string) []T {
 // on every 1/fraction-th one, starting further along at each call) and
 // returns how many it changed.
 func (s *Server) Churn(fraction float64) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	step := max(1, int(1/fraction+0.5))
-	s.churns++
-	n := 0
-	for _, orgs := range s.accounts {
-		for _, o := range orgs {
-			for i := s.churns % step; i < len(o.Databases); i += step {
-				o.Databases[i].BlockReads = !o.Databases[i].BlockReads
-				n++
-			}
-		}
-	}
-	return n
+	return s.churn(fraction, func(o *org) int {
+		return s.everyNth(fraction, len(o.Databases), func(i int) bool {
+			o.Databases[i].BlockReads = !o.Databases[i].BlockReads
+			return true
+		})
+	})
 }
 
 // ChurnMembers changes the role of a fraction of every org's members
@@ -351,27 +343,47 @@ func (s *Server) Churn(fraction float64) int {
 // starting further along at each call), logs each change in the org's
 // audit log, and returns how many it changed.
 func (s *Server) ChurnMembers(fraction float64) int {
+	return s.churn(fraction, func(o *org) int {
+		return s.everyNth(fraction, len(o.Members), func(i int) bool {
+			m := &o.Members[i]
+			switch m.Role {
+			case "member":
+				m.Role = "viewer"
+			case "viewer":
+				m.Role = "member"
+			default:
+				return false
+			}
+			s.audit(o, "org-member-role-update", "", map[string]any{"username": m.Username, "role": m.Role})
+			return true
+		})
+	})
+}
+
+// churn applies change to every org of every account, as one call of the
+// churn counter, and returns how many objects it changed.
+func (s *Server) churn(fraction float64, change func(*org) int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	step := max(1, int(1/fraction+0.5))
 	s.churns++
 	n := 0
 	for _, orgs := range s.accounts {
 		for _, o := range orgs {
-			for i := s.churns % step; i < len(o.Members); i += step {
-				m := &o.Members[i]
-				switch m.Role {
-				case "member":
-					m.Role = "viewer"
-				case "viewer":
-					m.Role = "member"
-				default:
-					continue
-				}
-				s.audit(o, "org-member-role-update", "", map[string]any{"username": m.Username, "role": m.Role})
-				n++
-			}
+			n += change(o)
 		}
 	}
 	return n
+}
+
+// everyNth calls change on every 1/fraction-th of n indexes, starting
+// further along at each churn, and counts those it changed.
+func (s *Server) everyNth(fraction float64, n int, change func(i int) bool) int {
+	step := max(1, int(1/fraction+0.5))
+	changed := 0
+	for i := s.churns % step; i < n; i += step {
+		if change(i) {
+			changed++
+		}
+	}
+	return changed
 }
