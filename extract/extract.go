@@ -13,13 +13,14 @@ import (
 	stdsync "sync"
 	"time"
 
+	"github.com/tursync/tursync/sqlcheck"
 	"github.com/tursync/tursync/storage"
 )
 
 // Query is one configured extraction.
 type Query struct {
 	Name string // [a-z0-9_]+: the view is extract_<Name>
-	SQL  string // one SELECT or WITH statement (CheckSQL)
+	SQL  string // one SELECT or WITH statement (sqlcheck.Check)
 	// Accounts are the accounts whose databases it reads.
 	Accounts []string
 	// Group and Database are globs (path.Match) over the group and the
@@ -215,7 +216,7 @@ func (e *Extractor) run(ctx context.Context, q Query, accounts Accounts, sum *Su
 	if err != nil {
 		return err
 	}
-	rs := &runState{q: q, stmt: bounded(q.SQL, q.MaxRows+1), runID: sum.RunID, minters: newMinterCache(accounts),
+	rs := &runState{q: q, stmt: sqlcheck.Bounded(q.SQL, q.MaxRows+1), runID: sum.RunID, minters: newMinterCache(accounts),
 		breaker: newBreaker(e.opts.OrgBreaker, e.opts.DatabaseURL)}
 	e.opts.Logger.Info("extraction started", "query", q.Name, "databases", len(plan))
 	work := make(chan Planned)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tursync/tursync/extract"
+	"github.com/tursync/tursync/sqlcheck"
 )
 
 // ExtractConfig is cross-tenant extraction (docs/extract.md).
@@ -93,7 +94,7 @@ func (c *Config) validateExtract(p *configProblems) {
 			p.add(at+".name", 0, "duplicate query name %q", q.Name)
 		}
 		names[q.Name] = true
-		if err := extract.CheckSQL(q.SQL); err != nil {
+		if err := sqlcheck.Check(q.SQL); err != nil {
 			p.add(at+".sql", 0, "%v", err)
 		}
 		c.validateQuery(q, at, p)

@@ -1,15 +1,15 @@
-package extract
+package sqlcheck
 
 import (
 	"strings"
 	"testing"
 )
 
-// FuzzCheckSQL: whatever the text, CheckSQL does not panic, and what it
+// FuzzCheck: whatever the text, Check does not panic, and what it
 // accepts begins with SELECT, VALUES or WITH, holds no statement separator
 // before its end, and keeps its shape once bounded (the wrapper adds no
 // separator of its own).
-func FuzzCheckSQL(f *testing.F) {
+func FuzzCheck(f *testing.F) {
 	for _, s := range []string{
 		"select 1", "with t as (select 1) select * from t", "values (1)", "select ';' -- ;\n",
 		"with t as (select 1) delete from x", "select 1; drop table x", `select "a;b" from [t;]`, "/* x */ select 1;", "select 1; -- done",
@@ -18,7 +18,7 @@ func FuzzCheckSQL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, sql string) {
-		if CheckSQL(sql) != nil {
+		if Check(sql) != nil {
 			return
 		}
 		toks, err := lex(sql)
@@ -36,7 +36,7 @@ func FuzzCheckSQL(f *testing.F) {
 				t.Fatalf("accepted %q with a separator before its end", sql)
 			}
 		}
-		wrapped, err := lex(bounded(sql, 10))
+		wrapped, err := lex(Bounded(sql, 10))
 		if err != nil {
 			t.Fatalf("bounded %q does not lex: %v", sql, err)
 		}
@@ -44,7 +44,7 @@ func FuzzCheckSQL(f *testing.F) {
 		for _, tok := range wrapped {
 			switch tok {
 			case ";":
-				t.Fatalf("bounded %q holds a separator: %q", sql, bounded(sql, 10))
+				t.Fatalf("bounded %q holds a separator: %q", sql, Bounded(sql, 10))
 			case "(":
 				depth++
 			case ")":
@@ -54,13 +54,13 @@ func FuzzCheckSQL(f *testing.F) {
 				}
 			}
 			if depth < 0 {
-				t.Fatalf("bounded %q closes more than it opens: %q", sql, bounded(sql, 10))
+				t.Fatalf("bounded %q closes more than it opens: %q", sql, Bounded(sql, 10))
 			}
 		}
 		// Everything at the top level but the wrapper's own group: the
 		// statement never steps out of it.
 		if closes > 1 {
-			t.Fatalf("bounded %q steps out of the wrapper: %q", sql, bounded(sql, 10))
+			t.Fatalf("bounded %q steps out of the wrapper: %q", sql, Bounded(sql, 10))
 		}
 	})
 }

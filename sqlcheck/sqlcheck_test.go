@@ -1,11 +1,11 @@
-package extract
+package sqlcheck
 
 import (
 	"strings"
 	"testing"
 )
 
-func TestCheckSQL(t *testing.T) {
+func TestCheck(t *testing.T) {
 	for _, c := range []struct {
 		sql string
 		ok  bool
@@ -46,15 +46,15 @@ func TestCheckSQL(t *testing.T) {
 		{"select '" + strings.Repeat("x", 64<<10) + "'", false},
 		{"select '" + strings.Repeat("x", 60<<10) + "'", true},
 	} {
-		err := CheckSQL(c.sql)
+		err := Check(c.sql)
 		if (err == nil) != c.ok {
-			t.Errorf("CheckSQL(%.80q) = %v; want ok=%v", c.sql, err, c.ok)
+			t.Errorf("Check(%.80q) = %v; want ok=%v", c.sql, err, c.ok)
 		}
 	}
 }
 
 func TestBoundedWrapsAndLimits(t *testing.T) {
-	got := bounded("select 1 as a;; ", 11)
+	got := Bounded("select 1 as a;; ", 11)
 	if want := "SELECT * FROM (select 1 as a\n) LIMIT 11"; got != want {
 		t.Errorf("bounded = %q, want %q", got, want)
 	}

@@ -1,4 +1,9 @@
-package extract
+// Package sqlcheck decides whether a statement a user wrote may run as a
+// read: one SELECT (or WITH ... SELECT, or VALUES), nothing that writes,
+// loads code or reads files, bounded in size and nesting. Cross-tenant
+// extraction checks its queries with it before any tenant database sees
+// them, and policies theirs before the mirror does.
+package sqlcheck
 
 import (
 	"errors"
@@ -6,15 +11,15 @@ import (
 	"strings"
 )
 
-// CheckSQL accepts exactly one statement that reads: a SELECT, VALUES, or
+// Check accepts exactly one statement that reads: a SELECT, VALUES, or
 // a WITH whose main statement is a SELECT. Anything else (a write, DDL, a
 // PRAGMA, a second statement) is refused before any database is queried;
 // the read-only token refuses writes again inside each database, and the
 // statement runs wrapped in SELECT * FROM (...), which SQLite parses only
 // for a query.
-func CheckSQL(sql string) error {
-	if len(sql) > MaxSQLBytes {
-		return fmt.Errorf("the statement is %d bytes; at most %d", len(sql), MaxSQLBytes)
+func Check(sql string) error {
+	if len(sql) > MaxBytes {
+		return fmt.Errorf("the statement is %d bytes; at most %d", len(sql), MaxBytes)
 	}
 	toks, err := lex(sql)
 	if err != nil {
@@ -31,8 +36,8 @@ func CheckSQL(sql string) error {
 		switch t {
 		case "(":
 			depth++
-			if depth > MaxSQLDepth {
-				return fmt.Errorf("parentheses nest deeper than %d", MaxSQLDepth)
+			if depth > MaxDepth {
+				return fmt.Errorf("parentheses nest deeper than %d", MaxDepth)
 			}
 		case ")":
 			depth--
@@ -62,12 +67,12 @@ func CheckSQL(sql string) error {
 	}
 }
 
-// Bounds on an extraction statement: no report needs more, and a parser
+// Bounds on a statement: no report needs more, and a parser
 // fed a 10 MB statement or 100,000 nested parentheses spends its time and
 // stack on the tenant's server.
 const (
-	MaxSQLBytes = 64 << 10
-	MaxSQLDepth = 64
+	MaxBytes = 64 << 10
+	MaxDepth = 64
 )
 
 // refusedFunctions are names a read-only statement has no business
@@ -206,11 +211,11 @@ func isWord(c byte) bool {
 	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
-// bounded is the statement as it runs: wrapped so that the database itself
+// Bounded is the statement as it runs: wrapped so that the database itself
 // stops after limit rows and parses nothing but a query. What follows its
 // last token but trailing ';' (the separators, comments after them) is cut,
 // since it would land inside the parentheses.
-func bounded(sql string, limit int) string {
+func Bounded(sql string, limit int) string {
 	s := strings.TrimSpace(sql)
 	if toks, ends, err := lexEnds(s); err == nil {
 		n := len(toks)
