@@ -31,6 +31,9 @@ func TestImportArrows(t *testing.T) {
 		"extract": {"mapper", "sync", "metrics", "daemon", "cmd/tursync"},
 		// Checking a statement is pure: it knows nothing else of ours.
 		"sqlcheck": {"turso", "storage", "schema", "mapper", "sync", "metrics", "lease", "extract", "webhook", "daemon", "cmd/tursync"},
+		// Policies read and write the mirror alone; the daemon and the
+		// commands call them after a pass.
+		"policy": {"turso", "mapper", "sync", "lease", "extract", "webhook", "daemon", "cmd/tursync"},
 		// Delivery reads the mirror and knows no Platform API.
 		"webhook": {"turso", "mapper", "sync", "metrics", "extract", "daemon", "cmd/tursync"},
 		// The test helpers never reach the binary.

@@ -146,6 +146,10 @@ type Options struct {
 	Logger   *slog.Logger
 	// Metrics, when set, are updated as each scope and pass ends.
 	Metrics *metrics.Metrics
+	// AfterPass, when set, runs after each account's pass is recorded and
+	// before its lease is released, with the pass's result (not for a dry
+	// run): what policy evaluation hangs on.
+	AfterPass func(ctx context.Context, account string, res Result)
 	// Stop, when closed, lets the org being synced finish but starts no
 	// other: the daemon's graceful shutdown.
 	Stop <-chan struct{}
@@ -387,6 +391,11 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 			return failed(err)
 		}
 		defer release()
+		if s.o.AfterPass != nil {
+			// Deferred after release, so it runs before it, and after the
+			// pass is recorded (finishPass is deferred later still).
+			defer func() { s.o.AfterPass(ctx, a.ID, res) }()
+		}
 	}
 	p, err := s.store.BeginPass(ctx, a.ID, storage.PassOptions{Trigger: trigger, StartedAt: res.StartedAt, Guard: s.o.Guard,
 		ForceDeletes: s.o.ForceDeletes, DryRun: s.o.DryRun})

@@ -1,0 +1,263 @@
+package policy_test
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tursync/tursync/internal/testclock"
+	"github.com/tursync/tursync/internal/testmirror"
+	"github.com/tursync/tursync/policy"
+	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
+	"github.com/tursync/tursync/turso"
+	"github.com/tursync/tursync/turso/tursotest"
+)
+
+// world is a mirror synced from the simulator, with a clock both share.
+type world struct {
+	t     *testing.T
+	clk   *testclock.Clock
+	sim   *tursotest.Server
+	url   string
+	store *storage.Store
+}
+
+func newWorld(t *testing.T, size tursotest.Size) *world {
+	t.Helper()
+	clk := testclock.New(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
+	sim, url := tursotest.NewServer(t, tursotest.Config{Seed: 11, Size: size, Token: "tok", Now: clk.Now})
+	m := testmirror.Open(t, storage.Options{Now: clk.Now})
+	w := &world{t: t, clk: clk, sim: sim, url: url, store: m.Store}
+	w.pass()
+	return w
+}
+
+// pass syncs the account and, like the daemon, evaluates the policies
+// under its lease.
+func (w *world) pass(policies ...policy.Policy) []policy.Outcome {
+	w.t.Helper()
+	c, err := turso.NewClient(turso.Options{BaseURL: w.url, Token: turso.NewSecret("tok"), Now: w.clk.Now})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []policy.Outcome
+	res := tsync.New(tsync.MirrorOf(w.store), tsync.Options{Now: w.clk.Now, AfterPass: func(ctx context.Context, account string, _ tsync.Result) {
+		out = policy.Evaluate(ctx, w.store.Policies(), account, policies, w.clk.Now)
+	}}).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: c})
+	if res.Status != storage.StatusComplete {
+		w.t.Fatalf("pass: %s %v", res.Status, res.Err)
+	}
+	w.clk.Advance(time.Minute)
+	return out
+}
+
+// subjects lists a policy's open violations as "org type id", sorted.
+func (w *world) subjects(name string) []string {
+	w.t.Helper()
+	vs, err := w.store.Policies().OpenViolations(context.Background(), name)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Org+" "+v.SubjectType+" "+v.SubjectID)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (w *world) count(q string, args ...any) int {
+	w.t.Helper()
+	var n int
+	if err := w.store.DB().QueryRow(q, args...).Scan(&n); err != nil {
+		w.t.Fatal(err)
+	}
+	return n
+}
+
+// Each builtin finds what the simulated account holds that breaks it, and
+// nothing when its parameters allow everything.
+func TestBuiltins(t *testing.T) {
+	w := newWorld(t, tursotest.Size{Orgs: 2, Members: 6, Invites: 3, Databases: 12, Groups: 3, APITokens: 4, AuditEvents: 4})
+	org := w.sim.Orgs()[0]
+	w.sim.AddMember(org, tursotest.Member{Username: "outsider", Role: "admin", Email: "eve@elsewhere.net"})
+	w.sim.UpdateDatabase(org, w.sim.Databases(org)[0].Name, func(d *tursotest.Database) { d.DeleteProtection = true })
+	w.pass()
+
+	expect := func(name string, params map[string]any, check func(got []string) string) {
+		t.Helper()
+		p := policy.Policy{Name: name, Severity: policy.Warning, Builtin: strings.SplitN(name, ":", 2)[0], Params: params}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out := w.pass(p)
+		if len(out) != 1 || out[0].Err != nil {
+			t.Fatalf("%s: %+v", name, out)
+		}
+		if msg := check(w.subjects(name)); msg != "" {
+			t.Errorf("%s: %s", name, msg)
+		}
+	}
+	none := func(got []string) string {
+		if len(got) > 0 {
+			return "want no violation, got " + strings.Join(got, "; ")
+		}
+		return ""
+	}
+	count := func(q string, args ...any) func([]string) string {
+		want := w.count(q, args...)
+		return func(got []string) string {
+			if want == 0 || len(got) != want {
+				return "got " + strings.Join(got, "; ") + ", want as many as " + q
+			}
+			return ""
+		}
+	}
+	// The simulator's invites date from before 2026-11-20.
+	expect("stale_invites", map[string]any{"days": 1}, count(`SELECT count(*) FROM invites WHERE deleted_at IS NULL`))
+	expect("stale_invites:none", map[string]any{"days": 100000}, none)
+	expect("old_api_tokens", map[string]any{"days": 1}, count(`SELECT count(*) FROM api_tokens WHERE deleted_at IS NULL`))
+	expect("old_api_tokens:none", map[string]any{"days": 100000}, none)
+	expect("owner_count", map[string]any{"min": 2}, count(`SELECT count(*) FROM organizations WHERE deleted_at IS NULL`))
+	expect("owner_count:none", nil, none)
+	expect("members_outside_domains", map[string]any{"domains": []any{"example.com"}}, func(got []string) string {
+		if len(got) != 1 || got[0] != org+" member outsider" {
+			return "want only the outsider, got " + strings.Join(got, "; ")
+		}
+		return ""
+	})
+	expect("database_outside_locations", map[string]any{"locations": []any{"nowhere"}}, count(`SELECT count(*) FROM databases WHERE deleted_at IS NULL`))
+	expect("database_outside_locations:none", map[string]any{"locations": tursotestRegions(w)}, none)
+	db0 := w.sim.Databases(org)[0]
+	expect("database_outside_locations:override", map[string]any{"locations": tursotestRegions(w),
+		"overrides": map[string]any{org + "/" + db0.Group: []any{"nowhere"}}},
+		count(`SELECT count(*) FROM databases WHERE deleted_at IS NULL AND organization_id = ? AND group_name = ?`, org, db0.Group))
+	expect("unprotected_databases", nil, count(`SELECT count(*) FROM databases WHERE deleted_at IS NULL AND delete_protection = 0`))
+	expect("unprotected_databases:glob", map[string]any{"name_glob": db0.Name}, func(got []string) string {
+		// The org whose db0 was protected above has none of that name.
+		if len(got) != 1 || strings.HasPrefix(got[0], org+" ") {
+			return "want only the other org's database of that name, got " + strings.Join(got, "; ")
+		}
+		return ""
+	})
+	// Every org of the simulator has usage and a plan with four quotas.
+	expect("usage_over_quota", map[string]any{"percent": 0}, count(`SELECT 4 * count(*) FROM organizations o JOIN plans p ON p.account_id = o.account_id
+		AND p.organization_id = o.id AND p.id = o.pricing_plan AND p.quota_databases > 0 AND p.quota_rows_read > 0 AND p.quota_rows_written > 0
+		AND p.quota_storage_bytes > 0 WHERE o.deleted_at IS NULL`))
+	expect("usage_over_quota:none", nil, none)
+	expect("scope_stale:none", nil, none)
+	// An hour later, with no pass since, every scope is older than 30m.
+	w.clk.Advance(time.Hour)
+	stale := policy.Policy{Name: "scope_stale", Severity: policy.Warning, Builtin: "scope_stale", Params: map[string]any{"max_age": "30m"}}
+	if out := policy.Evaluate(context.Background(), w.store.Policies(), "acme", []policy.Policy{stale}, w.clk.Now); out[0].Err != nil {
+		t.Fatal(out[0].Err)
+	}
+	if got, want := len(w.subjects("scope_stale")), w.count(`SELECT count(*) FROM sync_health`); got != want || want == 0 {
+		t.Errorf("scope_stale an hour on: %d violations, want every scope (%d)", got, want)
+	}
+	expect("unused_databases", nil, none) // no usage history that old
+}
+
+func tursotestRegions(w *world) []any {
+	var out []any
+	rows, err := w.store.DB().Query(`SELECT DISTINCT value FROM (SELECT value FROM databases, json_each(databases.regions) UNION SELECT primary_region FROM databases
+		UNION SELECT value FROM "groups", json_each("groups".locations))`)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		out = append(out, s)
+	}
+	return out
+}
+
+// A violation seen again keeps its first_seen_at, one no longer returned
+// is resolved (its row kept), one that returns is a new row; a policy
+// whose query fails resolves nothing.
+func TestViolationLifecycle(t *testing.T) {
+	w := newWorld(t, tursotest.Size{Orgs: 1, Members: 3, Invites: 3, Databases: 2, Groups: 1, APITokens: 1, AuditEvents: 2})
+	org := w.sim.Orgs()[0]
+	stale := policy.Policy{Name: "stale", Severity: policy.Critical, Builtin: "stale_invites", Params: map[string]any{"days": 1}}
+	w.pass(stale) // 12:01
+	invs := w.sim.Invites(org)
+	if got := w.subjects("stale"); len(got) != 3 {
+		t.Fatalf("open after the first evaluation: %v", got)
+	}
+	w.sim.RevokeInvite(org, invs[0].Email)
+	out := w.pass(stale) // 12:02
+	if len(out[0].Recorded.Resolved) != 1 || out[0].Recorded.Resolved[0].SubjectID != strings.ToLower(invs[0].Email) || len(out[0].Recorded.Opened) != 0 {
+		t.Errorf("after a revoke: opened %v, resolved %v", out[0].Recorded.Opened, out[0].Recorded.Resolved)
+	}
+	if n := w.count(`SELECT count(*) FROM policy_violations WHERE resolved_at IS NOT NULL AND subject_id = lower(?)`, invs[0].Email); n != 1 {
+		t.Errorf("the resolved violation: %d rows, want it kept as resolved", n)
+	}
+	if n := w.count(`SELECT count(*) FROM policy_violations WHERE resolved_at IS NULL AND first_seen_at = '2026-11-20T12:01:00Z' AND last_seen_at = '2026-11-20T12:02:00Z'`); n != 2 {
+		t.Errorf("%d violations kept their first_seen_at and moved last_seen_at, want 2", n)
+	}
+	// A failing policy resolves nothing and says why.
+	broken := policy.Policy{Name: "stale", Severity: policy.Critical, SQL: `SELECT organization_id, 'x' AS subject_type FROM invites`}
+	out = w.pass(broken)
+	if out[0].Err == nil || !strings.Contains(out[0].Err.Error(), "subject_id") {
+		t.Errorf("a query without subject_id: %v", out[0].Err)
+	}
+	var status, errText string
+	var open int
+	if err := w.store.DB().QueryRow(`SELECT status, error, open FROM policy_status WHERE policy = 'stale'`).Scan(&status, &errText, &open); err != nil {
+		t.Fatal(err)
+	}
+	if status != "failed" || !strings.Contains(errText, "subject_id") || open != 2 || len(w.subjects("stale")) != 2 {
+		t.Errorf("after a failed evaluation: status %s (%s), open %d, violations %v; want failed and the 2 still open", status, errText, open, w.subjects("stale"))
+	}
+	// An invite that comes back is a new violation.
+	w.sim.CreateInvite(org, invs[0].Email, "viewer")
+	w.clk.Advance(48 * time.Hour)
+	out = w.pass(stale)
+	if len(out[0].Recorded.Opened) != 1 || w.count(`SELECT count(*) FROM policy_violations WHERE subject_id = lower(?)`, invs[0].Email) != 2 {
+		t.Errorf("a returning violation: opened %v", out[0].Recorded.Opened)
+	}
+	var details map[string]any
+	vs, _ := w.store.Policies().OpenViolations(context.Background(), "stale")
+	if err := json.Unmarshal([]byte(vs[0].Details), &details); err != nil || details["role"] == nil || details["age_days"] == nil {
+		t.Errorf("details %s: want the query's other columns", vs[0].Details)
+	}
+}
+
+// A user's statement is checked as a read, sees p.account and p.now, and
+// keeps only rows of the account's orgs.
+func TestUserSQL(t *testing.T) {
+	for _, bad := range []policy.Policy{
+		{Name: "w", Severity: policy.Info, SQL: `DELETE FROM invites`},
+		{Name: "w", Severity: policy.Info, SQL: `SELECT 1; SELECT 2`},
+		{Name: "w", Severity: "urgent", SQL: `SELECT 1`},
+		{Name: "w", Severity: policy.Info},
+		{Name: "w", Severity: policy.Info, Builtin: "stale_invites", Params: map[string]any{"weeks": 2}},
+		{Name: "w", Severity: policy.Info, Builtin: "members_outside_domains"},
+		{Name: "w", Severity: policy.Info, Builtin: "no_such"},
+	} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%+v: accepted", bad)
+		}
+	}
+	w := newWorld(t, tursotest.Size{Orgs: 2, Members: 3, Invites: 1, Databases: 3, Groups: 1, APITokens: 1, AuditEvents: 2})
+	p := policy.Policy{Name: "sleepers", Severity: policy.Info,
+		SQL: `SELECT organization_id, 'database' AS subject_type, id AS subject_id, name, p.now AS checked_at FROM databases, p WHERE account_id = p.account
+		      UNION ALL SELECT 'someone-elses-org', 'database', 'x', 'x', p.now FROM p`}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out := w.pass(p)
+	if out[0].Err != nil {
+		t.Fatal(out[0].Err)
+	}
+	got := w.subjects("sleepers")
+	if len(got) != w.count(`SELECT count(*) FROM databases`) || strings.Contains(strings.Join(got, ","), "someone-elses-org") {
+		t.Errorf("violations %v: want every database of the account's orgs and none of another's", got)
+	}
+}

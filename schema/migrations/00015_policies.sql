@@ -1,0 +1,42 @@
+-- +goose Up
+-- Policies (docs/policies.md): each evaluation of a policy for an account
+-- records its outcome in policy_status, and each row its query returns is
+-- a violation. A violation seen again keeps its row (first_seen_at stays,
+-- last_seen_at moves); one no longer returned is resolved, not deleted;
+-- one that comes back after that is a new row. A failed evaluation
+-- resolves nothing.
+CREATE TABLE policy_violations (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    policy          TEXT NOT NULL,
+    account_id      TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    subject_type    TEXT NOT NULL,
+    subject_id      TEXT NOT NULL,
+    severity        TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+    details         TEXT NOT NULL,
+    first_seen_at   TEXT NOT NULL,
+    last_seen_at    TEXT NOT NULL,
+    resolved_at     TEXT
+);
+CREATE UNIQUE INDEX policy_violations_open ON policy_violations (policy, account_id, organization_id, subject_type, subject_id)
+    WHERE resolved_at IS NULL;
+CREATE INDEX policy_violations_policy ON policy_violations (policy, account_id, resolved_at);
+
+CREATE TABLE policy_status (
+    policy        TEXT NOT NULL,
+    account_id    TEXT NOT NULL,
+    severity      TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+    status        TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error         TEXT,
+    evaluated_at  TEXT NOT NULL,
+    last_ok_at    TEXT,
+    open          INTEGER NOT NULL,
+    opened        INTEGER NOT NULL,
+    resolved      INTEGER NOT NULL,
+    duration_ms   INTEGER NOT NULL,
+    PRIMARY KEY (policy, account_id)
+);
+
+-- +goose Down
+DROP TABLE policy_status;
+DROP TABLE policy_violations;
