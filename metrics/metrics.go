@@ -56,6 +56,7 @@ type Metrics struct {
 	// extractQueries are the queries with extraction series.
 	extractQueries map[string]bool
 	webhook        webhookMetrics
+	policy         policyMetrics
 	// webhookEndpoints are the endpoints with delivery series.
 	webhookEndpoints map[string]bool
 }
@@ -128,6 +129,7 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 	m.reloadOK.Set(1)
 	m.extract = newExtractMetrics(reg)
 	m.webhook = newWebhookMetrics(reg)
+	m.policy = newPolicyMetrics(reg)
 	buildInfo := f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help: "Always 1; the labels say which build runs."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, goVersion).Set(1)

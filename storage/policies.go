@@ -336,6 +336,24 @@ func (p *Policies) OpenViolations(ctx context.Context, policies ...string) ([]Op
 	return out, rows.Err()
 }
 
+// policyTables hold a policy's rows.
+var policyTables = []string{"policy_violations", "policy_status"}
+
+// Rows counts a policy's rows, by table.
+func (p *Policies) Rows(ctx context.Context, policy string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, t := range policyTables {
+		var n int64
+		if err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t+` WHERE policy = ?`, policy).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count rows of policy %s: %w", policy, p.s.explain(err))
+		}
+		if n > 0 {
+			out[t] = n
+		}
+	}
+	return out, nil
+}
+
 // Prune removes every row of a policy: what `tursync prune --policy NAME
 // --yes` does for a policy removed from the config.
 func (p *Policies) Prune(ctx context.Context, policy string) (map[string]int64, error) {
@@ -344,7 +362,7 @@ func (p *Policies) Prune(ctx context.Context, policy string) (map[string]int64, 
 		return nil, err
 	}
 	out := map[string]int64{}
-	for _, t := range []string{"policy_violations", "policy_status"} {
+	for _, t := range policyTables {
 		err := s.exec(ctx, func(res sql.Result) { out[t], _ = res.RowsAffected() }, `DELETE FROM `+t+` WHERE policy = ?`, policy)
 		if err != nil {
 			return nil, fmt.Errorf("prune policy %s: %w", policy, s.explainWrite(err))

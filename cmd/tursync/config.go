@@ -45,6 +45,7 @@ type Config struct {
 	Accounts         []AccountConfig   `yaml:"accounts"`
 	Extract          ExtractConfig     `yaml:"extract"`
 	Webhooks         []WebhookConfig   `yaml:"webhooks"`
+	Policies         []PolicyConfig    `yaml:"policies"`
 }
 
 // MirrorConfig says where the mirror lives.
@@ -382,6 +383,16 @@ func decodeStrict(n *yaml.Node, v reflect.Value, path string, probs *configProbl
 			decodeStrict(item, out.Index(i), fmt.Sprintf("%s[%d]", path, i), probs)
 		}
 		v.Set(out)
+	case v.Kind() == reflect.Map && v.Type().Elem().Kind() == reflect.Interface:
+		// A free-form map (a builtin policy's params): its values are
+		// checked by what reads them.
+		if n.Kind != yaml.MappingNode && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+			probs.add(name, n.Line, "want a map")
+			return
+		}
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			probs.add(name, n.Line, "%v", err)
+		}
 	case n.Kind != yaml.ScalarNode:
 		probs.add(name, n.Line, "want a single value")
 	default:
@@ -561,6 +572,7 @@ func (c *Config) validate(getenv func(string) string, p *configProblems) {
 	c.validateAccounts(getenv, p)
 	c.validateExtract(p)
 	c.validateWebhooks(getenv, p)
+	c.validatePolicies(p)
 }
 
 // validateAccounts checks each account: its id, schedule, resources and,

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -249,6 +250,12 @@ func (d *runner) syncOptions(cfg Config) tsync.Options {
 	// The token's expiry feeds tursync_token_expiry_timestamp_seconds; a
 	// daily check is enough, and the other passes save the request.
 	o.ValidateEvery = 24 * time.Hour
+	o.AfterPass = func(ctx context.Context, account string, res tsync.Result) {
+		evaluatePolicies(ctx, d.store, d.cfg.Load().policies(), account, res, d.metrics, o.Now, d.log)
+	}
+	d.metrics.PoliciesRetained(func(name string) bool {
+		return slices.ContainsFunc(cfg.Policies, func(p PolicyConfig) bool { return p.Name == name })
+	})
 	return o
 }
 

@@ -12,6 +12,7 @@ import (
 type pruneReport struct {
 	Account   string           `json:"account,omitempty"`
 	Query     string           `json:"query,omitempty"`
+	Policy    string           `json:"policy,omitempty"`
 	Retention bool             `json:"retention,omitempty"`
 	Removed   bool             `json:"removed"`
 	Rows      map[string]int64 `json:"rows"`
@@ -30,6 +31,7 @@ func (m *Main) runPrune(ctx context.Context, args []string) error {
 	yes := fs.Bool("yes", false, "confirm the removal")
 	retention := fs.Bool("retention", false, "apply the retention settings now, as the daemon does daily")
 	query := fs.String("query", "", "remove the results, statuses, runs and view of this extract query (it must no longer be in the config)")
+	policyFlag := fs.String("policy", "", "remove the violations and status of this policy (it must no longer be in the config)")
 	output := outputFlag(fs)
 	cfg, _, err := m.parseWithConfig(fs, args)
 	if err != nil {
@@ -39,17 +41,20 @@ func (m *Main) runPrune(ctx context.Context, args []string) error {
 		return err
 	}
 	given := 0
-	for _, set := range []bool{*account != "", *retention, *query != ""} {
+	for _, set := range []bool{*account != "", *retention, *query != "", *policyFlag != ""} {
 		if set {
 			given++
 		}
 	}
 	if given != 1 {
-		return &UsageError{Msg: "prune: give one of --account ID, --query NAME or --retention"}
+		return &UsageError{Msg: "prune: give one of --account ID, --query NAME, --policy NAME or --retention"}
 	}
 	p := pruner{m: m, json: *output == "json", yes: *yes}
 	if *query != "" {
 		return p.query(ctx, cfg, *query)
+	}
+	if *policyFlag != "" {
+		return p.policy(ctx, cfg, *policyFlag)
 	}
 	if *account != "" && slices.ContainsFunc(cfg.Accounts, func(a AccountConfig) bool { return a.ID == *account }) {
 		return &UsageError{Msg: fmt.Sprintf("prune: account %q is still in the config; remove it from accounts first", *account)}
@@ -154,4 +159,24 @@ func printTableCounts(m *Main, counts map[string]int64) {
 	for _, t := range tables {
 		fmt.Fprintf(m.Stdout, "  %-17s %d\n", t, counts[t])
 	}
+}
+
+// policy removes what a policy taken out of the config left in the
+// mirror: its violations and status.
+func (p pruner) policy(ctx context.Context, cfg Config, name string) error {
+	if slices.ContainsFunc(cfg.Policies, func(pc PolicyConfig) bool { return pc.Name == name }) {
+		return &UsageError{Msg: fmt.Sprintf("prune: policy %q is still in the config; remove it from policies first", name)}
+	}
+	st, err := p.m.wiring().openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	counts, err := st.Policies().Rows(ctx, name)
+	if err != nil {
+		return err
+	}
+	return p.finish(pruneReport{Policy: name, Rows: counts}, "policy "+name, func() (map[string]int64, error) {
+		return st.Policies().Prune(ctx, name)
+	})
 }

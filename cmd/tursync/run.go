@@ -113,6 +113,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runPrune(ctx, rest)
 	case "webhooks":
 		return m.runWebhooks(ctx, rest)
+	case "policy":
+		return m.runPolicy(ctx, rest)
 	case "migrate":
 		return m.runMigrate(ctx, rest)
 	case "check":
@@ -193,7 +195,7 @@ func signalName(s os.Signal) string {
 // exitCode maps an error to the exit codes (docs/style.md) and prints it.
 func exitCode(err error, stderr io.Writer) int {
 	code := codeOf(err)
-	if code != 0 && !errors.Is(err, ErrSyncFailed) && !errors.Is(err, ErrExtractFailed) && !errors.Is(err, ErrWebhookFailed) {
+	if code != 0 && !errors.Is(err, ErrSyncFailed) && !errors.Is(err, ErrExtractFailed) && !errors.Is(err, ErrWebhookFailed) && !errors.Is(err, ErrPolicyViolated) {
 		fmt.Fprintln(stderr, "tursync:", err) // a summary already said what failed otherwise
 	}
 	return code

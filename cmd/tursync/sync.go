@@ -209,6 +209,10 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	if *dry {
 		o.DryRun, o.Trigger = true, "dry-run"
 	}
+	policies := cfg.policies()
+	o.AfterPass = func(ctx context.Context, account string, res tsync.Result) {
+		evaluatePolicies(ctx, st, policies, account, res, nil, o.Now, log)
+	}
 	results := tsync.New(tsync.MirrorOf(st), o).Run(ctx, accts)
 	if ui != nil {
 		ui.stop() // the bars end before the summary prints
