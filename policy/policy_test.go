@@ -159,7 +159,26 @@ func TestBuiltins(t *testing.T) {
 	if got, want := len(w.subjects("scope_stale")), w.count(`SELECT count(*) FROM sync_health`); got != want || want == 0 {
 		t.Errorf("scope_stale an hour on: %d violations, want every scope (%d)", got, want)
 	}
-	expect("unused_databases", nil, none) // no usage history that old
+	expect("unused_databases", nil, none) // no usage history that old yet
+}
+
+// unused_databases judges a database by the usage the mirror kept: after
+// 31 days, those whose counters did not move are unused, the one that was
+// read is not.
+func TestUnusedDatabases(t *testing.T) {
+	w := newWorld(t, tursotest.Size{Orgs: 1, Members: 2, Invites: 1, Databases: 4, Groups: 1, APITokens: 1, AuditEvents: 2})
+	org := w.sim.Orgs()[0]
+	dbs := w.sim.Databases(org)
+	w.clk.Advance(31 * 24 * time.Hour)
+	w.sim.AddUsage(org, dbs[0].Name, 10, 0)
+	unused := policy.Policy{Name: "unused", Severity: policy.Info, Builtin: "unused_databases", Params: map[string]any{"days": 30}}
+	if out := w.pass(unused); out[0].Err != nil {
+		t.Fatal(out[0].Err)
+	}
+	got := w.subjects("unused")
+	if len(got) != len(dbs)-1 || strings.Contains(strings.Join(got, ","), dbs[0].DbID) {
+		t.Errorf("unused after 31 days: %v; want every database but %s", got, dbs[0].Name)
+	}
 }
 
 func tursotestRegions(w *world) []any {
