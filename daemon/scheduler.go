@@ -75,6 +75,13 @@ type Scheduler struct {
 	wg      stdsync.WaitGroup
 	// webhookProbe reads the webhook endpoints' state for /status.
 	webhookProbe atomic.Pointer[func(context.Context) ([]WebhookStatus, error)]
+	// policyProbe reads the policies' state for /status.
+	policyProbe atomic.Pointer[func(context.Context) ([]PolicyStatus, error)]
+}
+
+// SetPolicyProbe sets what /status lists under policies.
+func (s *Scheduler) SetPolicyProbe(probe func(context.Context) ([]PolicyStatus, error)) {
+	s.policyProbe.Store(&probe)
 }
 
 // SetWebhookProbe sets what /status lists under webhooks.
@@ -424,9 +431,15 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 			return Status{}, err
 		}
 	}
+	policies := []PolicyStatus{}
+	if probe := s.policyProbe.Load(); probe != nil {
+		if policies, err = (*probe)(ctx); err != nil {
+			return Status{}, err
+		}
+	}
 	now := s.now()
 	st := Status{GeneratedAt: now.UTC(), Accounts: []AccountStatus{}, Guarded: []GuardedScope{}, Extracts: extracts, Webhooks: webhooks,
-		Config: s.configStatus.Load()}
+		Policies: policies, Config: s.configStatus.Load()}
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.jobs))
 	for id := range s.jobs {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -14,6 +15,7 @@ type Status struct {
 	Guarded     []GuardedScope  `json:"guarded"`
 	Extracts    []ExtractStatus `json:"extracts"`
 	Webhooks    []WebhookStatus `json:"webhooks"`
+	Policies    []PolicyStatus  `json:"policies"`
 	// Config is the last SIGHUP reload, absent before the first.
 	Config *ConfigStatus `json:"config,omitempty"`
 }
@@ -37,6 +39,32 @@ type WebhookStatus struct {
 	LastAttempt      *WebhookAttemptStatus `json:"last_attempt,omitempty"`
 	Error            string                `json:"error,omitempty"` // why the status could not be read
 }
+
+// PolicyStatus is one policy's last evaluation for one account, with its
+// open violations (the oldest first, at most PolicyViolationsShown).
+type PolicyStatus struct {
+	Policy      string            `json:"policy"`
+	Account     string            `json:"account"`
+	Severity    string            `json:"severity"`
+	Status      string            `json:"status"` // ok or failed
+	Error       string            `json:"error,omitempty"`
+	EvaluatedAt time.Time         `json:"evaluated_at"`
+	Open        int               `json:"open"`
+	Violations  []PolicyViolation `json:"violations"`
+}
+
+// PolicyViolation is an open violation as /status lists it.
+type PolicyViolation struct {
+	Organization string          `json:"organization"`
+	SubjectType  string          `json:"subject_type"`
+	SubjectID    string          `json:"subject_id"`
+	Details      json.RawMessage `json:"details"`
+	FirstSeenAt  time.Time       `json:"first_seen_at"`
+}
+
+// PolicyViolationsShown bounds the violations /status lists per policy
+// and account; the mirror has them all.
+const PolicyViolationsShown = 20
 
 // WebhookAttemptStatus is an endpoint's latest delivery attempt.
 type WebhookAttemptStatus struct {

@@ -122,6 +122,7 @@ func (d *runner) schedule(ctx context.Context, cfg Config) error {
 		return &ConfigError{Msg: err.Error()}
 	}
 	d.sched.SetWebhookProbe(d.webhookStatus)
+	d.sched.SetPolicyProbe(d.policyStatus)
 	if err := d.sched.Every(retentionSchedule, "retention", d.prune); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
 	"github.com/tursync/tursync/lease"
 	"github.com/tursync/tursync/metrics"
 	"github.com/tursync/tursync/policy"
@@ -261,4 +262,41 @@ func printPolicyCheck(m *Main, rep policyCheckReport) {
 	for _, v := range rep.Violations {
 		fmt.Fprintf(m.Stdout, "%s %s %s/%s %s %s %s since %s\n", v.Severity, v.Policy, v.Account, v.Organization, v.SubjectType, v.SubjectID, v.Details, v.FirstSeenAt)
 	}
+}
+
+// policyStatus is /status's policies: each configured policy's last
+// evaluation per account, with its oldest open violations.
+func (d *runner) policyStatus(ctx context.Context) ([]daemon.PolicyStatus, error) {
+	cfg := d.cfg.Load()
+	configured := map[string]bool{}
+	for _, p := range cfg.Policies {
+		configured[p.Name] = true
+	}
+	states, err := d.store.Policies().States(ctx)
+	if err != nil {
+		return nil, err
+	}
+	open, err := d.store.Policies().OpenViolations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []daemon.PolicyStatus{}
+	index := map[[2]string]int{}
+	for _, st := range states {
+		if !configured[st.Policy] {
+			continue // taken out of the config: prune --policy removes its rows
+		}
+		index[[2]string{st.Policy, st.Account}] = len(out)
+		out = append(out, daemon.PolicyStatus{Policy: st.Policy, Account: st.Account, Severity: st.Severity, Status: st.Status, Error: st.Error,
+			EvaluatedAt: st.EvaluatedAt, Open: st.Open, Violations: []daemon.PolicyViolation{}})
+	}
+	for _, v := range open {
+		i, ok := index[[2]string{v.Policy, v.Account}]
+		if !ok || len(out[i].Violations) == daemon.PolicyViolationsShown {
+			continue
+		}
+		out[i].Violations = append(out[i].Violations, daemon.PolicyViolation{Organization: v.Org, SubjectType: v.SubjectType, SubjectID: v.SubjectID,
+			Details: json.RawMessage(v.Details), FirstSeenAt: v.FirstSeenAt})
+	}
+	return out, nil
 }

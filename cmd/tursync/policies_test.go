@@ -1,11 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/tursync/tursync/daemon"
+	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -93,5 +98,87 @@ func TestPolicyCheckCommand(t *testing.T) {
 	}
 	if n := countRows(t, mirror, `SELECT count(*) FROM policy_violations WHERE policy = 'stale'`); n == 0 {
 		t.Errorf("prune --policy two-owners removed the other policy's rows")
+	}
+}
+
+// A daemon with the built-in pack records violations after its passes,
+// resolves them once the simulator's data changes, and shows them in
+// /status, on the status page and in the metrics.
+func TestDaemonEvaluatesPolicies(t *testing.T) {
+	t.Parallel() // mostly waits on its daemon: it runs beside the others
+	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
+	dir := t.TempDir()
+	mirror := filepath.Join(dir, "m.db")
+	cfg := daemonConfig{mirror: "file:" + mirror, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	cfg.write(t, cfgPath)
+	pack := policiesYAML + `  - name: residency
+    builtin: database_outside_locations
+    params: {locations: [nowhere]}
+  - name: unprotected-prod
+    builtin: unprotected_databases
+    params: {name_glob: "db-00000*"}
+  - name: tokens
+    builtin: old_api_tokens
+  - name: outsiders
+    builtin: members_outside_domains
+    params: {domains: [example.com]}
+  - name: quota
+    builtin: usage_over_quota
+  - name: unused
+    builtin: unused_databases
+  - name: stale-scopes
+    builtin: scope_stale
+`
+	if err := os.WriteFile(cfgPath, []byte(mustRead(t, cfgPath)+pack), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
+	p.waitLog("account pass")
+	orgs := sim.Orgs()
+	testwait.UntilSays(t, "two-owners to find one violation per org", func() (bool, string) {
+		n := countRows(t, mirror, `SELECT count(*) FROM policy_violations WHERE policy = 'two-owners' AND resolved_at IS NULL`)
+		return n == len(orgs), fmt.Sprint(n, " open")
+	})
+	metric := func() string {
+		_, exposition := httpGet("http://" + cfg.listen + "/metrics")
+		return grepLines(exposition, "tursync_policy_")
+	}
+	testwait.UntilSays(t, "the policy metrics", func() (bool, string) {
+		m := metric()
+		return strings.Contains(m, fmt.Sprintf(`tursync_policy_violations{policy="two-owners",severity="critical"} %d`, len(orgs))) &&
+			strings.Contains(m, `tursync_policy_up{policy="residency"} 1`), m
+	})
+	_, status := httpGet("http://" + cfg.listen + "/status")
+	var st daemon.Status
+	if err := json.Unmarshal([]byte(status), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Policies) != 9 {
+		t.Errorf("/status lists %d policy outcomes, want the 9 configured for acme: %+v", len(st.Policies), st.Policies)
+	}
+	for _, ps := range st.Policies {
+		if ps.Status != "ok" {
+			t.Errorf("/status: policy %s %s: %s", ps.Policy, ps.Status, ps.Error)
+		}
+		if ps.Policy == "two-owners" && (ps.Open != len(orgs) || len(ps.Violations) != len(orgs) || ps.Violations[0].SubjectType != "organization") {
+			t.Errorf("/status two-owners: %+v", ps)
+		}
+	}
+	_, page := httpGet("http://" + cfg.listen + "/")
+	if !strings.Contains(page, fmt.Sprintf(`data-policy="two-owners" data-account="acme" data-open="%d"`, len(orgs))) {
+		t.Errorf("the status page lacks the policy:\n%s", grepLines(page, "polic"))
+	}
+	// A second owner everywhere: the next pass resolves them.
+	for _, org := range orgs {
+		sim.SetMemberRole(org, sim.Members(org)[1].Username, "owner")
+	}
+	testwait.UntilSays(t, "the violations to resolve", func() (bool, string) {
+		n := countRows(t, mirror, `SELECT count(*) FROM policy_violations WHERE policy = 'two-owners' AND resolved_at IS NOT NULL`)
+		return n == len(orgs) && strings.Contains(metric(), `tursync_policy_violations{policy="two-owners",severity="critical"} 0`), fmt.Sprint(n, " resolved\n", metric())
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Errorf("daemon exit %d\n%s", code, p.log())
 	}
 }
