@@ -202,7 +202,8 @@ func (s *Store) LiveRows(ctx context.Context, account string) (map[string]int64,
 // accountTables hold rows keyed by account_id, children before parents
 // (sync_scopes cascade from sync_runs but are listed so counts are shown).
 var accountTables = func() []string {
-	out := []string{"webhook_deliveries", "webhook_cursors", "change_events", "row_versions", "sync_scopes", "sync_runs", "extract_results", "extract_status"}
+	out := []string{"webhook_deliveries", "webhook_cursors", "change_events", "row_versions", "policy_events", "policy_violations", "policy_status",
+		"sync_scopes", "sync_runs", "extract_results", "extract_status"}
 	for _, t := range schema.AppendOnlyTables {
 		out = append(out, t.Name)
 	}
@@ -280,12 +281,19 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (map[stri
 		// An event a webhook endpoint has not delivered yet stays: at least
 		// once means nothing lost to retention either.
 		res, err := tx.ExecContext(ctx, `DELETE FROM change_events WHERE at < ? AND NOT EXISTS (
-			SELECT 1 FROM webhook_cursors c WHERE c.account_id = change_events.account_id AND c.endpoint NOT LIKE '%#ops'
+			SELECT 1 FROM webhook_cursors c WHERE c.account_id = change_events.account_id AND instr(c.endpoint, '#') = 0
 			  AND c.last_event_id < change_events.id)`, s.ts(now.Add(-r.ChangeEvents)))
 		if err != nil {
 			return nil, fmt.Errorf("prune change_events: %w", err)
 		}
 		out["change_events"], _ = res.RowsAffected()
+		res, err = tx.ExecContext(ctx, `DELETE FROM policy_events WHERE at < ? AND NOT EXISTS (
+			SELECT 1 FROM webhook_cursors c WHERE c.account_id = policy_events.account_id AND c.endpoint LIKE '%#policy'
+			  AND c.last_event_id < policy_events.id)`, s.ts(now.Add(-r.ChangeEvents)))
+		if err != nil {
+			return nil, fmt.Errorf("prune policy_events: %w", err)
+		}
+		out["policy_events"], _ = res.RowsAffected()
 		// History reaches back as far as the change events: a version that
 		// ended before the cutoff goes, one that spans it stays, so the
 		// history answers for every time within the window.

@@ -38,8 +38,54 @@ func (o *Outbox) Cursor(ctx context.Context, endpoint, account string) (int64, e
 // events, which follow runs, not change events.
 func OpsStream(endpoint string) string { return endpoint + "#ops" }
 
+// PolicyStream names an endpoint's cursor and deliveries of policy
+// events (policy_events ids).
+func PolicyStream(endpoint string) string { return endpoint + "#policy" }
+
 // StreamEndpoint is the endpoint a stream's key belongs to.
-func StreamEndpoint(stream string) string { return strings.TrimSuffix(stream, "#ops") }
+func StreamEndpoint(stream string) string {
+	endpoint, _, _ := strings.Cut(stream, "#")
+	return endpoint
+}
+
+// PolicyCursor is Cursor for an endpoint's policy events (PolicyStream),
+// starting at the account's latest.
+func (o *Outbox) PolicyCursor(ctx context.Context, endpoint, account string) (int64, error) {
+	return o.s.webhookCursor(ctx, PolicyStream(endpoint), account, `SELECT coalesce(max(id), 0) FROM policy_events WHERE account_id = ?`)
+}
+
+// PolicyEvent is one row of policy_events: a violation opened or
+// resolved.
+type PolicyEvent struct {
+	ID                          int64
+	Account, Type               string
+	Policy, Severity            string
+	Org, SubjectType, SubjectID string
+	Details                     string
+	At                          time.Time
+}
+
+// PolicyEventsAfter returns up to limit of an account's policy events
+// after an id, oldest first.
+func (o *Outbox) PolicyEventsAfter(ctx context.Context, account string, after int64, limit int) ([]PolicyEvent, error) {
+	rows, err := o.s.db.QueryContext(ctx, `SELECT id, account_id, type, policy, severity, organization_id, subject_type, subject_id, details, at
+		FROM policy_events WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?`, account, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read policy events of %s: %w", account, err)
+	}
+	defer rows.Close()
+	var out []PolicyEvent
+	for rows.Next() {
+		var e PolicyEvent
+		var at string
+		if err := rows.Scan(&e.ID, &e.Account, &e.Type, &e.Policy, &e.Severity, &e.Org, &e.SubjectType, &e.SubjectID, &e.Details, &at); err != nil {
+			return nil, err
+		}
+		e.At, _ = time.Parse(time.RFC3339, at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
 
 // RunCursor is Cursor for an endpoint's operational events
 // (OpsStream): the last run whose events were delivered, starting at the
@@ -418,9 +464,9 @@ func (o *Outbox) Forget(ctx context.Context, keep []string) (int64, error) {
 	q := `DELETE FROM webhook_cursors`
 	var args []any
 	if len(keep) > 0 {
-		q += ` WHERE endpoint NOT IN (?` + strings.Repeat(", ?", 2*len(keep)-1) + `)`
+		q += ` WHERE endpoint NOT IN (?` + strings.Repeat(", ?", 3*len(keep)-1) + `)`
 		for _, k := range keep {
-			args = append(args, k, OpsStream(k))
+			args = append(args, k, OpsStream(k), PolicyStream(k))
 		}
 	}
 	if err := s.writeGuard(); err != nil {

@@ -172,6 +172,10 @@ func (p *Policies) Record(ctx context.Context, e Evaluation) (Recorded, error) {
 		rec.Open = open
 		stmts = append(stmts, p.statusStmt(e, at, "failed", e.Err.Error(), rec))
 	} else {
+		var evaluated int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM policy_status WHERE policy = ? AND account_id = ?`, e.Policy, e.Account).Scan(&evaluated); err != nil {
+			return rec, fmt.Errorf("record policy %s: %w", e.Policy, s.explain(err))
+		}
 		open, err := p.open(ctx, e.Policy, e.Account)
 		if err != nil {
 			return rec, fmt.Errorf("record policy %s: %w", e.Policy, s.explain(err))
@@ -217,12 +221,37 @@ func (p *Policies) Record(ctx context.Context, e Evaluation) (Recorded, error) {
 			stmts = append(stmts, stmt{`INSERT INTO policy_violations (policy, account_id, organization_id, subject_type, subject_id, severity, details, first_seen_at, last_seen_at)
 				VALUES ` + tuple + strings.Repeat(", "+tuple, len(batch)-1), args})
 		}
+		if evaluated > 0 {
+			// A policy's first evaluation for an account is its baseline:
+			// what it finds was there before, and the metrics and alerts
+			// say so; only what changes after it becomes an event.
+			stmts = append(stmts, policyEventStmts(e, at, "policy.violated", rec.Opened)...)
+			stmts = append(stmts, policyEventStmts(e, at, "policy.resolved", rec.Resolved)...)
+		}
 		stmts = append(stmts, p.statusStmt(e, at, "ok", "", rec))
 	}
 	if err := s.commitBatch(ctx, s.fence(e.Account), stmts); err != nil {
 		return Recorded{}, fmt.Errorf("record policy %s for %s: %w", e.Policy, e.Account, s.explainWrite(err))
 	}
 	return rec, nil
+}
+
+// policyEventStmts insert the webhook events of violations opened or
+// resolved.
+func policyEventStmts(e Evaluation, at, typ string, vs []Violation) []stmt {
+	const perRow = 9
+	var out []stmt
+	for start := 0; start < len(vs); start += 3000 {
+		batch := vs[start:min(start+3000, len(vs))]
+		args := make([]any, 0, perRow*len(batch))
+		for _, v := range batch {
+			args = append(args, e.Account, typ, e.Policy, e.Severity, v.Org, v.SubjectType, v.SubjectID, v.Details, at)
+		}
+		tuple := "(" + placeholders(perRow) + ")"
+		out = append(out, stmt{`INSERT INTO policy_events (account_id, type, policy, severity, organization_id, subject_type, subject_id, details, at)
+			VALUES ` + tuple + strings.Repeat(", "+tuple, len(batch)-1), args})
+	}
+	return out
 }
 
 func (p *Policies) statusStmt(e Evaluation, at, status, errText string, rec Recorded) stmt {

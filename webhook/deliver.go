@@ -55,6 +55,8 @@ type Store interface {
 	PendingDelivery(ctx context.Context, endpoint, account string, cursor int64) (storage.WebhookDelivery, bool, error)
 	RunCursor(ctx context.Context, endpoint, account string) (int64, error)
 	RunEventsAfter(ctx context.Context, account string, after int64, limit int) ([]storage.OpsEvent, int64, error)
+	PolicyCursor(ctx context.Context, endpoint, account string) (int64, error)
+	PolicyEventsAfter(ctx context.Context, account string, after int64, limit int) ([]storage.PolicyEvent, error)
 }
 
 // Observer hears each attempt (the metrics).
@@ -126,6 +128,9 @@ func (d *Deliverer) Deliver(ctx context.Context, ep Endpoint, accounts []string)
 		if r.Err == nil && !r.Waiting {
 			r.Err = d.drain(ctx, ep, &r, d.ops(ep, a))
 		}
+		if r.Err == nil && !r.Waiting {
+			r.Err = d.drain(ctx, ep, &r, d.policies(ep, a))
+		}
 		out = append(out, r)
 		if ctx.Err() != nil {
 			break
@@ -148,7 +153,8 @@ func withDefaults(ep Endpoint) Endpoint {
 }
 
 // stream is a sequence of events an endpoint hears, with its own cursor:
-// the change events, or the operational events of the runs.
+// the change events, the operational events of the runs, or the policy
+// events.
 type stream struct {
 	key    string // the cursor's and deliveries' endpoint column
 	cursor func(ctx context.Context) (int64, error)

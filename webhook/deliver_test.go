@@ -534,3 +534,64 @@ func deliveryRows(t *testing.T, st *storage.Store) []string {
 	}
 	return out
 }
+
+// Policy events arrive as their own stream: a violation opened after a
+// policy's baseline is policy.violated, one resolved policy.resolved,
+// each with its subject and details; the endpoint's globs filter them.
+func TestPolicyEvents(t *testing.T) {
+	r, _, st, d, ep := newBed(t, 9)
+	ctx := context.Background()
+	d.Deliver(ctx, ep, []string{"acme"}) // the cursors start here
+	record := func(subjects ...string) storage.Recorded {
+		var vs []storage.Violation
+		for _, s := range subjects {
+			vs = append(vs, storage.Violation{Org: "org1", SubjectType: "database", SubjectID: s, Details: `{"name":"` + s + `"}`})
+		}
+		rec, err := st.Policies().Record(ctx, storage.Evaluation{Policy: "residency", Severity: "critical", Account: "acme", At: time.Now(), Violations: vs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	record("db1", "db2") // the baseline: no event
+	if res := d.Deliver(ctx, ep, []string{"acme"}); res[0].Delivered != 0 {
+		t.Fatalf("a policy's baseline sent %d events", res[0].Delivered)
+	}
+	record("db2", "db3") // db1 resolved, db3 violated
+	if res := d.Deliver(ctx, ep, []string{"acme"}); res[0].Err != nil || res[0].Delivered != 2 {
+		t.Fatalf("%+v, want 2 policy events", res[0])
+	}
+	var env struct {
+		Data struct {
+			Events []struct {
+				Type string             `json:"type"`
+				Data webhook.PolicyData `json:"data"`
+			} `json:"events"`
+		} `json:"data"`
+	}
+	got := r.Received()
+	if !got[len(got)-1].Verified {
+		t.Fatalf("the batch failed the reference check: %s", got[len(got)-1].Error)
+	}
+	if err := jsonUnmarshal(got[len(got)-1].Body, &env); err != nil || len(env.Data.Events) != 2 {
+		t.Fatalf("the batch: %v %s", err, got[len(got)-1].Body)
+	}
+	seen := map[string]string{}
+	for _, e := range env.Data.Events {
+		seen[e.Type] = e.Data.SubjectID
+		if e.Data.Policy != "residency" || e.Data.Severity != "critical" || e.Data.Organization != "org1" || !strings.Contains(string(e.Data.Details), e.Data.SubjectID) {
+			t.Errorf("event %+v", e)
+		}
+	}
+	if seen["policy.violated"] != "db3" || seen["policy.resolved"] != "db1" {
+		t.Errorf("events %v, want db3 violated and db1 resolved", seen)
+	}
+	// An endpoint that asked for change events only hears none of them.
+	ep.ID, ep.Events = "changes-only", []string{"role_assignments.*"}
+	d.Deliver(ctx, ep, []string{"acme"})
+	record("db4")
+	before := len(r.Received())
+	if res := d.Deliver(ctx, ep, []string{"acme"}); res[0].Delivered != 0 || len(r.Received()) != before {
+		t.Errorf("a filtered endpoint heard policy events: %+v", res[0])
+	}
+}

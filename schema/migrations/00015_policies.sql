@@ -37,6 +37,25 @@ CREATE TABLE policy_status (
     PRIMARY KEY (policy, account_id)
 );
 
+-- The outbox of policy.violated and policy.resolved webhook events: an
+-- evaluation writes one per violation it opens or resolves, in the same
+-- transaction (none on a policy's first evaluation for an account, its
+-- baseline).
+CREATE TABLE policy_events (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id      TEXT NOT NULL,
+    type            TEXT NOT NULL CHECK (type IN ('policy.violated', 'policy.resolved')),
+    policy          TEXT NOT NULL,
+    severity        TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    subject_type    TEXT NOT NULL,
+    subject_id      TEXT NOT NULL,
+    details         TEXT NOT NULL,
+    at              TEXT NOT NULL
+);
+CREATE INDEX policy_events_account ON policy_events (account_id, id);
+
 -- +goose Down
+DROP TABLE policy_events;
 DROP TABLE policy_status;
 DROP TABLE policy_violations;
