@@ -3,9 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -130,10 +134,28 @@ func TestDaemonEvaluatesPolicies(t *testing.T) {
   - name: stale-scopes
     builtin: scope_stale
 `
-	if err := os.WriteFile(cfgPath, []byte(mustRead(t, cfgPath)+pack), 0o600); err != nil {
+	// A receiver that keeps what it is sent (the webhook tests verify the
+	// signatures; this one checks the policy events arrive).
+	var mu sync.Mutex
+	var bodies []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hook.Close)
+	received := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(bodies, "\n")
+	}
+	hooks := fmt.Sprintf("webhooks:\n  - id: policies\n    url: %q\n    secret_env: HOOK_SECRET\n    events: [policy.*]\n", hook.URL+"/hook")
+	if err := os.WriteFile(cfgPath, []byte(mustRead(t, cfgPath)+pack+hooks), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
+	p := startTursync(t, []string{"ACME_TOKEN=" + cmdToken, "HOOK_SECRET=" + hookSecret}, "run", "--config", cfgPath)
 	p.waitLog("account pass")
 	orgs := sim.Orgs()
 	testwait.UntilSays(t, "two-owners to find one violation per org", func() (bool, string) {
@@ -169,6 +191,11 @@ func TestDaemonEvaluatesPolicies(t *testing.T) {
 	if !strings.Contains(page, fmt.Sprintf(`data-policy="two-owners" data-account="acme" data-open="%d"`, len(orgs))) {
 		t.Errorf("the status page lacks the policy:\n%s", grepLines(page, "polic"))
 	}
+	// A new endpoint hears what happens after its first delivery run.
+	testwait.UntilSays(t, "the endpoint's first delivery run", func() (bool, string) {
+		n := countRows(t, mirror, `SELECT count(*) FROM webhook_cursors WHERE endpoint = 'policies#policy'`)
+		return n == 1, fmt.Sprint(n, " cursors")
+	})
 	// A second owner everywhere: the next pass resolves them.
 	for _, org := range orgs {
 		sim.SetMemberRole(org, sim.Members(org)[1].Username, "owner")
@@ -177,6 +204,16 @@ func TestDaemonEvaluatesPolicies(t *testing.T) {
 		n := countRows(t, mirror, `SELECT count(*) FROM policy_violations WHERE policy = 'two-owners' AND resolved_at IS NOT NULL`)
 		return n == len(orgs) && strings.Contains(metric(), `tursync_policy_violations{policy="two-owners",severity="critical"} 0`), fmt.Sprint(n, " resolved\n", metric())
 	})
+	// The resolutions reach the webhook (the first evaluation, a baseline,
+	// sent none).
+	testwait.UntilSays(t, "the policy.resolved events", func() (bool, string) {
+		got := received()
+		return strings.Count(got, `"type":"policy.resolved"`) >= len(orgs) && strings.Contains(got, `"policy":"two-owners"`), got
+	})
+	if got := received(); strings.Contains(got, `"type":"policy.violated","timestamp"`) && strings.Contains(got, `"subject_type":"organization"`) &&
+		strings.Count(got, `"policy":"two-owners"`) > len(orgs) {
+		t.Errorf("the baseline's violations were sent as events:\n%s", got)
+	}
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(); code != 0 {
 		t.Errorf("daemon exit %d\n%s", code, p.log())
