@@ -115,6 +115,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runWebhooks(ctx, rest)
 	case "policy":
 		return m.runPolicy(ctx, rest)
+	case "export":
+		return m.runExport(ctx, rest)
 	case "migrate":
 		return m.runMigrate(ctx, rest)
 	case "check":
