@@ -17,7 +17,7 @@ import (
 )
 
 // reviewFormats are what `tursync export access-review --format` writes.
-var reviewFormats = []string{"csv", "json"}
+var reviewFormats = []string{"csv", "json", "baton"}
 
 // reviewColumns are the access review's fields, in the CSV's order and
 // as the JSON names them (docs/access-review.schema.json).
@@ -61,18 +61,18 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 			return errHelp
 		}
-		return &UsageError{Msg: "export: want access-review (tursync export access-review --config FILE --format csv|json)"}
+		return &UsageError{Msg: "export: want access-review (tursync export access-review --config FILE --format csv|json|baton)"}
 	}
 	account := fs.String("account", "", "only this account")
 	org := fs.String("org", "", "only this organization slug")
-	format := fs.String("format", "", requiredMark+"csv or json")
+	format := fs.String("format", "", requiredMark+"csv, json, or baton (ConductorOne's baton-file JSON)")
 	out := fs.String("out", "-", "the file to write (atomically: all or nothing); - for standard output")
 	cfg, _, err := m.parseWithConfig(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	if !slices.Contains(reviewFormats, *format) {
-		return &UsageError{Msg: fmt.Sprintf("export access-review: --format %q: want csv or json", *format)}
+		return &UsageError{Msg: fmt.Sprintf("export access-review: --format %q: want csv, json or baton", *format)}
 	}
 	var accounts []string
 	for _, a := range cfg.Accounts {
@@ -93,10 +93,13 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 		return err
 	}
 	var buf bytes.Buffer
-	if *format == "csv" {
+	switch *format {
+	case "csv":
 		err = writeReviewCSV(&buf, rows)
-	} else {
+	case "json":
 		err = writeReviewJSON(&buf, rows, m.Now())
+	case "baton":
+		err = writeReviewBaton(&buf, rows)
 	}
 	if err != nil {
 		return err
@@ -173,4 +176,104 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// The baton format: the JSON input of ConductorOne's baton-file connector
+// (docs/access-review.md quotes its field lists). Each org is a resource
+// whose entitlements are the four roles; each active member holds a
+// direct grant of their role; a person only invited is a user with status
+// inactive and no grant.
+type batonFile struct {
+	Users            []batonUser        `json:"users"`
+	Resources        []batonResource    `json:"resources"`
+	Entitlements     []batonEntitlement `json:"entitlements"`
+	DirectUserGrants []batonGrant       `json:"direct_user_grants"`
+}
+
+type batonUser struct {
+	ID            string            `json:"id"`
+	DisplayName   string            `json:"display_name"`
+	Email         string            `json:"email,omitempty"`
+	Status        string            `json:"status"`
+	Type          string            `json:"type"`
+	Login         string            `json:"login,omitempty"`
+	MFAEnabled    *bool             `json:"mfa_enabled,omitempty"`
+	StatusDetails string            `json:"status_details,omitempty"`
+	Profile       map[string]string `json:"profile,omitempty"`
+}
+
+type batonResource struct {
+	ResourceType string            `json:"resource_type"`
+	Trait        string            `json:"trait"`
+	ID           string            `json:"id"`
+	DisplayName  string            `json:"display_name"`
+	Description  string            `json:"description,omitempty"`
+	Profile      map[string]string `json:"profile,omitempty"`
+}
+
+type batonEntitlement struct {
+	ResourceID      string `json:"resource_id"`
+	EntitlementSlug string `json:"entitlement_slug"`
+	DisplayName     string `json:"display_name,omitempty"`
+	Description     string `json:"description,omitempty"`
+}
+
+type batonGrant struct {
+	PrincipalID     string `json:"principal_id"`
+	ResourceID      string `json:"resource_id"`
+	EntitlementSlug string `json:"entitlement_slug"`
+}
+
+// batonRoles are the entitlements of every org, as the Platform API names
+// its roles.
+var batonRoles = []struct{ slug, what string }{
+	{"owner", "full control, billing and deleting the org included"}, {"admin", "manages members, invites, databases, groups and tokens"},
+	{"member", "creates and manages databases and groups"}, {"viewer", "read-only access"}}
+
+func writeReviewBaton(w io.Writer, rows []storage.ReviewRow) error {
+	f := batonFile{Users: []batonUser{}, Resources: []batonResource{}, Entitlements: []batonEntitlement{}, DirectUserGrants: []batonGrant{}}
+	users, orgs := map[string]bool{}, map[string]bool{}
+	for _, r := range rows {
+		// Ids are per account in the mirror: the account keeps them apart.
+		uid, oid := r.Account+"/"+r.UserID, r.Account+"/"+r.Org
+		if !users[uid] {
+			users[uid] = true
+			u := batonUser{ID: uid, DisplayName: firstOf(r.Name, r.Username, r.Email, r.UserID), Email: r.Email, Status: "active", Type: "human",
+				Login: r.Username, MFAEnabled: r.MFA, Profile: map[string]string{"account": r.Account}}
+			if r.Status == "invited" {
+				u.Status, u.StatusDetails = "inactive", "invited: a pending invite, no access yet"
+			}
+			f.Users = append(f.Users, u)
+		} else if r.Status == "active" {
+			// A person active in one org and invited to another is active.
+			for i := range f.Users {
+				if f.Users[i].ID == uid {
+					f.Users[i].Status, f.Users[i].StatusDetails = "active", ""
+				}
+			}
+		}
+		if !orgs[oid] {
+			orgs[oid] = true
+			f.Resources = append(f.Resources, batonResource{ResourceType: "organization", Trait: "group", ID: oid, DisplayName: r.OrgName,
+				Description: "Turso organization " + r.Org, Profile: map[string]string{"account": r.Account, "slug": r.Org}})
+			for _, role := range batonRoles {
+				f.Entitlements = append(f.Entitlements, batonEntitlement{ResourceID: oid, EntitlementSlug: role.slug, DisplayName: role.slug, Description: role.what})
+			}
+		}
+		if r.Status == "active" {
+			f.DirectUserGrants = append(f.DirectUserGrants, batonGrant{PrincipalID: uid, ResourceID: oid, EntitlementSlug: r.Role})
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(f)
+}
+
+func firstOf(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

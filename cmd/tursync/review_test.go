@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,6 +72,57 @@ func TestExportAccessReview(t *testing.T) {
 	}
 	if active == 0 {
 		t.Errorf("no member has a last activity, though the simulator's audit log names them as authors")
+	}
+	// baton: every object has the fields baton-file requires and only the
+	// fields its JSON instructions list (docs/access-review.md quotes them),
+	// and every grant names a user, a resource and an entitlement defined.
+	r = runMain(t, env, "export", "access-review", "--config", cfg, "--format", "baton")
+	var baton map[string][]map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &baton); r.code != 0 || err != nil {
+		t.Fatalf("baton: exit %d, %v\n%s", r.code, err, r.stderr)
+	}
+	fields := map[string]struct{ required, allowed []string }{
+		"users": {[]string{"id", "display_name"}, []string{"email", "status", "type", "last_login", "login", "login_aliases", "employee_id",
+			"additional_emails", "mfa_enabled", "sso_enabled", "status_details", "profile"}},
+		"resources": {[]string{"resource_type", "trait", "id", "display_name"}, []string{"description", "parent_resource", "profile", "created_at",
+			"expires_at", "created_by", "identity"}},
+		"entitlements":       {[]string{"resource_id", "entitlement_slug"}, []string{"display_name", "description"}},
+		"direct_user_grants": {[]string{"principal_id", "resource_id", "entitlement_slug"}, nil},
+	}
+	for key := range baton {
+		if _, ok := fields[key]; !ok {
+			t.Errorf("baton: top-level key %q is not one baton-file reads", key)
+		}
+	}
+	defined := map[string]bool{}
+	for key, f := range fields {
+		for i, obj := range baton[key] {
+			for _, k := range f.required {
+				if v, ok := obj[k].(string); !ok || v == "" {
+					t.Errorf("baton %s[%d] lacks %s: %v", key, i, k, obj)
+				}
+			}
+			for k := range obj {
+				if !slices.Contains(f.required, k) && !slices.Contains(f.allowed, k) {
+					t.Errorf("baton %s[%d] has %s, which baton-file does not read", key, i, k)
+				}
+			}
+			switch key {
+			case "users", "resources":
+				defined[key+":"+obj["id"].(string)] = true
+			case "entitlements":
+				defined["entitlement:"+obj["resource_id"].(string)+"/"+obj["entitlement_slug"].(string)] = true
+			}
+		}
+	}
+	if grants := baton["direct_user_grants"]; len(grants) != countRows(t, mirror, `SELECT count(*) FROM role_assignments WHERE deleted_at IS NULL AND status = 'active'`) {
+		t.Errorf("baton: %d grants, want one per active membership", len(grants))
+	}
+	for _, g := range baton["direct_user_grants"] {
+		if !defined["users:"+g["principal_id"].(string)] || !defined["resources:"+g["resource_id"].(string)] ||
+			!defined["entitlement:"+g["resource_id"].(string)+"/"+g["entitlement_slug"].(string)] {
+			t.Errorf("baton grant %v names something undefined", g)
+		}
 	}
 	// A bad format or account is a usage error, and nothing is written.
 	for _, args := range [][]string{
