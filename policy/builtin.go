@@ -116,12 +116,14 @@ WHERE quota_value > 0 AND used IS NOT NULL AND 100.0 * used / quota_value > thre
 	{Name: "unused_databases", Description: "Databases whose rows read and written have not moved for days, by the daily usage the mirror kept (a database with less usage history than that is not judged).",
 		Params: []Param{{Name: "days", Kind: KindInt, Default: 30, Doc: "how long a database may go unused"}},
 		SQL: `SELECT d.organization_id, 'database' AS subject_type, d.id AS subject_id, d.name, since.day AS unused_since_at_least, now.rows_read, now.rows_written
-FROM databases d, p
-JOIN usage now ON now.account_id = d.account_id AND now.organization_id = d.organization_id AND now.database_id = d.id
-     AND now.day = (SELECT max(day) FROM usage WHERE account_id = d.account_id AND organization_id = d.organization_id AND database_id = d.id)
-JOIN usage since ON since.account_id = d.account_id AND since.organization_id = d.organization_id AND since.database_id = d.id
-     AND since.day = (SELECT max(day) FROM usage WHERE account_id = d.account_id AND organization_id = d.organization_id AND database_id = d.id
-                        AND day <= date(p.now, '-' || p.days || ' days'))
+FROM p, databases d
+JOIN (SELECT u.organization_id, u.database_id, max(u.day) AS day FROM usage u, p WHERE u.account_id = p.account GROUP BY u.organization_id, u.database_id) last
+     ON last.organization_id = d.organization_id AND last.database_id = d.id
+JOIN usage now ON now.account_id = d.account_id AND now.organization_id = d.organization_id AND now.day = last.day AND now.database_id = d.id
+JOIN (SELECT u.organization_id, u.database_id, max(u.day) AS day FROM usage u, p
+      WHERE u.account_id = p.account AND u.day <= date(p.now, '-' || p.days || ' days') GROUP BY u.organization_id, u.database_id) before
+     ON before.organization_id = d.organization_id AND before.database_id = d.id
+JOIN usage since ON since.account_id = d.account_id AND since.organization_id = d.organization_id AND since.day = before.day AND since.database_id = d.id
 WHERE d.account_id = p.account AND d.deleted_at IS NULL
   AND now.rows_read = since.rows_read AND now.rows_written = since.rows_written`},
 	{Name: "scope_stale", Description: "Scopes (an org's resource) with no complete pass for longer than max_age.",
