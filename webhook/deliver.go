@@ -253,25 +253,37 @@ type batch struct {
 	scanned     int
 }
 
-// nextBatch reads the events after the cursor: those of the failed batch
-// again when there is one (the same range, so the same webhook-id),
-// otherwise up to ep.Batch matching events.
+// nextBatch reads the change events after the cursor.
 func (d *Deliverer) nextBatch(ctx context.Context, ep Endpoint, account string, cursor int64, pending storage.WebhookDelivery, retry bool) (batch, error) {
+	return scanBatch(ep, cursor, pending, retry,
+		func(after int64, limit int) ([]storage.ChangeEvent, error) {
+			return d.store.ChangesAfter(ctx, account, after, limit)
+		},
+		func(e storage.ChangeEvent) (int64, string) { return e.ID, EventType(e) },
+		func(e storage.ChangeEvent) (Envelope, error) { return changeEnvelope(e, ep.IncludeRemoteData) })
+}
+
+// scanBatch reads the events of a stream after the cursor: those of the
+// failed batch again when there is one (the same range, so the same
+// webhook-id), otherwise up to ep.Batch events the endpoint wants.
+func scanBatch[E any](ep Endpoint, cursor int64, pending storage.WebhookDelivery, retry bool, fetch func(after int64, limit int) ([]E, error),
+	idType func(E) (int64, string), envelope func(E) (Envelope, error)) (batch, error) {
 	limit := max(ep.Batch*4, 256)
 	b := batch{first: cursor + 1}
 	for {
-		evs, err := d.store.ChangesAfter(ctx, account, cursor, limit)
+		evs, err := fetch(cursor, limit)
 		if err != nil {
 			return b, err
 		}
 		for _, e := range evs {
-			if retry && e.ID > pending.LastEventID {
+			id, typ := idType(e)
+			if retry && id > pending.LastEventID {
 				return b, nil
 			}
 			b.scanned++
-			b.last = e.ID
-			if ep.matches(EventType(e)) {
-				env, err := changeEnvelope(e, ep.IncludeRemoteData)
+			b.last = id
+			if ep.matches(typ) {
+				env, err := envelope(e)
 				if err != nil {
 					return b, err
 				}
@@ -284,7 +296,7 @@ func (d *Deliverer) nextBatch(ctx context.Context, ep Endpoint, account string, 
 		if len(evs) < limit {
 			return b, nil
 		}
-		cursor = evs[len(evs)-1].ID
+		cursor = b.last
 	}
 }
 

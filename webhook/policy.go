@@ -29,35 +29,16 @@ func (d *Deliverer) policies(ep Endpoint, account string) stream {
 		}}
 }
 
-// nextPolicyBatch reads the policy events after the cursor: those of the
-// failed batch again when there is one, otherwise up to ep.Batch matching
-// events.
+// nextPolicyBatch reads the policy events after the cursor.
 func (d *Deliverer) nextPolicyBatch(ctx context.Context, ep Endpoint, account string, cursor int64, pending storage.WebhookDelivery, retry bool) (batch, error) {
-	limit := max(ep.Batch*4, 256)
-	b := batch{first: cursor + 1}
-	for {
-		evs, err := d.store.PolicyEventsAfter(ctx, account, cursor, limit)
-		if err != nil {
-			return b, err
-		}
-		for _, e := range evs {
-			if retry && e.ID > pending.LastEventID {
-				return b, nil
-			}
-			b.scanned++
-			b.last = e.ID
-			if ep.matches(e.Type) {
-				b.events = append(b.events, Envelope{Type: e.Type, Timestamp: e.At.UTC().Format(time.RFC3339),
-					Data: PolicyData{ID: e.ID, Account: e.Account, Policy: e.Policy, Severity: e.Severity, Organization: e.Org,
-						SubjectType: e.SubjectType, SubjectID: e.SubjectID, Details: json.RawMessage(e.Details)}})
-				if len(b.events) == ep.Batch {
-					return b, nil
-				}
-			}
-		}
-		if len(evs) < limit {
-			return b, nil
-		}
-		cursor = evs[len(evs)-1].ID
-	}
+	return scanBatch(ep, cursor, pending, retry,
+		func(after int64, limit int) ([]storage.PolicyEvent, error) {
+			return d.store.PolicyEventsAfter(ctx, account, after, limit)
+		},
+		func(e storage.PolicyEvent) (int64, string) { return e.ID, e.Type },
+		func(e storage.PolicyEvent) (Envelope, error) {
+			return Envelope{Type: e.Type, Timestamp: e.At.UTC().Format(time.RFC3339),
+				Data: PolicyData{ID: e.ID, Account: e.Account, Policy: e.Policy, Severity: e.Severity, Organization: e.Org,
+					SubjectType: e.SubjectType, SubjectID: e.SubjectID, Details: json.RawMessage(e.Details)}}, nil
+		})
 }
