@@ -217,8 +217,18 @@ func TestViolationLifecycle(t *testing.T) {
 	if n := w.count(`SELECT count(*) FROM policy_violations WHERE resolved_at IS NOT NULL AND subject_id = lower(?)`, invs[0].Email); n != 1 {
 		t.Errorf("the resolved violation: %d rows, want it kept as resolved", n)
 	}
-	if n := w.count(`SELECT count(*) FROM policy_violations WHERE resolved_at IS NULL AND first_seen_at = '2026-11-20T12:01:00Z' AND last_seen_at = '2026-11-20T12:02:00Z'`); n != 2 {
-		t.Errorf("%d violations kept their first_seen_at and moved last_seen_at, want 2", n)
+	if n := w.count(`SELECT count(*) FROM policy_violations WHERE resolved_at IS NULL AND first_seen_at = '2026-11-20T12:01:00Z'`); n != 2 {
+		t.Errorf("%d violations kept their first_seen_at, want 2", n)
+	}
+	// The resolved one was last seen by the evaluation before.
+	if n := w.count(`SELECT count(*) FROM policy_violations WHERE resolved_at = '2026-11-20T12:02:00Z' AND last_seen_at = '2026-11-20T12:01:00Z'`); n != 1 {
+		t.Errorf("the resolved violation's last_seen_at is not the last evaluation that returned it")
+	}
+	// last_seen_at moves at most every storage.LastSeenEvery.
+	w.clk.Advance(storage.LastSeenEvery)
+	w.pass(stale) // 13:03
+	if n := w.count(`SELECT count(*) FROM policy_violations WHERE resolved_at IS NULL AND first_seen_at = '2026-11-20T12:01:00Z' AND last_seen_at = '2026-11-20T13:03:00Z'`); n != 2 {
+		t.Errorf("%d open violations moved their last_seen_at after an hour, want 2", n)
 	}
 	// A failing policy resolves nothing and says why.
 	broken := policy.Policy{Name: "stale", Severity: policy.Critical, SQL: `SELECT organization_id, 'x' AS subject_type FROM invites`}

@@ -465,7 +465,7 @@ var described = []Doc{
 			col("severity", "TEXT", "The policy's severity.", "config", severities...),
 			col("details", "TEXT", "The query's other columns, a JSON object.", "the policy's query"),
 			col("first_seen_at", "TEXT", "The evaluation that first returned it.", "derived"),
-			col("last_seen_at", "TEXT", "The last evaluation that returned it.", "derived"),
+			col("last_seen_at", "TEXT", "The last evaluation that returned it: exact once resolved; while open, it moves at most hourly (policy_status.last_ok_at is exact).", "derived"),
 			col("resolved_at", "TEXT", "The first evaluation that no longer returned it; NULL while open.", "derived"),
 		}},
 	{Name: "policy_status", Kind: KindTable, Description: "Each policy's last evaluation for each account.", Source: "derived: policy evaluation",
