@@ -85,9 +85,12 @@ WHERE i.account_id = p.account AND i.deleted_at IS NULL
 		// needed (it cost 7 s on the large org).
 		SQL: `SELECT organization_id, 'database' AS subject_type, id AS subject_id, name, group_name, primary_region, regions, group_locations, allowed, outside
 FROM (SELECT b.*,
-             (SELECT json_group_array(x) FROM (SELECT b.primary_region AS x UNION SELECT value FROM json_each(b.regions)
-                                               UNION SELECT value FROM json_each(b.group_locations))
-               WHERE instr(b.allowed, json_quote(x)) = 0) AS outside
+             CASE WHEN b.regions = json_array(b.primary_region) AND b.group_locations IN ('[]', b.regions)
+                  -- one location (most databases): no set to build
+                  THEN CASE WHEN instr(b.allowed, json_quote(b.primary_region)) = 0 THEN b.regions ELSE '[]' END
+                  ELSE (SELECT json_group_array(x) FROM (SELECT b.primary_region AS x UNION SELECT value FROM json_each(b.regions)
+                                                         UNION SELECT value FROM json_each(b.group_locations))
+                         WHERE instr(b.allowed, json_quote(x)) = 0) END AS outside
       FROM (SELECT d.organization_id, d.id, d.name, d.group_name, d.primary_region, d.regions,
                    coalesce(g.locations, '[]') AS group_locations,
                    coalesce(json_extract(p.overrides, '$."' || d.organization_id || '/' || d.group_name || '"'),

@@ -136,6 +136,18 @@ func TestBuiltins(t *testing.T) {
 	expect("database_outside_locations:override", map[string]any{"locations": tursotestRegions(w),
 		"overrides": map[string]any{org + "/" + db0.Group: []any{"nowhere"}}},
 		count(`SELECT count(*) FROM databases WHERE deleted_at IS NULL AND organization_id = ? AND group_name = ?`, org, db0.Group))
+	// A database with a replica: only the replica's location is outside
+	// when its primary is allowed (the path that builds the set).
+	db1, allowed := w.sim.Databases(org)[1], tursotestRegions(w)
+	w.sim.UpdateDatabase(org, db1.Name, func(d *tursotest.Database) { d.Regions = append(d.Regions, "replica-land") })
+	w.pass()
+	expect("database_outside_locations:replica", map[string]any{"locations": allowed}, func(got []string) string {
+		vs, _ := w.store.Policies().OpenViolations(context.Background(), "database_outside_locations:replica")
+		if len(got) != 1 || got[0] != org+" database "+db1.DbID || !strings.Contains(vs[0].Details, `"outside":"[\"replica-land\"]"`) {
+			return "want only the database with the replica, outside [replica-land], got " + strings.Join(got, "; ")
+		}
+		return ""
+	})
 	expect("unprotected_databases", nil, count(`SELECT count(*) FROM databases WHERE deleted_at IS NULL AND delete_protection = 0`))
 	expect("unprotected_databases:glob", map[string]any{"name_glob": db0.Name}, func(got []string) string {
 		// The org whose db0 was protected above has none of that name.
