@@ -83,7 +83,7 @@ WHERE i.account_id = p.account AND i.deleted_at IS NULL
 		// array's JSON text: codes are [a-z0-9-], so the quotes make the
 		// match exact, and no per-row json_each of the allowed list is
 		// needed (it cost 7 s on the large org).
-		SQL: `SELECT organization_id, 'database' AS subject_type, id AS subject_id, name, group_name, primary_region, regions, group_locations, allowed, outside
+		SQL: `SELECT organization_id, 'database' AS subject_type, id AS subject_id, name, group_name, primary_region, regions, outside
 FROM (SELECT b.*,
              CASE WHEN b.regions = json_array(b.primary_region) AND b.group_locations IN ('[]', b.regions)
                   -- one location (most databases): no set to build

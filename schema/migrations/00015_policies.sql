@@ -61,7 +61,13 @@ CREATE INDEX policy_events_account ON policy_events (account_id, id);
 CREATE INDEX role_assignments_owners ON role_assignments (account_id, organization_id)
     WHERE role_id = 'owner' AND status = 'active' AND deleted_at IS NULL;
 
+-- Groups by name, as databases name theirs: database_outside_locations
+-- joins each database to its group (25,000,000 rows read on the large org
+-- without it).
+CREATE INDEX groups_name ON "groups" (account_id, organization_id, name);
+
 -- +goose Down
+DROP INDEX groups_name;
 DROP INDEX role_assignments_owners;
 DROP TABLE policy_events;
 DROP TABLE policy_status;
