@@ -42,7 +42,7 @@ var commands = []command{
 		[]string{"0  stopped by a signal", "1  could not serve", exitUsage}},
 	{"prune", "prune --config FILE (--account ID | --query NAME | --policy NAME | --retention) [--yes]", "remove the rows of an account, query or policy no longer configured, or apply retention now",
 		[]string{"0  removed, or nothing to remove", "1  the mirror refused", exitUsage + "; rows listed but not removed without --yes"}},
-	{"export", "export access-review --config FILE --format csv|json|baton [--account ID] [--org SLUG] [--out FILE]", "write an access review: one row per person per org with role, status, since, last activity",
+	{"export", "export access-review --config FILE --format csv|json|baton|vanta [--vanta-resource-id ID] [--account ID] [--org SLUG] [--out FILE]", "write an access review: one row per person per org with role, status, since, last activity",
 		[]string{"0  written", "1  the mirror refused, or the file could not be written", exitUsage}},
 	{"policy", "policy check --config FILE [--policy NAME] [--output json]", "evaluate the policies now for every account they apply to, each under its lease, and list the open violations",
 		[]string{"0  no critical violation is open and every policy ran", "1  a critical violation is open, a policy failed, or another process holds an account's lease", exitUsage}},

@@ -17,7 +17,7 @@ import (
 )
 
 // reviewFormats are what `tursync export access-review --format` writes.
-var reviewFormats = []string{"csv", "json", "baton"}
+var reviewFormats = []string{"csv", "json", "baton", "vanta"}
 
 // reviewColumns are the access review's fields, in the CSV's order and
 // as the JSON names them (docs/access-review.schema.json).
@@ -61,18 +61,22 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 			return errHelp
 		}
-		return &UsageError{Msg: "export: want access-review (tursync export access-review --config FILE --format csv|json|baton)"}
+		return &UsageError{Msg: "export: want access-review (tursync export access-review --config FILE --format csv|json|baton|vanta)"}
 	}
 	account := fs.String("account", "", "only this account")
 	org := fs.String("org", "", "only this organization slug")
-	format := fs.String("format", "", requiredMark+"csv, json, or baton (ConductorOne's baton-file JSON)")
+	format := fs.String("format", "", requiredMark+"csv, json, baton (ConductorOne's baton-file JSON) or vanta (Vanta's user-account sync body)")
+	vantaID := fs.String("vanta-resource-id", "", "with --format vanta (required there): the UserAccount resource's id in your Vanta app")
 	out := fs.String("out", "-", "the file to write (atomically: all or nothing); - for standard output")
 	cfg, _, err := m.parseWithConfig(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	if !slices.Contains(reviewFormats, *format) {
-		return &UsageError{Msg: fmt.Sprintf("export access-review: --format %q: want csv, json or baton", *format)}
+		return &UsageError{Msg: fmt.Sprintf("export access-review: --format %q: want csv, json, baton or vanta", *format)}
+	}
+	if (*format == "vanta") != (*vantaID != "") {
+		return &UsageError{Msg: "export access-review: --vanta-resource-id goes with --format vanta, and --format vanta needs it (the UserAccount resource's id in your Vanta app)"}
 	}
 	var accounts []string
 	for _, a := range cfg.Accounts {
@@ -100,6 +104,8 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 		err = writeReviewJSON(&buf, rows, m.Now())
 	case "baton":
 		err = writeReviewBaton(&buf, rows)
+	case "vanta":
+		err = writeReviewVanta(&buf, rows, *vantaID)
 	}
 	if err != nil {
 		return err
@@ -276,4 +282,43 @@ func firstOf(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// The vanta format: the body of Vanta's user-account sync (PUT
+// /v1/resources/user_account), its UserAccount fields as Vanta's API
+// reference lists them (docs/access-review.md). Each active membership is
+// an account of the app; a pending invite is no account yet.
+type vantaBody struct {
+	ResourceID string         `json:"resourceId"`
+	Resources  []vantaAccount `json:"resources"`
+}
+
+type vantaAccount struct {
+	DisplayName      string   `json:"displayName"`
+	UniqueID         string   `json:"uniqueId"`
+	FullName         string   `json:"fullName,omitempty"`
+	AccountName      string   `json:"accountName"`
+	Email            string   `json:"email,omitempty"`
+	CreatedTimestamp string   `json:"createdTimestamp,omitempty"`
+	MFAEnabled       *bool    `json:"mfaEnabled,omitempty"`
+	RoleDescription  string   `json:"roleDescription"`
+	GroupIDs         []string `json:"groupIds"`
+}
+
+func writeReviewVanta(w io.Writer, rows []storage.ReviewRow, resourceID string) error {
+	body := vantaBody{ResourceID: resourceID, Resources: []vantaAccount{}}
+	for _, r := range rows {
+		if r.Status != "active" {
+			continue
+		}
+		// since is when the person came to hold the role: the audit
+		// log's org-member-add where known, else the mirror's first
+		// sighting of the membership.
+		body.Resources = append(body.Resources, vantaAccount{DisplayName: firstOf(r.Name, r.Username, r.Email), UniqueID: r.Account + "/" + r.Org + "/" + r.UserID,
+			FullName: r.Name, AccountName: r.Username, Email: r.Email, CreatedTimestamp: r.Since, MFAEnabled: r.MFA,
+			RoleDescription: r.Role + " of Turso organization " + r.Org, GroupIDs: []string{r.Account + "/" + r.Org}})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(body)
 }

@@ -124,11 +124,40 @@ func TestExportAccessReview(t *testing.T) {
 			t.Errorf("baton grant %v names something undefined", g)
 		}
 	}
+	// vanta: the sync body, each account with only UserAccount fields of
+	// Vanta's API reference, one per active membership.
+	r = runMain(t, env, "export", "access-review", "--config", cfg, "--format", "vanta", "--vanta-resource-id", "res-123")
+	var vanta struct {
+		ResourceID string           `json:"resourceId"`
+		Resources  []map[string]any `json:"resources"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &vanta); r.code != 0 || err != nil || vanta.ResourceID != "res-123" {
+		t.Fatalf("vanta: exit %d, %v, resourceId %q\n%s", r.code, err, vanta.ResourceID, r.stderr)
+	}
+	vantaFields := []string{"displayName", "uniqueId", "externalUrl", "fullName", "accountName", "email", "createdTimestamp", "mfaEnabled",
+		"mfaMethods", "roleDescription", "updatedTimestamp", "deactivatedTimestamp", "lastLoginTimestamp", "lastPasswordResetTimestamp", "groupIds"}
+	if want := countRows(t, mirror, `SELECT count(*) FROM role_assignments WHERE deleted_at IS NULL AND status = 'active'`); len(vanta.Resources) != want {
+		t.Errorf("vanta: %d accounts, want one per active membership (%d)", len(vanta.Resources), want)
+	}
+	for i, acc := range vanta.Resources {
+		for k := range acc {
+			if !slices.Contains(vantaFields, k) {
+				t.Errorf("vanta resources[%d] has %s, which is not a UserAccount field", i, k)
+			}
+		}
+		for _, k := range []string{"displayName", "uniqueId", "accountName", "roleDescription"} {
+			if v, ok := acc[k].(string); !ok || v == "" {
+				t.Errorf("vanta resources[%d] lacks %s: %v", i, k, acc)
+			}
+		}
+	}
 	// A bad format or account is a usage error, and nothing is written.
 	for _, args := range [][]string{
 		{"export", "access-review", "--config", cfg, "--format", "xml"},
 		{"export", "access-review", "--config", cfg, "--format", "csv", "--account", "nope"},
 		{"export", "frobnicate", "--config", cfg},
+		{"export", "access-review", "--config", cfg, "--format", "vanta"}, // no resource id
+		{"export", "access-review", "--config", cfg, "--format", "csv", "--vanta-resource-id", "x"},
 	} {
 		if r := runMain(t, env, args...); r.code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, r.code)
