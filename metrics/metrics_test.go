@@ -226,3 +226,29 @@ func TestStatusPageEscapes(t *testing.T) {
 		t.Errorf("GET /nope is not a 404")
 	}
 }
+
+// A policy's gauges: violations summed over its accounts, up 0 while one
+// fails, an unknown count keeping the last one, and a policy taken out
+// of the config dropped.
+func TestPolicyGauges(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, "test", "go")
+	m.PolicyEvaluated("two-owners", "critical", "acme", true, 3)
+	m.PolicyEvaluated("two-owners", "critical", "beta", true, 2)
+	m.PolicyEvaluated("two-owners", "critical", "beta", false, -1) // the mirror refused: beta's 2 stand
+	const want = `
+# HELP tursync_policy_up 1 when the policy's last evaluation ran for every account it applies to, 0 when one failed.
+# TYPE tursync_policy_up gauge
+tursync_policy_up{policy="two-owners"} 0
+# HELP tursync_policy_violations Open violations of a policy over its accounts, after each one's last evaluation.
+# TYPE tursync_policy_violations gauge
+tursync_policy_violations{policy="two-owners",severity="critical"} 5
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tursync_policy_violations", "tursync_policy_up"); err != nil {
+		t.Error(err)
+	}
+	m.PoliciesRetained(func(string) bool { return false })
+	if n := testutil.CollectAndCount(reg, "tursync_policy_violations", "tursync_policy_up"); n != 0 {
+		t.Errorf("%d series left of a policy taken out of the config", n)
+	}
+}

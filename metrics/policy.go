@@ -33,7 +33,9 @@ func newPolicyMetrics(reg prometheus.Registerer) policyMetrics {
 }
 
 // PolicyEvaluated records a policy's evaluation for an account: ok, and
-// the violations open after it (those of a failed evaluation stay open).
+// the violations open after it (those of a failed evaluation stay open);
+// open < 0 when they are unknown (the mirror refused the outcome): the
+// account's last count stands.
 func (m *Metrics) PolicyEvaluated(policy, severity, account string, ok bool, open int) {
 	if m == nil {
 		return
@@ -43,6 +45,9 @@ func (m *Metrics) PolicyEvaluated(policy, severity, account string, ok bool, ope
 	pm := &m.policy
 	if pm.last[policy] == nil {
 		pm.last[policy] = map[string]policyOutcome{}
+	}
+	if open < 0 {
+		open = pm.last[policy][account].open
 	}
 	pm.last[policy][account] = policyOutcome{severity: severity, ok: ok, open: open}
 	total, up := 0, 1.0

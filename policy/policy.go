@@ -131,8 +131,11 @@ type Outcome struct {
 	Recorded storage.Recorded
 	// Err is why the evaluation failed (recorded as failed, nothing
 	// resolved), or why it could not be recorded.
-	Err  error
-	Took time.Duration
+	Err error
+	// Unrecorded: the mirror refused the outcome, so Recorded says
+	// nothing of the open violations.
+	Unrecorded bool
+	Took       time.Duration
 }
 
 // Evaluate evaluates every policy that applies to the account and records
@@ -159,7 +162,7 @@ func Evaluate(ctx context.Context, st Store, account string, policies []Policy, 
 		rec, rerr := st.Record(ctx, storage.Evaluation{Policy: p.Name, Severity: p.Severity, Account: account, At: at, Took: o.Took, Violations: vs, Err: err})
 		o.Recorded, o.Err = rec, err
 		if rerr != nil {
-			o.Err = rerr
+			o.Err, o.Unrecorded = rerr, true
 		}
 		out = append(out, o)
 	}

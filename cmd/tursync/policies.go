@@ -85,7 +85,11 @@ func evaluatePolicies(ctx context.Context, st *storage.Store, policies []policy.
 	out := policy.Evaluate(ctx, st.Policies(), account, policies, now)
 	for _, o := range out {
 		logOutcome(log, o)
-		m.PolicyEvaluated(o.Policy.Name, o.Policy.Severity, account, o.Err == nil, o.Recorded.Open)
+		open := o.Recorded.Open
+		if o.Unrecorded {
+			open = -1 // unknown: the gauge keeps what it had
+		}
+		m.PolicyEvaluated(o.Policy.Name, o.Policy.Severity, account, o.Err == nil, open)
 	}
 	return out
 }
