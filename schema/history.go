@@ -1,6 +1,9 @@
 package schema
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // HistoryTables keep their past: every version a change or a tombstone
 // ends is written to row_versions, read through the table's history view
@@ -10,14 +13,7 @@ import "strings"
 var HistoryTables = []*Table{RoleAssignments, Invites, Databases, Groups, APITokens}
 
 // HasHistory reports whether t is one of HistoryTables.
-func HasHistory(t *Table) bool {
-	for _, h := range HistoryTables {
-		if h == t {
-			return true
-		}
-	}
-	return false
-}
+func HasHistory(t *Table) bool { return slices.Contains(HistoryTables, t) }
 
 // HistoryView is the name of t's history view: role_assignment_history,
 // database_history, ...

@@ -146,3 +146,23 @@ func newStageID() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// insertRows are multi-row INSERTs of rows into table (its name and
+// column list), each under SQLite's bound-parameter limit.
+func insertRows[R ~[]any](table string, rows []R) []stmt {
+	if len(rows) == 0 {
+		return nil
+	}
+	per := max(1, stageMaxParams/len(rows[0]))
+	tuple := "(" + placeholders(len(rows[0])) + ")"
+	var out []stmt
+	for start := 0; start < len(rows); start += per {
+		batch := rows[start:min(start+per, len(rows))]
+		args := make([]any, 0, len(rows[0])*len(batch))
+		for _, r := range batch {
+			args = append(args, r...)
+		}
+		out = append(out, stmt{`INSERT INTO ` + table + ` VALUES ` + tuple + strings.Repeat(", "+tuple, len(batch)-1), args})
+	}
+	return out
+}

@@ -143,19 +143,3 @@ func sameRows(have, want []dictRow) bool {
 	}
 	return true
 }
-
-// insertRows inserts rows into table (with its column list) a hundred at
-// a time.
-func insertRows(table string, rows []dictRow) []stmt {
-	var out []stmt
-	for start := 0; start < len(rows); start += 100 {
-		batch := rows[start:min(start+100, len(rows))]
-		tuple := "(?" + strings.Repeat(", ?", len(batch[0])-1) + ")"
-		var args []any
-		for _, r := range batch {
-			args = append(args, r...)
-		}
-		out = append(out, stmt{`INSERT INTO ` + table + ` VALUES ` + tuple + strings.Repeat(", "+tuple, len(batch)-1), args})
-	}
-	return out
-}

@@ -49,15 +49,10 @@ func (p *txBatch) tableEvents(t *schema.Table) {
 // It runs last, after the org's audit events of this pass are written.
 // A commit without change events adds nothing.
 func (p *txBatch) attribute(org string) {
-	for _, a := range schema.Attributions {
-		if !p.evTables[a.Table] {
-			continue
+	for i, a := range schema.Attributions {
+		if p.evTables[a.Table] {
+			p.add(attributionUpdates[i], p.runID, p.account, org, a.Table.Name)
 		}
-		events, match := attributionSQL(a)
-		args := []any{p.runID, p.account, org, a.Table.Name}
-		p.add(`UPDATE change_events AS e SET (happened_at, actor, audit_log_id, source) =
-			(SELECT a.created_at, a.author, a.id, 'audit_log' `+match+`)
-			WHERE `+events+` AND EXISTS (SELECT 1 `+match+`)`, args...)
 	}
 	for _, t := range schema.HistoryTables {
 		if !p.evTables[t] {
@@ -72,6 +67,19 @@ func (p *txBatch) attribute(org string) {
 			  AND `+t.Quoted()+`.deleted_at IS NOT NULL`, p.runID, p.account, org, t.Name)
 	}
 }
+
+// attributionUpdates are each rule's UPDATE of change_events, built once
+// (bound: run id, account, org, table).
+var attributionUpdates = func() []string {
+	out := make([]string, len(schema.Attributions))
+	for i, a := range schema.Attributions {
+		events, match := attributionSQL(a)
+		out[i] = `UPDATE change_events AS e SET (happened_at, actor, audit_log_id, source) =
+			(SELECT a.created_at, a.author, a.id, 'audit_log' ` + match + `)
+			WHERE ` + events + ` AND EXISTS (SELECT 1 ` + match + `)`
+	}
+	return out
+}()
 
 // attributionSQL is a rule's WHERE over the batch's change events (alias
 // e; bound: run id, account, org, table) and the FROM ... ORDER BY ...

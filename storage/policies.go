@@ -165,85 +165,13 @@ func (p *Policies) Record(ctx context.Context, e Evaluation) (Recorded, error) {
 	if err := s.writeGuard(); err != nil {
 		return Recorded{}, err
 	}
-	at := s.ts(e.At)
-	var rec Recorded
-	var stmts []stmt
+	record := p.recordViolations
 	if e.Err != nil {
-		var open int
-		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM policy_violations WHERE policy = ? AND account_id = ? AND resolved_at IS NULL`,
-			e.Policy, e.Account).Scan(&open); err != nil {
-			return rec, fmt.Errorf("record policy %s: %w", e.Policy, s.explain(err))
-		}
-		rec.Open = open
-		stmts = append(stmts, p.statusStmt(e, at, "failed", e.Err.Error(), rec))
-	} else {
-		var evaluated int
-		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM policy_status WHERE policy = ? AND account_id = ?`, e.Policy, e.Account).Scan(&evaluated); err != nil {
-			return rec, fmt.Errorf("record policy %s: %w", e.Policy, s.explain(err))
-		}
-		open, err := p.open(ctx, e.Policy, e.Account)
-		if err != nil {
-			return rec, fmt.Errorf("record policy %s: %w", e.Policy, s.explain(err))
-		}
-		var resolve, changed []any
-		var changedDetails []string
-		now := map[string]bool{}
-		for _, v := range e.Violations {
-			now[v.key()] = true
-			o, ok := open[v.key()]
-			switch {
-			case !ok:
-				rec.Opened = append(rec.Opened, v)
-			case o.details != v.Details:
-				// New details: the row is written anyway, last_seen_at too.
-				changed = append(changed, o.id)
-				changedDetails = append(changedDetails, v.Details)
-			}
-		}
-		for k, o := range open {
-			if !now[k] {
-				resolve = append(resolve, o.id)
-				rec.Resolved = append(rec.Resolved, o.v)
-			}
-		}
-		rec.Open = len(e.Violations)
-		for start := 0; start < len(resolve); start += 10000 {
-			ids := resolve[start:min(start+10000, len(resolve))]
-			// last_seen_at becomes the last evaluation that returned them.
-			stmts = append(stmts, stmt{`UPDATE policy_violations SET resolved_at = ?, last_seen_at = coalesce((SELECT last_ok_at FROM policy_status
-				WHERE policy = policy_violations.policy AND account_id = policy_violations.account_id), last_seen_at) WHERE id IN (` + placeholders(len(ids)) + `)`,
-				append([]any{at}, ids...)})
-		}
-		// Rewriting every open violation at every evaluation cost more
-		// than the evaluation itself on a large org (162,000 rows): its
-		// last_seen_at moves at most every LastSeenEvery. A severity the
-		// config changed is written at once.
-		stmts = append(stmts, stmt{`UPDATE policy_violations SET last_seen_at = ? WHERE policy = ? AND account_id = ? AND resolved_at IS NULL AND last_seen_at <= ?`,
-			[]any{at, e.Policy, e.Account, s.ts(e.At.Add(-LastSeenEvery))}},
-			stmt{`UPDATE policy_violations SET severity = ? WHERE policy = ? AND account_id = ? AND resolved_at IS NULL AND severity <> ?`,
-				[]any{e.Severity, e.Policy, e.Account, e.Severity}})
-		for i, id := range changed {
-			stmts = append(stmts, stmt{`UPDATE policy_violations SET details = ?, last_seen_at = ? WHERE id = ?`, []any{changedDetails[i], at, id}})
-		}
-		const perRow = 9
-		for start := 0; start < len(rec.Opened); start += 3000 {
-			batch := rec.Opened[start:min(start+3000, len(rec.Opened))]
-			args := make([]any, 0, perRow*len(batch))
-			for _, v := range batch {
-				args = append(args, e.Policy, e.Account, v.Org, v.SubjectType, v.SubjectID, e.Severity, v.Details, at, at)
-			}
-			tuple := "(" + placeholders(perRow) + ")"
-			stmts = append(stmts, stmt{`INSERT INTO policy_violations (policy, account_id, organization_id, subject_type, subject_id, severity, details, first_seen_at, last_seen_at)
-				VALUES ` + tuple + strings.Repeat(", "+tuple, len(batch)-1), args})
-		}
-		if evaluated > 0 {
-			// A policy's first evaluation for an account is its baseline:
-			// what it finds was there before, and the metrics and alerts
-			// say so; only what changes after it becomes an event.
-			stmts = append(stmts, policyEventStmts(e, at, "policy.violated", rec.Opened)...)
-			stmts = append(stmts, policyEventStmts(e, at, "policy.resolved", rec.Resolved)...)
-		}
-		stmts = append(stmts, p.statusStmt(e, at, "ok", "", rec))
+		record = p.recordFailure
+	}
+	rec, stmts, err := record(ctx, e, s.ts(e.At))
+	if err != nil {
+		return Recorded{}, fmt.Errorf("record policy %s: %w", e.Policy, s.explain(err))
 	}
 	if err := s.commitBatch(ctx, s.fence(e.Account), stmts); err != nil {
 		return Recorded{}, fmt.Errorf("record policy %s for %s: %w", e.Policy, e.Account, s.explainWrite(err))
@@ -251,22 +179,86 @@ func (p *Policies) Record(ctx context.Context, e Evaluation) (Recorded, error) {
 	return rec, nil
 }
 
+// recordFailure is a failed evaluation's statement: its status alone.
+func (p *Policies) recordFailure(ctx context.Context, e Evaluation, at string) (Recorded, []stmt, error) {
+	var rec Recorded
+	err := p.s.db.QueryRowContext(ctx, `SELECT count(*) FROM policy_violations WHERE policy = ? AND account_id = ? AND resolved_at IS NULL`,
+		e.Policy, e.Account).Scan(&rec.Open)
+	return rec, []stmt{p.statusStmt(e, at, "failed", e.Err.Error(), rec)}, err
+}
+
+// recordViolations diffs an evaluation's violations against the open
+// ones and returns the statements that open, update and resolve them,
+// their events and the status.
+func (p *Policies) recordViolations(ctx context.Context, e Evaluation, at string) (Recorded, []stmt, error) {
+	s := p.s
+	var rec Recorded
+	var evaluated int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM policy_status WHERE policy = ? AND account_id = ?`, e.Policy, e.Account).Scan(&evaluated); err != nil {
+		return rec, nil, err
+	}
+	open, err := p.open(ctx, e.Policy, e.Account)
+	if err != nil {
+		return rec, nil, err
+	}
+	var stmts []stmt
+	var opened [][]any
+	seen := map[string]bool{}
+	for _, v := range e.Violations {
+		seen[v.key()] = true
+		o, ok := open[v.key()]
+		switch {
+		case !ok:
+			rec.Opened = append(rec.Opened, v)
+			opened = append(opened, []any{e.Policy, e.Account, v.Org, v.SubjectType, v.SubjectID, e.Severity, v.Details, at, at})
+		case o.details != v.Details:
+			// New details: the row is written anyway, last_seen_at too.
+			stmts = append(stmts, stmt{`UPDATE policy_violations SET details = ?, last_seen_at = ? WHERE id = ?`, []any{v.Details, at, o.id}})
+		}
+	}
+	var resolve []any
+	for k, o := range open {
+		if !seen[k] {
+			resolve = append(resolve, o.id)
+			rec.Resolved = append(rec.Resolved, o.v)
+		}
+	}
+	rec.Open = len(e.Violations)
+	for start := 0; start < len(resolve); start += 10000 {
+		ids := resolve[start:min(start+10000, len(resolve))]
+		// last_seen_at becomes the last evaluation that returned them.
+		stmts = append(stmts, stmt{`UPDATE policy_violations SET resolved_at = ?, last_seen_at = coalesce((SELECT last_ok_at FROM policy_status
+			WHERE policy = policy_violations.policy AND account_id = policy_violations.account_id), last_seen_at) WHERE id IN (` + placeholders(len(ids)) + `)`,
+			append([]any{at}, ids...)})
+	}
+	// Rewriting every open violation at every evaluation cost more than
+	// the evaluation itself on a large org (162,000 rows): its
+	// last_seen_at moves at most every LastSeenEvery. A severity the
+	// config changed is written at once.
+	stmts = append(stmts, stmt{`UPDATE policy_violations SET last_seen_at = ? WHERE policy = ? AND account_id = ? AND resolved_at IS NULL AND last_seen_at <= ?`,
+		[]any{at, e.Policy, e.Account, s.ts(e.At.Add(-LastSeenEvery))}},
+		stmt{`UPDATE policy_violations SET severity = ? WHERE policy = ? AND account_id = ? AND resolved_at IS NULL AND severity <> ?`,
+			[]any{e.Severity, e.Policy, e.Account, e.Severity}})
+	stmts = append(stmts, insertRows(`policy_violations (policy, account_id, organization_id, subject_type, subject_id, severity, details, first_seen_at, last_seen_at)`,
+		opened)...)
+	if evaluated > 0 {
+		// A policy's first evaluation for an account is its baseline: what
+		// it finds was there before, and the metrics and alerts say so;
+		// only what changes after it becomes an event.
+		stmts = append(stmts, policyEventStmts(e, at, "policy.violated", rec.Opened)...)
+		stmts = append(stmts, policyEventStmts(e, at, "policy.resolved", rec.Resolved)...)
+	}
+	return rec, append(stmts, p.statusStmt(e, at, "ok", "", rec)), nil
+}
+
 // policyEventStmts insert the webhook events of violations opened or
 // resolved.
 func policyEventStmts(e Evaluation, at, typ string, vs []Violation) []stmt {
-	const perRow = 9
-	var out []stmt
-	for start := 0; start < len(vs); start += 3000 {
-		batch := vs[start:min(start+3000, len(vs))]
-		args := make([]any, 0, perRow*len(batch))
-		for _, v := range batch {
-			args = append(args, e.Account, typ, e.Policy, e.Severity, v.Org, v.SubjectType, v.SubjectID, v.Details, at)
-		}
-		tuple := "(" + placeholders(perRow) + ")"
-		out = append(out, stmt{`INSERT INTO policy_events (account_id, type, policy, severity, organization_id, subject_type, subject_id, details, at)
-			VALUES ` + tuple + strings.Repeat(", "+tuple, len(batch)-1), args})
+	rows := make([][]any, len(vs))
+	for i, v := range vs {
+		rows[i] = []any{e.Account, typ, e.Policy, e.Severity, v.Org, v.SubjectType, v.SubjectID, v.Details, at}
 	}
-	return out
+	return insertRows(`policy_events (account_id, type, policy, severity, organization_id, subject_type, subject_id, details, at)`, rows)
 }
 
 func (p *Policies) statusStmt(e Evaluation, at, status, errText string, rec Recorded) stmt {

@@ -45,16 +45,37 @@ type Endpoint struct {
 	IncludeRemoteData bool
 }
 
-// Store is what delivery needs of the mirror.
+// Store is what delivery needs of the mirror (storage.Outbox): the
+// deliveries and cursors, and one source per stream.
 type Store interface {
-	Cursor(ctx context.Context, endpoint, account string) (int64, error)
+	Ledger
+	ChangeSource
+	RunSource
+	PolicySource
+}
+
+// Ledger records the attempts and moves the cursors, whatever the stream.
+type Ledger interface {
 	SetCursor(ctx context.Context, endpoint, account string, from, to int64) (bool, error)
-	ChangesAfter(ctx context.Context, account string, after int64, limit int) ([]storage.ChangeEvent, error)
 	RecordDelivery(ctx context.Context, d storage.WebhookDelivery) (int64, error)
 	FinishDelivery(ctx context.Context, id int64, d storage.WebhookDelivery) error
 	PendingDelivery(ctx context.Context, endpoint, account string, cursor int64) (storage.WebhookDelivery, bool, error)
+}
+
+// ChangeSource is the change events' stream: its cursor and events.
+type ChangeSource interface {
+	Cursor(ctx context.Context, endpoint, account string) (int64, error)
+	ChangesAfter(ctx context.Context, account string, after int64, limit int) ([]storage.ChangeEvent, error)
+}
+
+// RunSource is the operational events' stream, which follows runs.
+type RunSource interface {
 	RunCursor(ctx context.Context, endpoint, account string) (int64, error)
 	RunEventsAfter(ctx context.Context, account string, after int64, limit int) ([]storage.OpsEvent, int64, error)
+}
+
+// PolicySource is the policy events' stream.
+type PolicySource interface {
 	PolicyCursor(ctx context.Context, endpoint, account string) (int64, error)
 	PolicyEventsAfter(ctx context.Context, account string, after int64, limit int) ([]storage.PolicyEvent, error)
 }

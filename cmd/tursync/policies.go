@@ -163,15 +163,9 @@ func (m *Main) runPolicy(ctx context.Context, args []string) error {
 	if err := checkOutput(*output); err != nil {
 		return err
 	}
-	policies := cfg.policies()
-	if *only != "" {
-		policies = slices.DeleteFunc(policies, func(p policy.Policy) bool { return p.Name != *only })
-		if len(policies) == 0 {
-			return &UsageError{Msg: fmt.Sprintf("policy check: no policy %q in the config", *only)}
-		}
-	}
-	if len(policies) == 0 {
-		return &UsageError{Msg: "policy check: the config has no policies"}
+	policies, err := cfg.policiesNamed(*only)
+	if err != nil {
+		return err
 	}
 	w := m.wiring()
 	log := newLogger(m.Stderr, cfg.Log.Level, cfg.Log.Format)
@@ -181,40 +175,17 @@ func (m *Main) runPolicy(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	leases := lease.New(st, lease.Options{Owner: m.owner(), TTL: time.Duration(cfg.Sync.LeaseTTL), Logger: log})
-	rep := policyCheckReport{OK: true}
-	var failed error
+	var outs []policy.Outcome
 	for _, a := range cfg.Accounts {
-		outs, err := checkAccountPolicies(ctx, st, leases, a.ID, policies, w.now, log)
+		o, err := checkAccountPolicies(ctx, st, leases, a.ID, policies, w.now, log)
 		if err != nil {
 			return err
 		}
-		for _, o := range outs {
-			oc := policyCheckOutcome{Policy: o.Policy.Name, Account: o.Account, Severity: o.Policy.Severity, Status: "ok",
-				Open: o.Recorded.Open, Opened: len(o.Recorded.Opened), Resolved: len(o.Recorded.Resolved)}
-			if o.Err != nil {
-				oc.Status, oc.Error, failed = "failed", o.Err.Error(), o.Err
-			}
-			rep.Policies = append(rep.Policies, oc)
-		}
+		outs = append(outs, o...)
 	}
-	names := make([]string, len(policies))
-	for i, p := range policies {
-		names[i] = p.Name
-	}
-	open, err := st.Policies().OpenViolations(ctx, names...)
+	rep, failed, err := policyCheck(ctx, st, policies, outs)
 	if err != nil {
 		return err
-	}
-	rep.Violations = []policyViolationJSON{}
-	for _, v := range open {
-		rep.Violations = append(rep.Violations, policyViolationJSON{Policy: v.Policy, Severity: v.Severity, Account: v.Account, Organization: v.Org,
-			SubjectType: v.SubjectType, SubjectID: v.SubjectID, Details: json.RawMessage(v.Details), FirstSeenAt: v.FirstSeenAt.UTC().Format(time.RFC3339)})
-		if v.Severity == policy.Critical {
-			rep.OK = false
-		}
-	}
-	if failed != nil {
-		rep.OK = false
 	}
 	if *output == "json" {
 		if err := writeJSON(m.Stdout, rep); err != nil {
@@ -230,6 +201,55 @@ func (m *Main) runPolicy(ctx context.Context, args []string) error {
 		return ErrPolicyViolated
 	}
 	return nil
+}
+
+// policiesNamed are the config's policies, or the one named; none is a
+// usage error.
+func (c *Config) policiesNamed(only string) ([]policy.Policy, error) {
+	policies := c.policies()
+	if only != "" {
+		policies = slices.DeleteFunc(policies, func(p policy.Policy) bool { return p.Name != only })
+		if len(policies) == 0 {
+			return nil, &UsageError{Msg: fmt.Sprintf("policy check: no policy %q in the config", only)}
+		}
+	}
+	if len(policies) == 0 {
+		return nil, &UsageError{Msg: "policy check: the config has no policies"}
+	}
+	return policies, nil
+}
+
+// policyCheck is the report of `policy check`: each outcome, and the open
+// violations of the policies after them. failed is the last evaluation
+// that failed; the report is not OK when one did or a critical
+// violation is open.
+func policyCheck(ctx context.Context, st *storage.Store, policies []policy.Policy, outs []policy.Outcome) (rep policyCheckReport, failed, err error) {
+	rep = policyCheckReport{OK: true, Violations: []policyViolationJSON{}}
+	for _, o := range outs {
+		oc := policyCheckOutcome{Policy: o.Policy.Name, Account: o.Account, Severity: o.Policy.Severity, Status: "ok",
+			Open: o.Recorded.Open, Opened: len(o.Recorded.Opened), Resolved: len(o.Recorded.Resolved)}
+		if o.Err != nil {
+			oc.Status, oc.Error, failed = "failed", o.Err.Error(), o.Err
+			rep.OK = false
+		}
+		rep.Policies = append(rep.Policies, oc)
+	}
+	names := make([]string, len(policies))
+	for i, p := range policies {
+		names[i] = p.Name
+	}
+	open, err := st.Policies().OpenViolations(ctx, names...)
+	if err != nil {
+		return rep, failed, err
+	}
+	for _, v := range open {
+		rep.Violations = append(rep.Violations, policyViolationJSON{Policy: v.Policy, Severity: v.Severity, Account: v.Account, Organization: v.Org,
+			SubjectType: v.SubjectType, SubjectID: v.SubjectID, Details: json.RawMessage(v.Details), FirstSeenAt: v.FirstSeenAt.UTC().Format(time.RFC3339)})
+		if v.Severity == policy.Critical {
+			rep.OK = false
+		}
+	}
+	return rep, failed, nil
 }
 
 // checkAccountPolicies evaluates the policies of one account under its lease.
