@@ -1,6 +1,9 @@
 package schema
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Doc describes one table or view of the mirror to its readers. Dictionary
 // is the one place these descriptions live; docs/tables.md (generated),
@@ -143,180 +146,38 @@ var (
 )
 
 // Dictionary describes every table and view of the mirror, in the order
-// docs/tables.md lists them: the unified directory, the Turso tables,
-// billing, history and operations, the views, then the internal tables.
-var Dictionary = append(append(described, historyDocs()...), internalDocs()...)
+// docs/tables.md lists them: the tables resources feed (each Table's Doc,
+// in DataTables order), the other tables and views written here, the
+// history views, then the internal tables.
+var Dictionary = append(append(append(dataDocs(), described...), historyDocs()...), internalDocs()...)
 
-// described are the tables and views written by hand; internalDocs adds
-// the ones made from them.
+// dataDocs are the Docs of the tables resources feed: the Unified User
+// Directory's three first, then in the order of Registry.
+func dataDocs() []Doc {
+	tables := []*Table{Organizations, Users, Roles}
+	for _, r := range Registry {
+		for _, f := range r.Feeds {
+			if !slices.Contains(tables, f.Table) {
+				tables = append(tables, f.Table)
+			}
+		}
+	}
+	out := make([]Doc, len(tables))
+	for i, t := range tables {
+		out[i] = t.Doc
+	}
+	return out
+}
+
+// described are the tables and views a resource does not feed, written
+// by hand; historyDocs and internalDocs add the ones made from others.
 var described = []Doc{
-	entity("organizations", "Each Turso organization the account's token sees (the Unified User Directory's Organization).", "GET /v1/organizations",
-		col("id", "TEXT", "The org's slug: the key every org-scoped table joins on.", "slug"),
-		col("organization_id", "TEXT", "The slug again, so that every table joins on organization_id.", "slug"),
-		col("name", "TEXT", "The org's display name.", "name"),
-		col("type", "TEXT", "What kind of org it is.", "type", v("personal", "the user's own org"), v("team", "a shared org")),
-		col("plan_id", "TEXT", "The plan the org is on, as the org list gives it.", "plan_id"),
-		col("plan_timeline", "TEXT", "The plan's billing period.", "plan_timeline"),
-		col("overages", "INTEGER", "1 when usage past the plan's quotas is billed instead of blocked.", "overages"),
-		col("require_mfa", "INTEGER", "1 when members must use multi-factor authentication.", "require_mfa"),
-		col("blocked_reads", "INTEGER", "1 when reads are blocked (quota or billing).", "blocked_reads"),
-		col("blocked_writes", "INTEGER", "1 when writes are blocked (quota or billing).", "blocked_writes"),
-		col("platform", "TEXT", "The platform that provisions the org, when it is managed by one (for example Vercel); empty otherwise.", "platform"),
-	).with(col("pricing_plan", "TEXT", "The org's plan from its subscription (the Unified User Directory's Organization.pricing_plan); NULL until the subscriptions scope ran.", "GET .../subscription plan")),
-	entity("users", "Every person the account's orgs know: members (id = username) and people only invited (id = `email:` and the address). The Unified User Directory's User.", "GET /v1/organizations/{org}/members and .../invites",
-		col("id", "TEXT", "The username, or `email:<address>` for someone only invited.", "username; derived for invites"),
-		col("username", "TEXT", "The Turso username (empty for an invited person).", "members[].username"),
-		col("email", "TEXT", "The email, trimmed and lower-cased.", "members[].email, invites[].email"),
-		col("status", "TEXT", "The user's status across the account's orgs, recomputed when every org it belongs to synced its members and invites.", "derived",
-			v("active", "a member of at least one org"), v("invited", "only invited, nowhere a member"), v("inactive", "neither any more")),
-	),
-	entity("roles", "The four roles of the Turso Platform, the same in every account (the Unified User Directory's Role).", "derived: constants",
-		col("id", "TEXT", "The role.", "constant", roleValues...),
-		col("name", "TEXT", "The role's display name.", "constant"),
-		col("description", "TEXT", "What the role may do.", "constant"),
-	),
-	{Name: "role_assignments", Kind: KindTable, Description: "Who holds which role in which org: one row per user and org (the Unified User Directory's RoleAssignment). A pending invite is an assignment with status invited.",
-		Source: "GET /v1/organizations/{org}/members and .../invites", Columns: append([]ColumnDoc{colAccount, colOrg,
-			col("user_id", "TEXT", "The user (users.id).", "members[].username, or derived from invites[].email"),
-			col("role_id", "TEXT", "The role (roles.id).", "members[].role, invites[].role", roleValues...),
-			col("status", "TEXT", "Whether the user holds the role or is invited to it.", "derived", v("active", "a member"), v("invited", "a pending invite")),
-			col("source", "TEXT", "Which resource the assignment comes from.", "derived", v("members", "the org's member list"), v("invites", "a pending invite")),
-			col("role_since", "TEXT", "Since when the mirror has seen this role: the first sighting, or the pass that saw the role change. access_review.since prefers the audit log's time.", "derived"),
-		}, append(bookkeeping(), deletedBy()...)...)},
-	entity("invites", "Pending invitations of each org.", "GET /v1/organizations/{org}/invites",
-		colOrg,
-		col("id", "TEXT", "The invite's id.", "id"),
-		col("email", "TEXT", "Who is invited, trimmed and lower-cased.", "email"),
-		col("role", "TEXT", "The role the invite grants.", "role", roleValues...),
-		col("created_at", "TEXT", "When the invite was sent.", "created_at"),
-	).with(deletedBy()...),
-	entity("databases", "Each database of each org.", "GET /v1/organizations/{org}/databases",
-		colOrg,
-		col("id", "TEXT", "The database's id.", "DbId"),
-		col("name", "TEXT", "The database's name.", "Name"),
-		col("hostname", "TEXT", "Where clients connect.", "Hostname"),
-		col("group_name", "TEXT", "The group the database lives in (groups.name).", "group"),
-		col("primary_region", "TEXT", "The primary location's code (locations.code).", "primaryRegion"),
-		col("regions", "TEXT", "Every location the database is in, a JSON array of codes.", "regions"),
-		col("block_reads", "INTEGER", "1 when reads are blocked.", "block_reads"),
-		col("block_writes", "INTEGER", "1 when writes are blocked.", "block_writes"),
-		col("delete_protection", "INTEGER", "1 when the database cannot be deleted until protection is lifted.", "delete_protection"),
-		col("parent_id", "TEXT", "The database this one was branched from (NULL if none).", "parent.id"),
-		col("parent_name", "TEXT", "The parent's name.", "parent.name"),
-		col("parent_branched_at", "TEXT", "When it was branched.", "parent.branched_at"),
-		col("type", "TEXT", "The database's type, as older API versions report it.", "type"),
-		col("version", "TEXT", "The server version.", "version"),
-		col("is_schema", "INTEGER", "1 for a schema database (older API versions).", "is_schema"),
-		col("schema", "TEXT", "The schema database this one follows (older API versions).", "schema"),
-		col("sleeping", "INTEGER", "1 when the database is asleep.", "sleeping"),
-		col("archived", "INTEGER", "1 when the database is archived.", "archived"),
-	).with(deletedBy()...),
-	entity("groups", "Each group of each org: where its databases are placed.", "GET /v1/organizations/{org}/groups",
-		colOrg,
-		col("id", "TEXT", "The group's uuid, or `name:<name>` where the API sends none.", "uuid"),
-		col("name", "TEXT", "The group's name.", "name"),
-		col("primary_location", "TEXT", "The primary location's code.", "primary"),
-		col("locations", "TEXT", "Every location of the group, a JSON array of codes.", "locations"),
-		col("version", "TEXT", "The server version of the group.", "version"),
-		col("delete_protection", "INTEGER", "1 when the group cannot be deleted.", "delete_protection"),
-		col("archived", "INTEGER", "1 when the group is archived.", "archived"),
-	).with(deletedBy()...),
-	entity("api_tokens", "The org's Platform API tokens: metadata only, never the token.", "GET /v1/organizations/{org}/api-tokens",
-		colOrg,
-		col("id", "TEXT", "The token's id.", "id"),
-		col("name", "TEXT", "The token's name.", "name"),
-		col("group_name", "TEXT", "The group the token is restricted to (empty: none).", "group"),
-		col("scopes", "TEXT", "What the token may do, a JSON array.", "scopes"),
-		col("owner_username", "TEXT", "Who minted it.", "owner.username"),
-		col("owner_email", "TEXT", "The owner's email, lower-cased.", "owner.email"),
-		col("created_at", "TEXT", "When it was minted.", "created_at"),
-	).with(deletedBy()...),
-	entity("account_users", "Who owns the token each account uses.", "GET /v1/user, once per account pass",
-		col("id", "TEXT", "The owner's username.", "username"),
-		col("username", "TEXT", "The owner's username.", "username"),
-		col("name", "TEXT", "The owner's name.", "name"),
-		col("email", "TEXT", "The owner's email.", "email"),
-		col("plan", "TEXT", "The owner's plan.", "plan"),
-		col("mfa", "INTEGER", "1 when the owner uses multi-factor authentication.", "mfa"),
-		col("avatar_url", "TEXT", "The owner's avatar.", "avatar_url"),
-		col("has_pending_invites", "INTEGER", "1 when the owner has invitations to answer.", "has_pending_invites"),
-	),
+
 	{Name: "locations", Kind: KindTable, Description: "Every location Turso offers, shared by all accounts: no account_id.", Source: "GET /v1/locations, once a day per process",
 		Columns: []ColumnDoc{
 			col("code", "TEXT", "The location's code, as databases.primary_region and groups.locations name it.", "the key"),
 			col("description", "TEXT", "Where it is.", "the value"),
 			col("updated_at", "TEXT", "When the mirror last wrote it.", "derived: the pass's time"),
-		}},
-	entity("subscriptions", "Each org's subscription.", "GET /v1/organizations/{org}/subscription",
-		colOrg,
-		col("plan", "TEXT", "The plan's id.", "subscription.plan"),
-		col("name", "TEXT", "The plan's name.", "subscription.name"),
-		col("timeline", "TEXT", "The billing period.", "subscription.timeline"),
-		col("overages", "INTEGER", "1 when overages are billed.", "subscription.overages"),
-		col("plan_since", "TEXT", "Since when the org has been on this plan, as the mirror saw it.", "derived"),
-	),
-	entity("plans", "The plans an org can be on, with their quotas (NULL where the API gives none).", "GET /v1/organizations/{org}/plans",
-		colOrg,
-		col("id", "TEXT", "The plan's name.", "plans[].name"),
-		col("price", "TEXT", "The plan's price, as the API formats it.", "plans[].price"),
-		col("prices", "TEXT", "Its prices, a JSON array of {value, timeline}.", "plans[].prices"),
-		col("quota_rows_read", "INTEGER", "Rows read a month.", "plans[].quotas.rowsRead"),
-		col("quota_rows_written", "INTEGER", "Rows written a month.", "plans[].quotas.rowsWritten"),
-		col("quota_databases", "INTEGER", "Databases.", "plans[].quotas.databases"),
-		col("quota_locations", "INTEGER", "Locations.", "plans[].quotas.locations"),
-		col("quota_storage_bytes", "INTEGER", "Storage, in bytes.", "plans[].quotas.storage"),
-		col("quota_groups", "INTEGER", "Groups.", "plans[].quotas.groups"),
-		col("quota_bytes_synced", "INTEGER", "Bytes synced a month.", "plans[].quotas.bytesSynced"),
-	),
-	entity("invoices", "Each org's invoices.", "GET /v1/organizations/{org}/invoices?type=all",
-		colOrg,
-		col("id", "TEXT", "The invoice number.", "invoice_number"),
-		col("amount_due", "TEXT", "What is due, in USD, as the API formats it.", "amount_due"),
-		col("due_date", "TEXT", "When it is due.", "due_date"),
-		col("paid_at", "TEXT", "When it was paid (NULL: not yet).", "paid_at"),
-		col("payment_failed_at", "TEXT", "When a payment failed.", "payment_failed_at"),
-		col("paid", "INTEGER", "1 once paid_at is set.", "derived: paid_at IS NOT NULL"),
-		col("status", "TEXT", "The invoice's status, as the API gives it.", "status"),
-		col("invoice_pdf", "TEXT", "The invoice's PDF.", "invoice_pdf"),
-		col("hosted_invoice_url", "TEXT", "The invoice's page.", "hosted_invoice_url"),
-	),
-	entity("database_details", "Each database's configuration and instances (opt-in: two requests per database, budgeted per pass).", "GET .../databases/{db}/configuration and .../instances",
-		colOrg,
-		col("id", "TEXT", "The database's id (databases.id).", "DbId"),
-		col("name", "TEXT", "The database's name.", "Name"),
-		col("size_limit", "TEXT", "The size limit.", "configuration.size_limit"),
-		col("allow_attach", "INTEGER", "1 when other databases may attach it.", "configuration.allow_attach"),
-		col("block_reads", "INTEGER", "1 when reads are blocked.", "configuration.block_reads"),
-		col("block_writes", "INTEGER", "1 when writes are blocked.", "configuration.block_writes"),
-		col("delete_protection", "INTEGER", "1 when deletes are refused.", "configuration.delete_protection"),
-		col("allowed_ips", "TEXT", "The IP allow-list, a JSON array.", "configuration.allowed_ips"),
-		col("allowed_aws_vpc_ids", "TEXT", "The AWS VPC allow-list, a JSON array.", "configuration.allowed_aws_vpc_ids"),
-		col("instances", "TEXT", "The database's instances, a JSON array of {uuid, name, type, region, hostname}.", "instances"),
-		col("refreshed_at", "TEXT", "When a pass last fetched the details, changed or not.", "derived: the pass's time"),
-	),
-	{Name: "audit_logs", Kind: KindTable, Description: "Each org's audit log, appended (never tombstoned).", Source: "GET /v1/organizations/{org}/audit-logs",
-		Columns: []ColumnDoc{colAccount, colOrg,
-			col("id", "TEXT", "A hash of the event's content (the API gives events no id).", "derived"),
-			col("code", "TEXT", "What happened.", "code", auditCodes...),
-			col("message", "TEXT", "The event's message.", "message"),
-			col("origin", "TEXT", "Where it was done from (cli, web, api).", "origin"),
-			col("author", "TEXT", "Who did it: a username.", "author"),
-			col("created_at", "TEXT", "When it happened.", "created_at"),
-			col("data", "TEXT", "The event's data, JSON; its shape depends on the code (org-member-add: {username, role}).", "data"),
-			col("remote_data", "TEXT", "The event as received.", "the API object"),
-			col("first_seen_at", "TEXT", "When the mirror stored it.", "derived: the pass's time"),
-			col("object", "TEXT", "The name the event gives its object: data.name, else data.username (a generated column).", "derived: from data"),
-		}},
-	{Name: "usage", Kind: KindTable, Description: "Daily usage counters, per database and per org (database_id = ''), overwritten through the day.", Source: "GET /v1/organizations/{org}/usage",
-		Columns: []ColumnDoc{colAccount, colOrg,
-			col("day", "TEXT", "The UTC day (YYYY-MM-DD).", "derived: the pass's day"),
-			col("database_id", "TEXT", "The database (databases.id), or '' for the org's total.", "databases[].uuid"),
-			col("rows_read", "INTEGER", "Rows read in the current period.", "usage.rows_read"),
-			col("rows_written", "INTEGER", "Rows written in the current period.", "usage.rows_written"),
-			col("storage_bytes", "INTEGER", "Storage in bytes.", "usage.storage_bytes"),
-			col("bytes_synced", "INTEGER", "Bytes synced in the current period.", "usage.bytes_synced"),
-			col("observed_at", "TEXT", "When the pass read the counters.", "derived: the pass's time"),
-			col("remote_data", "TEXT", "The counters as received.", "the API object"),
 		}},
 	{Name: "change_events", Kind: KindTable, Description: "Every create, update (old and new values), delete and restore of an entity row after its scope's first (baseline) pass: the ordered outbox webhooks deliver.", Source: "derived: each commit",
 		Columns: []ColumnDoc{
@@ -565,8 +426,7 @@ var described = []Doc{
 	{Name: "goose_db_version", Kind: KindTable, Internal: true, Description: "The migrations applied to the mirror (goose).", Source: "derived: migrations"},
 	{Name: "leases", Kind: KindTable, Internal: true, Description: "Who writes each account (and each extraction query and webhook endpoint) now, and until when.", Source: "derived: the daemons"},
 	{Name: "lease_fence", Kind: KindTable, Internal: true, Description: "The fence every commit checks: a writer that lost its lease writes nothing.", Source: "derived: the daemons"},
-	{Name: "mirror_identity", Kind: KindTable, Internal: true, Description: "The mirror's identity on a server, so a replaced mirror is noticed.", Source: "derived: the first open"},
-}
+	{Name: "mirror_identity", Kind: KindTable, Internal: true, Description: "The mirror's identity on a server, so a replaced mirror is noticed.", Source: "derived: the first open"}}
 
 // historyTableNames lists HistoryTables for a description.
 func historyTableNames() string {
@@ -582,14 +442,8 @@ func historyTableNames() string {
 func historyDocs() []Doc {
 	var out []Doc
 	for _, t := range HistoryTables {
-		var table *Doc
-		for i := range described {
-			if described[i].Name == t.Name {
-				table = &described[i]
-			}
-		}
 		colOf := func(name string) ColumnDoc {
-			for _, c := range table.Columns {
+			for _, c := range t.Doc.Columns {
 				if c.Name == name {
 					return c
 				}

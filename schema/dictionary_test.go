@@ -34,6 +34,11 @@ func TestTablesDoc(t *testing.T) {
 // Every column of a table that is not internal says what it is, what type
 // and where it comes from, and every enumerated value what it means.
 func TestDictionaryIsComplete(t *testing.T) {
+	for _, table := range schema.DataTables {
+		if table.Doc.Name != table.Name {
+			t.Errorf("table %s: its Doc describes %q; describe it in its schema.Table", table.Name, table.Doc.Name)
+		}
+	}
 	seen := map[string]bool{}
 	for _, d := range schema.Dictionary {
 		if seen[d.Name] {

@@ -9,7 +9,7 @@ import (
 func Markdown() string {
 	var b strings.Builder
 	b.WriteString("# The mirror's tables and views\n\n")
-	b.WriteString("Generated from `schema.Dictionary` (`schema/dictionary.go`): do not edit by hand. Run\n")
+	b.WriteString("Generated from `schema.Dictionary` (each data table's `Doc` in `schema/schema.go`, the rest in `schema/dictionary.go`): do not edit by hand. Run\n")
 	b.WriteString("`go test ./schema -run TestTablesDoc -update` after changing the dictionary;\n")
 	b.WriteString("`TestTablesDoc` fails while this file is stale. The same dictionary is in\n")
 	b.WriteString("every mirror (`SELECT * FROM mirror_columns WHERE table_name = 'role_assignments'`)\n")

@@ -119,61 +119,6 @@ func (r *Resource) LabelOf(t *Table) string {
 	return t.Name
 }
 
-// Resource names: the scopes of a pass, as in defaults.resources.
-const (
-	ResOrganization    = "organization"
-	ResMembers         = "members"
-	ResInvites         = "invites"
-	ResDatabases       = "databases"
-	ResGroups          = "groups"
-	ResAPITokens       = "api_tokens"
-	ResAuditLogs       = "audit_logs"
-	ResUsage           = "usage"
-	ResSubscriptions   = "subscriptions"
-	ResPlans           = "plans"
-	ResInvoices        = "invoices"
-	ResAccountUsers    = "account_users"
-	ResDatabaseDetails = "database_details"
-)
-
-// Registry lists every resource in the order a pass handles them: the
-// account's own first, then, per org, members before invites so an invite
-// can resolve to a member's user, and databases before their details.
-var Registry = []*Resource{
-	{Name: ResAccountUsers, PerAccount: true, Feeds: []Feed{{Table: AccountUsers, Guard: true}}},
-	{Name: ResOrganization, Feeds: []Feed{{Table: Organizations, Guard: true}}},
-	{Name: ResMembers, Feeds: []Feed{{Table: RoleAssignments, Filter: "source = 'members'", Guard: true}}},
-	{Name: ResInvites, Feeds: []Feed{{Table: Invites, Guard: true, Vanish: AcceptedOrRevoked},
-		{Table: RoleAssignments, Filter: "source = 'invites'", Vanish: AcceptedOrRevoked}}},
-	{Name: ResDatabases, Feeds: []Feed{{Table: Databases, Guard: true}}},
-	{Name: ResGroups, Feeds: []Feed{{Table: Groups, Guard: true}}},
-	{Name: ResAPITokens, Feeds: []Feed{{Table: APITokens, Guard: true}}},
-	{Name: ResSubscriptions, Feeds: []Feed{{Table: Subscriptions, Guard: true}},
-		After: []Statement{{SQL: `UPDATE organizations SET pricing_plan = (SELECT s.plan FROM subscriptions s
-			WHERE s.account_id = organizations.account_id AND s.organization_id = organizations.id AND s.deleted_at IS NULL)
-			WHERE account_id = ? AND id = ?`, Args: []Arg{ArgAccount, ArgOrg}}}},
-	{Name: ResPlans, Feeds: []Feed{{Table: Plans, Guard: true}}},
-	{Name: ResInvoices, Feeds: []Feed{{Table: Invoices, Guard: true}}},
-	{Name: ResAuditLogs, Kind: Appended, Feeds: []Feed{{Table: AuditLogs, Guard: true}}},
-	{Name: ResUsage, Kind: Counters, Feeds: []Feed{{Table: UsageDays, Guard: true}}},
-	{Name: ResDatabaseDetails, OptIn: true, Partial: true, Feeds: []Feed{{Table: DatabaseDetails, Guard: true}},
-		// A database's details go with the database, in the commit that
-		// tombstones it (databases come first in the same commit).
-		After: []Statement{
-			{SQL: `INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)
-			SELECT dd.account_id, ?, ?, 'database_details', dd.organization_id || '/' || dd.id, dd.organization_id, 'deleted',
-			       json_object('deleted_reason', json_object('new', 'removed', 'old', NULL))
-			FROM database_details dd WHERE dd.account_id = ? AND dd.organization_id = ? AND dd.deleted_at IS NULL AND NOT EXISTS (
-			  SELECT 1 FROM databases d WHERE d.account_id = dd.account_id AND d.organization_id = dd.organization_id AND d.id = dd.id AND d.deleted_at IS NULL)`,
-				Args: []Arg{ArgRunID, ArgAt, ArgAccount, ArgOrg}},
-			{SQL: `UPDATE database_details SET deleted_at = ?, deleted_reason = 'removed', updated_at = ?
-			WHERE account_id = ? AND organization_id = ? AND deleted_at IS NULL AND NOT EXISTS (
-			  SELECT 1 FROM databases d WHERE d.account_id = database_details.account_id AND d.organization_id = database_details.organization_id
-			    AND d.id = database_details.id AND d.deleted_at IS NULL)`,
-				Args: []Arg{ArgAt, ArgAt, ArgAccount, ArgOrg}},
-		}},
-}
-
 // Lookup returns the named resource, or nil.
 func Lookup(name string) *Resource {
 	for _, r := range Registry {

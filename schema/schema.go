@@ -1,6 +1,10 @@
 // Package schema owns the mirror's shape: the embedded goose migrations that
 // create every table and view, the table descriptors the writer uses, and the
 // Go row types that match the tables.
+//
+// This file holds what a resource adds to the schema, in one place: the
+// Registry entry, each table it feeds (schema.Table with its Doc) and the
+// row type. resources.go holds what a Registry entry means.
 package schema
 
 import (
@@ -40,6 +44,10 @@ type Table struct {
 	// AppendOnly tables have no bookkeeping columns: their rows are never
 	// tombstoned, and every row is live.
 	AppendOnly bool
+	// Doc describes the table and every column to the mirror's readers
+	// (schema.Dictionary, docs/tables.md): a table is described where it
+	// is defined.
+	Doc Doc
 }
 
 // Quoted is the table name quoted for SQL ("groups" is a keyword).
@@ -65,33 +73,193 @@ type Row interface {
 	Remote() []byte
 }
 
+// Resource names: the scopes of a pass, as in defaults.resources.
+const (
+	ResOrganization    = "organization"
+	ResMembers         = "members"
+	ResInvites         = "invites"
+	ResDatabases       = "databases"
+	ResGroups          = "groups"
+	ResAPITokens       = "api_tokens"
+	ResAuditLogs       = "audit_logs"
+	ResUsage           = "usage"
+	ResSubscriptions   = "subscriptions"
+	ResPlans           = "plans"
+	ResInvoices        = "invoices"
+	ResAccountUsers    = "account_users"
+	ResDatabaseDetails = "database_details"
+)
+
+// Registry lists every resource in the order a pass handles them: the
+// account's own first, then, per org, members before invites so an invite
+// can resolve to a member's user, and databases before their details.
+var Registry = []*Resource{
+	{Name: ResAccountUsers, PerAccount: true, Feeds: []Feed{{Table: AccountUsers, Guard: true}}},
+	{Name: ResOrganization, Feeds: []Feed{{Table: Organizations, Guard: true}}},
+	{Name: ResMembers, Feeds: []Feed{{Table: RoleAssignments, Filter: "source = 'members'", Guard: true}}},
+	{Name: ResInvites, Feeds: []Feed{{Table: Invites, Guard: true, Vanish: AcceptedOrRevoked},
+		{Table: RoleAssignments, Filter: "source = 'invites'", Vanish: AcceptedOrRevoked}}},
+	{Name: ResDatabases, Feeds: []Feed{{Table: Databases, Guard: true}}},
+	{Name: ResGroups, Feeds: []Feed{{Table: Groups, Guard: true}}},
+	{Name: ResAPITokens, Feeds: []Feed{{Table: APITokens, Guard: true}}},
+	{Name: ResSubscriptions, Feeds: []Feed{{Table: Subscriptions, Guard: true}},
+		After: []Statement{{SQL: `UPDATE organizations SET pricing_plan = (SELECT s.plan FROM subscriptions s
+			WHERE s.account_id = organizations.account_id AND s.organization_id = organizations.id AND s.deleted_at IS NULL)
+			WHERE account_id = ? AND id = ?`, Args: []Arg{ArgAccount, ArgOrg}}}},
+	{Name: ResPlans, Feeds: []Feed{{Table: Plans, Guard: true}}},
+	{Name: ResInvoices, Feeds: []Feed{{Table: Invoices, Guard: true}}},
+	{Name: ResAuditLogs, Kind: Appended, Feeds: []Feed{{Table: AuditLogs, Guard: true}}},
+	{Name: ResUsage, Kind: Counters, Feeds: []Feed{{Table: UsageDays, Guard: true}}},
+	{Name: ResDatabaseDetails, OptIn: true, Partial: true, Feeds: []Feed{{Table: DatabaseDetails, Guard: true}},
+		// A database's details go with the database, in the commit that
+		// tombstones it (databases come first in the same commit).
+		After: []Statement{
+			{SQL: `INSERT INTO change_events (account_id, run_id, at, entity, entity_id, organization_id, op, changes)
+			SELECT dd.account_id, ?, ?, 'database_details', dd.organization_id || '/' || dd.id, dd.organization_id, 'deleted',
+			       json_object('deleted_reason', json_object('new', 'removed', 'old', NULL))
+			FROM database_details dd WHERE dd.account_id = ? AND dd.organization_id = ? AND dd.deleted_at IS NULL AND NOT EXISTS (
+			  SELECT 1 FROM databases d WHERE d.account_id = dd.account_id AND d.organization_id = dd.organization_id AND d.id = dd.id AND d.deleted_at IS NULL)`,
+				Args: []Arg{ArgRunID, ArgAt, ArgAccount, ArgOrg}},
+			{SQL: `UPDATE database_details SET deleted_at = ?, deleted_reason = 'removed', updated_at = ?
+			WHERE account_id = ? AND organization_id = ? AND deleted_at IS NULL AND NOT EXISTS (
+			  SELECT 1 FROM databases d WHERE d.account_id = database_details.account_id AND d.organization_id = database_details.organization_id
+			    AND d.id = database_details.id AND d.deleted_at IS NULL)`,
+				Args: []Arg{ArgAt, ArgAt, ArgAccount, ArgOrg}},
+		}},
+}
+
 // The entity tables. OrgColumn is the column that says which org a row
 // belongs to ("" for the account-wide tables).
 var (
 	Organizations = &Table{Name: "organizations", Keys: []string{"id"}, OrgColumn: "id",
-		Columns: []string{"organization_id", "name", "type", "plan_id", "plan_timeline", "overages", "require_mfa", "blocked_reads", "blocked_writes", "platform"}}
+		Columns: []string{"organization_id", "name", "type", "plan_id", "plan_timeline", "overages", "require_mfa", "blocked_reads", "blocked_writes", "platform"},
+		Doc: entity("organizations", "Each Turso organization the account's token sees (the Unified User Directory's Organization).", "GET /v1/organizations",
+			col("id", "TEXT", "The org's slug: the key every org-scoped table joins on.", "slug"),
+			col("organization_id", "TEXT", "The slug again, so that every table joins on organization_id.", "slug"),
+			col("name", "TEXT", "The org's display name.", "name"),
+			col("type", "TEXT", "What kind of org it is.", "type", v("personal", "the user's own org"), v("team", "a shared org")),
+			col("plan_id", "TEXT", "The plan the org is on, as the org list gives it.", "plan_id"),
+			col("plan_timeline", "TEXT", "The plan's billing period.", "plan_timeline"),
+			col("overages", "INTEGER", "1 when usage past the plan's quotas is billed instead of blocked.", "overages"),
+			col("require_mfa", "INTEGER", "1 when members must use multi-factor authentication.", "require_mfa"),
+			col("blocked_reads", "INTEGER", "1 when reads are blocked (quota or billing).", "blocked_reads"),
+			col("blocked_writes", "INTEGER", "1 when writes are blocked (quota or billing).", "blocked_writes"),
+			col("platform", "TEXT", "The platform that provisions the org, when it is managed by one (for example Vercel); empty otherwise.", "platform"),
+		).with(col("pricing_plan", "TEXT", "The org's plan from its subscription (the Unified User Directory's Organization.pricing_plan); NULL until the subscriptions scope ran.", "GET .../subscription plan"))}
 	Users = &Table{Name: "users", Keys: []string{"id"},
-		Columns: []string{"username", "email", "status"}}
+		Columns: []string{"username", "email", "status"},
+		Doc: entity("users", "Every person the account's orgs know: members (id = username) and people only invited (id = `email:` and the address). The Unified User Directory's User.", "GET /v1/organizations/{org}/members and .../invites",
+			col("id", "TEXT", "The username, or `email:<address>` for someone only invited.", "username; derived for invites"),
+			col("username", "TEXT", "The Turso username (empty for an invited person).", "members[].username"),
+			col("email", "TEXT", "The email, trimmed and lower-cased.", "members[].email, invites[].email"),
+			col("status", "TEXT", "The user's status across the account's orgs, recomputed when every org it belongs to synced its members and invites.", "derived",
+				v("active", "a member of at least one org"), v("invited", "only invited, nowhere a member"), v("inactive", "neither any more")),
+		)}
 	Roles = &Table{Name: "roles", Keys: []string{"id"},
-		Columns: []string{"name", "description"}}
+		Columns: []string{"name", "description"},
+		Doc: entity("roles", "The four roles of the Turso Platform, the same in every account (the Unified User Directory's Role).", "derived: constants",
+			col("id", "TEXT", "The role.", "constant", roleValues...),
+			col("name", "TEXT", "The role's display name.", "constant"),
+			col("description", "TEXT", "What the role may do.", "constant"),
+		)}
 	RoleAssignments = &Table{Name: "role_assignments", Keys: []string{"organization_id", "user_id"}, OrgColumn: "organization_id", SinceColumn: "role_since", SinceOf: "role_id",
-		Columns: []string{"role_id", "status", "source"}}
+		Columns: []string{"role_id", "status", "source"},
+		Doc: Doc{Name: "role_assignments", Kind: KindTable, Description: "Who holds which role in which org: one row per user and org (the Unified User Directory's RoleAssignment). A pending invite is an assignment with status invited.",
+			Source: "GET /v1/organizations/{org}/members and .../invites", Columns: append([]ColumnDoc{colAccount, colOrg,
+				col("user_id", "TEXT", "The user (users.id).", "members[].username, or derived from invites[].email"),
+				col("role_id", "TEXT", "The role (roles.id).", "members[].role, invites[].role", roleValues...),
+				col("status", "TEXT", "Whether the user holds the role or is invited to it.", "derived", v("active", "a member"), v("invited", "a pending invite")),
+				col("source", "TEXT", "Which resource the assignment comes from.", "derived", v("members", "the org's member list"), v("invites", "a pending invite")),
+				col("role_since", "TEXT", "Since when the mirror has seen this role: the first sighting, or the pass that saw the role change. access_review.since prefers the audit log's time.", "derived"),
+			}, append(bookkeeping(), deletedBy()...)...)}}
 	Invites = &Table{Name: "invites", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
-		Columns: []string{"email", "role", "created_at"}}
+		Columns: []string{"email", "role", "created_at"},
+		Doc: entity("invites", "Pending invitations of each org.", "GET /v1/organizations/{org}/invites",
+			colOrg,
+			col("id", "TEXT", "The invite's id.", "id"),
+			col("email", "TEXT", "Who is invited, trimmed and lower-cased.", "email"),
+			col("role", "TEXT", "The role the invite grants.", "role", roleValues...),
+			col("created_at", "TEXT", "When the invite was sent.", "created_at"),
+		).with(deletedBy()...)}
 	Databases = &Table{Name: "databases", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
 		Columns: []string{"name", "hostname", "group_name", "primary_region", "regions", "block_reads", "block_writes", "delete_protection",
-			"parent_id", "parent_name", "parent_branched_at", "type", "version", "is_schema", "schema", "sleeping", "archived"}}
+			"parent_id", "parent_name", "parent_branched_at", "type", "version", "is_schema", "schema", "sleeping", "archived"},
+		Doc: entity("databases", "Each database of each org.", "GET /v1/organizations/{org}/databases",
+			colOrg,
+			col("id", "TEXT", "The database's id.", "DbId"),
+			col("name", "TEXT", "The database's name.", "Name"),
+			col("hostname", "TEXT", "Where clients connect.", "Hostname"),
+			col("group_name", "TEXT", "The group the database lives in (groups.name).", "group"),
+			col("primary_region", "TEXT", "The primary location's code (locations.code).", "primaryRegion"),
+			col("regions", "TEXT", "Every location the database is in, a JSON array of codes.", "regions"),
+			col("block_reads", "INTEGER", "1 when reads are blocked.", "block_reads"),
+			col("block_writes", "INTEGER", "1 when writes are blocked.", "block_writes"),
+			col("delete_protection", "INTEGER", "1 when the database cannot be deleted until protection is lifted.", "delete_protection"),
+			col("parent_id", "TEXT", "The database this one was branched from (NULL if none).", "parent.id"),
+			col("parent_name", "TEXT", "The parent's name.", "parent.name"),
+			col("parent_branched_at", "TEXT", "When it was branched.", "parent.branched_at"),
+			col("type", "TEXT", "The database's type, as older API versions report it.", "type"),
+			col("version", "TEXT", "The server version.", "version"),
+			col("is_schema", "INTEGER", "1 for a schema database (older API versions).", "is_schema"),
+			col("schema", "TEXT", "The schema database this one follows (older API versions).", "schema"),
+			col("sleeping", "INTEGER", "1 when the database is asleep.", "sleeping"),
+			col("archived", "INTEGER", "1 when the database is archived.", "archived"),
+		).with(deletedBy()...)}
 	Groups = &Table{Name: "groups", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
-		Columns: []string{"name", "primary_location", "locations", "version", "delete_protection", "archived"}}
+		Columns: []string{"name", "primary_location", "locations", "version", "delete_protection", "archived"},
+		Doc: entity("groups", "Each group of each org: where its databases are placed.", "GET /v1/organizations/{org}/groups",
+			colOrg,
+			col("id", "TEXT", "The group's uuid, or `name:<name>` where the API sends none.", "uuid"),
+			col("name", "TEXT", "The group's name.", "name"),
+			col("primary_location", "TEXT", "The primary location's code.", "primary"),
+			col("locations", "TEXT", "Every location of the group, a JSON array of codes.", "locations"),
+			col("version", "TEXT", "The server version of the group.", "version"),
+			col("delete_protection", "INTEGER", "1 when the group cannot be deleted.", "delete_protection"),
+			col("archived", "INTEGER", "1 when the group is archived.", "archived"),
+		).with(deletedBy()...)}
 	APITokens = &Table{Name: "api_tokens", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
-		Columns: []string{"name", "group_name", "scopes", "owner_username", "owner_email", "created_at"}}
+		Columns: []string{"name", "group_name", "scopes", "owner_username", "owner_email", "created_at"},
+		Doc: entity("api_tokens", "The org's Platform API tokens: metadata only, never the token.", "GET /v1/organizations/{org}/api-tokens",
+			colOrg,
+			col("id", "TEXT", "The token's id.", "id"),
+			col("name", "TEXT", "The token's name.", "name"),
+			col("group_name", "TEXT", "The group the token is restricted to (empty: none).", "group"),
+			col("scopes", "TEXT", "What the token may do, a JSON array.", "scopes"),
+			col("owner_username", "TEXT", "Who minted it.", "owner.username"),
+			col("owner_email", "TEXT", "The owner's email, lower-cased.", "owner.email"),
+			col("created_at", "TEXT", "When it was minted.", "created_at"),
+		).with(deletedBy()...)}
 )
 
 // The append-only tables: rows are added (usage's day rows updated in
 // place), never tombstoned.
 var (
-	AuditLogs = &Table{Name: "audit_logs", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id", AppendOnly: true}
-	UsageDays = &Table{Name: "usage", Keys: []string{"organization_id", "day", "database_id"}, OrgColumn: "organization_id", AppendOnly: true}
+	AuditLogs = &Table{Name: "audit_logs", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id", AppendOnly: true,
+		Doc: Doc{Name: "audit_logs", Kind: KindTable, Description: "Each org's audit log, appended (never tombstoned).", Source: "GET /v1/organizations/{org}/audit-logs",
+			Columns: []ColumnDoc{colAccount, colOrg,
+				col("id", "TEXT", "A hash of the event's content (the API gives events no id).", "derived"),
+				col("code", "TEXT", "What happened.", "code", auditCodes...),
+				col("message", "TEXT", "The event's message.", "message"),
+				col("origin", "TEXT", "Where it was done from (cli, web, api).", "origin"),
+				col("author", "TEXT", "Who did it: a username.", "author"),
+				col("created_at", "TEXT", "When it happened.", "created_at"),
+				col("data", "TEXT", "The event's data, JSON; its shape depends on the code (org-member-add: {username, role}).", "data"),
+				col("remote_data", "TEXT", "The event as received.", "the API object"),
+				col("first_seen_at", "TEXT", "When the mirror stored it.", "derived: the pass's time"),
+				col("object", "TEXT", "The name the event gives its object: data.name, else data.username (a generated column).", "derived: from data"),
+			}}}
+	UsageDays = &Table{Name: "usage", Keys: []string{"organization_id", "day", "database_id"}, OrgColumn: "organization_id", AppendOnly: true,
+		Doc: Doc{Name: "usage", Kind: KindTable, Description: "Daily usage counters, per database and per org (database_id = ''), overwritten through the day.", Source: "GET /v1/organizations/{org}/usage",
+			Columns: []ColumnDoc{colAccount, colOrg,
+				col("day", "TEXT", "The UTC day (YYYY-MM-DD).", "derived: the pass's day"),
+				col("database_id", "TEXT", "The database (databases.id), or '' for the org's total.", "databases[].uuid"),
+				col("rows_read", "INTEGER", "Rows read in the current period.", "usage.rows_read"),
+				col("rows_written", "INTEGER", "Rows written in the current period.", "usage.rows_written"),
+				col("storage_bytes", "INTEGER", "Storage in bytes.", "usage.storage_bytes"),
+				col("bytes_synced", "INTEGER", "Bytes synced in the current period.", "usage.bytes_synced"),
+				col("observed_at", "TEXT", "When the pass read the counters.", "derived: the pass's time"),
+				col("remote_data", "TEXT", "The counters as received.", "the API object"),
+			}}}
 )
 
 func b2i(b bool) int64 {
@@ -307,17 +475,74 @@ type Location struct {
 // The tables of the billing and account resources (migration 00008).
 var (
 	AccountUsers = &Table{Name: "account_users", Keys: []string{"id"},
-		Columns: []string{"username", "name", "email", "plan", "mfa", "avatar_url", "has_pending_invites"}}
+		Columns: []string{"username", "name", "email", "plan", "mfa", "avatar_url", "has_pending_invites"},
+		Doc: entity("account_users", "Who owns the token each account uses.", "GET /v1/user, once per account pass",
+			col("id", "TEXT", "The owner's username.", "username"),
+			col("username", "TEXT", "The owner's username.", "username"),
+			col("name", "TEXT", "The owner's name.", "name"),
+			col("email", "TEXT", "The owner's email.", "email"),
+			col("plan", "TEXT", "The owner's plan.", "plan"),
+			col("mfa", "INTEGER", "1 when the owner uses multi-factor authentication.", "mfa"),
+			col("avatar_url", "TEXT", "The owner's avatar.", "avatar_url"),
+			col("has_pending_invites", "INTEGER", "1 when the owner has invitations to answer.", "has_pending_invites"),
+		)}
 	Subscriptions = &Table{Name: "subscriptions", Keys: []string{"organization_id"}, OrgColumn: "organization_id", SinceColumn: "plan_since", SinceOf: "plan",
-		Columns: []string{"plan", "name", "timeline", "overages"}}
+		Columns: []string{"plan", "name", "timeline", "overages"},
+		Doc: entity("subscriptions", "Each org's subscription.", "GET /v1/organizations/{org}/subscription",
+			colOrg,
+			col("plan", "TEXT", "The plan's id.", "subscription.plan"),
+			col("name", "TEXT", "The plan's name.", "subscription.name"),
+			col("timeline", "TEXT", "The billing period.", "subscription.timeline"),
+			col("overages", "INTEGER", "1 when overages are billed.", "subscription.overages"),
+			col("plan_since", "TEXT", "Since when the org has been on this plan, as the mirror saw it.", "derived"),
+		)}
 	Plans = &Table{Name: "plans", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
 		Columns: []string{"price", "prices", "quota_rows_read", "quota_rows_written", "quota_databases", "quota_locations", "quota_storage_bytes",
-			"quota_groups", "quota_bytes_synced"}}
+			"quota_groups", "quota_bytes_synced"},
+		Doc: entity("plans", "The plans an org can be on, with their quotas (NULL where the API gives none).", "GET /v1/organizations/{org}/plans",
+			colOrg,
+			col("id", "TEXT", "The plan's name.", "plans[].name"),
+			col("price", "TEXT", "The plan's price, as the API formats it.", "plans[].price"),
+			col("prices", "TEXT", "Its prices, a JSON array of {value, timeline}.", "plans[].prices"),
+			col("quota_rows_read", "INTEGER", "Rows read a month.", "plans[].quotas.rowsRead"),
+			col("quota_rows_written", "INTEGER", "Rows written a month.", "plans[].quotas.rowsWritten"),
+			col("quota_databases", "INTEGER", "Databases.", "plans[].quotas.databases"),
+			col("quota_locations", "INTEGER", "Locations.", "plans[].quotas.locations"),
+			col("quota_storage_bytes", "INTEGER", "Storage, in bytes.", "plans[].quotas.storage"),
+			col("quota_groups", "INTEGER", "Groups.", "plans[].quotas.groups"),
+			col("quota_bytes_synced", "INTEGER", "Bytes synced a month.", "plans[].quotas.bytesSynced"),
+		)}
 	Invoices = &Table{Name: "invoices", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id",
-		Columns: []string{"amount_due", "due_date", "paid_at", "payment_failed_at", "paid", "status", "invoice_pdf", "hosted_invoice_url"}}
+		Columns: []string{"amount_due", "due_date", "paid_at", "payment_failed_at", "paid", "status", "invoice_pdf", "hosted_invoice_url"},
+		Doc: entity("invoices", "Each org's invoices.", "GET /v1/organizations/{org}/invoices?type=all",
+			colOrg,
+			col("id", "TEXT", "The invoice number.", "invoice_number"),
+			col("amount_due", "TEXT", "What is due, in USD, as the API formats it.", "amount_due"),
+			col("due_date", "TEXT", "When it is due.", "due_date"),
+			col("paid_at", "TEXT", "When it was paid (NULL: not yet).", "paid_at"),
+			col("payment_failed_at", "TEXT", "When a payment failed.", "payment_failed_at"),
+			col("paid", "INTEGER", "1 once paid_at is set.", "derived: paid_at IS NOT NULL"),
+			col("status", "TEXT", "The invoice's status, as the API gives it.", "status"),
+			col("invoice_pdf", "TEXT", "The invoice's PDF.", "invoice_pdf"),
+			col("hosted_invoice_url", "TEXT", "The invoice's page.", "hosted_invoice_url"),
+		)}
 	DatabaseDetails = &Table{Name: "database_details", Keys: []string{"organization_id", "id"}, OrgColumn: "organization_id", RefreshedColumn: "refreshed_at",
 		Columns: []string{"name", "size_limit", "allow_attach", "block_reads", "block_writes", "delete_protection", "allowed_ips",
-			"allowed_aws_vpc_ids", "instances"}}
+			"allowed_aws_vpc_ids", "instances"},
+		Doc: entity("database_details", "Each database's configuration and instances (opt-in: two requests per database, budgeted per pass).", "GET .../databases/{db}/configuration and .../instances",
+			colOrg,
+			col("id", "TEXT", "The database's id (databases.id).", "DbId"),
+			col("name", "TEXT", "The database's name.", "Name"),
+			col("size_limit", "TEXT", "The size limit.", "configuration.size_limit"),
+			col("allow_attach", "INTEGER", "1 when other databases may attach it.", "configuration.allow_attach"),
+			col("block_reads", "INTEGER", "1 when reads are blocked.", "configuration.block_reads"),
+			col("block_writes", "INTEGER", "1 when writes are blocked.", "configuration.block_writes"),
+			col("delete_protection", "INTEGER", "1 when deletes are refused.", "configuration.delete_protection"),
+			col("allowed_ips", "TEXT", "The IP allow-list, a JSON array.", "configuration.allowed_ips"),
+			col("allowed_aws_vpc_ids", "TEXT", "The AWS VPC allow-list, a JSON array.", "configuration.allowed_aws_vpc_ids"),
+			col("instances", "TEXT", "The database's instances, a JSON array of {uuid, name, type, region, hostname}.", "instances"),
+			col("refreshed_at", "TEXT", "When a pass last fetched the details, changed or not.", "derived: the pass's time"),
+		)}
 )
 
 // AccountUser is a row of account_users: the Turso user who owns the token
