@@ -14,6 +14,10 @@ type Builtin struct {
 	Name, Description string
 	Params            []Param
 	SQL               string
+	// EveryPass: the statement reads the record of passes (sync_scopes),
+	// which every pass changes, so no evaluation of it stands for the
+	// next pass (Current).
+	EveryPass bool
 }
 
 // Param is a builtin's parameter.
@@ -141,7 +145,8 @@ WHERE d.account_id = p.account AND d.deleted_at IS NULL
 		SQL: `SELECT h.organization_id, 'scope' AS subject_type, h.resource AS subject_id, h.last_complete_at, h.last_status, h.last_error_class
 FROM sync_health h, p
 WHERE h.account_id = p.account
-  AND (h.last_complete_at IS NULL OR (julianday(p.now) - julianday(h.last_complete_at)) * 86400 > p.max_age)`},
+  AND (h.last_complete_at IS NULL OR (julianday(p.now) - julianday(h.last_complete_at)) * 86400 > p.max_age)`,
+		EveryPass: true},
 }
 
 // BuiltinNamed is the builtin of that name, or nil.

@@ -6,6 +6,8 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,6 +124,7 @@ WHERE v.organization_id IN (SELECT o.id FROM organizations o WHERE o.account_id 
 type Store interface {
 	Find(ctx context.Context, query string, args ...any) ([]storage.Violation, error)
 	Record(ctx context.Context, e storage.Evaluation) (storage.Recorded, error)
+	Current(ctx context.Context, policy, account, definition string, notBefore time.Time) (open int, current bool, err error)
 }
 
 // Outcome is one policy's evaluation for one account.
@@ -135,13 +138,35 @@ type Outcome struct {
 	// Unrecorded: the mirror refused the outcome, so Recorded says
 	// nothing of the open violations.
 	Unrecorded bool
-	Took       time.Duration
+	// Stood: the last evaluation stands (AfterPass); the query did not
+	// run and Recorded.Open is what that evaluation left open.
+	Stood bool
+	Took  time.Duration
 }
 
+// StandsFor is how long an evaluation may stand after passes that wrote
+// nothing (AfterPass): a violation that only the clock makes (an invite
+// turning days old) or a write by something other than a pass (prune)
+// is seen within it.
+const StandsFor = time.Hour
+
 // Evaluate evaluates every policy that applies to the account and records
-// each outcome. The caller holds the account's lease. One policy failing
-// does not stop the others.
+// each outcome: what `tursync policy check` does. The caller holds the
+// account's lease. One policy failing does not stop the others.
 func Evaluate(ctx context.Context, st Store, account string, policies []Policy, now func() time.Time) []Outcome {
+	return evaluate(ctx, st, account, policies, now, false)
+}
+
+// AfterPass is Evaluate after a pass of the account, except that a
+// policy's last evaluation stands when it is less than StandsFor old, of
+// the same definition, and no pass since wrote a row (storage's Current):
+// its query would read what it read then. A user's statement and a
+// builtin that reads the record of passes (EveryPass) always run.
+func AfterPass(ctx context.Context, st Store, account string, policies []Policy, now func() time.Time) []Outcome {
+	return evaluate(ctx, st, account, policies, now, true)
+}
+
+func evaluate(ctx context.Context, st Store, account string, policies []Policy, now func() time.Time, mayStand bool) []Outcome {
 	var out []Outcome
 	for _, p := range policies {
 		if !p.Applies(account) {
@@ -151,6 +176,16 @@ func Evaluate(ctx context.Context, st Store, account string, policies []Policy, 
 		start := time.Now()
 		at := now()
 		q, args, err := p.Statement(account, at)
+		def := definition(q, args)
+		if err == nil && mayStand && p.mayStand() {
+			open, current, cerr := st.Current(ctx, p.Name, account, def, at.Add(-StandsFor))
+			if cerr == nil && current {
+				o.Stood, o.Recorded.Open, o.Took = true, open, time.Since(start)
+				out = append(out, o)
+				continue
+			}
+			// A mirror that cannot say leaves the evaluation to run.
+		}
 		var vs []storage.Violation
 		if err == nil {
 			vs, err = st.Find(ctx, q, args...)
@@ -159,7 +194,8 @@ func Evaluate(ctx context.Context, st Store, account string, policies []Policy, 
 		if err != nil {
 			err = fmt.Errorf("policy %s: %w", p.Name, err)
 		}
-		rec, rerr := st.Record(ctx, storage.Evaluation{Policy: p.Name, Severity: p.Severity, Account: account, At: at, Took: o.Took, Violations: vs, Err: err})
+		rec, rerr := st.Record(ctx, storage.Evaluation{Policy: p.Name, Severity: p.Severity, Account: account, Definition: def,
+			At: at, Took: o.Took, Violations: vs, Err: err})
 		o.Recorded, o.Err = rec, err
 		if rerr != nil {
 			o.Err, o.Unrecorded = rerr, true
@@ -167,6 +203,26 @@ func Evaluate(ctx context.Context, st Store, account string, policies []Policy, 
 		out = append(out, o)
 	}
 	return out
+}
+
+// mayStand: a builtin that does not read the record of passes. What a
+// user's statement reads is not known, so it always runs.
+func (p Policy) mayStand() bool {
+	b := BuiltinNamed(p.Builtin)
+	return p.SQL == "" && b != nil && !b.EveryPass
+}
+
+// definition identifies a statement with its arguments but the time
+// (Statement's second): the same policy, parameters and account.
+func definition(q string, args []any) string {
+	h := sha256.New()
+	h.Write([]byte(q))
+	for i, a := range args {
+		if i != 1 {
+			fmt.Fprintf(h, "\x00%v", a)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // jsonText is a value as JSON text, for a parameter a statement reads

@@ -36,9 +36,16 @@ func newWorld(t *testing.T, size tursotest.Size) *world {
 	return w
 }
 
-// pass syncs the account and, like the daemon, evaluates the policies
-// under its lease.
+// pass syncs the account and evaluates the policies under its lease.
 func (w *world) pass(policies ...policy.Policy) []policy.Outcome {
+	w.t.Helper()
+	return w.passWith(policy.Evaluate, policies...)
+}
+
+// evaluator is policy.Evaluate or policy.AfterPass.
+type evaluator func(ctx context.Context, st policy.Store, account string, policies []policy.Policy, now func() time.Time) []policy.Outcome
+
+func (w *world) passWith(evaluate evaluator, policies ...policy.Policy) []policy.Outcome {
 	w.t.Helper()
 	c, err := turso.NewClient(turso.Options{BaseURL: w.url, Token: turso.NewSecret("tok"), Now: w.clk.Now})
 	if err != nil {
@@ -46,7 +53,7 @@ func (w *world) pass(policies ...policy.Policy) []policy.Outcome {
 	}
 	var out []policy.Outcome
 	res := tsync.New(tsync.MirrorOf(w.store), tsync.Options{Now: w.clk.Now, AfterPass: func(ctx context.Context, account string, _ tsync.Result) {
-		out = policy.Evaluate(ctx, w.store.Policies(), account, policies, w.clk.Now)
+		out = evaluate(ctx, w.store.Policies(), account, policies, w.clk.Now)
 	}}).SyncAccount(context.Background(), tsync.Account{ID: "acme", API: c})
 	if res.Status != storage.StatusComplete {
 		w.t.Fatalf("pass: %s %v", res.Status, res.Err)
@@ -301,4 +308,72 @@ func TestUserSQL(t *testing.T) {
 	if len(got) != w.count(`SELECT count(*) FROM databases`) || strings.Contains(strings.Join(got, ","), "someone-elses-org") {
 		t.Errorf("violations %v: want every database of the account's orgs and none of another's", got)
 	}
+}
+
+// After a pass that wrote nothing, a builtin's last evaluation stands
+// (its query would read what it read); a pass that wrote, new parameters,
+// an hour gone by, a user's statement, a builtin that reads the record of
+// passes, and tursync policy check (Evaluate) all run the query.
+func TestLastEvaluationStands(t *testing.T) {
+	w := newWorld(t, tursotest.Size{Orgs: 2, Members: 3, Invites: 1, Databases: 6, Groups: 1, APITokens: 1, AuditEvents: 2})
+	org := w.sim.Orgs()[0]
+	unprotected := policy.Policy{Name: "unprotected", Severity: policy.Warning, Builtin: "unprotected_databases"}
+	stale := policy.Policy{Name: "stale", Severity: policy.Warning, Builtin: "scope_stale"}
+	mine := policy.Policy{Name: "mine", Severity: policy.Info,
+		SQL: `SELECT organization_id, 'database' AS subject_type, id AS subject_id FROM databases WHERE deleted_at IS NULL AND delete_protection = 0`}
+	all := []policy.Policy{unprotected, stale, mine}
+	stood := func(out []policy.Outcome) (names []string) {
+		t.Helper()
+		for _, o := range out {
+			if o.Err != nil {
+				t.Fatalf("%s: %v", o.Policy.Name, o.Err)
+			}
+			if o.Stood {
+				names = append(names, o.Policy.Name)
+			}
+		}
+		return names
+	}
+	expect := func(step string, out []policy.Outcome, want ...string) {
+		t.Helper()
+		if got := stood(out); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: stood %v, want %v", step, got, want)
+		}
+	}
+	unprotectedNow := `SELECT count(*) FROM databases WHERE deleted_at IS NULL AND delete_protection = 0`
+
+	expect("first evaluation", w.passWith(policy.AfterPass, all...))
+	out := w.passWith(policy.AfterPass, all...)
+	expect("unchanged pass", out, "unprotected")
+	if want := w.count(unprotectedNow); out[0].Recorded.Open != want || want == 0 {
+		t.Errorf("the standing evaluation says %d open, want %d", out[0].Recorded.Open, want)
+	}
+
+	// The pass that writes the protection runs the query, which resolves it.
+	db := w.sim.Databases(org)[0]
+	w.sim.UpdateDatabase(org, db.Name, func(d *tursotest.Database) { d.DeleteProtection = true })
+	out = w.passWith(policy.AfterPass, all...)
+	expect("a pass that wrote a row", out)
+	if got, want := len(w.subjects("unprotected")), w.count(unprotectedNow); got != want || out[0].Recorded.Open != want {
+		t.Errorf("after the pass that wrote: %d open (outcome %d), want %d", got, out[0].Recorded.Open, want)
+	}
+	expect("unchanged again", w.passWith(policy.AfterPass, all...), "unprotected")
+
+	// New parameters are another definition.
+	named := unprotected
+	named.Params = map[string]any{"name_glob": db.Name}
+	expect("new parameters", w.passWith(policy.AfterPass, named))
+	expect("the same parameters again", w.passWith(policy.AfterPass, named), "unprotected")
+
+	// The evaluation stands for at most an hour.
+	w.clk.Advance(policy.StandsFor)
+	expect("an hour on", w.passWith(policy.AfterPass, named))
+
+	// tursync policy check always runs the query.
+	expect("policy check", w.passWith(policy.Evaluate, named))
+
+	// A pass that writes only usage counters runs it too.
+	expect("unchanged before usage", w.passWith(policy.AfterPass, named), "unprotected")
+	w.sim.AddUsage(org, db.Name, 5, 0)
+	expect("a pass that wrote usage", w.passWith(policy.AfterPass, named))
 }

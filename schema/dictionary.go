@@ -342,6 +342,8 @@ var described = []Doc{
 			col("opened", "INTEGER", "Violations it opened.", "derived"),
 			col("resolved", "INTEGER", "Violations it resolved.", "derived"),
 			col("duration_ms", "INTEGER", "How long the query took.", "derived"),
+			col("definition", "TEXT", "A hash of the statement and parameters the evaluation ran: an evaluation of another definition never stands for this one.", "derived"),
+			col("last_run_id", "INTEGER", "The account's last pass when it ran (sync_runs.id): a later pass that wrote rows makes the daemon evaluate again.", "derived"),
 		}},
 	{Name: "policy_events", Kind: KindTable, Description: "The policy.violated and policy.resolved events webhooks deliver: one per violation an evaluation opened or resolved (none on a policy's first evaluation for an account).",
 		Source: "derived: policy evaluation",

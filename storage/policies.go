@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -138,10 +139,13 @@ func detailsJSON(cols []string, vals []any) (string, error) {
 // or the error that stopped it.
 type Evaluation struct {
 	Policy, Severity, Account string
-	At                        time.Time
-	Took                      time.Duration
-	Violations                []Violation
-	Err                       error
+	// Definition identifies the statement and parameters evaluated
+	// (policy_status.definition): Current matches it.
+	Definition string
+	At         time.Time
+	Took       time.Duration
+	Violations []Violation
+	Err        error
 }
 
 // LastSeenEvery is how often an open violation's last_seen_at moves: it
@@ -266,12 +270,37 @@ func (p *Policies) statusStmt(e Evaluation, at, status, errText string, rec Reco
 	if status == "ok" {
 		lastOK = at
 	}
-	return stmt{`INSERT INTO policy_status (policy, account_id, severity, status, error, evaluated_at, last_ok_at, open, opened, resolved, duration_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	return stmt{`INSERT INTO policy_status (policy, account_id, severity, status, error, evaluated_at, last_ok_at, open, opened, resolved, duration_ms,
+			definition, last_run_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT max(id) FROM sync_runs WHERE account_id = ?))
 		ON CONFLICT (policy, account_id) DO UPDATE SET severity = excluded.severity, status = excluded.status, error = excluded.error,
 			evaluated_at = excluded.evaluated_at, last_ok_at = coalesce(excluded.last_ok_at, policy_status.last_ok_at),
-			open = excluded.open, opened = excluded.opened, resolved = excluded.resolved, duration_ms = excluded.duration_ms`,
-		[]any{e.Policy, e.Account, e.Severity, status, nullStr(errText), at, lastOK, rec.Open, len(rec.Opened), len(rec.Resolved), e.Took.Milliseconds()}}
+			open = excluded.open, opened = excluded.opened, resolved = excluded.resolved, duration_ms = excluded.duration_ms,
+			definition = excluded.definition, last_run_id = excluded.last_run_id`,
+		[]any{e.Policy, e.Account, e.Severity, status, nullStr(errText), at, lastOK, rec.Open, len(rec.Opened), len(rec.Resolved), e.Took.Milliseconds(),
+			e.Definition, e.Account}}
+}
+
+// Current reports whether the policy's last evaluation for the account
+// still stands, and how many violations it left open: it ran without
+// error, of the same definition, at or after notBefore, and no pass of
+// the account since then wrote a row or ended without counting what it
+// wrote (aborted, interrupted). A pass's rows_* count every table it
+// wrote, users and usage included. Writers other than passes (prune)
+// are not seen: notBefore bounds how long they go unnoticed.
+func (p *Policies) Current(ctx context.Context, policy, account, definition string, notBefore time.Time) (open int, current bool, err error) {
+	err = p.s.db.QueryRowContext(ctx, `SELECT s.open FROM policy_status s
+		WHERE s.policy = ? AND s.account_id = ? AND s.status = 'ok' AND s.definition = ? AND s.evaluated_at >= ? AND s.last_run_id IS NOT NULL
+		  AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.account_id = s.account_id AND r.id > s.last_run_id
+		    AND (r.rows_created + r.rows_updated + r.rows_deleted > 0 OR r.status NOT IN ('complete', 'partial', 'failed')))`,
+		policy, account, definition, p.s.ts(notBefore)).Scan(&open)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read policy %s's last evaluation for %s: %w", policy, account, p.s.explain(err))
+	}
+	return open, true, nil
 }
 
 type openViolation struct {

@@ -76,27 +76,39 @@ func (c *Config) policies() []policy.Policy {
 
 // evaluatePolicies evaluates an account's policies after its pass, under
 // its lease, logs what changed and feeds the metrics. A pass that failed
-// as a whole (or was interrupted) left nothing new to judge.
+// as a whole (or was interrupted) left nothing new to judge; a policy's
+// last evaluation stands after passes that wrote nothing
+// (policy.AfterPass).
 func evaluatePolicies(ctx context.Context, st *storage.Store, policies []policy.Policy, account string, res tsync.Result, m *metrics.Metrics,
 	now func() time.Time, log *slog.Logger) []policy.Outcome {
 	if len(policies) == 0 || (res.Status != storage.StatusComplete && res.Status != storage.StatusPartial) {
 		return nil
 	}
-	out := policy.Evaluate(ctx, st.Policies(), account, policies, now)
+	start := time.Now()
+	out := policy.AfterPass(ctx, st.Policies(), account, policies, now)
+	stood := 0
 	for _, o := range out {
 		logOutcome(log, o)
 		open := o.Recorded.Open
 		if o.Unrecorded {
 			open = -1 // unknown: the gauge keeps what it had
 		}
+		if o.Stood {
+			stood++
+		}
 		m.PolicyEvaluated(o.Policy.Name, o.Policy.Severity, account, o.Err == nil, open)
 	}
+	log.Debug("policies after the pass", "account", account, "evaluated", len(out)-stood, "stood", stood, "duration", time.Since(start).Round(time.Millisecond))
 	return out
 }
 
 func logOutcome(log *slog.Logger, o policy.Outcome) {
 	if o.Err != nil {
 		log.Warn("policy failed; its violations stay as they were", "policy", o.Policy.Name, "account", o.Account, "error", o.Err)
+		return
+	}
+	if o.Stood {
+		log.Debug("policy unchanged: no pass wrote a row since its last evaluation", "policy", o.Policy.Name, "account", o.Account, "open", o.Recorded.Open)
 		return
 	}
 	level := slog.LevelDebug
