@@ -1,5 +1,5 @@
 -- +goose Up
--- Cross-tenant extraction (PRODUCT.md "Cross-tenant extraction").
+-- Cross-tenant extraction (docs/extract.md).
 
 -- One row per run of one query over its databases.
 CREATE TABLE extract_runs (
