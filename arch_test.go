@@ -36,9 +36,12 @@ func TestImportArrows(t *testing.T) {
 		"policy": {"turso", "mapper", "sync", "lease", "extract", "webhook", "daemon", "cmd/tursync"},
 		// Delivery reads the mirror and knows no Platform API.
 		"webhook": {"turso", "mapper", "sync", "metrics", "extract", "daemon", "cmd/tursync"},
+		// Exports read the mirror and write a warehouse; they know no
+		// Platform API and no daemon.
+		"export": {"turso", "mapper", "sync", "metrics", "lease", "extract", "webhook", "policy", "daemon", "cmd/tursync"},
 		// The test helpers never reach the binary.
 		"cmd/tursync": {"internal/sqldtest", "internal/testclock", "internal/testbin", "internal/webhooktest", "internal/testproc", "internal/testlong",
-			"internal/testmirror", "internal/testmetrics", "internal/testwait", "sync/synctest"},
+			"internal/testmirror", "internal/testmetrics", "internal/testwait", "internal/pgtest", "sync/synctest"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()

@@ -45,6 +45,7 @@ type Config struct {
 	Accounts         []AccountConfig   `yaml:"accounts"`
 	Extract          ExtractConfig     `yaml:"extract"`
 	Webhooks         []WebhookConfig   `yaml:"webhooks"`
+	Exports          []ExportConfig    `yaml:"exports"`
 	Policies         []PolicyConfig    `yaml:"policies"`
 }
 
@@ -572,6 +573,7 @@ func (c *Config) validate(getenv func(string) string, p *configProblems) {
 	c.validateAccounts(getenv, p)
 	c.validateExtract(p)
 	c.validateWebhooks(getenv, p)
+	c.validateExports(getenv, p)
 	c.validatePolicies(p)
 }
 

@@ -53,22 +53,15 @@ type reviewDocument struct {
 // schema.
 const reviewSchemaID = "https://github.com/tursync/tursync/blob/main/docs/access-review.schema.json"
 
-// runExport is `tursync export access-review`.
-func (m *Main) runExport(ctx context.Context, args []string) error {
+// runAccessReview is `tursync export access-review`.
+func (m *Main) runAccessReview(ctx context.Context, args []string) error {
 	fs := m.flags("export")
-	if len(args) == 0 || args[0] != "access-review" {
-		fs.Usage()
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			return errHelp
-		}
-		return &UsageError{Msg: "export: want access-review (tursync export access-review --config FILE --format csv|json|baton|vanta)"}
-	}
 	account := fs.String("account", "", "only this account")
 	org := fs.String("org", "", "only this organization slug")
 	format := fs.String("format", "", requiredMark+"csv, json, baton (ConductorOne's baton-file JSON) or vanta (Vanta's user-account sync body)")
 	vantaID := fs.String("vanta-resource-id", "", "with --format vanta (required there): the UserAccount resource's id in your Vanta app")
 	out := fs.String("out", "-", "the file to write (atomically: all or nothing); - for standard output")
-	cfg, _, err := m.parseWithConfig(fs, args[1:])
+	cfg, _, err := m.parseWithConfig(fs, args)
 	if err != nil {
 		return err
 	}

@@ -197,7 +197,7 @@ func signalName(s os.Signal) string {
 // exitCode maps an error to the exit codes (docs/style.md) and prints it.
 func exitCode(err error, stderr io.Writer) int {
 	code := codeOf(err)
-	if code != 0 && !errors.Is(err, ErrSyncFailed) && !errors.Is(err, ErrExtractFailed) && !errors.Is(err, ErrWebhookFailed) && !errors.Is(err, ErrPolicyViolated) {
+	if code != 0 && !errors.Is(err, ErrSyncFailed) && !errors.Is(err, ErrExtractFailed) && !errors.Is(err, ErrWebhookFailed) && !errors.Is(err, ErrPolicyViolated) && !errors.Is(err, ErrExportFailed) {
 		fmt.Fprintln(stderr, "tursync:", err) // a summary already said what failed otherwise
 	}
 	return code

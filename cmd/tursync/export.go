@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tursync/tursync/export"
+)
+
+// ErrExportFailed means an export failed: exit 1.
+var ErrExportFailed = errors.New("an export failed")
+
+// runExport is `tursync export`: the configured exports (or one) run once,
+// or `tursync export access-review`.
+func (m *Main) runExport(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "access-review" {
+		return m.runAccessReview(ctx, args[1:])
+	}
+	fs := m.flags("export")
+	only := fs.String("export", "", "run only this export (exports[].id)")
+	full := fs.Bool("full", false, "copy every table anew instead of what changed since the cursor")
+	dry := fs.Bool("dry-run", false, "run in the target's transaction and roll it back: report what a run would write")
+	output := outputFlag(fs)
+	cfg, _, err := m.parseWithConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := checkOutput(*output); err != nil {
+		return err
+	}
+	var todo []ExportConfig
+	for _, e := range cfg.Exports {
+		if *only == "" || e.ID == *only {
+			todo = append(todo, e)
+		}
+	}
+	if len(todo) == 0 {
+		if *only != "" {
+			return &UsageError{Msg: fmt.Sprintf("export: --export %q is not in the config's exports", *only)}
+		}
+		return &UsageError{Msg: "export: the config has no exports (docs/exports.md), and no subcommand was given (access-review)"}
+	}
+	st, err := m.wiring().openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var reports []export.Report
+	failed := false
+	for _, ec := range todo {
+		e, err := ec.export(m.Getenv)
+		var rep export.Report
+		if err == nil {
+			rep, err = export.Run(ctx, st, e, export.Options{Full: *full, DryRun: *dry, Now: m.Now})
+		}
+		if err != nil {
+			failed = true
+			fmt.Fprintf(m.Stderr, "export %s failed: %v\n", ec.ID, err)
+			continue
+		}
+		reports = append(reports, rep)
+	}
+	if *output == "json" {
+		if err := writeJSON(m.Stdout, reports); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range reports {
+			verb := "wrote"
+			if r.DryRun {
+				verb = "would write (dry run, rolled back)"
+			}
+			fmt.Fprintf(m.Stdout, "export %s: %s %d rows up to change event %d in %s\n", r.Export, verb, r.Rows(), r.Cursor, r.Took.Round(time.Millisecond))
+			for _, t := range r.Tables {
+				why := ""
+				if t.Why != "" {
+					why = " (" + t.Why + ")"
+				}
+				fmt.Fprintf(m.Stdout, "  %-18s %-7s %d rows%s\n", t.Table, t.Copy, t.Rows, why)
+			}
+		}
+	}
+	if failed {
+		return ErrExportFailed
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+// Package export carries the mirror on to a warehouse (docs/exports.md):
+// a first run copies a consistent snapshot of each table, later runs the
+// rows that changed after the export's cursor, and the cursor moves in the
+// same target transaction as the rows, so a run stopped anywhere repeats
+// nothing and loses nothing. The target here is PostgreSQL.
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tursync/tursync/storage"
+)
+
+// Export is one entry of the config's exports.
+type Export struct {
+	ID string
+	// To is the target: postgres://user@host:port/db (no password in it).
+	To       string
+	Password string
+	// Tables and Accounts are globs; none means every one.
+	Tables, Accounts []string
+}
+
+// Validate says what is wrong with an export, naming the field.
+func (e Export) Validate() error {
+	if e.ID == "" {
+		return errors.New("id is empty")
+	}
+	u, err := url.Parse(e.To)
+	if err != nil {
+		return fmt.Errorf("to: not a URL: %w", err)
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		if _, set := u.User.Password(); set {
+			return errors.New("to: the URL holds a password; give it in password_env or password_file instead")
+		}
+	default:
+		return fmt.Errorf("to: scheme %q: want postgres://user@host:port/database", u.Scheme)
+	}
+	if _, err := selectTables(e.Tables); err != nil {
+		return err
+	}
+	for _, g := range e.Accounts {
+		if _, err := path.Match(g, ""); err != nil {
+			return fmt.Errorf("accounts: %q is not a glob: %w", g, err)
+		}
+	}
+	return nil
+}
+
+// Options tune a run.
+type Options struct {
+	// Full copies every table anew instead of what changed.
+	Full bool
+	// DryRun does the whole run in the target's transaction and rolls it
+	// back: the report says what a run would write.
+	DryRun bool
+	Now    func() time.Time
+}
+
+// Report is what a run wrote.
+type Report struct {
+	Export string        `json:"export"`
+	Tables []TableReport `json:"tables"`
+	// Cursor is the mirror's last change event the target now holds.
+	Cursor int64 `json:"cursor"`
+	DryRun bool  `json:"dry_run,omitempty"`
+	Took   time.Duration
+}
+
+// TableReport is one table's part of a run.
+type TableReport struct {
+	Table string `json:"table"`
+	// Copy is "full" (the table was copied anew) or "changes".
+	Copy string `json:"copy"`
+	// Why a full copy: first run, --full, the accounts changed, retention
+	// overtook the cursor.
+	Why  string `json:"why,omitempty"`
+	Rows int64  `json:"rows"`
+}
+
+// Rows is every row the run wrote.
+func (r Report) Rows() int64 {
+	var n int64
+	for _, t := range r.Tables {
+		n += t.Rows
+	}
+	return n
+}
+
+// Run runs the export once: it reads the mirror in one consistent read
+// and writes the target in one transaction.
+func Run(ctx context.Context, st *storage.Store, e Export, o Options) (Report, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	start := time.Now()
+	rep := Report{Export: e.ID, DryRun: o.DryRun}
+	tables, err := selectTables(e.Tables)
+	if err != nil {
+		return rep, err
+	}
+	read, err := st.Exports().Begin(ctx)
+	if err != nil {
+		return rep, err
+	}
+	defer read.Close()
+	pos, err := read.Cursor(ctx)
+	if err != nil {
+		return rep, err
+	}
+	accounts, err := matchAccounts(ctx, read, e.Accounts)
+	if err != nil {
+		return rep, err
+	}
+	target, err := openPostgres(ctx, e)
+	if err != nil {
+		return rep, err
+	}
+	defer target.close()
+	w := &run{read: read, pos: pos, accounts: accounts, o: o, export: e.ID}
+	if err := target.write(ctx, w, tables, &rep); err != nil {
+		return rep, err
+	}
+	rep.Cursor, rep.Took = pos.Event, time.Since(start)
+	return rep, nil
+}
+
+// matchAccounts are the mirror's accounts the globs match.
+func matchAccounts(ctx context.Context, read *storage.ExportRead, globs []string) ([]string, error) {
+	all, err := read.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(globs) == 0 {
+		return all, nil
+	}
+	out := []string{}
+	for _, a := range all {
+		if slices.ContainsFunc(globs, func(g string) bool { ok, _ := path.Match(g, a); return ok }) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// run is one run's read of the mirror.
+type run struct {
+	export   string
+	read     *storage.ExportRead
+	pos      storage.Position
+	accounts []string
+	o        Options
+}
+
+// accountsKey identifies the accounts a table was copied for: another set
+// needs a full copy.
+func (w *run) accountsKey() string { return strings.Join(w.accounts, ",") }
+
+// dayBefore is the day before a YYYY-MM-DD day ("" stays "").
+func dayBefore(day string) string {
+	t, err := time.Parse("2006-01-02", day)
+	if err != nil {
+		return ""
+	}
+	return t.AddDate(0, 0, -1).Format("2006-01-02")
+}

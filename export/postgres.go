@@ -1,0 +1,409 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tursync/tursync/schema"
+	"github.com/tursync/tursync/storage"
+)
+
+// postgres is a PostgreSQL target.
+type postgres struct {
+	conn *pgx.Conn
+	id   string
+}
+
+// TargetError is a failure of the target (PostgreSQL down, refusing, a
+// table that does not fit): the cursor did not move.
+type TargetError struct {
+	Export string
+	Hint   string
+	Err    error
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("export %s: %v; %s", e.Export, e.Err, e.Hint)
+}
+
+func (e *TargetError) Unwrap() error { return e.Err }
+
+func targetErr(id string, err error) error {
+	var te *TargetError
+	if errors.As(err, &te) {
+		return err
+	}
+	hint := "the cursor did not move: the next run resumes from it"
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe):
+		hint = "PostgreSQL refused it (" + pe.Code + "); " + hint
+	case pgconn.Timeout(err) || strings.Contains(err.Error(), "connect"):
+		hint = "is PostgreSQL up and reachable at the URL? " + hint
+	}
+	return &TargetError{Export: id, Hint: hint, Err: err}
+}
+
+func openPostgres(ctx context.Context, e Export) (*postgres, error) {
+	cfg, err := pgx.ParseConfig(e.To)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: to: %w", e.ID, err)
+	}
+	if e.Password != "" {
+		cfg.Password = e.Password
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, targetErr(e.ID, fmt.Errorf("connect to %s@%s:%d/%s: %w", cfg.User, cfg.Host, cfg.Port, cfg.Database, redact(err, e.Password)))
+	}
+	return &postgres{conn: conn, id: e.ID}, nil
+}
+
+// redact keeps a password out of an error's text.
+func redact(err error, secret string) error {
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), secret, "REDACTED"))
+}
+
+func (p *postgres) close() { _ = p.conn.Close(context.Background()) }
+
+// stateTable holds each export's cursor per table, in the target itself:
+// a target restored from a backup asks for what it lacks.
+const stateTable = "tursync_export_state"
+
+type tableState struct {
+	storage.ExportCursor
+	accounts string
+}
+
+// write runs the export's tables in one transaction with their cursors.
+func (p *postgres) write(ctx context.Context, w *run, tables []*table, rep *Report) (err error) {
+	tx, err := p.conn.Begin(ctx)
+	if err != nil {
+		return targetErr(p.id, err)
+	}
+	defer func() {
+		if err != nil || w.o.DryRun {
+			_ = tx.Rollback(context.Background())
+		}
+	}()
+	// One run of an export at a time, whatever process runs it.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "tursync export "+p.id); err != nil {
+		return targetErr(p.id, err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+stateTable+` (
+		export text NOT NULL, table_name text NOT NULL, last_event_id bigint NOT NULL, last_scope_rowid bigint NOT NULL,
+		last_audit_rowid bigint NOT NULL, usage_day text NOT NULL, accounts text NOT NULL, updated_at timestamptz NOT NULL,
+		PRIMARY KEY (export, table_name))`); err != nil {
+		return targetErr(p.id, err)
+	}
+	for _, t := range tables {
+		tr, err := p.writeTable(ctx, tx, w, t)
+		if err != nil {
+			return targetErr(p.id, fmt.Errorf("table %s: %w", t.name, err))
+		}
+		rep.Tables = append(rep.Tables, tr)
+	}
+	if w.o.DryRun {
+		return nil
+	}
+	if stopAt != nil && stopAt("commit", 0) {
+		return errStopped
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return targetErr(p.id, fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+func (p *postgres) state(ctx context.Context, tx pgx.Tx, t *table) (tableState, bool, error) {
+	var s tableState
+	err := tx.QueryRow(ctx, `SELECT last_event_id, last_scope_rowid, last_audit_rowid, usage_day, accounts FROM `+stateTable+`
+		WHERE export = $1 AND table_name = $2`, p.id, t.name).Scan(&s.Event, &s.Scope, &s.Audit, &s.UsageDay, &s.accounts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, false, nil
+	}
+	return s, err == nil, err
+}
+
+// writeTable brings one table up to the run's position.
+func (p *postgres) writeTable(ctx context.Context, tx pgx.Tx, w *run, t *table) (TableReport, error) {
+	tr := TableReport{Table: t.name, Copy: "changes"}
+	added, err := ensureTable(ctx, tx, t)
+	if err != nil {
+		return tr, err
+	}
+	st, found, err := p.state(ctx, tx, t)
+	if err != nil {
+		return tr, err
+	}
+	switch {
+	case w.o.Full:
+		tr.Why = "--full"
+	case !found:
+		tr.Why = "first run"
+	case added != "":
+		// The target's rows have no value of it: only the mirror has.
+		tr.Why = "new column " + added
+	case st.accounts != w.accountsKey():
+		tr.Why = "the accounts changed"
+	case (t.mode == modeEntity || t.mode == modeEvents) && w.pos.Overtaken(st.ExportCursor):
+		tr.Why = fmt.Sprintf("retention removed change events after the cursor (%d; the oldest kept is %d)", st.Event, w.pos.OldestEvent)
+	}
+	up := &copier{ctx: ctx, tx: tx, t: t}
+	if tr.Why != "" {
+		tr.Copy = "full"
+		if _, err := tx.Exec(ctx, `TRUNCATE `+ident(t.name)); err != nil {
+			return tr, err
+		}
+		up.direct = true
+		err = w.read.Scan(ctx, t.name, t.columnNames(), w.filter(t, nil), up.add)
+	} else {
+		err = w.changes(ctx, t, st, up)
+	}
+	if err == nil {
+		err = up.flush(ctx)
+	}
+	if err != nil {
+		return tr, err
+	}
+	tr.Rows = up.rows
+	_, err = tx.Exec(ctx, `INSERT INTO `+stateTable+` (export, table_name, last_event_id, last_scope_rowid, last_audit_rowid, usage_day, accounts, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (export, table_name) DO UPDATE SET last_event_id = excluded.last_event_id, last_scope_rowid = excluded.last_scope_rowid,
+			last_audit_rowid = excluded.last_audit_rowid, usage_day = excluded.usage_day, accounts = excluded.accounts, updated_at = excluded.updated_at`,
+		p.id, t.name, w.pos.Event, w.pos.Scope, w.pos.Audit, w.pos.UsageDay, w.accountsKey(), w.o.Now())
+	return tr, err
+}
+
+// filter is the rows of t the export carries, of one org when org is set.
+func (w *run) filter(t *table, org *string) storage.ExportFilter {
+	if t.accountWide {
+		return storage.ExportFilter{}
+	}
+	return storage.ExportFilter{Accounts: w.accounts, Org: org}
+}
+
+// changes hands the copier what changed in t after the table's cursor.
+func (w *run) changes(ctx context.Context, t *table, st tableState, up *copier) error {
+	cols := t.columnNames()
+	switch t.mode {
+	case modeWhole:
+		return w.read.Scan(ctx, t.name, cols, w.filter(t, nil), up.add)
+	case modeAppend:
+		f := w.filter(t, nil)
+		f.After, f.UpTo = st.Audit, w.pos.Audit
+		if f.UpTo <= f.After {
+			return nil
+		}
+		return w.read.Scan(ctx, t.name, cols, f, up.add)
+	case modeEvents:
+		f := w.filter(t, nil)
+		f.After, f.UpTo = st.Event, w.pos.Event
+		if f.UpTo <= f.After {
+			return nil
+		}
+		return w.read.Scan(ctx, t.name, cols, f, up.add)
+	case modeUsage:
+		f := w.filter(t, nil)
+		f.DayFrom = dayBefore(st.UsageDay)
+		return w.read.Scan(ctx, t.name, cols, f, up.add)
+	}
+	// An entity table: the rows events name, then the slices whose first
+	// pass wrote without events (and the account's users with them).
+	if w.pos.Event > st.Event {
+		if err := w.read.Changed(ctx, t.schema, cols, w.accounts, st.Event, w.pos.Event, up.add); err != nil {
+			return err
+		}
+	}
+	if w.pos.Scope <= st.Scope {
+		return nil
+	}
+	baselines, err := w.read.Baselines(ctx, w.accounts, st.Scope, w.pos.Scope)
+	if err != nil {
+		return err
+	}
+	usersOf := map[string]bool{}
+	for _, b := range baselines {
+		usersOf[b.Account] = true
+		res := schema.Lookup(b.Resource)
+		if res == nil || !feeds(res, t.schema) {
+			continue
+		}
+		org := b.Org
+		f := storage.ExportFilter{Accounts: []string{b.Account}, Org: &org}
+		if err := w.read.Scan(ctx, t.name, cols, f, up.add); err != nil {
+			return err
+		}
+	}
+	if t.schema == schema.Users {
+		for a := range usersOf {
+			if err := w.read.Scan(ctx, t.name, cols, storage.ExportFilter{Accounts: []string{a}}, up.add); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func feeds(r *schema.Resource, t *schema.Table) bool {
+	for _, f := range r.Feeds {
+		if f.Table == t {
+			return true
+		}
+	}
+	return false
+}
+
+// ensureTable creates the target table, adds the columns a mirror
+// migration added since (and names one), and fails on a column whose type
+// differs.
+func ensureTable(ctx context.Context, tx pgx.Tx, t *table) (added string, err error) {
+	defs := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		defs[i] = ident(c.name) + " " + string(c.typ)
+	}
+	keys := make([]string, len(t.key))
+	for i, k := range t.key {
+		keys[i] = ident(k)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+ident(t.name)+` (`+strings.Join(defs, ", ")+`, PRIMARY KEY (`+strings.Join(keys, ", ")+`))`); err != nil {
+		return "", err
+	}
+	rows, err := tx.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = $1`, t.name)
+	if err != nil {
+		return "", err
+	}
+	have := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			rows.Close()
+			return "", err
+		}
+		have[name] = typ
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	for _, c := range t.columns {
+		typ, ok := have[c.name]
+		switch {
+		case !ok:
+			if _, err := tx.Exec(ctx, `ALTER TABLE `+ident(t.name)+` ADD COLUMN `+ident(c.name)+` `+string(c.typ)); err != nil {
+				return "", err
+			}
+			added = c.name
+		case typ != string(c.typ):
+			return "", &TargetError{Hint: "rename or drop that table in the target (a full copy recreates it), or export to another database",
+				Err: fmt.Errorf("column %s.%s is %s in the target; the export writes %s", t.name, c.name, typ, c.typ)}
+		}
+	}
+	return added, nil
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// copier writes rows to a table in batches: straight in with COPY after a
+// TRUNCATE (direct), or through COPY into a temporary table and an upsert
+// on the key.
+type copier struct {
+	ctx    context.Context
+	tx     pgx.Tx
+	t      *table
+	direct bool
+	batch  [][]any
+	rows   int64
+	temp   bool
+}
+
+// batchRows bounds the rows held in memory (a variable: tests make it
+// small so a run spans several batches).
+var batchRows = 5000
+
+// stopAt, when a test sets it, stops a run where it says yes: at a row
+// of a table (the rows the table's copier holds so far), or at "commit"
+// before the transaction commits.
+var stopAt func(table string, rows int64) bool
+
+var errStopped = errors.New("stopped by the test")
+
+func (c *copier) add(vals []any) error {
+	if stopAt != nil && stopAt(c.t.name, c.rows+int64(len(c.batch))) {
+		return errStopped
+	}
+	row := make([]any, len(vals))
+	for i, v := range vals {
+		x, err := c.t.columns[i].value(v)
+		if err != nil {
+			return err
+		}
+		row[i] = x
+	}
+	c.batch = append(c.batch, row)
+	if len(c.batch) >= batchRows {
+		return c.flush(c.ctx)
+	}
+	return nil
+}
+
+func (c *copier) flush(ctx context.Context) error {
+	if len(c.batch) == 0 {
+		return nil
+	}
+	cols := c.t.columnNames()
+	into := c.t.name
+	if !c.direct {
+		into = "tursync_upsert_" + c.t.name
+		if !c.temp {
+			if _, err := c.tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS `+ident(into)+` (LIKE `+ident(c.t.name)+`) ON COMMIT DROP`); err != nil {
+				return err
+			}
+			c.temp = true
+		}
+		if _, err := c.tx.Exec(ctx, `TRUNCATE `+ident(into)); err != nil {
+			return err
+		}
+	}
+	n, err := c.tx.CopyFrom(ctx, pgx.Identifier{into}, cols, pgx.CopyFromRows(c.batch))
+	if err != nil {
+		return err
+	}
+	if !c.direct {
+		quoted := make([]string, len(cols))
+		sets := []string{}
+		for i, col := range cols {
+			quoted[i] = ident(col)
+			if !slices.Contains(c.t.key, col) {
+				sets = append(sets, ident(col)+" = excluded."+ident(col))
+			}
+		}
+		keys := make([]string, len(c.t.key))
+		for i, k := range c.t.key {
+			keys[i] = ident(k)
+		}
+		action := "DO NOTHING"
+		if len(sets) > 0 {
+			action = "DO UPDATE SET " + strings.Join(sets, ", ")
+		}
+		// One row per key: a row two events name is read once per event.
+		if _, err := c.tx.Exec(ctx, `INSERT INTO `+ident(c.t.name)+` (`+strings.Join(quoted, ", ")+`)
+			SELECT DISTINCT ON (`+strings.Join(keys, ", ")+`) `+strings.Join(quoted, ", ")+` FROM `+ident(into)+`
+			ON CONFLICT (`+strings.Join(keys, ", ")+`) `+action); err != nil {
+			return err
+		}
+	}
+	c.rows += n
+	c.batch = c.batch[:0]
+	return nil
+}

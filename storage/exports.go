@@ -1,0 +1,267 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/tursync/tursync/schema"
+)
+
+// Exports is the mirror as exports read it (docs/exports.md): a
+// consistent read of its tables, and what changed after an export's
+// cursor.
+type Exports struct{ s *Store }
+
+// Exports reads the mirror for exports.
+func (s *Store) Exports() *Exports { return &Exports{s: s} }
+
+// ExportRead is one consistent read of the mirror: every row it returns
+// is as of one moment, whatever commits meanwhile.
+type ExportRead struct {
+	tx *sql.Tx
+	s  *Store
+}
+
+// Begin starts a consistent read; Close ends it.
+func (e *Exports) Begin(ctx context.Context) (*ExportRead, error) {
+	tx, err := e.s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin a read of the mirror: %w", e.s.explain(err))
+	}
+	r := &ExportRead{tx: tx, s: e.s}
+	// A read transaction's snapshot starts at its first read: take it now.
+	if _, err := r.Cursor(ctx); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close ends the read.
+func (r *ExportRead) Close() { _ = r.tx.Rollback() }
+
+// ExportCursor is how far an export has read the mirror: the last change
+// event, the last scope recorded (sync_scopes' rowid, which grows in
+// commit order), the last audit log row (rowid) and the newest usage day.
+type ExportCursor struct {
+	Event, Scope, Audit int64
+	UsageDay            string
+}
+
+// Position is where the mirror is now, and the oldest change event it
+// still keeps (0: none kept) with the highest id it ever gave one.
+type Position struct {
+	ExportCursor
+	OldestEvent, HighestEvent int64
+}
+
+// Cursor reads where the mirror is now.
+func (r *ExportRead) Cursor(ctx context.Context) (Position, error) {
+	var p Position
+	err := r.tx.QueryRowContext(ctx, `SELECT
+		(SELECT coalesce(max(id), 0) FROM change_events), (SELECT coalesce(min(id), 0) FROM change_events),
+		(SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'change_events'),
+		(SELECT coalesce(max(rowid), 0) FROM sync_scopes), (SELECT coalesce(max(rowid), 0) FROM audit_logs),
+		(SELECT coalesce(max(day), '') FROM usage)`).Scan(&p.Event, &p.OldestEvent, &p.HighestEvent, &p.Scope, &p.Audit, &p.UsageDay)
+	if err != nil {
+		return p, fmt.Errorf("read the mirror's position: %w", r.s.explain(err))
+	}
+	return p, nil
+}
+
+// Overtaken reports whether change events after c were removed by
+// retention before the export read them: the export must copy anew.
+func (p Position) Overtaken(c ExportCursor) bool {
+	if p.OldestEvent == 0 {
+		return p.HighestEvent > c.Event
+	}
+	return p.OldestEvent > c.Event+1
+}
+
+// ExportFilter picks the rows of a table an export reads.
+type ExportFilter struct {
+	// Accounts keeps the rows of these accounts (account_id); nil keeps
+	// every row (and is the only filter of a table without account_id).
+	Accounts []string
+	// Org, when set, keeps one org's rows ("" for account-wide tables).
+	Org *string
+	// After and UpTo, when UpTo > 0, keep rows whose rowid is in (After,
+	// UpTo]: an append-only table's new rows.
+	After, UpTo int64
+	// DayFrom keeps usage rows of this day and later.
+	DayFrom string
+}
+
+func (f ExportFilter) where(t string) (string, []any) {
+	var conds []string
+	var args []any
+	if f.Accounts != nil {
+		conds = append(conds, "account_id IN ("+placeholders(len(f.Accounts))+")")
+		args = append(args, anys(f.Accounts)...)
+	}
+	if f.Org != nil {
+		col := "organization_id"
+		if t == schema.Organizations.Name {
+			col = "id"
+		}
+		if tb := tableNamed(t); tb != nil && tb.OrgColumn == "" {
+			// An account-wide table: only its own slice, the org "".
+			if *f.Org != "" {
+				conds = append(conds, "0")
+			}
+		} else {
+			conds = append(conds, col+" = ?")
+			args = append(args, *f.Org)
+		}
+	}
+	if f.UpTo > 0 {
+		conds = append(conds, "rowid > ? AND rowid <= ?")
+		args = append(args, f.After, f.UpTo)
+	}
+	if f.DayFrom != "" {
+		conds = append(conds, "day >= ?")
+		args = append(args, f.DayFrom)
+	}
+	if len(conds) == 0 {
+		return "1", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+func tableNamed(name string) *schema.Table {
+	for _, t := range schema.DataTables {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// exportPage bounds one read: a libSQL server refuses a response over 10 MB.
+const exportPage = 2000
+
+// Scan reads the table's rows the filter keeps, cols in that order, a page
+// at a time in rowid order, and hands each to fn (vals are reused).
+func (r *ExportRead) Scan(ctx context.Context, table string, cols []string, f ExportFilter, fn func(vals []any) error) error {
+	where, args := f.where(table)
+	q := `SELECT rowid, ` + quoteCols(cols) + ` FROM "` + table + `" WHERE ` + where + ` AND rowid > ? ORDER BY rowid LIMIT ` + fmt.Sprint(exportPage)
+	var last int64
+	for {
+		n, err := r.page(ctx, q, append(append([]any(nil), args...), last), len(cols), func(rowid int64, vals []any) error {
+			last = rowid
+			return fn(vals)
+		})
+		if err != nil {
+			return fmt.Errorf("read %s: %w", table, err)
+		}
+		if n < exportPage {
+			return nil
+		}
+	}
+}
+
+// Changed reads the rows of an entity table that change events in
+// (from, to] name, for the accounts, a chunk of events at a time.
+func (r *ExportRead) Changed(ctx context.Context, t *schema.Table, cols []string, accounts []string, from, to int64, fn func(vals []any) error) error {
+	var match string
+	switch {
+	case len(t.Keys) == 1:
+		match = `x.` + t.Keys[0] + ` = e.entity_id`
+	case len(t.Keys) == 2 && t.Keys[0] == "organization_id":
+		match = `x.organization_id = e.organization_id AND x.` + t.Keys[1] + ` = substr(e.entity_id, length(e.organization_id) + 2)`
+	default:
+		return fmt.Errorf("%s: no change events name its rows", t.Name)
+	}
+	q := `SELECT rowid, ` + quoteCols(cols) + ` FROM ` + t.Quoted() + ` WHERE rowid IN (
+		SELECT x.rowid FROM change_events e JOIN ` + t.Quoted() + ` x ON x.account_id = e.account_id AND ` + match + `
+		WHERE e.id > ? AND e.id <= ? AND e.entity = ? AND e.account_id IN (` + placeholders(len(accounts)) + `))`
+	const chunk = exportPage
+	for lo := from; lo < to; lo += chunk {
+		args := append([]any{lo, min(lo+chunk, to), t.Name}, anys(accounts)...)
+		if _, err := r.page(ctx, q, args, len(cols), func(_ int64, vals []any) error { return fn(vals) }); err != nil {
+			return fmt.Errorf("read the changed rows of %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+func (r *ExportRead) page(ctx context.Context, q string, args []any, ncols int, fn func(rowid int64, vals []any) error) (int, error) {
+	rows, err := r.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, r.s.explain(err)
+	}
+	defer rows.Close()
+	vals := make([]any, ncols)
+	ptrs := make([]any, ncols+1)
+	var rowid int64
+	ptrs[0] = &rowid
+	for i := range vals {
+		ptrs[i+1] = &vals[i]
+	}
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return n, err
+		}
+		n++
+		if err := fn(rowid, vals); err != nil {
+			return n, err
+		}
+	}
+	return n, rows.Err()
+}
+
+func quoteCols(cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = `"` + c + `"`
+	}
+	return strings.Join(q, ", ")
+}
+
+// BaselineScope is a scope whose first complete pass wrote rows without
+// change events (a new org, a resource newly enabled).
+type BaselineScope struct{ Account, Org, Resource string }
+
+// Baselines lists the scopes of the accounts recorded in (from, to]
+// (sync_scopes' rowid) that were their first complete pass.
+func (r *ExportRead) Baselines(ctx context.Context, accounts []string, from, to int64) ([]BaselineScope, error) {
+	args := append([]any{from, to}, anys(accounts)...)
+	rows, err := r.tx.QueryContext(ctx, `SELECT DISTINCT s.account_id, s.organization_id, s.resource FROM sync_scopes s
+		WHERE s.rowid > ? AND s.rowid <= ? AND s.status IN ('complete', 'guarded') AND s.account_id IN (`+placeholders(len(accounts))+`)
+		  AND NOT EXISTS (SELECT 1 FROM sync_scopes o WHERE o.account_id = s.account_id AND o.organization_id = s.organization_id
+		    AND o.resource = s.resource AND o.status IN ('complete', 'guarded') AND o.rowid < s.rowid)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read the scopes passed since the export: %w", r.s.explain(err))
+	}
+	defer rows.Close()
+	var out []BaselineScope
+	for rows.Next() {
+		var b BaselineScope
+		if err := rows.Scan(&b.Account, &b.Org, &b.Resource); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// Accounts lists the accounts the mirror has passes of.
+func (r *ExportRead) Accounts(ctx context.Context) ([]string, error) {
+	rows, err := r.tx.QueryContext(ctx, `SELECT DISTINCT account_id FROM sync_runs ORDER BY account_id`)
+	if err != nil {
+		return nil, fmt.Errorf("read the mirror's accounts: %w", r.s.explain(err))
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
