@@ -439,7 +439,7 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 	}
 	now := s.now()
 	st := Status{GeneratedAt: now.UTC(), Accounts: []AccountStatus{}, Guarded: []GuardedScope{}, Extracts: extracts, Webhooks: webhooks,
-		Policies: policies, Config: s.configStatus.Load()}
+		Policies: policies, Exports: s.exportStatus(), Config: s.configStatus.Load()}
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.jobs))
 	for id := range s.jobs {

@@ -16,6 +16,7 @@ type Status struct {
 	Extracts    []ExtractStatus `json:"extracts"`
 	Webhooks    []WebhookStatus `json:"webhooks"`
 	Policies    []PolicyStatus  `json:"policies"`
+	Exports     []ExportStatus  `json:"exports"`
 	// Config is the last SIGHUP reload, absent before the first.
 	Config *ConfigStatus `json:"config,omitempty"`
 }
@@ -75,6 +76,18 @@ type WebhookAttemptStatus struct {
 	Events     int       `json:"events"`
 	Attempt    int       `json:"attempt"`
 	Error      string    `json:"error,omitempty"`
+}
+
+// ExportStatus is one scheduled export (docs/exports.md): its runs in
+// this process. The cursor itself lives in the target.
+type ExportStatus struct {
+	Export        string     `json:"export"`
+	Schedule      string     `json:"schedule"`
+	NextRun       *time.Time `json:"next_run,omitempty"`
+	Running       bool       `json:"running"`
+	LastRunAt     *time.Time `json:"last_run_at,omitempty"`
+	LastSuccessAt *time.Time `json:"last_success_at,omitempty"`
+	Error         string     `json:"error,omitempty"` // why its last run failed
 }
 
 // ExtractStatus is one scheduled extraction query.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -13,15 +14,15 @@ import (
 	"github.com/tursync/tursync/storage"
 )
 
-// Task is a scheduled job beside the account passes: an extraction query
-// or a webhook endpoint's delivery (Kind says which).
+// Task is a scheduled job beside the account passes: an extraction query,
+// a webhook endpoint's delivery or an export (Kind says which).
 // It runs on its schedule with the jitter of the passes (spread by its
 // ID), takes one of the same concurrency slots, holds its lease while it
 // runs so that one daemon runs it at a time, and a run still going makes
 // the next one skip.
 type Task struct {
-	ID       string // unique among tasks: the query name, webhook:<id>
-	Kind     string // TaskExtract or TaskWebhook
+	ID       string // unique among tasks: the query name, webhook:<id>, export:<id>
+	Kind     string // TaskExtract, TaskWebhook or TaskExport
 	Schedule string
 	Lease    string // the lease key, e.g. extract:<query>
 	Run      func(ctx context.Context) error
@@ -31,6 +32,7 @@ type Task struct {
 const (
 	TaskExtract = "extract"
 	TaskWebhook = "webhook"
+	TaskExport  = "export"
 )
 
 type scheduledTask struct {
@@ -38,6 +40,9 @@ type scheduledTask struct {
 	entry   cron.EntryID
 	running bool
 	lastErr string
+	// lastRun and lastOK are when its last run (and last successful
+	// run) in this process ended.
+	lastRun, lastOK time.Time
 }
 
 // SetTasks makes the scheduled tasks match tasks: new ones are scheduled,
@@ -67,7 +72,7 @@ func (s *Scheduler) SetTasks(tasks []Task) error {
 		}
 		st := &scheduledTask{task: t}
 		if old != nil {
-			st.running, st.lastErr = old.running, old.lastErr
+			st.running, st.lastErr, st.lastRun, st.lastOK = old.running, old.lastErr, old.lastRun, old.lastOK
 		}
 		id := t.ID
 		st.entry = s.cron.Schedule(scheds[id], s.wrap("task", func() { s.runTask(id) }))
@@ -94,10 +99,17 @@ func (s *Scheduler) runTask(id string) {
 	t, leases := st.task, s.leases
 	s.mu.Unlock()
 	var runErr error
+	ran := false
 	defer func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		st.running, st.lastErr = false, errString(runErr)
+		if ran {
+			st.lastRun = s.now()
+			if runErr == nil {
+				st.lastOK = st.lastRun
+			}
+		}
 	}()
 	ctx, release, err := leases.Hold(s.ctx, t.Lease)
 	var held *storage.LeaseHeldError
@@ -111,6 +123,7 @@ func (s *Scheduler) runTask(id string) {
 		return
 	}
 	defer release()
+	ran = true
 	if runErr = t.Run(ctx); runErr != nil {
 		s.log.Error("task failed", "task", id, "error", runErr)
 	}
@@ -128,8 +141,8 @@ func (s *Scheduler) taskStatus(ctx context.Context) ([]ExtractStatus, error) {
 	out := []ExtractStatus{}
 	for _, id := range slices.Sorted(maps.Keys(s.tasks)) {
 		st := s.tasks[id]
-		if st.task.Kind == TaskWebhook {
-			continue // in Status.Webhooks, from the webhook probe
+		if st.task.Kind != TaskExtract {
+			continue // webhooks are in Status.Webhooks, exports in Status.Exports
 		}
 		es := ExtractStatus{Query: id, Schedule: st.task.Schedule, Running: st.running, Error: st.lastErr}
 		if e := s.cron.Entry(st.entry); e.Valid() && !e.Next.IsZero() {
@@ -148,4 +161,32 @@ func (s *Scheduler) taskStatus(ctx context.Context) ([]ExtractStatus, error) {
 		out = append(out, es)
 	}
 	return out, nil
+}
+
+// exportStatus lists the scheduled exports for /status.
+func (s *Scheduler) exportStatus() []ExportStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []ExportStatus{}
+	for _, id := range slices.Sorted(maps.Keys(s.tasks)) {
+		st := s.tasks[id]
+		if st.task.Kind != TaskExport {
+			continue
+		}
+		es := ExportStatus{Export: strings.TrimPrefix(id, "export:"), Schedule: st.task.Schedule, Running: st.running, Error: st.lastErr}
+		if e := s.cron.Entry(st.entry); e.Valid() && !e.Next.IsZero() {
+			next := e.Next.UTC()
+			es.NextRun = &next
+		}
+		if !st.lastRun.IsZero() {
+			at := st.lastRun.UTC()
+			es.LastRunAt = &at
+		}
+		if !st.lastOK.IsZero() {
+			at := st.lastOK.UTC()
+			es.LastSuccessAt = &at
+		}
+		out = append(out, es)
+	}
+	return out
 }

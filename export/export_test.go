@@ -203,6 +203,9 @@ func TestSnapshotThenChanges(t *testing.T) {
 	b.sim.DeleteDatabase(org, b.sim.Databases(org)[0].Name)
 	b.sim.CreateDatabase(org, "fresh-db", b.sim.Groups(org)[0].Name)
 	b.sim.AddUsage(org, b.sim.Databases(org)[1].Name, 100, 5)
+	b.sim.AddMember(org, tursotest.Member{Username: "newcomer", Role: "admin", Email: "newcomer@example.com"})
+	b.sim.RemoveMember(org, b.sim.Members(org)[1].Username)
+	b.sim.CreateInvite(org, "invitee@example.com", "member")
 	b.pass()
 	rep = b.run(Options{})
 	for table, how := range copies(rep) {

@@ -57,6 +57,7 @@ type Metrics struct {
 	extractQueries map[string]bool
 	webhook        webhookMetrics
 	policy         policyMetrics
+	export         exportMetrics
 	// webhookEndpoints are the endpoints with delivery series.
 	webhookEndpoints map[string]bool
 }
@@ -130,6 +131,7 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 	m.extract = newExtractMetrics(reg)
 	m.webhook = newWebhookMetrics(reg)
 	m.policy = newPolicyMetrics(reg)
+	m.export = newExportMetrics(reg)
 	buildInfo := f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help: "Always 1; the labels say which build runs."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, goVersion).Set(1)

@@ -265,3 +265,13 @@ func (r *ExportRead) Accounts(ctx context.Context) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// Head is the mirror's last change event now: an export's lag is how far
+// its cursor is behind it.
+func (e *Exports) Head(ctx context.Context) (int64, error) {
+	var id int64
+	if err := e.s.db.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM change_events`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("read the last change event: %w", e.s.explain(err))
+	}
+	return id, nil
+}

@@ -15,8 +15,8 @@ import (
 // extractLease is the lease key of a query: one process runs it at a time.
 func extractLease(query string) string { return "extract:" + query }
 
-// setTasks schedules the config's extraction queries and webhook
-// endpoints (webhookTasks). The extractor,
+// setTasks schedules the config's extraction queries, webhook endpoints
+// (webhookTasks) and exports (exportTasks). The extractor,
 // and with it every minted token, is kept across reloads unless the
 // extract settings it runs with changed.
 func (d *runner) setTasks(cfg Config) error {
@@ -35,7 +35,7 @@ func (d *runner) setTasks(cfg Config) error {
 		tasks = append(tasks, daemon.Task{ID: name, Kind: daemon.TaskExtract, Schedule: cfg.extractSchedule(q), Lease: extractLease(name),
 			Run: func(ctx context.Context) error { return d.runQuery(ctx, name) }})
 	}
-	return d.sched.SetTasks(append(tasks, d.webhookTasks(cfg)...))
+	return d.sched.SetTasks(append(append(tasks, d.webhookTasks(cfg)...), d.exportTasks(cfg)...))
 }
 
 // runQuery is one scheduled run of a query, as the config now says it.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/tursync/tursync/daemon"
 	"github.com/tursync/tursync/export"
 )
 
@@ -85,5 +87,54 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 	if failed {
 		return ErrExportFailed
 	}
+	return nil
+}
+
+// exportLease is an export's lease key: one process runs it at a time.
+func exportLease(id string) string { return "export:" + id }
+
+// exportTasks schedules the exports that have a schedule.
+func (d *runner) exportTasks(cfg Config) []daemon.Task {
+	var tasks []daemon.Task
+	for _, e := range cfg.Exports {
+		if e.Schedule == "" {
+			continue
+		}
+		id := e.ID
+		tasks = append(tasks, daemon.Task{ID: exportLease(id), Kind: daemon.TaskExport, Schedule: e.Schedule, Lease: exportLease(id),
+			Run: func(ctx context.Context) error { return d.runExport(ctx, id) }})
+	}
+	d.metrics.ExportsRetained(func(id string) bool {
+		return slices.ContainsFunc(cfg.Exports, func(e ExportConfig) bool { return e.ID == id })
+	})
+	return tasks
+}
+
+// runExport is one scheduled run of an export, as the config now says
+// it; the metrics get its rows, its outcome and its lag.
+func (d *runner) runExport(ctx context.Context, id string) error {
+	cfg := d.cfg.Load()
+	i := slices.IndexFunc(cfg.Exports, func(e ExportConfig) bool { return e.ID == id })
+	if i < 0 {
+		return fmt.Errorf("export %s is no longer configured", id)
+	}
+	e, err := cfg.Exports[i].export(d.w.getenv)
+	var rep export.Report
+	if err == nil {
+		rep, err = export.Run(ctx, d.store, e, export.Options{Now: d.w.now})
+	}
+	lag := int64(-1)
+	if head, herr := d.store.Exports().Head(ctx); herr == nil && err == nil {
+		lag = max(head-rep.Cursor, 0)
+	}
+	rows := map[string]int64{}
+	for _, t := range rep.Tables {
+		rows[t.Table] += t.Rows
+	}
+	d.metrics.ExportRan(id, rows, err == nil, float64(d.w.now().UnixNano())/1e9, lag)
+	if err != nil {
+		return err
+	}
+	d.log.Info("export done", "export", id, "rows", rep.Rows(), "cursor", rep.Cursor, "duration", rep.Took.Round(time.Millisecond).String())
 	return nil
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tursync/tursync/internal/pgtest"
+	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -96,4 +99,90 @@ func appendConfig(t *testing.T, path, yaml string) {
 	if _, err := f.WriteString(yaml); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A daemon with a scheduled export keeps PostgreSQL equal to the mirror
+// through its first pass, churn, a SIGKILL and a restart, and shows the
+// export in /status and the metrics.
+func TestDaemonExportsToPostgres(t *testing.T) {
+	t.Parallel() // mostly waits on its daemon: it runs beside the others
+	pg := pgtest.Start(t)
+	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
+	dir := t.TempDir()
+	mirror := filepath.Join(dir, "m.db")
+	cfg := daemonConfig{mirror: "file:" + mirror, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	cfg.write(t, cfgPath)
+	appendConfig(t, cfgPath, "exports:\n  - id: wh\n    to: \""+pg.URL+"\"\n    schedule: \"@every 1s\"\n")
+	conn := pg.Conn(t)
+	// What both sides hold of databases and role assignments, as text.
+	const shape = `SELECT count(*) || ':' || coalesce(sum(length(name)), 0) || ':' || count(deleted_at) || ':' || sum(CASE WHEN block_reads THEN 1 ELSE 0 END) FROM databases`
+	const roles = `SELECT count(*) || ':' || sum(CASE WHEN role_id = 'viewer' THEN 1 ELSE 0 END) || ':' || count(deleted_at) FROM role_assignments`
+	equal := func(what string) {
+		t.Helper()
+		testwait.UntilSays(t, "PostgreSQL to equal the mirror "+what, func() (bool, string) {
+			var pgDB, pgRoles string
+			if err := conn.QueryRow(context.Background(), shape).Scan(&pgDB); err != nil {
+				return false, err.Error()
+			}
+			if err := conn.QueryRow(context.Background(), roles).Scan(&pgRoles); err != nil {
+				return false, err.Error()
+			}
+			m := queryString(t, mirror, shape) + " " + queryString(t, mirror, roles)
+			return pgDB+" "+pgRoles == m, "target " + pgDB + " " + pgRoles + ", mirror " + m
+		})
+	}
+	env := []string{"ACME_TOKEN=" + cmdToken}
+	p := startTursync(t, env, "run", "--config", cfgPath)
+	p.waitLog("export done")
+	equal("after the first pass")
+
+	// changed waits for a pass to bring the churn into the mirror.
+	changed := func() {
+		t.Helper()
+		before := queryString(t, mirror, shape)
+		testwait.UntilSays(t, "a pass to write the churn", func() (bool, string) {
+			now := queryString(t, mirror, shape)
+			return now != before, now
+		})
+	}
+	sim.Churn(0.3)
+	sim.ChurnMembers(0.3)
+	changed()
+	equal("after churn")
+	_, body := httpGet("http://" + cfg.listen + "/status")
+	var status struct {
+		Exports []struct {
+			Export        string
+			LastSuccessAt *string `json:"last_success_at"`
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &status); err != nil || len(status.Exports) != 1 || status.Exports[0].Export != "wh" || status.Exports[0].LastSuccessAt == nil {
+		t.Errorf("/status: %+v (%v)", status, err)
+	}
+	_, exposition := httpGet("http://" + cfg.listen + "/metrics")
+	if !strings.Contains(exposition, `tursync_export_up{export="wh"} 1`) || !strings.Contains(exposition, `tursync_export_rows_total{export="wh",table="databases"}`) {
+		t.Errorf("metrics: %s", grepLines(exposition, "tursync_export_"))
+	}
+
+	sim.Churn(0.3)
+	changed()
+	p.signal(syscall.SIGKILL)
+	p.wait()
+	p = startTursync(t, env, "run", "--config", cfgPath)
+	equal("after a SIGKILL and a restart")
+	p.signal(syscall.SIGTERM)
+	p.wait()
+}
+
+// queryString runs a query of one text value on the mirror file.
+func queryString(t *testing.T, mirror, q string) string {
+	t.Helper()
+	var s string
+	readMirror(t, mirror, func(db *sql.DB) {
+		if err := db.QueryRow(q).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return s
 }
