@@ -22,7 +22,7 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cfg, err := ParseConfig(f, true, env(map[string]string{"ACME_TURSO_TOKEN": "x", "SECOPS_WEBHOOK_SECRET": hookSecret}))
+	cfg, err := ParseConfig(f, true, env(map[string]string{"ACME_TURSO_TOKEN": "x", "SECOPS_WEBHOOK_SECRET": hookSecret, "WAREHOUSE_PASSWORD": "pw"}))
 	if err != nil {
 		t.Fatalf("config.example.yaml: %v", err)
 	}
