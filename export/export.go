@@ -1,8 +1,9 @@
 // Package export carries the mirror on to a warehouse (docs/exports.md):
 // a first run copies a consistent snapshot of each table, later runs the
-// rows that changed after the export's cursor, and the cursor moves in the
-// same target transaction as the rows, so a run stopped anywhere repeats
-// nothing and loses nothing. The target here is PostgreSQL.
+// rows that changed after the export's cursor, and the cursor moves with
+// the rows (in the same PostgreSQL transaction, postgres.go; in the
+// Parquet file that holds them, parquet.go), so a run stopped anywhere
+// repeats nothing and loses nothing.
 package export
 
 import (
@@ -21,7 +22,8 @@ import (
 // Export is one entry of the config's exports.
 type Export struct {
 	ID string
-	// To is the target: postgres://user@host:port/db (no password in it).
+	// To is the target: postgres://user@host:port/db (no password in it)
+	// or parquet:DIR.
 	To       string
 	Password string
 	// Tables and Accounts are globs; none means every one.
@@ -37,13 +39,20 @@ func (e Export) Validate() error {
 	if err != nil {
 		return fmt.Errorf("to: not a URL: %w", err)
 	}
+	if dir, ok := strings.CutPrefix(e.To, "parquet:"); ok {
+		if dir == "" {
+			return errors.New("to: parquet: needs a directory (parquet:/var/lib/tursync/lake)")
+		}
+		u.Scheme = "parquet"
+	}
 	switch u.Scheme {
+	case "parquet":
 	case "postgres", "postgresql":
 		if _, set := u.User.Password(); set {
 			return errors.New("to: the URL holds a password; give it in password_env or password_file instead")
 		}
 	default:
-		return fmt.Errorf("to: scheme %q: want postgres://user@host:port/database", u.Scheme)
+		return fmt.Errorf("to: scheme %q: want postgres://user@host:port/database or parquet:DIR", u.Scheme)
 	}
 	if _, err := selectTables(e.Tables); err != nil {
 		return err
@@ -121,7 +130,7 @@ func Run(ctx context.Context, st *storage.Store, e Export, o Options) (Report, e
 	if err != nil {
 		return rep, err
 	}
-	target, err := openPostgres(ctx, e)
+	target, err := openTarget(ctx, e)
 	if err != nil {
 		return rep, err
 	}
@@ -173,3 +182,35 @@ func dayBefore(day string) string {
 	}
 	return t.AddDate(0, 0, -1).Format("2006-01-02")
 }
+
+// target is where an export writes: PostgreSQL or Parquet files.
+type target interface {
+	// write brings the tables up to the run's position, with their
+	// cursors, all or nothing per table at least.
+	write(ctx context.Context, w *run, tables []*table, rep *Report) error
+	close()
+}
+
+func openTarget(ctx context.Context, e Export) (target, error) {
+	if dir, ok := strings.CutPrefix(e.To, "parquet:"); ok {
+		return openParquet(e.ID, dir)
+	}
+	return openPostgres(ctx, e)
+}
+
+// sink takes the rows a run copies into one table: add gets a row's
+// columns (and, for rows change events named, the last event's op, time
+// and actor after them); phase says why the rows that follow are copied.
+type sink interface {
+	add(vals []any) error
+	phase(op string)
+}
+
+// What the rows of a Parquet file's _op say.
+const (
+	opSnapshot = "snapshot" // a whole copy
+	opEvent    = ""         // the op of the row's last change event
+	opBaseline = "baseline" // a scope's first pass wrote it, with no event
+	opAppended = "appended" // an append-only table's new row
+	opUpsert   = "upsert"   // a row a table re-copied as it is now
+)

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tursync/tursync/internal/duckdbtest"
 	"github.com/tursync/tursync/internal/pgtest"
 	"github.com/tursync/tursync/internal/testclock"
 	"github.com/tursync/tursync/internal/testmirror"
@@ -358,4 +361,104 @@ func TestDryRunAndFull(t *testing.T) {
 		}
 	}
 	b.same("after --full")
+}
+
+// latest is DuckDB SQL for the newest version of each row of a table's
+// Parquet files.
+func latest(dir string, t *table) string {
+	keys := strings.Join(t.key, ", ")
+	return `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ` + keys + ` ORDER BY _seq DESC) AS rn
+		FROM read_parquet('` + filepath.Join(dir, t.name, "*.parquet") + `')) WHERE rn = 1)`
+}
+
+// The Parquet files DuckDB reads hold the mirror: every table's newest
+// rows, through a full copy, two runs of changes and a run stopped before
+// its commit; the manifest lists the files; a dry run writes none.
+func TestParquetReadByDuckDB(t *testing.T) {
+	duckdbtest.Query(t, "SELECT 1") // skips early without DuckDB
+	b := newBed(t)
+	dir := t.TempDir()
+	b.exp = Export{ID: "lake", To: "parquet:" + dir}
+	if rep := b.run(Options{DryRun: true}); rep.Rows() == 0 {
+		t.Fatal("the dry run counted nothing")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 1 { // the lock file
+		t.Fatalf("a dry run wrote %d entries", len(entries))
+	}
+	b.run(Options{})
+	org := b.sim.Orgs()[0]
+	for round := range 2 {
+		b.sim.Churn(0.2)
+		b.sim.ChurnMembers(0.3)
+		b.sim.DeleteDatabase(org, b.sim.Databases(org)[round].Name)
+		b.sim.AddMember(org, tursotest.Member{Username: fmt.Sprint("joiner", round), Role: "member", Email: fmt.Sprint("joiner", round, "@example.com")})
+		b.pass()
+		b.run(Options{})
+	}
+	// A run stopped before it commits leaves no file a glob reads.
+	b.sim.Churn(0.2)
+	b.pass()
+	stopAt = func(table string, _ int64) bool { return table == "commit" }
+	if _, err := Run(context.Background(), b.store, b.exp, Options{Now: b.clk.Now}); !errors.Is(err, errStopped) {
+		t.Fatalf("the stopped run: %v", err)
+	}
+	stopAt = nil
+	rep := b.run(Options{})
+	if copies(rep)["databases"] != "changes" {
+		t.Errorf("after the stopped run: databases copied %s", copies(rep)["databases"])
+	}
+
+	var queries []string
+	var want []string
+	for _, tb := range exportable {
+		queries = append(queries, `SELECT count(*) FROM `+latest(dir, tb))
+		var n int
+		if err := b.store.DB().QueryRow(`SELECT count(*) FROM "` + tb.name + `"`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprint(n))
+	}
+	dbs := tableOf("databases")
+	queries = append(queries, `SELECT string_agg(id || ':' || CAST(block_reads AS INTEGER) || ':' || (deleted_at IS NULL)::INTEGER || ':' || _op, ',' ORDER BY id) FROM `+latest(dir, dbs))
+	got := duckdbtest.Query(t, queries...)
+	for i, tb := range exportable {
+		if n := fmt.Sprint(got[i][0][0]); n != want[i] {
+			t.Errorf("%s: DuckDB reads %s rows, the mirror has %s", tb.name, n, want[i])
+		}
+	}
+	var mirror string
+	if err := b.store.DB().QueryRow(`SELECT group_concat(x, ',') FROM (SELECT id || ':' || block_reads || ':' || (deleted_at IS NULL) AS x FROM databases ORDER BY id)`).Scan(&mirror); err != nil {
+		t.Fatal(err)
+	}
+	var stripped []string
+	ops := map[string]bool{}
+	for _, v := range strings.Split(fmt.Sprint(got[len(exportable)][0][0]), ",") {
+		i := strings.LastIndex(v, ":")
+		stripped = append(stripped, v[:i])
+		ops[v[i+1:]] = true
+	}
+	if strings.Join(stripped, ",") != mirror {
+		t.Errorf("databases in DuckDB differ from the mirror:\n%s\n%s", strings.Join(stripped, ",")[:200], mirror[:200])
+	}
+	if !ops["snapshot"] || !ops["updated"] || !ops["deleted"] {
+		t.Errorf("the newest rows' _op are %v; want snapshot, updated and deleted among them", ops)
+	}
+
+	raw, err := os.ReadFile(filepath.Join(dir, "_manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m manifestOf
+	if err := json.Unmarshal(raw, &m); err != nil || len(m.Tables["databases"].Files) < 2 || m.Tables["databases"].Cursor.Event == 0 {
+		t.Errorf("manifest: %v %s", err, raw)
+	}
+}
+
+func tableOf(name string) *table {
+	for _, t := range exportable {
+		if t.name == name {
+			return t
+		}
+	}
+	panic(name)
 }

@@ -145,19 +145,7 @@ func (p *postgres) writeTable(ctx context.Context, tx pgx.Tx, w *run, t *table) 
 	if err != nil {
 		return tr, err
 	}
-	switch {
-	case w.o.Full:
-		tr.Why = "--full"
-	case !found:
-		tr.Why = "first run"
-	case added != "":
-		// The target's rows have no value of it: only the mirror has.
-		tr.Why = "new column " + added
-	case st.accounts != w.accountsKey():
-		tr.Why = "the accounts changed"
-	case (t.mode == modeEntity || t.mode == modeEvents) && w.pos.Overtaken(st.ExportCursor):
-		tr.Why = fmt.Sprintf("retention removed change events after the cursor (%d; the oldest kept is %d)", st.Event, w.pos.OldestEvent)
-	}
+	tr.Why = w.fullWhy(t, st, found, added)
 	up := &copier{ctx: ctx, tx: tx, t: t}
 	if tr.Why != "" {
 		tr.Copy = "full"
@@ -184,6 +172,26 @@ func (p *postgres) writeTable(ctx context.Context, tx pgx.Tx, w *run, t *table) 
 	return tr, err
 }
 
+// fullWhy says why a table is copied whole this run, "" when only its
+// changes are: the first run, --full, other accounts, a column the target
+// lacked (added), or retention past its cursor.
+func (w *run) fullWhy(t *table, st tableState, found bool, added string) string {
+	switch {
+	case w.o.Full:
+		return "--full"
+	case !found:
+		return "first run"
+	case added != "":
+		// The target's rows have no value of it: only the mirror has.
+		return "new column " + added
+	case st.accounts != w.accountsKey():
+		return "the accounts changed"
+	case (t.mode == modeEntity || t.mode == modeEvents) && w.pos.Overtaken(st.ExportCursor):
+		return fmt.Sprintf("retention removed change events after the cursor (%d; the oldest kept is %d)", st.Event, w.pos.OldestEvent)
+	}
+	return ""
+}
+
 // filter is the rows of t the export carries, of one org when org is set.
 func (w *run) filter(t *table, org *string) storage.ExportFilter {
 	if t.accountWide {
@@ -193,12 +201,14 @@ func (w *run) filter(t *table, org *string) storage.ExportFilter {
 }
 
 // changes hands the copier what changed in t after the table's cursor.
-func (w *run) changes(ctx context.Context, t *table, st tableState, up *copier) error {
+func (w *run) changes(ctx context.Context, t *table, st tableState, up sink) error {
 	cols := t.columnNames()
 	switch t.mode {
 	case modeWhole:
+		up.phase(opUpsert)
 		return w.read.Scan(ctx, t.name, cols, w.filter(t, nil), up.add)
 	case modeAppend:
+		up.phase(opAppended)
 		f := w.filter(t, nil)
 		f.After, f.UpTo = st.Audit, w.pos.Audit
 		if f.UpTo <= f.After {
@@ -206,6 +216,7 @@ func (w *run) changes(ctx context.Context, t *table, st tableState, up *copier) 
 		}
 		return w.read.Scan(ctx, t.name, cols, f, up.add)
 	case modeEvents:
+		up.phase(opAppended)
 		f := w.filter(t, nil)
 		f.After, f.UpTo = st.Event, w.pos.Event
 		if f.UpTo <= f.After {
@@ -213,6 +224,7 @@ func (w *run) changes(ctx context.Context, t *table, st tableState, up *copier) 
 		}
 		return w.read.Scan(ctx, t.name, cols, f, up.add)
 	case modeUsage:
+		up.phase(opUpsert)
 		f := w.filter(t, nil)
 		f.DayFrom = dayBefore(st.UsageDay)
 		return w.read.Scan(ctx, t.name, cols, f, up.add)
@@ -220,6 +232,7 @@ func (w *run) changes(ctx context.Context, t *table, st tableState, up *copier) 
 	// An entity table: the rows events name, then the slices whose first
 	// pass wrote without events (and the account's users with them).
 	if w.pos.Event > st.Event {
+		up.phase(opEvent)
 		if err := w.read.Changed(ctx, t.schema, cols, w.accounts, st.Event, w.pos.Event, up.add); err != nil {
 			return err
 		}
@@ -231,6 +244,7 @@ func (w *run) changes(ctx context.Context, t *table, st tableState, up *copier) 
 	if err != nil {
 		return err
 	}
+	up.phase(opBaseline)
 	usersOf := map[string]bool{}
 	for _, b := range baselines {
 		usersOf[b.Account] = true
@@ -338,12 +352,16 @@ var stopAt func(table string, rows int64) bool
 
 var errStopped = errors.New("stopped by the test")
 
+// phase is what the parquet sink records of the rows that follow; the
+// target's tables hold the rows alone.
+func (c *copier) phase(string) {}
+
 func (c *copier) add(vals []any) error {
 	if stopAt != nil && stopAt(c.t.name, c.rows+int64(len(c.batch))) {
 		return errStopped
 	}
-	row := make([]any, len(vals))
-	for i, v := range vals {
+	row := make([]any, len(c.t.columns))
+	for i, v := range vals[:len(c.t.columns)] {
 		x, err := c.t.columns[i].value(v)
 		if err != nil {
 			return err

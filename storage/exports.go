@@ -163,24 +163,33 @@ func (r *ExportRead) Scan(ctx context.Context, table string, cols []string, f Ex
 }
 
 // Changed reads the rows of an entity table that change events in
-// (from, to] name, for the accounts, a chunk of events at a time.
+// (from, to] name, for the accounts, a chunk of events at a time. Each
+// row's values end with three more: the op, time and actor of the last of
+// those events that names it.
 func (r *ExportRead) Changed(ctx context.Context, t *schema.Table, cols []string, accounts []string, from, to int64, fn func(vals []any) error) error {
 	var match string
 	switch {
 	case len(t.Keys) == 1:
-		match = `x.` + t.Keys[0] + ` = e.entity_id`
+		match = `x.` + t.Keys[0] + ` = l.entity_id`
 	case len(t.Keys) == 2 && t.Keys[0] == "organization_id":
-		match = `x.organization_id = e.organization_id AND x.` + t.Keys[1] + ` = substr(e.entity_id, length(e.organization_id) + 2)`
+		match = `x.organization_id = l.organization_id AND x.` + t.Keys[1] + ` = substr(l.entity_id, length(l.organization_id) + 2)`
 	default:
 		return fmt.Errorf("%s: no change events name its rows", t.Name)
 	}
-	q := `SELECT rowid, ` + quoteCols(cols) + ` FROM ` + t.Quoted() + ` WHERE rowid IN (
-		SELECT x.rowid FROM change_events e JOIN ` + t.Quoted() + ` x ON x.account_id = e.account_id AND ` + match + `
-		WHERE e.id > ? AND e.id <= ? AND e.entity = ? AND e.account_id IN (` + placeholders(len(accounts)) + `))`
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		sel[i] = `x."` + c + `"`
+	}
+	q := `SELECT x.rowid, ` + strings.Join(sel, ", ") + `, e.op, e.at, e.actor
+		FROM (SELECT account_id, entity_id, organization_id, max(id) AS id FROM change_events
+		      WHERE id > ? AND id <= ? AND entity = ? AND account_id IN (` + placeholders(len(accounts)) + `)
+		      GROUP BY account_id, entity_id, organization_id) l
+		JOIN change_events e ON e.id = l.id
+		JOIN ` + t.Quoted() + ` x ON x.account_id = l.account_id AND ` + match
 	const chunk = exportPage
 	for lo := from; lo < to; lo += chunk {
 		args := append([]any{lo, min(lo+chunk, to), t.Name}, anys(accounts)...)
-		if _, err := r.page(ctx, q, args, len(cols), func(_ int64, vals []any) error { return fn(vals) }); err != nil {
+		if _, err := r.page(ctx, q, args, len(cols)+3, func(_ int64, vals []any) error { return fn(vals) }); err != nil {
 			return fmt.Errorf("read the changed rows of %s: %w", t.Name, err)
 		}
 	}

@@ -1,0 +1,420 @@
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/tursync/tursync/storage"
+)
+
+// parquetDir is a directory of Parquet files, one folder per table: a
+// full copy, then one file of changes per run, each named by its sequence
+// (000001-full.parquet, 000002-changes.parquet). A file is the commit of
+// its table's run: it is written to a temporary name, synced and renamed,
+// and it carries the table's cursor in its metadata, so the newest file
+// says where the table is. _manifest.json lists the files after each run.
+type parquetDir struct {
+	id, dir string
+	lock    *os.File
+}
+
+// The columns every row of a file carries besides the table's.
+const (
+	colOp    = "_op"    // snapshot, created, updated, deleted, restored, baseline, appended, upsert
+	colAt    = "_at"    // when: the change event's time, else the run's
+	colActor = "_actor" // who: the change event's actor, when the audit log says
+	colSeq   = "_seq"   // the file's sequence: the latest row of a key has the highest
+)
+
+// cursorKey is the file metadata key of the table's cursor.
+const cursorKey = "tursync.cursor"
+
+// maxChangeFiles bounds a table's change files: past it, the next run
+// copies the table whole and removes them.
+const maxChangeFiles = 100
+
+func openParquet(id, dir string) (*parquetDir, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("export %s: to: parquet: needs a directory (parquet:/var/lib/tursync/lake)", id)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, targetErr(id, fmt.Errorf("create %s: %w", dir, err))
+	}
+	// One run at a time in the directory, whatever process runs it.
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, targetErr(id, err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, &TargetError{Export: id, Hint: "another run of it holds the directory; this one wrote nothing", Err: fmt.Errorf("lock %s: %w", dir, err)}
+	}
+	return &parquetDir{id: id, dir: dir, lock: lock}, nil
+}
+
+func (p *parquetDir) close() { _ = p.lock.Close() }
+
+// fileState is what a table's newest file says.
+type fileState struct {
+	Cursor   storage.ExportCursor `json:"cursor"`
+	Accounts string               `json:"accounts"`
+}
+
+type tableFile struct {
+	name string
+	seq  int
+	full bool
+}
+
+// files lists a table's committed files, oldest first.
+func (p *parquetDir) files(t *table) ([]tableFile, error) {
+	entries, err := os.ReadDir(filepath.Join(p.dir, t.name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []tableFile
+	for _, e := range entries {
+		name := e.Name()
+		base, ok := strings.CutSuffix(name, ".parquet")
+		if !ok || strings.HasPrefix(name, ".") {
+			continue
+		}
+		num, kind, _ := strings.Cut(base, "-")
+		seq, err := strconv.Atoi(num)
+		if err != nil {
+			continue
+		}
+		out = append(out, tableFile{name: name, seq: seq, full: kind == "full"})
+	}
+	slices.SortFunc(out, func(a, b tableFile) int { return a.seq - b.seq })
+	return out, nil
+}
+
+func (p *parquetDir) state(t *table, files []tableFile) (fileState, bool, error) {
+	if len(files) == 0 {
+		return fileState{}, false, nil
+	}
+	path := filepath.Join(p.dir, t.name, files[len(files)-1].name)
+	f, err := os.Open(path)
+	if err != nil {
+		return fileState{}, false, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return fileState{}, false, err
+	}
+	pf, err := parquet.OpenFile(f, info.Size())
+	if err != nil {
+		return fileState{}, false, fmt.Errorf("%s: %w", path, err)
+	}
+	raw, ok := pf.Lookup(cursorKey)
+	var st fileState
+	if !ok || json.Unmarshal([]byte(raw), &st) != nil {
+		return fileState{}, false, fmt.Errorf("%s has no cursor (%s): it was not written by tursync; move it away", path, cursorKey)
+	}
+	return st, true, nil
+}
+
+func (p *parquetDir) write(ctx context.Context, w *run, tables []*table, rep *Report) error {
+	manifest := manifestOf{Export: p.id, Tables: map[string]manifestTable{}}
+	for _, t := range tables {
+		tr, mt, err := p.writeTable(ctx, w, t)
+		if err != nil {
+			return targetErr(p.id, fmt.Errorf("table %s: %w", t.name, err))
+		}
+		rep.Tables = append(rep.Tables, tr)
+		manifest.Tables[t.name] = mt
+	}
+	if w.o.DryRun {
+		return nil
+	}
+	manifest.WrittenAt = w.o.Now().UTC()
+	b, err := json.MarshalIndent(manifest, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(p.dir, "_manifest.json"), func(f *os.File) error { _, err := f.Write(b); return err }); err != nil {
+		return targetErr(p.id, err)
+	}
+	return nil
+}
+
+// manifestOf is _manifest.json: every table's files, rows and cursor.
+type manifestOf struct {
+	Export    string                   `json:"export"`
+	WrittenAt time.Time                `json:"written_at"`
+	Tables    map[string]manifestTable `json:"tables"`
+}
+
+type manifestTable struct {
+	Glob   string               `json:"glob"`
+	Files  []manifestFile       `json:"files"`
+	Cursor storage.ExportCursor `json:"cursor"`
+}
+
+type manifestFile struct {
+	Name string `json:"name"`
+	Rows int64  `json:"rows"`
+	Full bool   `json:"full"`
+}
+
+func (p *parquetDir) writeTable(ctx context.Context, w *run, t *table) (TableReport, manifestTable, error) {
+	tr := TableReport{Table: t.name, Copy: "changes"}
+	mt := manifestTable{Glob: filepath.Join(p.dir, t.name, "*.parquet")}
+	files, err := p.files(t)
+	if err != nil {
+		return tr, mt, err
+	}
+	fs, found, err := p.state(t, files)
+	if err != nil {
+		return tr, mt, err
+	}
+	st := tableState{ExportCursor: fs.Cursor, accounts: fs.Accounts}
+	tr.Why = w.fullWhy(t, st, found, "")
+	if tr.Why == "" && len(files) >= maxChangeFiles {
+		tr.Why = fmt.Sprintf("%d files: compacted into one", len(files))
+	}
+	seq := 1
+	if len(files) > 0 {
+		seq = files[len(files)-1].seq + 1
+	}
+	kind := "changes"
+	if tr.Why != "" {
+		tr.Copy, kind = "full", "full"
+	}
+	name := fmt.Sprintf("%06d-%s.parquet", seq, kind)
+	meta, err := json.Marshal(fileState{Cursor: w.pos.ExportCursor, Accounts: w.accountsKey()})
+	if err != nil {
+		return tr, mt, err
+	}
+	out := &parquetSink{t: t, seq: int64(seq), at: w.o.Now().UTC(), op: opSnapshot}
+	if tr.Why == "" {
+		out.op = opEvent
+	}
+	err = out.start(filepath.Join(p.dir, t.name), string(meta), w.o.DryRun)
+	if err == nil {
+		if tr.Why != "" {
+			err = w.read.Scan(ctx, t.name, t.columnNames(), w.filter(t, nil), out.add)
+		} else {
+			err = w.changes(ctx, t, st, out)
+		}
+	}
+	if err == nil && stopAt != nil && stopAt("commit", 0) {
+		err = errStopped
+	}
+	tr.Rows = out.rows
+	if err != nil || w.o.DryRun || (out.rows == 0 && tr.Why == "") {
+		// Nothing to commit: the cursor stays where the newest file says,
+		// and the same (empty) range is read again next time.
+		out.abort()
+		mt.Files, mt.Cursor = listed(files), fs.Cursor
+		return tr, mt, err
+	}
+	if err := out.commit(filepath.Join(p.dir, t.name, name)); err != nil {
+		return tr, mt, err
+	}
+	kept := append(files, tableFile{name: name, seq: seq, full: kind == "full"})
+	if kind == "full" {
+		// The new copy holds everything: the older files go.
+		for _, f := range files {
+			if err := os.Remove(filepath.Join(p.dir, t.name, f.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return tr, mt, err
+			}
+		}
+		kept = kept[len(files):]
+	}
+	mt.Files, mt.Cursor = listed(kept), w.pos.ExportCursor
+	mt.Files[len(mt.Files)-1].Rows = out.rows
+	return tr, mt, nil
+}
+
+func listed(files []tableFile) []manifestFile {
+	out := make([]manifestFile, len(files))
+	for i, f := range files {
+		out[i] = manifestFile{Name: f.name, Full: f.full, Rows: -1}
+	}
+	return out
+}
+
+// parquetSink writes one table's rows of a run to a temporary file.
+type parquetSink struct {
+	t      *table
+	seq    int64
+	at     time.Time
+	op     string
+	rows   int64
+	tmp    *os.File
+	writer *parquet.Writer
+	dry    bool
+}
+
+func (s *parquetSink) schema() *parquet.Schema {
+	g := parquet.Group{}
+	for _, c := range s.t.columns {
+		var n parquet.Node
+		switch c.typ {
+		case typeBigint:
+			n = parquet.Int(64)
+		case typeBoolean:
+			n = parquet.Leaf(parquet.BooleanType)
+		case typeDouble:
+			n = parquet.Leaf(parquet.DoubleType)
+		case typeJSONB:
+			n = parquet.JSON()
+		case typeTimestamp:
+			n = parquet.Timestamp(parquet.Microsecond)
+		default:
+			n = parquet.String()
+		}
+		g[c.name] = parquet.Optional(n)
+	}
+	g[colOp] = parquet.String()
+	g[colAt] = parquet.Timestamp(parquet.Microsecond)
+	g[colActor] = parquet.Optional(parquet.String())
+	g[colSeq] = parquet.Int(64)
+	return parquet.NewSchema(s.t.name, g)
+}
+
+// start opens the temporary file in the table's folder, with the cursor
+// the file commits in its metadata (a dry run only counts).
+func (s *parquetSink) start(dir, cursor string, dry bool) error {
+	s.dry = dry
+	if dry {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".run-*.parquet.tmp")
+	if err != nil {
+		return err
+	}
+	s.tmp = tmp
+	s.writer = parquet.NewWriter(tmp, s.schema(), parquet.Compression(&zstd.Codec{}), parquet.KeyValueMetadata(cursorKey, cursor))
+	return nil
+}
+
+func (s *parquetSink) phase(op string) { s.op = op }
+
+func (s *parquetSink) add(vals []any) error {
+	if stopAt != nil && stopAt(s.t.name, s.rows) {
+		return errStopped
+	}
+	s.rows++
+	if s.dry {
+		return nil
+	}
+	row := make(map[string]any, len(s.t.columns)+4)
+	for i, c := range s.t.columns {
+		x, err := c.value(vals[i])
+		if err != nil {
+			return err
+		}
+		row[c.name] = x
+	}
+	row[colOp], row[colAt], row[colActor], row[colSeq] = s.op, s.at, nil, s.seq
+	if extra := vals[len(s.t.columns):]; len(extra) == 3 {
+		// A row change events named: its last event's op, time and actor.
+		row[colOp] = fmt.Sprint(text(extra[0]))
+		if at, err := time.Parse(time.RFC3339Nano, text(extra[1])); err == nil {
+			row[colAt] = at.UTC()
+		}
+		if a := text(extra[2]); a != "" {
+			row[colActor] = a
+		}
+	}
+	if s.writer == nil {
+		return errors.New("parquet: the file was not opened")
+	}
+	return s.writer.Write(row)
+}
+
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case []byte:
+		return string(x)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func (s *parquetSink) abort() {
+	if s.tmp != nil {
+		s.tmp.Close()
+		os.Remove(s.tmp.Name())
+		s.tmp = nil
+	}
+}
+
+// commit finishes the file, syncs it, renames it to path and syncs the
+// folder: from then on it is the table's newest file.
+func (s *parquetSink) commit(path string) error {
+	if err := s.writer.Close(); err != nil {
+		return err
+	}
+	if err := s.tmp.Sync(); err != nil {
+		return err
+	}
+	if err := s.tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(s.tmp.Name(), path); err != nil {
+		return err
+	}
+	s.tmp = nil
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// writeAtomic writes a file through a temporary one: synced, renamed, the
+// directory synced.
+func writeAtomic(path string, fill func(*os.File) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := fill(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
