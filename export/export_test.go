@@ -420,7 +420,16 @@ func TestParquetReadByDuckDB(t *testing.T) {
 	}
 	dbs := tableOf("databases")
 	queries = append(queries, `SELECT string_agg(id || ':' || CAST(block_reads AS INTEGER) || ':' || (deleted_at IS NULL)::INTEGER || ':' || _op, ',' ORDER BY id) FROM `+latest(dir, dbs))
+	// Empty strings and false stay themselves, not NULL.
+	queries = append(queries, `SELECT count(*) FILTER (WHERE group_name = ''), count(*) FILTER (WHERE NOT delete_protection) FROM `+latest(dir, dbs))
 	got := duckdbtest.Query(t, queries...)
+	var emptyGroup, unprotected int
+	if err := b.store.DB().QueryRow(`SELECT count(*) FILTER (WHERE group_name = ''), count(*) FILTER (WHERE delete_protection = 0) FROM databases`).Scan(&emptyGroup, &unprotected); err != nil {
+		t.Fatal(err)
+	}
+	if g := got[len(got)-1][0]; fmt.Sprint(g[0]) != fmt.Sprint(emptyGroup) || fmt.Sprint(g[1]) != fmt.Sprint(unprotected) || unprotected == 0 {
+		t.Errorf("DuckDB reads %v databases with an empty group and unprotected; the mirror has %d and %d", g, emptyGroup, unprotected)
+	}
 	for i, tb := range exportable {
 		if n := fmt.Sprint(got[i][0][0]); n != want[i] {
 			t.Errorf("%s: DuckDB reads %s rows, the mirror has %s", tb.name, n, want[i])

@@ -260,8 +260,12 @@ type parquetSink struct {
 	op     string
 	rows   int64
 	tmp    *os.File
-	writer *parquet.Writer
-	dry    bool
+	writer *parquet.GenericWriter[any]
+	buf    []parquet.Row
+	// index is each column's position in the schema (leaves sort by name).
+	index map[string]int
+	opt   []bool
+	dry   bool
 }
 
 func (s *parquetSink) schema() *parquet.Schema {
@@ -306,7 +310,14 @@ func (s *parquetSink) start(dir, cursor string, dry bool) error {
 		return err
 	}
 	s.tmp = tmp
-	s.writer = parquet.NewWriter(tmp, s.schema(), parquet.Compression(&zstd.Codec{}), parquet.KeyValueMetadata(cursorKey, cursor))
+	schema := s.schema()
+	s.index = map[string]int{}
+	for i, path := range schema.Columns() {
+		s.index[path[0]] = i
+		leaf, _ := schema.Lookup(path...)
+		s.opt = append(s.opt, leaf.Node.Optional())
+	}
+	s.writer = parquet.NewGenericWriter[any](tmp, schema, parquet.Compression(&zstd.Codec{}), parquet.KeyValueMetadata(cursorKey, cursor))
 	return nil
 }
 
@@ -320,29 +331,70 @@ func (s *parquetSink) add(vals []any) error {
 	if s.dry {
 		return nil
 	}
-	row := make(map[string]any, len(s.t.columns)+4)
+	row := make(parquet.Row, len(s.index))
+	set := func(name string, v any) {
+		i := s.index[name]
+		var pv parquet.Value
+		switch x := v.(type) {
+		case nil:
+			row[i] = parquet.NullValue().Level(0, 0, i)
+			return
+		case bool:
+			pv = parquet.BooleanValue(x)
+		case int64:
+			pv = parquet.Int64Value(x)
+		case float64:
+			pv = parquet.DoubleValue(x)
+		case time.Time:
+			pv = parquet.Int64Value(x.UnixMicro())
+		default:
+			pv = parquet.ByteArrayValue([]byte(fmt.Sprint(x)))
+		}
+		def := 0
+		if s.opt[i] {
+			def = 1
+		}
+		row[i] = pv.Level(0, def, i)
+	}
 	for i, c := range s.t.columns {
 		x, err := c.value(vals[i])
 		if err != nil {
 			return err
 		}
-		row[c.name] = x
+		set(c.name, x)
 	}
-	row[colOp], row[colAt], row[colActor], row[colSeq] = s.op, s.at, nil, s.seq
+	op, at, actor := s.op, s.at, any(nil)
 	if extra := vals[len(s.t.columns):]; len(extra) == 3 {
 		// A row change events named: its last event's op, time and actor.
-		row[colOp] = fmt.Sprint(text(extra[0]))
-		if at, err := time.Parse(time.RFC3339Nano, text(extra[1])); err == nil {
-			row[colAt] = at.UTC()
+		op = text(extra[0])
+		if t, err := time.Parse(time.RFC3339Nano, text(extra[1])); err == nil {
+			at = t.UTC()
 		}
 		if a := text(extra[2]); a != "" {
-			row[colActor] = a
+			actor = a
 		}
 	}
+	set(colOp, op)
+	set(colAt, at)
+	set(colActor, actor)
+	set(colSeq, s.seq)
 	if s.writer == nil {
 		return errors.New("parquet: the file was not opened")
 	}
-	return s.writer.Write(row)
+	s.buf = append(s.buf, row)
+	if len(s.buf) >= batchRows {
+		return s.flush()
+	}
+	return nil
+}
+
+func (s *parquetSink) flush() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	_, err := s.writer.WriteRows(s.buf)
+	s.buf = nil // the writer may hold on to the rows it was given
+	return err
 }
 
 func text(v any) string {
@@ -367,6 +419,9 @@ func (s *parquetSink) abort() {
 // commit finishes the file, syncs it, renames it to path and syncs the
 // folder: from then on it is the table's newest file.
 func (s *parquetSink) commit(path string) error {
+	if err := s.flush(); err != nil {
+		return err
+	}
 	if err := s.writer.Close(); err != nil {
 		return err
 	}
