@@ -70,6 +70,9 @@ func dispatch(args []string) error {
 	if len(args) > 0 && args[0] == "tenantkey" {
 		return tenantKey(args[1:])
 	}
+	if len(args) > 0 && args[0] == "exportfloor" {
+		return exportFloor(args[1:])
+	}
 	return run(args)
 }
 
