@@ -41,6 +41,9 @@ const (
 // cursorKey is the file metadata key of the table's cursor.
 const cursorKey = "tursync.cursor"
 
+// rowGroupRows is the rows of a Parquet row group.
+const rowGroupRows = 50_000
+
 // maxChangeFiles bounds a table's change files: past it, the next run
 // copies the table whole and removes them.
 const maxChangeFiles = 100
@@ -317,7 +320,9 @@ func (s *parquetSink) start(dir, cursor string, dry bool) error {
 		leaf, _ := schema.Lookup(path...)
 		s.opt = append(s.opt, leaf.Node.Optional())
 	}
-	s.writer = parquet.NewGenericWriter[any](tmp, schema, parquet.Compression(&zstd.Codec{}), parquet.KeyValueMetadata(cursorKey, cursor))
+	// Row groups of rowGroupRows keep the memory a file takes flat in rows.
+	s.writer = parquet.NewGenericWriter[any](tmp, schema, parquet.Compression(&zstd.Codec{}), parquet.KeyValueMetadata(cursorKey, cursor),
+		parquet.MaxRowsPerRowGroup(rowGroupRows))
 	return nil
 }
 

@@ -224,10 +224,25 @@ func (w *run) changes(ctx context.Context, t *table, st tableState, up sink) err
 		}
 		return w.read.Scan(ctx, t.name, cols, f, up.add)
 	case modeUsage:
+		// Usage has no change events: the orgs whose usage scope wrote
+		// since the cursor are copied again, from the day before the last
+		// one copied (a pass over midnight writes the day it started).
 		up.phase(opUpsert)
-		f := w.filter(t, nil)
-		f.DayFrom = dayBefore(st.UsageDay)
-		return w.read.Scan(ctx, t.name, cols, f, up.add)
+		if w.pos.Scope <= st.Scope {
+			return nil
+		}
+		written, err := w.read.Written(ctx, w.accounts, schema.ResUsage, st.Scope, w.pos.Scope)
+		if err != nil {
+			return err
+		}
+		for _, s := range written {
+			org := s.Org
+			f := storage.ExportFilter{Accounts: []string{s.Account}, Org: &org, DayFrom: dayBefore(st.UsageDay)}
+			if err := w.read.Scan(ctx, t.name, cols, f, up.add); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	// An entity table: the rows events name, then the slices whose first
 	// pass wrote without events (and the account's users with them).
@@ -341,9 +356,9 @@ type copier struct {
 	temp   bool
 }
 
-// batchRows bounds the rows held in memory (a variable: tests make it
-// small so a run spans several batches).
-var batchRows = 5000
+// batchRows bounds the rows held in memory, one COPY each (a variable:
+// tests make it small so a run spans several batches).
+var batchRows = 20000
 
 // stopAt, when a test sets it, stops a run where it says yes: at a row
 // of a table (the rows the table's copier holds so far), or at "commit"

@@ -257,6 +257,29 @@ func (r *ExportRead) Baselines(ctx context.Context, accounts []string, from, to 
 	return out, rows.Err()
 }
 
+// Written lists the (account, org) scopes of a resource recorded in
+// (from, to] (sync_scopes' rowid) that wrote rows: where a table without
+// change events (usage) changed since an export read it.
+func (r *ExportRead) Written(ctx context.Context, accounts []string, resource string, from, to int64) ([]BaselineScope, error) {
+	args := append([]any{from, to, resource}, anys(accounts)...)
+	rows, err := r.tx.QueryContext(ctx, `SELECT DISTINCT account_id, organization_id, resource FROM sync_scopes
+		WHERE rowid > ? AND rowid <= ? AND resource = ? AND rows_created + rows_updated + rows_deleted > 0
+		  AND account_id IN (`+placeholders(len(accounts))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read the scopes that wrote %s since the export: %w", resource, r.s.explain(err))
+	}
+	defer rows.Close()
+	var out []BaselineScope
+	for rows.Next() {
+		var b BaselineScope
+		if err := rows.Scan(&b.Account, &b.Org, &b.Resource); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
 // Accounts lists the accounts the mirror has passes of.
 func (r *ExportRead) Accounts(ctx context.Context) ([]string, error) {
 	rows, err := r.tx.QueryContext(ctx, `SELECT DISTINCT account_id FROM sync_runs ORDER BY account_id`)
