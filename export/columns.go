@@ -115,6 +115,9 @@ func (c column) value(v any) (any, error) {
 		}
 		return s, nil
 	default:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
 		return fmt.Sprint(v), nil
 	}
 	return nil, fmt.Errorf("column %s: a %T where the target takes %s", c.name, v, c.typ)

@@ -153,7 +153,9 @@ func (p *postgres) writeTable(ctx context.Context, tx pgx.Tx, w *run, t *table) 
 			return tr, err
 		}
 		up.direct = true
-		err = w.read.Scan(ctx, t.name, t.columnNames(), w.filter(t, nil), up.add)
+		err = up.stream(ctx, func(add func([]any) error) error {
+			return w.read.Scan(ctx, t.name, t.columnNames(), w.filter(t, nil), add)
+		})
 	} else {
 		err = w.changes(ctx, t, st, up)
 	}
@@ -360,6 +362,56 @@ type copier struct {
 // tests make it small so a run spans several batches).
 var batchRows = 20000
 
+// stream copies what produce hands it in one COPY, reading the mirror in
+// a goroutine of its own so that PostgreSQL takes rows while the next are
+// read: a whole copy's rows never wait in memory.
+func (c *copier) stream(ctx context.Context, produce func(add func([]any) error) error) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows := make(chan []any, 1024)
+	produced := make(chan error, 1)
+	go func() {
+		defer close(rows)
+		produced <- produce(func(vals []any) error {
+			if stopAt != nil && stopAt(c.t.name, c.rows) {
+				return errStopped
+			}
+			row, err := c.convert(vals)
+			if err != nil {
+				return err
+			}
+			select {
+			case rows <- row:
+				c.rows++
+				return nil
+			case <-cctx.Done():
+				return cctx.Err()
+			}
+		})
+	}()
+	_, err := c.tx.CopyFrom(ctx, pgx.Identifier{c.t.name}, c.t.columnNames(), &chanSource{rows: rows})
+	cancel() // a COPY that failed stops the reader
+	if perr := <-produced; perr != nil && (err == nil || !errors.Is(perr, context.Canceled)) {
+		return perr
+	}
+	return err
+}
+
+// chanSource is a COPY's rows from a channel.
+type chanSource struct {
+	rows <-chan []any
+	row  []any
+}
+
+func (s *chanSource) Next() bool {
+	row, ok := <-s.rows
+	s.row = row
+	return ok
+}
+
+func (s *chanSource) Values() ([]any, error) { return s.row, nil }
+func (s *chanSource) Err() error             { return nil }
+
 // stopAt, when a test sets it, stops a run where it says yes: at a row
 // of a table (the rows the table's copier holds so far), or at "commit"
 // before the transaction commits.
@@ -375,19 +427,28 @@ func (c *copier) add(vals []any) error {
 	if stopAt != nil && stopAt(c.t.name, c.rows+int64(len(c.batch))) {
 		return errStopped
 	}
-	row := make([]any, len(c.t.columns))
-	for i, v := range vals[:len(c.t.columns)] {
-		x, err := c.t.columns[i].value(v)
-		if err != nil {
-			return err
-		}
-		row[i] = x
+	row, err := c.convert(vals)
+	if err != nil {
+		return err
 	}
 	c.batch = append(c.batch, row)
 	if len(c.batch) >= batchRows {
 		return c.flush(c.ctx)
 	}
 	return nil
+}
+
+// convert is a mirror row as the target's columns take it.
+func (c *copier) convert(vals []any) ([]any, error) {
+	row := make([]any, len(c.t.columns))
+	for i, v := range vals[:len(c.t.columns)] {
+		x, err := c.t.columns[i].value(v)
+		if err != nil {
+			return nil, err
+		}
+		row[i] = x
+	}
+	return row, nil
 }
 
 func (c *copier) flush(ctx context.Context) error {

@@ -94,11 +94,15 @@ type ExportFilter struct {
 	DayFrom string
 }
 
+// where is the filter's condition. Its terms are written +column so that
+// SQLite walks the table in rowid order, a page at a time from the last
+// rowid, instead of an index on account_id that it would scan from the
+// start again for every page.
 func (f ExportFilter) where(t string) (string, []any) {
 	var conds []string
 	var args []any
 	if f.Accounts != nil {
-		conds = append(conds, "account_id IN ("+placeholders(len(f.Accounts))+")")
+		conds = append(conds, "+account_id IN ("+placeholders(len(f.Accounts))+")")
 		args = append(args, anys(f.Accounts)...)
 	}
 	if f.Org != nil {
@@ -112,7 +116,7 @@ func (f ExportFilter) where(t string) (string, []any) {
 				conds = append(conds, "0")
 			}
 		} else {
-			conds = append(conds, col+" = ?")
+			conds = append(conds, "+"+col+" = ?")
 			args = append(args, *f.Org)
 		}
 	}
@@ -121,7 +125,7 @@ func (f ExportFilter) where(t string) (string, []any) {
 		args = append(args, f.After, f.UpTo)
 	}
 	if f.DayFrom != "" {
-		conds = append(conds, "day >= ?")
+		conds = append(conds, "+day >= ?")
 		args = append(args, f.DayFrom)
 	}
 	if len(conds) == 0 {

@@ -21,7 +21,8 @@ import (
 
 // exportFloor copies every table an export carries from a mirror file as
 // directly as the libraries allow: with --pg, one pgx COPY per table into
-// a copy of the table an export made there (floor_<table>, LIKE it), no
+// a copy of the table an export made there (floor_<table>, LIKE it with
+// its key), no
 // cursor, no paging, no upsert; with --parquet, one parquet-go file per
 // table, every column an optional string. What an export costs is read
 // against these.
@@ -68,7 +69,7 @@ func pgFloorTable(ctx context.Context, db *sql.DB, url, table string) (int, erro
 	defer conn.Close(ctx)
 	floor := "floor_" + table
 	if _, err := conn.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{floor}.Sanitize()+`; CREATE TABLE `+pgx.Identifier{floor}.Sanitize()+
-		` (LIKE `+pgx.Identifier{table}.Sanitize()+`)`); err != nil {
+		` (LIKE `+pgx.Identifier{table}.Sanitize()+` INCLUDING ALL)`); err != nil {
 		return 0, err
 	}
 	// The target's columns and types, to give each value the Go type its
