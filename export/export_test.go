@@ -279,8 +279,9 @@ func TestStoppedRunsLoseNothing(t *testing.T) {
 	}
 }
 
-// PostgreSQL down: the run fails with a hint and the cursor stays; once it
-// is back, the next run catches up.
+// PostgreSQL down before a run, or stopped in the middle of one: the run
+// fails with the network class and a hint, the cursor stays; once it is
+// back, the next run catches up.
 func TestPostgresDown(t *testing.T) {
 	b := newBed(t)
 	b.run(Options{})
@@ -289,7 +290,7 @@ func TestPostgresDown(t *testing.T) {
 	b.pg.Stop()
 	_, err := Run(context.Background(), b.store, b.exp, Options{Now: b.clk.Now})
 	var te *TargetError
-	if !errors.As(err, &te) || !strings.Contains(err.Error(), "the next run resumes") {
+	if !errors.As(err, &te) || te.Class != "network" || !strings.Contains(err.Error(), "the next run resumes") {
 		t.Fatalf("with PostgreSQL down: %v", err)
 	}
 	b.pg.Restart()
@@ -298,6 +299,25 @@ func TestPostgresDown(t *testing.T) {
 		t.Errorf("after the restart: databases copied %s", copies(rep)["databases"])
 	}
 	b.same("after PostgreSQL came back")
+
+	// Stopped while the run copies change_events (after the databases).
+	b.sim.Churn(0.1)
+	b.sim.ChurnMembers(0.2)
+	b.pass()
+	stopAt = func(table string, _ int64) bool {
+		if table == "change_events" && b.pg != nil {
+			b.pg.Stop()
+		}
+		return false
+	}
+	_, err = Run(context.Background(), b.store, b.exp, Options{Now: b.clk.Now})
+	stopAt = nil
+	if !errors.As(err, &te) || te.Class != "network" {
+		t.Fatalf("PostgreSQL stopped mid-run: %v", err)
+	}
+	b.pg.Restart()
+	b.run(Options{})
+	b.same("after PostgreSQL stopped mid-run and came back")
 }
 
 // Retention removing change events the export has not read makes the

@@ -62,7 +62,7 @@ func openParquet(id, dir string) (*parquetDir, error) {
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
-		return nil, &TargetError{Export: id, Hint: "another run of it holds the directory; this one wrote nothing", Err: fmt.Errorf("lock %s: %w", dir, err)}
+		return nil, &TargetError{Export: id, Class: "busy", Hint: "another run of it holds the directory; this one wrote nothing", Err: fmt.Errorf("lock %s: %w", dir, err)}
 	}
 	return &parquetDir{id: id, dir: dir, lock: lock}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strings"
 
@@ -21,33 +23,56 @@ type postgres struct {
 }
 
 // TargetError is a failure of the target (PostgreSQL down, refusing, a
-// table that does not fit): the cursor did not move.
+// table that does not fit, a directory that cannot be written): the
+// cursor did not move. Class says which.
 type TargetError struct {
 	Export string
-	Hint   string
-	Err    error
+	// Class is network (no answer), refused (PostgreSQL said no), schema
+	// (a target table that does not fit), busy (another run holds the
+	// target) or io (the directory).
+	Class string
+	Hint  string
+	Err   error
 }
 
 func (e *TargetError) Error() string {
-	return fmt.Sprintf("export %s: %v; %s", e.Export, e.Err, e.Hint)
+	return fmt.Sprintf("export %s (%s): %v; %s", e.Export, e.Class, e.Err, e.Hint)
 }
 
 func (e *TargetError) Unwrap() error { return e.Err }
+
+// conflictError is a target column whose type is not the one the export
+// writes.
+type conflictError struct{ table, column, have, want string }
+
+func (e *conflictError) Error() string {
+	return fmt.Sprintf("column %s.%s is %s in the target; the export writes %s", e.table, e.column, e.have, e.want)
+}
+
+// resumes is what every target failure leaves.
+const resumes = "the cursor did not move: the next run resumes from it"
 
 func targetErr(id string, err error) error {
 	var te *TargetError
 	if errors.As(err, &te) {
 		return err
 	}
-	hint := "the cursor did not move: the next run resumes from it"
+	class, hint := "io", resumes
 	var pe *pgconn.PgError
+	var conflict *conflictError
+	var netErr net.Error
 	switch {
+	case errors.As(err, &conflict):
+		class, hint = "schema", "rename or drop that table in the target (the next run recreates and copies it whole), or export elsewhere; "+resumes
+	case errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "08")):
+		// Shutting down, starting up, or the connection broke.
+		class, hint = "network", "PostgreSQL went away ("+pe.Code+"); is it up? "+resumes
 	case errors.As(err, &pe):
-		hint = "PostgreSQL refused it (" + pe.Code + "); " + hint
-	case pgconn.Timeout(err) || strings.Contains(err.Error(), "connect"):
-		hint = "is PostgreSQL up and reachable at the URL? " + hint
+		class, hint = "refused", "PostgreSQL refused it ("+pe.Code+"); "+resumes
+	case errors.As(err, &netErr) || pgconn.Timeout(err) || strings.Contains(err.Error(), "connect") || errors.Is(err, io.ErrUnexpectedEOF):
+		class, hint = "network", "is PostgreSQL up and reachable at the URL? "+resumes
 	}
-	return &TargetError{Export: id, Hint: hint, Err: err}
+	return &TargetError{Export: id, Class: class, Hint: hint, Err: err}
 }
 
 func openPostgres(ctx context.Context, e Export) (*postgres, error) {
@@ -336,8 +361,7 @@ func ensureTable(ctx context.Context, tx pgx.Tx, t *table) (added string, err er
 			}
 			added = c.name
 		case typ != string(c.typ):
-			return "", &TargetError{Hint: "rename or drop that table in the target (a full copy recreates it), or export to another database",
-				Err: fmt.Errorf("column %s.%s is %s in the target; the export writes %s", t.name, c.name, typ, c.typ)}
+			return "", &conflictError{table: t.name, column: c.name, have: typ, want: string(c.typ)}
 		}
 	}
 	return added, nil

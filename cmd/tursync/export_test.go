@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/tursync/tursync/internal/duckdbtest"
 	"github.com/tursync/tursync/internal/pgtest"
 	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/turso/tursotest"
@@ -113,7 +115,9 @@ func TestDaemonExportsToPostgres(t *testing.T) {
 	cfg := daemonConfig{mirror: "file:" + mirror, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	cfg.write(t, cfgPath)
-	appendConfig(t, cfgPath, "exports:\n  - id: wh\n    to: \""+pg.URL+"\"\n    schedule: \"@every 1s\"\n")
+	lake := filepath.Join(dir, "lake")
+	appendConfig(t, cfgPath, "exports:\n  - id: wh\n    to: \""+pg.URL+"\"\n    schedule: \"@every 1s\"\n"+
+		"  - id: lake\n    to: \"parquet:"+lake+"\"\n    tables: [databases]\n    schedule: \"@every 1s\"\n")
 	conn := pg.Conn(t)
 	// What both sides hold of databases and role assignments, as text.
 	const shape = `SELECT count(*) || ':' || coalesce(sum(length(name)), 0) || ':' || count(deleted_at) || ':' || sum(CASE WHEN block_reads THEN 1 ELSE 0 END) FROM databases`
@@ -157,8 +161,11 @@ func TestDaemonExportsToPostgres(t *testing.T) {
 			LastSuccessAt *string `json:"last_success_at"`
 		}
 	}
-	if err := json.Unmarshal([]byte(body), &status); err != nil || len(status.Exports) != 1 || status.Exports[0].Export != "wh" || status.Exports[0].LastSuccessAt == nil {
+	if err := json.Unmarshal([]byte(body), &status); err != nil || len(status.Exports) != 2 || status.Exports[1].Export != "wh" || status.Exports[1].LastSuccessAt == nil {
 		t.Errorf("/status: %+v (%v)", status, err)
+	}
+	if _, page := httpGet("http://" + cfg.listen + "/"); !strings.Contains(page, `<tr data-export="wh">`) {
+		t.Errorf("the status page has no row of export wh")
 	}
 	_, exposition := httpGet("http://" + cfg.listen + "/metrics")
 	if !strings.Contains(exposition, `tursync_export_up{export="wh"} 1`) || !strings.Contains(exposition, `tursync_export_rows_total{export="wh",table="databases"}`) {
@@ -171,6 +178,17 @@ func TestDaemonExportsToPostgres(t *testing.T) {
 	p.wait()
 	p = startTursync(t, env, "run", "--config", cfgPath)
 	equal("after a SIGKILL and a restart")
+	t.Run("parquet", func(t *testing.T) {
+		// The Parquet export of the same daemon: DuckDB reads the newest
+		// version of each database as the mirror has it.
+		want := queryString(t, mirror, `SELECT count(*) || ':' || sum(block_reads) || ':' || count(deleted_at) FROM databases`)
+		q := `SELECT count(*) || ':' || sum(CAST(block_reads AS INTEGER)) || ':' || count(deleted_at) FROM (SELECT *, row_number() OVER
+			(PARTITION BY account_id, organization_id, id ORDER BY _seq DESC) AS rn FROM read_parquet('` + lake + `/databases/*.parquet')) WHERE rn = 1`
+		testwait.UntilSays(t, "DuckDB to read the mirror's databases", func() (bool, string) {
+			got := fmt.Sprint(duckdbtest.Query(t, q)[0][0][0])
+			return got == want, "duckdb " + got + ", mirror " + want
+		})
+	})
 	p.signal(syscall.SIGTERM)
 	p.wait()
 }
