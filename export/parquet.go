@@ -41,8 +41,11 @@ const (
 // cursorKey is the file metadata key of the table's cursor.
 const cursorKey = "tursync.cursor"
 
+// parquetBatch is the rows handed to the writer at a time.
+const parquetBatch = 1000
+
 // rowGroupRows is the rows of a Parquet row group.
-const rowGroupRows = 50_000
+const rowGroupRows = 10_000
 
 // maxChangeFiles bounds a table's change files: past it, the next run
 // copies the table whole and removes them.
@@ -387,7 +390,7 @@ func (s *parquetSink) add(vals []any) error {
 		return errors.New("parquet: the file was not opened")
 	}
 	s.buf = append(s.buf, row)
-	if len(s.buf) >= batchRows {
+	if len(s.buf) >= parquetBatch {
 		return s.flush()
 	}
 	return nil

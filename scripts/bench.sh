@@ -14,8 +14,10 @@
 #     the 1M unchanged pass beside its fetch floor
 #   cross-tenant extraction over 1,002 tenant namespaces of one sqld
 #     (scripts/bench-extract.sh)
+#   the large org exported to PostgreSQL and to Parquet beside their floors
+#     (scripts/bench-export.sh)
 # Prints tables; needs /usr/bin/time, curl and sqlite3. Takes about 15
-# minutes. BENCH_ONLY=large, fleet, members or extract runs one part.
+# minutes. BENCH_ONLY=large, fleet, members, extract or export runs one part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -68,7 +70,7 @@ large_lb() { echo $((1 + 6 + ($1 + 999) / 1000 + $2)); } # org list, 6 per-org c
 # --- large org: first pass vs baseline, second pass vs fetch-only, 1% churn
 growth=()
 sizes="10000 100000 250000"
-case "${BENCH_ONLY:-}" in fleet|members|extract) sizes="" ;; esac
+case "${BENCH_ONLY:-}" in fleet|members|extract|export) sizes="" ;; esac
 mirror_growth=""
 for n in $sizes; do
   start_sim --scale large --databases "$n" --token bench
@@ -123,7 +125,7 @@ done
 # --- members at scale: one org of 1,000 databases and N members
 members=()
 for n in 10000 100000 1000000; do
-  case "${BENCH_ONLY:-}" in large|fleet|extract) break ;; esac
+  case "${BENCH_ONLY:-}" in large|fleet|extract|export) break ;; esac
   start_sim --scale large --databases 1000 --members "$n" --token bench
   db="$work/members$n.db"
   echo "  - id: big
@@ -139,7 +141,7 @@ for n in 10000 100000 1000000; do
 done
 
 # --- fleet: 1,000 accounts of one small org each, 20 ms latency
-case "${BENCH_ONLY:-}" in large|members|extract) ;; *)
+case "${BENCH_ONLY:-}" in large|members|extract|export) ;; *)
 start_sim --fleet 1000 --latency 20ms
 mkdir -p "$work/tokens"
 for i in $(seq 1 1000); do
@@ -193,3 +195,4 @@ if [ ${#members[@]} -gt 0 ]; then
   printf '%s\n' "${members[@]}"
 fi
 case "${BENCH_ONLY:-}" in ""|extract) echo; scripts/bench-extract.sh ;; esac
+case "${BENCH_ONLY:-}" in ""|export) echo; scripts/bench-export.sh ;; esac
