@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tursync/tursync/export"
 	"github.com/tursync/tursync/internal/duckdbtest"
 	"github.com/tursync/tursync/internal/pgtest"
 	"github.com/tursync/tursync/internal/testwait"
@@ -178,6 +179,18 @@ func TestDaemonExportsToPostgres(t *testing.T) {
 	p.wait()
 	p = startTursync(t, env, "run", "--config", cfgPath)
 	equal("after a SIGKILL and a restart")
+	// Every table the export carries holds as many rows as the mirror's.
+	for _, table := range export.Tables() {
+		q := `SELECT count(*) FROM "` + table + `"`
+		testwait.UntilSays(t, table+" to hold the mirror's rows", func() (bool, string) {
+			var n int
+			if err := conn.QueryRow(context.Background(), q).Scan(&n); err != nil {
+				return false, err.Error()
+			}
+			want := countRows(t, mirror, q)
+			return n == want, fmt.Sprintf("target %d, mirror %d", n, want)
+		})
+	}
 	t.Run("parquet", func(t *testing.T) {
 		// The Parquet export of the same daemon: DuckDB reads the newest
 		// version of each database as the mirror has it.
