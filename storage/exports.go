@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tursync/tursync/schema"
 )
@@ -310,4 +311,33 @@ func (e *Exports) Head(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("read the last change event: %w", e.s.explain(err))
 	}
 	return id, nil
+}
+
+// ExportRun is one run of an export as export_runs keeps it.
+type ExportRun struct {
+	Export, Trigger       string
+	StartedAt, FinishedAt time.Time
+	// Err is why it failed (nil: ok), ErrorClass its class.
+	Err        error
+	ErrorClass string
+	Rows       int64
+	Cursor     int64
+}
+
+// RecordRun writes a finished run of an export.
+func (e *Exports) RecordRun(ctx context.Context, r ExportRun) error {
+	s := e.s
+	if err := s.writeGuard(); err != nil {
+		return err
+	}
+	status, errText := "ok", ""
+	if r.Err != nil {
+		status, errText = "failed", r.Err.Error()
+	}
+	err := s.exec(ctx, nil, `INSERT INTO export_runs (export, trigger, started_at, finished_at, status, error_class, error, rows, cursor)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Export, r.Trigger, s.ts(r.StartedAt), s.ts(r.FinishedAt), status, nullStr(r.ErrorClass), nullStr(errText), r.Rows, r.Cursor)
+	if err != nil {
+		return fmt.Errorf("record export %s's run: %w", r.Export, s.explainWrite(err))
+	}
+	return nil
 }

@@ -324,6 +324,13 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (map[stri
 			return nil, fmt.Errorf("prune extract_runs: %w", err)
 		}
 		out["extract_runs"], _ = res.RowsAffected()
+		// So do export runs: each export keeps its latest.
+		res, err = tx.ExecContext(ctx, `DELETE FROM export_runs WHERE started_at < ?
+		    AND id <> (SELECT max(l.id) FROM export_runs l WHERE l.export = export_runs.export)`, cutoff)
+		if err != nil {
+			return nil, fmt.Errorf("prune export_runs: %w", err)
+		}
+		out["export_runs"], _ = res.RowsAffected()
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)

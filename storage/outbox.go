@@ -478,3 +478,44 @@ func (o *Outbox) Forget(ctx context.Context, keep []string) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// ExportStream names an endpoint's cursor and deliveries of export events
+// (export_runs ids); they belong to no account (account_id ”).
+func ExportStream(endpoint string) string { return endpoint + "#export" }
+
+// ExportCursor is Cursor for an endpoint's export events (ExportStream),
+// starting at the latest run.
+func (o *Outbox) ExportCursor(ctx context.Context, endpoint string) (int64, error) {
+	return o.s.webhookCursor(ctx, ExportStream(endpoint), "", `SELECT coalesce(max(id), 0) FROM export_runs WHERE ? = ''`)
+}
+
+// ExportEvent is a failed export run, as an export.failed event.
+type ExportEvent struct {
+	ID                int64
+	Export, Trigger   string
+	ErrorClass, Error string
+	At                time.Time
+}
+
+// ExportEventsAfter reads the failed export runs after a cursor, oldest
+// first, and the last run id it looked at (runs that went well are passed
+// over).
+func (o *Outbox) ExportEventsAfter(ctx context.Context, after int64, limit int) ([]ExportEvent, error) {
+	rows, err := o.s.db.QueryContext(ctx, `SELECT id, export, trigger, coalesce(error_class, ''), coalesce(error, ''), finished_at FROM export_runs
+		WHERE id > ? AND status = 'failed' ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("export runs after %d: %w", after, o.s.explain(err))
+	}
+	defer rows.Close()
+	var out []ExportEvent
+	for rows.Next() {
+		var e ExportEvent
+		var at string
+		if err := rows.Scan(&e.ID, &e.Export, &e.Trigger, &e.ErrorClass, &e.Error, &at); err != nil {
+			return nil, err
+		}
+		e.At, _ = time.Parse(time.RFC3339, at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

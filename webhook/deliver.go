@@ -52,6 +52,7 @@ type Store interface {
 	ChangeSource
 	RunSource
 	PolicySource
+	ExportSource
 }
 
 // Ledger records the attempts and moves the cursors, whatever the stream.
@@ -78,6 +79,12 @@ type RunSource interface {
 type PolicySource interface {
 	PolicyCursor(ctx context.Context, endpoint, account string) (int64, error)
 	PolicyEventsAfter(ctx context.Context, account string, after int64, limit int) ([]storage.PolicyEvent, error)
+}
+
+// ExportSource is the export events' stream, which belongs to no account.
+type ExportSource interface {
+	ExportCursor(ctx context.Context, endpoint string) (int64, error)
+	ExportEventsAfter(ctx context.Context, after int64, limit int) ([]storage.ExportEvent, error)
 }
 
 // Observer hears each attempt (the metrics).
@@ -156,6 +163,12 @@ func (d *Deliverer) Deliver(ctx context.Context, ep Endpoint, accounts []string)
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if ctx.Err() == nil && ep.matches(ExportFailed) {
+		// Export events belong to no account: a Result of account "".
+		r := Result{}
+		r.Err = d.drain(ctx, ep, &r, d.exports(ep))
+		out = append(out, r)
 	}
 	return out
 }

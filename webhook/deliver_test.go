@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -593,5 +594,65 @@ func TestPolicyEvents(t *testing.T) {
 	before := len(r.Received())
 	if res := d.Deliver(ctx, ep, []string{"acme"}); res[0].Delivered != 0 || len(r.Received()) != before {
 		t.Errorf("a filtered endpoint heard policy events: %+v", res[0])
+	}
+}
+
+// A failed export run reaches an endpoint as export.failed, once, verified
+// by the reference library; a run that went well sends nothing; an
+// endpoint that asked for policy events only hears none.
+func TestExportEvents(t *testing.T) {
+	r, _, st, d, ep := newBed(t, 9)
+	ctx := context.Background()
+	d.Deliver(ctx, ep, []string{"acme"}) // the cursors start here
+	record := func(err error) {
+		t.Helper()
+		run := storage.ExportRun{Export: "warehouse", Trigger: "schedule", StartedAt: time.Now(), FinishedAt: time.Now(), Err: err, Rows: 3, Cursor: 7}
+		if err != nil {
+			run.ErrorClass = "network"
+		}
+		if err := st.Exports().RecordRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(nil)
+	before := len(r.Received())
+	d.Deliver(ctx, ep, []string{"acme"})
+	if len(r.Received()) != before {
+		t.Fatalf("a run that went well sent %d batches", len(r.Received())-before)
+	}
+	record(errors.New("connect to tursync@db:5432/analytics: connection refused"))
+	res := d.Deliver(ctx, ep, []string{"acme"})
+	last := res[len(res)-1]
+	if last.Account != "" || last.Err != nil || last.Delivered != 1 {
+		t.Fatalf("%+v, want the export event delivered under no account", res)
+	}
+	var env struct {
+		Data struct {
+			Events []struct {
+				Type string             `json:"type"`
+				Data webhook.ExportData `json:"data"`
+			} `json:"events"`
+		} `json:"data"`
+	}
+	got := r.Received()
+	if !got[len(got)-1].Verified {
+		t.Fatalf("the batch failed the reference check: %s", got[len(got)-1].Error)
+	}
+	if err := jsonUnmarshal(got[len(got)-1].Body, &env); err != nil || len(env.Data.Events) != 1 {
+		t.Fatalf("the batch: %v %s", err, got[len(got)-1].Body)
+	}
+	e := env.Data.Events[0]
+	if e.Type != webhook.ExportFailed || e.Data.Export != "warehouse" || e.Data.ErrorClass != "network" || !strings.Contains(e.Data.Error, "connection refused") {
+		t.Errorf("event %+v", e)
+	}
+	if res := d.Deliver(ctx, ep, []string{"acme"}); res[len(res)-1].Delivered != 0 {
+		t.Errorf("the event was sent twice: %+v", res)
+	}
+	ep.ID, ep.Events = "policies-only", []string{"policy.*"}
+	d.Deliver(ctx, ep, []string{"acme"})
+	record(errors.New("again"))
+	before = len(r.Received())
+	if res := d.Deliver(ctx, ep, []string{"acme"}); len(res) != 1 || len(r.Received()) != before {
+		t.Errorf("a policy-only endpoint heard the export event: %+v", res)
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/tursync/tursync/daemon"
 	"github.com/tursync/tursync/export"
+	"github.com/tursync/tursync/storage"
+	tsync "github.com/tursync/tursync/sync"
 )
 
 // ErrExportFailed means an export failed: exit 1.
@@ -52,11 +54,7 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 	var reports []export.Report
 	failed := false
 	for _, ec := range todo {
-		e, err := ec.export(m.Getenv)
-		var rep export.Report
-		if err == nil {
-			rep, err = export.Run(ctx, st, e, export.Options{Full: *full, DryRun: *dry, Now: m.Now})
-		}
+		rep, err := runOneExport(ctx, st, ec, m.Getenv, export.Options{Full: *full, DryRun: *dry, Now: m.Now}, "manual")
 		if err != nil {
 			failed = true
 			fmt.Fprintf(m.Stderr, "export %s failed: %v\n", ec.ID, err)
@@ -118,11 +116,7 @@ func (d *runner) runExport(ctx context.Context, id string) error {
 	if i < 0 {
 		return fmt.Errorf("export %s is no longer configured", id)
 	}
-	e, err := cfg.Exports[i].export(d.w.getenv)
-	var rep export.Report
-	if err == nil {
-		rep, err = export.Run(ctx, d.store, e, export.Options{Now: d.w.now})
-	}
+	rep, err := runOneExport(ctx, d.store, cfg.Exports[i], d.w.getenv, export.Options{Now: d.w.now}, tsync.TriggerSchedule)
 	lag := int64(-1)
 	if head, herr := d.store.Exports().Head(ctx); herr == nil && err == nil {
 		lag = max(head-rep.Cursor, 0)
@@ -137,4 +131,32 @@ func (d *runner) runExport(ctx context.Context, id string) error {
 	}
 	d.log.Info("export done", "export", id, "rows", rep.Rows(), "cursor", rep.Cursor, "duration", rep.Took.Round(time.Millisecond).String())
 	return nil
+}
+
+// runOneExport runs an export once and records the run in export_runs (a
+// dry run is not recorded): a failed one is a webhook's export.failed.
+func runOneExport(ctx context.Context, st *storage.Store, ec ExportConfig, getenv func(string) string, o export.Options, trigger string) (export.Report, error) {
+	start := o.Now()
+	e, err := ec.export(getenv)
+	class := "config"
+	var rep export.Report
+	if err == nil {
+		class = "mirror"
+		rep, err = export.Run(ctx, st, e, o)
+	}
+	if o.DryRun {
+		return rep, err
+	}
+	run := storage.ExportRun{Export: ec.ID, Trigger: trigger, StartedAt: start, FinishedAt: o.Now(), Err: err, Rows: rep.Rows(), Cursor: rep.Cursor}
+	var te *export.TargetError
+	switch {
+	case errors.As(err, &te):
+		run.ErrorClass = te.Class
+	case err != nil:
+		run.ErrorClass = class
+	}
+	if rerr := st.Exports().RecordRun(ctx, run); rerr != nil && err == nil {
+		err = rerr
+	}
+	return rep, err
 }

@@ -79,6 +79,11 @@ func TestExportCommand(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "export warehouse failed") || !strings.Contains(r.stderr, "is PostgreSQL up") {
 		t.Errorf("PostgreSQL down: exit %d\n%s", r.code, r.stderr)
 	}
+	// Every run but the dry one is in export_runs; the failed one with its
+	// class (a webhook's export.failed).
+	if got := queryString(t, filepath.Join(dir, "m.db"), `SELECT group_concat(status || ':' || coalesce(error_class, '') || ':' || trigger, ',') FROM export_runs`); got != "ok::manual,ok::manual,failed:network:manual" {
+		t.Errorf("export_runs: %s", got)
+	}
 	pg.Restart()
 
 	bad := writeConfig(t, "file:"+filepath.Join(dir, "m.db"), url)
