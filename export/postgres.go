@@ -234,18 +234,14 @@ func (w *run) changes(ctx context.Context, t *table, st tableState, up sink) err
 	case modeWhole:
 		up.phase(opUpsert)
 		return w.read.Scan(ctx, t.name, cols, w.filter(t, nil), up.add)
-	case modeAppend:
+	case modeAppend, modeEvents:
+		// The rows added since, by rowid (change_events' is its id).
 		up.phase(opAppended)
 		f := w.filter(t, nil)
 		f.After, f.UpTo = st.Audit, w.pos.Audit
-		if f.UpTo <= f.After {
-			return nil
+		if t.mode == modeEvents {
+			f.After, f.UpTo = st.Event, w.pos.Event
 		}
-		return w.read.Scan(ctx, t.name, cols, f, up.add)
-	case modeEvents:
-		up.phase(opAppended)
-		f := w.filter(t, nil)
-		f.After, f.UpTo = st.Event, w.pos.Event
 		if f.UpTo <= f.After {
 			return nil
 		}

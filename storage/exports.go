@@ -235,52 +235,43 @@ func quoteCols(cols []string) string {
 	return strings.Join(q, ", ")
 }
 
-// BaselineScope is a scope whose first complete pass wrote rows without
-// change events (a new org, a resource newly enabled).
-type BaselineScope struct{ Account, Org, Resource string }
+// ScopeKey names a scope of a pass: an account's org (or "") and resource.
+type ScopeKey struct{ Account, Org, Resource string }
 
 // Baselines lists the scopes of the accounts recorded in (from, to]
-// (sync_scopes' rowid) that were their first complete pass.
-func (r *ExportRead) Baselines(ctx context.Context, accounts []string, from, to int64) ([]BaselineScope, error) {
-	args := append([]any{from, to}, anys(accounts)...)
-	rows, err := r.tx.QueryContext(ctx, `SELECT DISTINCT s.account_id, s.organization_id, s.resource FROM sync_scopes s
+// (sync_scopes' rowid) that were their first complete pass, which wrote
+// rows without change events (a new org, a resource newly enabled).
+func (r *ExportRead) Baselines(ctx context.Context, accounts []string, from, to int64) ([]ScopeKey, error) {
+	return r.scopes(ctx, "the scopes passed since the export", `SELECT DISTINCT s.account_id, s.organization_id, s.resource FROM sync_scopes s
 		WHERE s.rowid > ? AND s.rowid <= ? AND s.status IN ('complete', 'guarded') AND s.account_id IN (`+placeholders(len(accounts))+`)
 		  AND NOT EXISTS (SELECT 1 FROM sync_scopes o WHERE o.account_id = s.account_id AND o.organization_id = s.organization_id
-		    AND o.resource = s.resource AND o.status IN ('complete', 'guarded') AND o.rowid < s.rowid)`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read the scopes passed since the export: %w", r.s.explain(err))
-	}
-	defer rows.Close()
-	var out []BaselineScope
-	for rows.Next() {
-		var b BaselineScope
-		if err := rows.Scan(&b.Account, &b.Org, &b.Resource); err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+		    AND o.resource = s.resource AND o.status IN ('complete', 'guarded') AND o.rowid < s.rowid)`,
+		append([]any{from, to}, anys(accounts)...))
 }
 
-// Written lists the (account, org) scopes of a resource recorded in
-// (from, to] (sync_scopes' rowid) that wrote rows: where a table without
-// change events (usage) changed since an export read it.
-func (r *ExportRead) Written(ctx context.Context, accounts []string, resource string, from, to int64) ([]BaselineScope, error) {
-	args := append([]any{from, to, resource}, anys(accounts)...)
-	rows, err := r.tx.QueryContext(ctx, `SELECT DISTINCT account_id, organization_id, resource FROM sync_scopes
+// Written lists the scopes of a resource recorded in (from, to]
+// (sync_scopes' rowid) that wrote rows: where a table without change
+// events (usage) changed since an export read it.
+func (r *ExportRead) Written(ctx context.Context, accounts []string, resource string, from, to int64) ([]ScopeKey, error) {
+	return r.scopes(ctx, "the scopes that wrote "+resource+" since the export", `SELECT DISTINCT account_id, organization_id, resource FROM sync_scopes
 		WHERE rowid > ? AND rowid <= ? AND resource = ? AND rows_created + rows_updated + rows_deleted > 0
-		  AND account_id IN (`+placeholders(len(accounts))+`)`, args...)
+		  AND account_id IN (`+placeholders(len(accounts))+`)`,
+		append([]any{from, to, resource}, anys(accounts)...))
+}
+
+func (r *ExportRead) scopes(ctx context.Context, what, q string, args []any) ([]ScopeKey, error) {
+	rows, err := r.tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read the scopes that wrote %s since the export: %w", resource, r.s.explain(err))
+		return nil, fmt.Errorf("read %s: %w", what, r.s.explain(err))
 	}
 	defer rows.Close()
-	var out []BaselineScope
+	var out []ScopeKey
 	for rows.Next() {
-		var b BaselineScope
-		if err := rows.Scan(&b.Account, &b.Org, &b.Resource); err != nil {
+		var k ScopeKey
+		if err := rows.Scan(&k.Account, &k.Org, &k.Resource); err != nil {
 			return nil, err
 		}
-		out = append(out, b)
+		out = append(out, k)
 	}
 	return out, rows.Err()
 }
