@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What an export costs (docs/PERFORMANCE.md, "Exports"): the large org
-# (250,000 databases) synced into a mirror file from `tursync simulate`,
+# (BENCH_EXPORT_DATABASES databases, default 250,000) synced into a mirror
+# file from `tursync simulate`,
 # then exported to a real PostgreSQL (started here on loopback, as the
 # postgres user when root) and to Parquet files:
 #   - the first run (a whole copy of every table) beside the floor
@@ -37,7 +38,7 @@ pgpid=$!
 pgurl="postgres://tursync@127.0.0.1:$pgport/postgres?sslmode=disable"
 for _ in $(seq 1 150); do grep -q "ready to accept connections" "$work/pg.log" && break; sleep 0.2; done
 
-"$T" simulate --listen "127.0.0.1:$port" --scale large --databases 250000 --token bench > "$work/sim.log" 2>&1 &
+"$T" simulate --listen "127.0.0.1:$port" --scale large --databases "${BENCH_EXPORT_DATABASES:-250000}" --token bench > "$work/sim.log" 2>&1 &
 for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$port/_simulator/stats" >/dev/null 2>&1 && break; sleep 0.1; done
 mkdir -p "$work/lake" "$work/floor"
 cat > "$work/cfg.yaml" <<YAML
