@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
 )
 
@@ -197,122 +196,6 @@ func (p *postgres) writeTable(ctx context.Context, tx pgx.Tx, w *run, t *table) 
 			last_audit_rowid = excluded.last_audit_rowid, usage_day = excluded.usage_day, accounts = excluded.accounts, updated_at = excluded.updated_at`,
 		p.id, t.name, w.pos.Event, w.pos.Scope, w.pos.Audit, w.pos.UsageDay, w.accountsKey(), w.o.Now())
 	return tr, err
-}
-
-// fullWhy says why a table is copied whole this run, "" when only its
-// changes are: the first run, --full, other accounts, a column the target
-// lacked (added), or retention past its cursor.
-func (w *run) fullWhy(t *table, st tableState, found bool, added string) string {
-	switch {
-	case w.o.Full:
-		return "--full"
-	case !found:
-		return "first run"
-	case added != "":
-		// The target's rows have no value of it: only the mirror has.
-		return "new column " + added
-	case st.accounts != w.accountsKey():
-		return "the accounts changed"
-	case (t.mode == modeEntity || t.mode == modeEvents) && w.pos.Overtaken(st.ExportCursor):
-		return fmt.Sprintf("retention removed change events after the cursor (%d; the oldest kept is %d)", st.Event, w.pos.OldestEvent)
-	}
-	return ""
-}
-
-// filter is the rows of t the export carries, of one org when org is set.
-func (w *run) filter(t *table, org *string) storage.ExportFilter {
-	if t.accountWide {
-		return storage.ExportFilter{}
-	}
-	return storage.ExportFilter{Accounts: w.accounts, Org: org}
-}
-
-// changes hands the copier what changed in t after the table's cursor.
-func (w *run) changes(ctx context.Context, t *table, st tableState, up sink) error {
-	cols := t.columnNames()
-	switch t.mode {
-	case modeWhole:
-		up.phase(opUpsert)
-		return w.read.Scan(ctx, t.name, cols, w.filter(t, nil), up.add)
-	case modeAppend, modeEvents:
-		// The rows added since, by rowid (change_events' is its id).
-		up.phase(opAppended)
-		f := w.filter(t, nil)
-		f.After, f.UpTo = st.Audit, w.pos.Audit
-		if t.mode == modeEvents {
-			f.After, f.UpTo = st.Event, w.pos.Event
-		}
-		if f.UpTo <= f.After {
-			return nil
-		}
-		return w.read.Scan(ctx, t.name, cols, f, up.add)
-	case modeUsage:
-		// Usage has no change events: the orgs whose usage scope wrote
-		// since the cursor are copied again, from the day before the last
-		// one copied (a pass over midnight writes the day it started).
-		up.phase(opUpsert)
-		if w.pos.Scope <= st.Scope {
-			return nil
-		}
-		written, err := w.read.Written(ctx, w.accounts, schema.ResUsage, st.Scope, w.pos.Scope)
-		if err != nil {
-			return err
-		}
-		for _, s := range written {
-			org := s.Org
-			f := storage.ExportFilter{Accounts: []string{s.Account}, Org: &org, DayFrom: dayBefore(st.UsageDay)}
-			if err := w.read.Scan(ctx, t.name, cols, f, up.add); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	// An entity table: the rows events name, then the slices whose first
-	// pass wrote without events (and the account's users with them).
-	if w.pos.Event > st.Event {
-		up.phase(opEvent)
-		if err := w.read.Changed(ctx, t.schema, cols, w.accounts, st.Event, w.pos.Event, up.add); err != nil {
-			return err
-		}
-	}
-	if w.pos.Scope <= st.Scope {
-		return nil
-	}
-	baselines, err := w.read.Baselines(ctx, w.accounts, st.Scope, w.pos.Scope)
-	if err != nil {
-		return err
-	}
-	up.phase(opBaseline)
-	usersOf := map[string]bool{}
-	for _, b := range baselines {
-		usersOf[b.Account] = true
-		res := schema.Lookup(b.Resource)
-		if res == nil || !feeds(res, t.schema) {
-			continue
-		}
-		org := b.Org
-		f := storage.ExportFilter{Accounts: []string{b.Account}, Org: &org}
-		if err := w.read.Scan(ctx, t.name, cols, f, up.add); err != nil {
-			return err
-		}
-	}
-	if t.schema == schema.Users {
-		for a := range usersOf {
-			if err := w.read.Scan(ctx, t.name, cols, storage.ExportFilter{Accounts: []string{a}}, up.add); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func feeds(r *schema.Resource, t *schema.Table) bool {
-	for _, f := range r.Feeds {
-		if f.Table == t {
-			return true
-		}
-	}
-	return false
 }
 
 // ensureTable creates the target table, adds the columns a mirror
