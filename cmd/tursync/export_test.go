@@ -14,7 +14,10 @@ import (
 	"github.com/tursync/tursync/export"
 	"github.com/tursync/tursync/internal/duckdbtest"
 	"github.com/tursync/tursync/internal/pgtest"
+	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testmirror"
 	"github.com/tursync/tursync/internal/testwait"
+	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso/tursotest"
 )
 
@@ -114,11 +117,31 @@ func appendConfig(t *testing.T, path, yaml string) {
 // export in /status and the metrics.
 func TestDaemonExportsToPostgres(t *testing.T) {
 	t.Parallel() // mostly waits on its daemon: it runs beside the others
-	pg := pgtest.Start(t)
-	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
 	dir := t.TempDir()
 	mirror := filepath.Join(dir, "m.db")
-	cfg := daemonConfig{mirror: "file:" + mirror, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
+	daemonExports(t, dir, "file:"+mirror, func(q string) string { return queryString(t, mirror, q) })
+}
+
+// The same with the mirror on a real sqld.
+func TestDaemonExportsFromSqld(t *testing.T) {
+	t.Parallel()
+	srv := sqldtest.Start(t, sqldtest.Options{})
+	read := testmirror.OpenURL(t, srv.URL, storage.Options{}).Store.DB()
+	daemonExports(t, t.TempDir(), srv.URL, func(q string) string {
+		var s string
+		if err := read.QueryRow(q).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// daemonExports runs the daemon on a mirror (its URL, and a query of one
+// text value on it) with a PostgreSQL and a Parquet export.
+func daemonExports(t *testing.T, dir, mirrorURL string, mirrorValue func(q string) string) {
+	pg := pgtest.Start(t)
+	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
+	cfg := daemonConfig{mirror: mirrorURL, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	cfg.write(t, cfgPath)
 	lake := filepath.Join(dir, "lake")
@@ -138,7 +161,7 @@ func TestDaemonExportsToPostgres(t *testing.T) {
 			if err := conn.QueryRow(context.Background(), roles).Scan(&pgRoles); err != nil {
 				return false, err.Error()
 			}
-			m := queryString(t, mirror, shape) + " " + queryString(t, mirror, roles)
+			m := mirrorValue(shape) + " " + mirrorValue(roles)
 			return pgDB+" "+pgRoles == m, "target " + pgDB + " " + pgRoles + ", mirror " + m
 		})
 	}
@@ -150,9 +173,9 @@ func TestDaemonExportsToPostgres(t *testing.T) {
 	// changed waits for a pass to bring the churn into the mirror.
 	changed := func() {
 		t.Helper()
-		before := queryString(t, mirror, shape)
+		before := mirrorValue(shape)
 		testwait.UntilSays(t, "a pass to write the churn", func() (bool, string) {
-			now := queryString(t, mirror, shape)
+			now := mirrorValue(shape)
 			return now != before, now
 		})
 	}
@@ -192,14 +215,14 @@ func TestDaemonExportsToPostgres(t *testing.T) {
 			if err := conn.QueryRow(context.Background(), q).Scan(&n); err != nil {
 				return false, err.Error()
 			}
-			want := countRows(t, mirror, q)
-			return n == want, fmt.Sprintf("target %d, mirror %d", n, want)
+			want := mirrorValue(`SELECT CAST(count(*) AS TEXT) FROM "` + table + `"`)
+			return fmt.Sprint(n) == want, fmt.Sprintf("target %d, mirror %s", n, want)
 		})
 	}
 	t.Run("parquet", func(t *testing.T) {
 		// The Parquet export of the same daemon: DuckDB reads the newest
 		// version of each database as the mirror has it.
-		want := queryString(t, mirror, `SELECT count(*) || ':' || sum(block_reads) || ':' || count(deleted_at) FROM databases`)
+		want := mirrorValue(`SELECT count(*) || ':' || sum(block_reads) || ':' || count(deleted_at) FROM databases`)
 		q := `SELECT count(*) || ':' || sum(CAST(block_reads AS INTEGER)) || ':' || count(deleted_at) FROM (SELECT *, row_number() OVER
 			(PARTITION BY account_id, organization_id, id ORDER BY _seq DESC) AS rn FROM read_parquet('` + lake + `/databases/*.parquet')) WHERE rn = 1`
 		testwait.UntilSays(t, "DuckDB to read the mirror's databases", func() (bool, string) {
