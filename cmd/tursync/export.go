@@ -116,6 +116,7 @@ func (d *runner) runExport(ctx context.Context, id string) error {
 	if i < 0 {
 		return fmt.Errorf("export %s is no longer configured", id)
 	}
+	d.log.Debug("export started", "export", id)
 	rep, err := runOneExport(ctx, d.store, cfg.Exports[i], d.w.getenv, export.Options{Now: d.w.now}, tsync.TriggerSchedule)
 	lag := int64(-1)
 	if head, herr := d.store.Exports().Head(ctx); herr == nil && err == nil {

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/tursync/tursync/export"
-	"github.com/tursync/tursync/internal/duckdbtest"
 	"github.com/tursync/tursync/internal/pgtest"
 	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/internal/testmirror"
@@ -119,15 +118,19 @@ func TestDaemonExportsToPostgres(t *testing.T) {
 	t.Parallel() // mostly waits on its daemon: it runs beside the others
 	dir := t.TempDir()
 	mirror := filepath.Join(dir, "m.db")
-	daemonExports(t, dir, "file:"+mirror, func(q string) string { return queryString(t, mirror, q) })
+	daemonExports(t, dir, "file:"+mirror, syscall.SIGKILL, func(q string) string { return queryString(t, mirror, q) })
 }
 
-// The same with the mirror on a real sqld.
+// The same with the mirror on a real sqld, stopped by SIGTERM: a writer
+// SIGKILLed in the middle of a commit leaves sqld's write lock held until
+// sqld expires the abandoned transaction, which can outlast this test's
+// waits on a loaded machine (TestScaleOut SIGKILLs daemons of a sqld
+// mirror and waits for that).
 func TestDaemonExportsFromSqld(t *testing.T) {
 	t.Parallel()
 	srv := sqldtest.Start(t, sqldtest.Options{})
 	read := testmirror.OpenURL(t, srv.URL, storage.Options{}).Store.DB()
-	daemonExports(t, t.TempDir(), srv.URL, func(q string) string {
+	daemonExports(t, t.TempDir(), srv.URL, syscall.SIGTERM, func(q string) string {
 		var s string
 		if err := read.QueryRow(q).Scan(&s); err != nil {
 			t.Fatal(err)
@@ -137,16 +140,15 @@ func TestDaemonExportsFromSqld(t *testing.T) {
 }
 
 // daemonExports runs the daemon on a mirror (its URL, and a query of one
-// text value on it) with a PostgreSQL and a Parquet export.
-func daemonExports(t *testing.T, dir, mirrorURL string, mirrorValue func(q string) string) {
+// text value on it) with a PostgreSQL export, and stops it with stop as an
+// export starts.
+func daemonExports(t *testing.T, dir, mirrorURL string, stop syscall.Signal, mirrorValue func(q string) string) {
 	pg := pgtest.Start(t)
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
 	cfg := daemonConfig{mirror: mirrorURL, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	cfg.write(t, cfgPath)
-	lake := filepath.Join(dir, "lake")
-	appendConfig(t, cfgPath, "exports:\n  - id: wh\n    to: \""+pg.URL+"\"\n    schedule: \"@every 1s\"\n"+
-		"  - id: lake\n    to: \"parquet:"+lake+"\"\n    tables: [databases]\n    schedule: \"@every 1s\"\n")
+	appendConfig(t, cfgPath, "exports:\n  - id: wh\n    to: \""+pg.URL+"\"\n    schedule: \"@every 1s\"\n")
 	conn := pg.Conn(t)
 	// What both sides hold of databases and role assignments, as text.
 	const shape = `SELECT count(*) || ':' || coalesce(sum(length(name)), 0) || ':' || count(deleted_at) || ':' || sum(CASE WHEN block_reads THEN 1 ELSE 0 END) FROM databases`
@@ -190,7 +192,7 @@ func daemonExports(t *testing.T, dir, mirrorURL string, mirrorValue func(q strin
 			LastSuccessAt *string `json:"last_success_at"`
 		}
 	}
-	if err := json.Unmarshal([]byte(body), &status); err != nil || len(status.Exports) != 2 || status.Exports[1].Export != "wh" || status.Exports[1].LastSuccessAt == nil {
+	if err := json.Unmarshal([]byte(body), &status); err != nil || len(status.Exports) != 1 || status.Exports[0].Export != "wh" || status.Exports[0].LastSuccessAt == nil {
 		t.Errorf("/status: %+v (%v)", status, err)
 	}
 	if _, page := httpGet("http://" + cfg.listen + "/"); !strings.Contains(page, `<tr data-export="wh">`) {
@@ -201,12 +203,14 @@ func daemonExports(t *testing.T, dir, mirrorURL string, mirrorValue func(q strin
 		t.Errorf("metrics: %s", grepLines(exposition, "tursync_export_"))
 	}
 
+	// Stopped as an export starts on what a pass just wrote.
 	sim.Churn(0.3)
 	changed()
-	p.signal(syscall.SIGKILL)
+	p.waitLog("export started")
+	p.signal(stop)
 	p.wait()
 	p = startTursync(t, env, "run", "--config", cfgPath)
-	equal("after a SIGKILL and a restart")
+	equal("after " + stop.String() + " and a restart")
 	// Every table the export carries holds as many rows as the mirror's.
 	for _, table := range export.Tables() {
 		q := `SELECT count(*) FROM "` + table + `"`
@@ -219,17 +223,6 @@ func daemonExports(t *testing.T, dir, mirrorURL string, mirrorValue func(q strin
 			return fmt.Sprint(n) == want, fmt.Sprintf("target %d, mirror %s", n, want)
 		})
 	}
-	t.Run("parquet", func(t *testing.T) {
-		// The Parquet export of the same daemon: DuckDB reads the newest
-		// version of each database as the mirror has it.
-		want := mirrorValue(`SELECT count(*) || ':' || sum(block_reads) || ':' || count(deleted_at) FROM databases`)
-		q := `SELECT count(*) || ':' || sum(CAST(block_reads AS INTEGER)) || ':' || count(deleted_at) FROM (SELECT *, row_number() OVER
-			(PARTITION BY account_id, organization_id, id ORDER BY _seq DESC) AS rn FROM read_parquet('` + lake + `/databases/*.parquet')) WHERE rn = 1`
-		testwait.UntilSays(t, "DuckDB to read the mirror's databases", func() (bool, string) {
-			got := fmt.Sprint(duckdbtest.Query(t, q)[0][0][0])
-			return got == want, "duckdb " + got + ", mirror " + want
-		})
-	})
 	p.signal(syscall.SIGTERM)
 	p.wait()
 }
