@@ -97,7 +97,7 @@ func (c column) value(v any) (any, error) {
 			return x, nil
 		}
 	case typeTimestamp:
-		s := fmt.Sprint(v)
+		s := asText(v)
 		if s == "" {
 			return nil, nil
 		}
@@ -109,16 +109,27 @@ func (c column) value(v any) (any, error) {
 	case typeJSONB:
 		// The mirror's JSON is what the API sent, checked when decoded;
 		// PostgreSQL checks it again as jsonb.
-		s := fmt.Sprint(v)
+		s := asText(v)
 		if s == "" {
 			return nil, nil
 		}
 		return s, nil
 	default:
-		if s, ok := v.(string); ok {
-			return s, nil
-		}
-		return fmt.Sprint(v), nil
+		return asText(v), nil
 	}
 	return nil, fmt.Errorf("column %s: a %T where the target takes %s", c.name, v, c.typ)
+}
+
+// asText is a mirror value as text ("" for NULL), without formatting the
+// strings most values are.
+func asText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
 }

@@ -228,7 +228,7 @@ func (w *run) fullWhy(t *table, st tableState, found bool, added string) string 
 	case added != "":
 		// The target's rows have no value of it: only the mirror has.
 		return "new column " + added
-	case st.accounts != w.accountsKey():
+	case st.Accounts != w.accountsKey():
 		return "the accounts changed"
 	case (t.mode == modeEntity || t.mode == modeEvents) && w.pos.Overtaken(st.ExportCursor):
 		return fmt.Sprintf("retention removed change events after the cursor (%d; the oldest kept is %d)", st.Event, w.pos.OldestEvent)

@@ -72,12 +72,6 @@ func openParquet(id, dir string) (*parquetDir, error) {
 
 func (p *parquetDir) close() { _ = p.lock.Close() }
 
-// fileState is what a table's newest file says.
-type fileState struct {
-	Cursor   storage.ExportCursor `json:"cursor"`
-	Accounts string               `json:"accounts"`
-}
-
 type tableFile struct {
 	name string
 	seq  int
@@ -111,28 +105,29 @@ func (p *parquetDir) files(t *table) ([]tableFile, error) {
 	return out, nil
 }
 
-func (p *parquetDir) state(t *table, files []tableFile) (fileState, bool, error) {
+// state is what a table's newest file says: the table's cursor.
+func (p *parquetDir) state(t *table, files []tableFile) (tableState, bool, error) {
 	if len(files) == 0 {
-		return fileState{}, false, nil
+		return tableState{}, false, nil
 	}
 	path := filepath.Join(p.dir, t.name, files[len(files)-1].name)
 	f, err := os.Open(path)
 	if err != nil {
-		return fileState{}, false, err
+		return tableState{}, false, err
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return fileState{}, false, err
+		return tableState{}, false, err
 	}
 	pf, err := parquet.OpenFile(f, info.Size())
 	if err != nil {
-		return fileState{}, false, fmt.Errorf("%s: %w", path, err)
+		return tableState{}, false, fmt.Errorf("%s: %w", path, err)
 	}
 	raw, ok := pf.Lookup(cursorKey)
-	var st fileState
+	var st tableState
 	if !ok || json.Unmarshal([]byte(raw), &st) != nil {
-		return fileState{}, false, fmt.Errorf("%s has no cursor (%s): it was not written by tursync; move it away", path, cursorKey)
+		return tableState{}, false, fmt.Errorf("%s has no cursor (%s): it was not written by tursync; move it away", path, cursorKey)
 	}
 	return st, true, nil
 }
@@ -187,11 +182,10 @@ func (p *parquetDir) writeTable(ctx context.Context, w *run, t *table) (TableRep
 	if err != nil {
 		return tr, mt, err
 	}
-	fs, found, err := p.state(t, files)
+	st, found, err := p.state(t, files)
 	if err != nil {
 		return tr, mt, err
 	}
-	st := tableState{ExportCursor: fs.Cursor, accounts: fs.Accounts}
 	tr.Why = w.fullWhy(t, st, found, "")
 	if tr.Why == "" && len(files) >= maxChangeFiles {
 		tr.Why = fmt.Sprintf("%d files: compacted into one", len(files))
@@ -205,7 +199,7 @@ func (p *parquetDir) writeTable(ctx context.Context, w *run, t *table) (TableRep
 		tr.Copy, kind = "full", "full"
 	}
 	name := fmt.Sprintf("%06d-%s.parquet", seq, kind)
-	meta, err := json.Marshal(fileState{Cursor: w.pos.ExportCursor, Accounts: w.accountsKey()})
+	meta, err := json.Marshal(tableState{ExportCursor: w.pos.ExportCursor, Accounts: w.accountsKey()})
 	if err != nil {
 		return tr, mt, err
 	}
@@ -229,7 +223,7 @@ func (p *parquetDir) writeTable(ctx context.Context, w *run, t *table) (TableRep
 		// Nothing to commit: the cursor stays where the newest file says,
 		// and the same (empty) range is read again next time.
 		out.abort()
-		mt.Files, mt.Cursor = listed(files), fs.Cursor
+		mt.Files, mt.Cursor = listed(files), st.ExportCursor
 		return tr, mt, err
 	}
 	if err := out.commit(filepath.Join(p.dir, t.name, name)); err != nil {
@@ -355,6 +349,8 @@ func (s *parquetSink) add(vals []any) error {
 			pv = parquet.DoubleValue(x)
 		case time.Time:
 			pv = parquet.Int64Value(x.UnixMicro())
+		case string:
+			pv = parquet.ByteArrayValue([]byte(x))
 		default:
 			pv = parquet.ByteArrayValue([]byte(fmt.Sprint(x)))
 		}
@@ -374,11 +370,11 @@ func (s *parquetSink) add(vals []any) error {
 	op, at, actor := s.op, s.at, any(nil)
 	if extra := vals[len(s.t.columns):]; len(extra) == 3 {
 		// A row change events named: its last event's op, time and actor.
-		op = text(extra[0])
-		if t, err := time.Parse(time.RFC3339Nano, text(extra[1])); err == nil {
+		op = asText(extra[0])
+		if t, err := time.Parse(time.RFC3339Nano, asText(extra[1])); err == nil {
 			at = t.UTC()
 		}
-		if a := text(extra[2]); a != "" {
+		if a := asText(extra[2]); a != "" {
 			actor = a
 		}
 	}
@@ -403,17 +399,6 @@ func (s *parquetSink) flush() error {
 	_, err := s.writer.WriteRows(s.buf)
 	s.buf = nil // the writer may hold on to the rows it was given
 	return err
-}
-
-func text(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case []byte:
-		return string(x)
-	default:
-		return fmt.Sprint(x)
-	}
 }
 
 func (s *parquetSink) abort() {

@@ -104,8 +104,8 @@ func (p *postgres) close() { _ = p.conn.Close(context.Background()) }
 const stateTable = "tursync_export_state"
 
 type tableState struct {
-	storage.ExportCursor
-	accounts string
+	storage.ExportCursor `json:"cursor"`
+	Accounts             string `json:"accounts"`
 }
 
 // write runs the export's tables in one transaction with their cursors.
@@ -151,7 +151,7 @@ func (p *postgres) write(ctx context.Context, w *run, tables []*table, rep *Repo
 func (p *postgres) state(ctx context.Context, tx pgx.Tx, t *table) (tableState, bool, error) {
 	var s tableState
 	err := tx.QueryRow(ctx, `SELECT last_event_id, last_scope_rowid, last_audit_rowid, usage_day, accounts FROM `+stateTable+`
-		WHERE export = $1 AND table_name = $2`, p.id, t.name).Scan(&s.Event, &s.Scope, &s.Audit, &s.UsageDay, &s.accounts)
+		WHERE export = $1 AND table_name = $2`, p.id, t.name).Scan(&s.Event, &s.Scope, &s.Audit, &s.UsageDay, &s.Accounts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, false, nil
 	}
@@ -176,7 +176,6 @@ func (p *postgres) writeTable(ctx context.Context, tx pgx.Tx, w *run, t *table) 
 		if _, err := tx.Exec(ctx, `TRUNCATE `+ident(t.name)); err != nil {
 			return tr, err
 		}
-		up.direct = true
 		err = up.stream(ctx, func(add func([]any) error) error {
 			return w.read.Scan(ctx, t.name, t.columnNames(), w.filter(t, nil), add)
 		})
@@ -248,17 +247,18 @@ func ensureTable(ctx context.Context, tx pgx.Tx, t *table) (added string, err er
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
-// copier writes rows to a table in batches: straight in with COPY after a
-// TRUNCATE (direct), or through COPY into a temporary table and an upsert
-// on the key.
+// copier writes rows to a table: a whole copy straight in with one
+// streaming COPY (stream), changes in batches through COPY into a
+// temporary table and an upsert on the key (add, flush).
 type copier struct {
-	ctx    context.Context
-	tx     pgx.Tx
-	t      *table
-	direct bool
-	batch  [][]any
-	rows   int64
-	temp   bool
+	ctx   context.Context
+	tx    pgx.Tx
+	t     *table
+	batch [][]any
+	rows  int64
+	// upsert moves a batch from the temporary table into the table; made
+	// with the temporary table at the first batch.
+	upsert string
 }
 
 // batchRows bounds the rows held in memory, one COPY each (a variable:
@@ -358,49 +358,46 @@ func (c *copier) flush(ctx context.Context) error {
 	if len(c.batch) == 0 {
 		return nil
 	}
-	cols := c.t.columnNames()
-	into := c.t.name
-	if !c.direct {
-		into = "tursync_upsert_" + c.t.name
-		if !c.temp {
-			if _, err := c.tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS `+ident(into)+` (LIKE `+ident(c.t.name)+`) ON COMMIT DROP`); err != nil {
-				return err
-			}
-			c.temp = true
-		}
-		if _, err := c.tx.Exec(ctx, `TRUNCATE `+ident(into)); err != nil {
+	temp := "tursync_upsert_" + c.t.name
+	if c.upsert == "" {
+		if _, err := c.tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS `+ident(temp)+` (LIKE `+ident(c.t.name)+`) ON COMMIT DROP`); err != nil {
 			return err
 		}
+		c.upsert = upsertSQL(c.t, temp)
 	}
-	n, err := c.tx.CopyFrom(ctx, pgx.Identifier{into}, cols, pgx.CopyFromRows(c.batch))
+	if _, err := c.tx.Exec(ctx, `TRUNCATE `+ident(temp)); err != nil {
+		return err
+	}
+	n, err := c.tx.CopyFrom(ctx, pgx.Identifier{temp}, c.t.columnNames(), pgx.CopyFromRows(c.batch))
 	if err != nil {
 		return err
 	}
-	if !c.direct {
-		quoted := make([]string, len(cols))
-		sets := []string{}
-		for i, col := range cols {
-			quoted[i] = ident(col)
-			if !slices.Contains(c.t.key, col) {
-				sets = append(sets, ident(col)+" = excluded."+ident(col))
-			}
-		}
-		keys := make([]string, len(c.t.key))
-		for i, k := range c.t.key {
-			keys[i] = ident(k)
-		}
-		action := "DO NOTHING"
-		if len(sets) > 0 {
-			action = "DO UPDATE SET " + strings.Join(sets, ", ")
-		}
-		// One row per key: a row two events name is read once per event.
-		if _, err := c.tx.Exec(ctx, `INSERT INTO `+ident(c.t.name)+` (`+strings.Join(quoted, ", ")+`)
-			SELECT DISTINCT ON (`+strings.Join(keys, ", ")+`) `+strings.Join(quoted, ", ")+` FROM `+ident(into)+`
-			ON CONFLICT (`+strings.Join(keys, ", ")+`) `+action); err != nil {
-			return err
-		}
+	if _, err := c.tx.Exec(ctx, c.upsert); err != nil {
+		return err
 	}
 	c.rows += n
 	c.batch = c.batch[:0]
 	return nil
+}
+
+// upsertSQL moves the rows of temp into t's table, one per key (a row two
+// events name is read once per event), updating those it has.
+func upsertSQL(t *table, temp string) string {
+	var quoted, sets, keys []string
+	for _, col := range t.columnNames() {
+		quoted = append(quoted, ident(col))
+		if !slices.Contains(t.key, col) {
+			sets = append(sets, ident(col)+" = excluded."+ident(col))
+		}
+	}
+	for _, k := range t.key {
+		keys = append(keys, ident(k))
+	}
+	action := "DO NOTHING"
+	if len(sets) > 0 {
+		action = "DO UPDATE SET " + strings.Join(sets, ", ")
+	}
+	return `INSERT INTO ` + ident(t.name) + ` (` + strings.Join(quoted, ", ") + `)
+		SELECT DISTINCT ON (` + strings.Join(keys, ", ") + `) ` + strings.Join(quoted, ", ") + ` FROM ` + ident(temp) + `
+		ON CONFLICT (` + strings.Join(keys, ", ") + `) ` + action
 }

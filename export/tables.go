@@ -63,7 +63,6 @@ var exportable = func() []*table {
 		newTable(schema.UsageDays.Name, modeUsage, nil, []string{"account_id", "organization_id", "day", "database_id"}),
 		newTable("change_events", modeEvents, nil, []string{"id"}),
 		newTable("locations", modeWhole, nil, []string{"code"}))
-	out[len(out)-1].accountWide = true
 	return out
 }()
 
@@ -73,10 +72,12 @@ func newTable(name string, m mode, t *schema.Table, key []string) *table {
 		panic("export: no data dictionary entry for " + name)
 	}
 	cols := make([]column, len(d.Columns))
+	accountWide := true
 	for i, c := range d.Columns {
 		cols[i] = columnOf(c)
+		accountWide = accountWide && c.Name != "account_id"
 	}
-	return &table{name: name, mode: m, schema: t, columns: cols, key: key}
+	return &table{name: name, mode: m, schema: t, columns: cols, key: key, accountWide: accountWide}
 }
 
 func (t *table) columnNames() []string {

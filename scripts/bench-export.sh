@@ -52,8 +52,7 @@ exports:
   - {id: wh, to: "$pgurl"}
   - {id: lake, to: "parquet:$work/lake"}
 YAML
-timed() { # label, command...; prints a row
-  local label=$1; shift
+timed() { # command...; sets wall, rss, rows
   BIG_TOKEN=bench /usr/bin/time -v "$@" > "$work/out" 2> "$work/time" || { cat "$work/out" "$work/time" >&2; exit 1; }
   wall=$(awk -F': ' '/Elapsed/ {split($2, a, ":"); printf "%.2f", a[1]*60 + a[2]}' "$work/time")
   rss=$(awk '/Maximum resident/ {printf "%.0f", $6/1024}' "$work/time")
@@ -66,28 +65,28 @@ echo "machine: $(nproc) cores, $(go version | cut -d' ' -f3); mirror $(du -m "$w
 echo
 echo "| case | wall | rows | peak RSS | floor | vs floor |"
 echo "|---|---|---|---|---|---|"
-timed pg "$T" export --config "$work/cfg.yaml" --export wh; pgfirst=$wall
+timed "$T" export --config "$work/cfg.yaml" --export wh; pgfirst=$wall
 pgrows=$rows; pgrss=$rss
 BIG_TOKEN=bench "$B" exportfloor --db "$work/m.db" --pg "$pgurl" > "$work/floor.json"
 pgfloor=$(sed 's/.*"wall_seconds":\([0-9.]*\).*/\1/' "$work/floor.json")
 printf '| PostgreSQL, first run (whole copy) | %s s | %s | %s MiB | %.2f s | %s |\n' "$pgfirst" "$pgrows" "$pgrss" "$pgfloor" "$(ratio "$pgfirst" "$pgfloor")"
-timed lake "$T" export --config "$work/cfg.yaml" --export lake; pqfirst=$wall
+timed "$T" export --config "$work/cfg.yaml" --export lake; pqfirst=$wall
 pqrows=$rows; pqrss=$rss
 "$B" exportfloor --db "$work/m.db" --parquet "$work/floor" > "$work/floor.json"
 pqfloor=$(sed 's/.*"wall_seconds":\([0-9.]*\).*/\1/' "$work/floor.json")
 printf '| Parquet, first run (whole copy) | %s s | %s | %s MiB | %.2f s | %s |\n' "$pqfirst" "$pqrows" "$pqrss" "$pqfloor" "$(ratio "$pqfirst" "$pqfloor")"
 
 BIG_TOKEN=bench "$T" sync --config "$work/cfg.yaml" > /dev/null
-timed pg "$T" export --config "$work/cfg.yaml" --export wh
+timed "$T" export --config "$work/cfg.yaml" --export wh
 printf '| PostgreSQL, after an unchanged pass | %s s | %s | %s MiB | - | - |\n' "$wall" "$rows" "$rss"
-timed lake "$T" export --config "$work/cfg.yaml" --export lake
+timed "$T" export --config "$work/cfg.yaml" --export lake
 printf '| Parquet, after an unchanged pass | %s s | %s | %s MiB | - | - |\n' "$wall" "$rows" "$rss"
 
 curl -fsS -X POST "http://127.0.0.1:$port/_simulator/churn?fraction=0.01" >/dev/null
 BIG_TOKEN=bench "$T" sync --config "$work/cfg.yaml" > /dev/null
-timed pg "$T" export --config "$work/cfg.yaml" --export wh
+timed "$T" export --config "$work/cfg.yaml" --export wh
 printf '| PostgreSQL, after 1%% churn | %s s | %s | %s MiB | - | - |\n' "$wall" "$rows" "$rss"
-timed lake "$T" export --config "$work/cfg.yaml" --export lake
+timed "$T" export --config "$work/cfg.yaml" --export lake
 printf '| Parquet, after 1%% churn | %s s | %s | %s MiB | - | - |\n' "$wall" "$rows" "$rss"
 echo
 echo "Parquet files: $(du -sm "$work/lake" | cut -f1) MiB (floor: $(du -sm "$work/floor" | cut -f1) MiB)"
