@@ -278,20 +278,11 @@ func (r *ExportRead) scopes(ctx context.Context, what, q string, args []any) ([]
 
 // Accounts lists the accounts the mirror has passes of.
 func (r *ExportRead) Accounts(ctx context.Context) ([]string, error) {
-	rows, err := r.tx.QueryContext(ctx, `SELECT DISTINCT account_id FROM sync_runs ORDER BY account_id`)
+	out, err := stringsOf(r.tx.QueryContext(ctx, `SELECT DISTINCT account_id FROM sync_runs ORDER BY account_id`))
 	if err != nil {
 		return nil, fmt.Errorf("read the mirror's accounts: %w", r.s.explain(err))
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Head is the mirror's last change event now: an export's lag is how far

@@ -154,18 +154,26 @@ func (s *Store) lookupIn(ctx context.Context, q string, args []any, values []str
 
 // liveOrgs returns the slugs of the account's organizations not tombstoned.
 func (s *Store) liveOrgs(ctx context.Context, account string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM organizations WHERE account_id = ? AND deleted_at IS NULL ORDER BY id`, account)
+	out, err := stringsOf(s.db.QueryContext(ctx, `SELECT id FROM organizations WHERE account_id = ? AND deleted_at IS NULL ORDER BY id`, account))
 	if err != nil {
 		return nil, fmt.Errorf("orgs of %s: %w", account, err)
+	}
+	return out, nil
+}
+
+// stringsOf reads a query's one text column.
+func stringsOf(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		out = append(out, id)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
