@@ -362,7 +362,8 @@ func TestRetentionNewColumnAndConflict(t *testing.T) {
 	}
 }
 
-// A dry run writes nothing; --full copies everything again.
+// A dry run writes nothing; --full copies everything again, while
+// readers see the old rows, and keeps the views made on the tables.
 func TestDryRunAndFull(t *testing.T) {
 	b := newBed(t)
 	rep := b.run(Options{DryRun: true})
@@ -374,11 +375,41 @@ func TestDryRunAndFull(t *testing.T) {
 		t.Fatalf("a dry run left the databases table (%v)", err)
 	}
 	b.run(Options{})
+	// A view a warehouse made on a table, and a reader in the middle of
+	// a whole copy: it sees the old rows at once, the view survives.
+	ctx := context.Background()
+	conn, reader := b.pg.Conn(t), b.pg.Conn(t)
+	if _, err := conn.Exec(ctx, `CREATE VIEW live_databases AS SELECT * FROM databases WHERE deleted_at IS NULL`); err != nil {
+		t.Fatal(err)
+	}
+	var before int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM databases`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.Exec(ctx, `SET lock_timeout = '5s'`); err != nil {
+		t.Fatal(err)
+	}
+	var during int
+	var readErr error
+	stopAt = func(table string, rows int64) bool {
+		if table == "databases" && rows == 50 {
+			readErr = reader.QueryRow(ctx, `SELECT count(*) FROM databases`).Scan(&during)
+		}
+		return false
+	}
 	rep = b.run(Options{Full: true})
+	stopAt = nil
+	if readErr != nil || during != before {
+		t.Errorf("a reader during the whole copy read %d rows (%v); the table held %d", during, readErr, before)
+	}
 	for _, tr := range rep.Tables {
 		if tr.Copy != "full" || tr.Why != "--full" {
 			t.Errorf("--full: %s copied %s (%s)", tr.Table, tr.Copy, tr.Why)
 		}
+	}
+	var live int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM live_databases`).Scan(&live); err != nil || live == 0 {
+		t.Errorf("the view on databases after --full: %d rows (%v)", live, err)
 	}
 	b.same("after --full")
 }

@@ -173,10 +173,7 @@ func (p *postgres) writeTable(ctx context.Context, tx pgx.Tx, w *run, t *table) 
 	up := &copier{ctx: ctx, tx: tx, t: t}
 	if tr.Why != "" {
 		tr.Copy = "full"
-		if _, err := tx.Exec(ctx, `TRUNCATE `+ident(t.name)); err != nil {
-			return tr, err
-		}
-		err = up.stream(ctx, func(add func([]any) error) error {
+		err = up.replace(ctx, func(add func([]any) error) error {
 			return w.read.Scan(ctx, t.name, t.columnNames(), w.filter(t, nil), add)
 		})
 	} else {
@@ -247,9 +244,10 @@ func ensureTable(ctx context.Context, tx pgx.Tx, t *table) (added string, err er
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
-// copier writes rows to a table: a whole copy straight in with one
-// streaming COPY (stream), changes in batches through COPY into a
-// temporary table and an upsert on the key (add, flush).
+// copier writes rows to a table: a whole copy with one streaming COPY
+// into a staging table swapped in at the end (replace), changes in
+// batches through COPY into a temporary table and an upsert on the key
+// (add, flush).
 type copier struct {
 	ctx   context.Context
 	tx    pgx.Tx
@@ -265,10 +263,45 @@ type copier struct {
 // tests make it small so a run spans several batches).
 var batchRows = 20000
 
-// stream copies what produce hands it in one COPY, reading the mirror in
-// a goroutine of its own so that PostgreSQL takes rows while the next are
-// read: a whole copy's rows never wait in memory.
-func (c *copier) stream(ctx context.Context, produce func(add func([]any) error) error) error {
+// replace copies what produce hands it into a staging table, then swaps
+// its rows in for the table's: until the swap the table keeps its rows
+// and stays readable (TRUNCATE's lock is taken only for the server-side
+// INSERT that ends the copy), and the table itself stays, with the views
+// and grants a warehouse hangs on it. All of it is in the run's
+// transaction: another session sees the old rows or the new, never part.
+func (c *copier) replace(ctx context.Context, produce func(add func([]any) error) error) error {
+	stage := "tursync_stage_" + c.t.name
+	if _, err := c.tx.Exec(ctx, `CREATE TEMP TABLE `+ident(stage)+` (LIKE `+ident(c.t.name)+`) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if err := c.stream(ctx, stage, produce); err != nil {
+		return err
+	}
+	cols := quoteIdents(c.t.columnNames())
+	for _, q := range []string{
+		`TRUNCATE ` + ident(c.t.name),
+		`INSERT INTO ` + ident(c.t.name) + ` (` + cols + `) SELECT ` + cols + ` FROM ` + ident(stage),
+		`DROP TABLE ` + ident(stage),
+	} {
+		if _, err := c.tx.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func quoteIdents(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = ident(n)
+	}
+	return strings.Join(q, ", ")
+}
+
+// stream copies what produce hands it into table dest in one COPY,
+// reading the mirror in a goroutine of its own so that PostgreSQL takes
+// rows while the next are read: a whole copy's rows never wait in memory.
+func (c *copier) stream(ctx context.Context, dest string, produce func(add func([]any) error) error) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rows := make(chan []any, 1024)
@@ -292,7 +325,7 @@ func (c *copier) stream(ctx context.Context, produce func(add func([]any) error)
 			}
 		})
 	}()
-	_, err := c.tx.CopyFrom(ctx, pgx.Identifier{c.t.name}, c.t.columnNames(), &chanSource{rows: rows})
+	_, err := c.tx.CopyFrom(ctx, pgx.Identifier{dest}, c.t.columnNames(), &chanSource{rows: rows})
 	cancel() // a COPY that failed stops the reader
 	if perr := <-produced; perr != nil && (err == nil || !errors.Is(perr, context.Canceled)) {
 		return perr
@@ -383,21 +416,18 @@ func (c *copier) flush(ctx context.Context) error {
 // upsertSQL moves the rows of temp into t's table, one per key (a row two
 // events name is read once per event), updating those it has.
 func upsertSQL(t *table, temp string) string {
-	var quoted, sets, keys []string
+	var sets []string
 	for _, col := range t.columnNames() {
-		quoted = append(quoted, ident(col))
 		if !slices.Contains(t.key, col) {
 			sets = append(sets, ident(col)+" = excluded."+ident(col))
 		}
 	}
-	for _, k := range t.key {
-		keys = append(keys, ident(k))
-	}
+	cols, keys := quoteIdents(t.columnNames()), quoteIdents(t.key)
 	action := "DO NOTHING"
 	if len(sets) > 0 {
 		action = "DO UPDATE SET " + strings.Join(sets, ", ")
 	}
-	return `INSERT INTO ` + ident(t.name) + ` (` + strings.Join(quoted, ", ") + `)
-		SELECT DISTINCT ON (` + strings.Join(keys, ", ") + `) ` + strings.Join(quoted, ", ") + ` FROM ` + ident(temp) + `
-		ON CONFLICT (` + strings.Join(keys, ", ") + `) ` + action
+	return `INSERT INTO ` + ident(t.name) + ` (` + cols + `)
+		SELECT DISTINCT ON (` + keys + `) ` + cols + ` FROM ` + ident(temp) + `
+		ON CONFLICT (` + keys + `) ` + action
 }

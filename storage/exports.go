@@ -25,9 +25,14 @@ type ExportRead struct {
 	s  *Store
 }
 
-// Begin starts a consistent read; Close ends it.
+// Begin starts a consistent read; Close ends it. It takes no lock
+// writers wait on: a file: mirror's transactions otherwise begin
+// IMMEDIATE (holding the write lock from their start, which a pass's
+// commit needs), and an export's read can last as long as its copy, so it
+// begins as a read (a libSQL server's BEGIN already is one, and its driver
+// refuses the read-only option).
 func (e *Exports) Begin(ctx context.Context) (*ExportRead, error) {
-	tx, err := e.s.db.BeginTx(ctx, nil)
+	tx, err := e.s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: !e.s.remote})
 	if err != nil {
 		return nil, fmt.Errorf("begin a read of the mirror: %w", e.s.explain(err))
 	}

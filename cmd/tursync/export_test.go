@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tursync/tursync/export"
+	"github.com/tursync/tursync/internal/duckdbtest"
 	"github.com/tursync/tursync/internal/pgtest"
 	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/internal/testmirror"
@@ -140,15 +141,17 @@ func TestDaemonExportsFromSqld(t *testing.T) {
 }
 
 // daemonExports runs the daemon on a mirror (its URL, and a query of one
-// text value on it) with a PostgreSQL export, and stops it with stop as an
-// export starts.
+// text value on it) with a PostgreSQL export and a Parquet one, and stops
+// it with stop as an export starts.
 func daemonExports(t *testing.T, dir, mirrorURL string, stop syscall.Signal, mirrorValue func(q string) string) {
 	pg := pgtest.Start(t)
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
 	cfg := daemonConfig{mirror: mirrorURL, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	cfg.write(t, cfgPath)
-	appendConfig(t, cfgPath, "exports:\n  - id: wh\n    to: \""+pg.URL+"\"\n    schedule: \"@every 1s\"\n")
+	lake := filepath.Join(dir, "lake")
+	appendConfig(t, cfgPath, "exports:\n  - id: wh\n    to: \""+pg.URL+"\"\n    schedule: \"@every 1s\"\n"+
+		"  - id: lake\n    to: \"parquet:"+lake+"\"\n    tables: [databases]\n    schedule: \"@every 1s\"\n")
 	conn := pg.Conn(t)
 	// What both sides hold of databases and role assignments, as text.
 	const shape = `SELECT count(*) || ':' || coalesce(sum(length(name)), 0) || ':' || count(deleted_at) || ':' || sum(CASE WHEN block_reads THEN 1 ELSE 0 END) FROM databases`
@@ -167,23 +170,41 @@ func daemonExports(t *testing.T, dir, mirrorURL string, stop syscall.Signal, mir
 			return pgDB+" "+pgRoles == m, "target " + pgDB + " " + pgRoles + ", mirror " + m
 		})
 	}
+	// blocked is how many live databases block reads in the simulator.
+	blocked := func() string {
+		n := 0
+		for _, org := range sim.Orgs() {
+			for _, d := range sim.Databases(org) {
+				if d.BlockReads {
+					n++
+				}
+			}
+		}
+		return fmt.Sprint(n)
+	}
+	const mirrorBlocked = `SELECT CAST(count(*) AS TEXT) FROM databases WHERE deleted_at IS NULL AND block_reads`
+	// passed waits for a pass that started after the simulator changed,
+	// and checks the mirror then holds what the simulator does.
+	passed := func() {
+		t.Helper()
+		last := mirrorValue(`SELECT CAST(coalesce(max(id), 0) AS TEXT) FROM sync_runs`)
+		testwait.UntilSays(t, "a pass that started after the change to finish", func() (bool, string) {
+			s := mirrorValue(`SELECT coalesce(group_concat(id || ' ' || status), 'none') FROM sync_runs WHERE id > ` + last)
+			return strings.Contains(s, " complete"), s
+		})
+		if got, want := mirrorValue(mirrorBlocked), blocked(); got != want {
+			t.Fatalf("after a pass the mirror has %s databases blocking reads, the simulator %s", got, want)
+		}
+	}
 	env := []string{"ACME_TOKEN=" + cmdToken}
 	p := startTursync(t, env, "run", "--config", cfgPath)
-	p.waitLog("export done")
+	p.waitLog("account pass")
+	passed()
 	equal("after the first pass")
 
-	// changed waits for a pass to bring the churn into the mirror.
-	changed := func() {
-		t.Helper()
-		before := mirrorValue(shape)
-		testwait.UntilSays(t, "a pass to write the churn", func() (bool, string) {
-			now := mirrorValue(shape)
-			return now != before, now
-		})
-	}
 	sim.Churn(0.3)
 	sim.ChurnMembers(0.3)
-	changed()
+	passed()
 	equal("after churn")
 	_, body := httpGet("http://" + cfg.listen + "/status")
 	var status struct {
@@ -192,7 +213,7 @@ func daemonExports(t *testing.T, dir, mirrorURL string, stop syscall.Signal, mir
 			LastSuccessAt *string `json:"last_success_at"`
 		}
 	}
-	if err := json.Unmarshal([]byte(body), &status); err != nil || len(status.Exports) != 1 || status.Exports[0].Export != "wh" || status.Exports[0].LastSuccessAt == nil {
+	if err := json.Unmarshal([]byte(body), &status); err != nil || len(status.Exports) != 2 || status.Exports[1].Export != "wh" || status.Exports[1].LastSuccessAt == nil {
 		t.Errorf("/status: %+v (%v)", status, err)
 	}
 	if _, page := httpGet("http://" + cfg.listen + "/"); !strings.Contains(page, `<tr data-export="wh">`) {
@@ -205,11 +226,12 @@ func daemonExports(t *testing.T, dir, mirrorURL string, stop syscall.Signal, mir
 
 	// Stopped as an export starts on what a pass just wrote.
 	sim.Churn(0.3)
-	changed()
+	passed()
 	p.waitLog("export started")
 	p.signal(stop)
 	p.wait()
 	p = startTursync(t, env, "run", "--config", cfgPath)
+	passed()
 	equal("after " + stop.String() + " and a restart")
 	// Every table the export carries holds as many rows as the mirror's.
 	for _, table := range export.Tables() {
@@ -223,6 +245,17 @@ func daemonExports(t *testing.T, dir, mirrorURL string, stop syscall.Signal, mir
 			return fmt.Sprint(n) == want, fmt.Sprintf("target %d, mirror %s", n, want)
 		})
 	}
+	t.Run("parquet", func(t *testing.T) {
+		// DuckDB reads the Parquet export's newest version of each
+		// database as the mirror has it.
+		want := mirrorValue(`SELECT count(*) || ':' || sum(block_reads) || ':' || count(deleted_at) FROM databases`)
+		q := `SELECT count(*) || ':' || sum(CAST(block_reads AS INTEGER)) || ':' || count(deleted_at) FROM (SELECT *, row_number() OVER
+			(PARTITION BY account_id, organization_id, id ORDER BY _seq DESC) AS rn FROM read_parquet('` + lake + `/databases/*.parquet')) WHERE rn = 1`
+		testwait.UntilSays(t, "DuckDB to read the mirror's databases", func() (bool, string) {
+			got := fmt.Sprint(duckdbtest.Query(t, q)[0][0][0])
+			return got == want, "duckdb " + got + ", mirror " + want
+		})
+	})
 	p.signal(syscall.SIGTERM)
 	p.wait()
 }
