@@ -30,7 +30,7 @@ type column struct {
 // columnOf types a column: INTEGER flags ("1 when ...") are booleans,
 // other INTEGERs bigints, REAL double precision; TEXT holding JSON (the
 // description says so, or remote_data) is jsonb, the times the mirror
-// stamps itself (derived *_at and *_since columns, RFC 3339) are
+// stamps itself (derived *_at, *_since and valid_* columns, RFC 3339) are
 // timestamptz, and the rest text, API times included: their format is the
 // API's and is kept as it came.
 func columnOf(c schema.ColumnDoc) column {
@@ -49,7 +49,8 @@ func columnOf(c schema.ColumnDoc) column {
 		switch {
 		case c.Name == "remote_data" || strings.Contains(c.Description, "JSON"):
 			t = typeJSONB
-		case (strings.HasSuffix(c.Name, "_at") || strings.HasSuffix(c.Name, "_since") || c.Name == "at") && strings.HasPrefix(c.Source, "derived"):
+		case (strings.HasSuffix(c.Name, "_at") || strings.HasSuffix(c.Name, "_since") || c.Name == "at" || c.Name == "valid_from" || c.Name == "valid_to") &&
+			strings.HasPrefix(c.Source, "derived"):
 			t = typeTimestamp
 		}
 	}

@@ -232,6 +232,11 @@ func (w *run) fullWhy(t *table, st tableState, found bool, added string) string 
 		return "the accounts changed"
 	case (t.mode == modeEntity || t.mode == modeEvents) && w.pos.Overtaken(st.ExportCursor):
 		return fmt.Sprintf("retention removed change events after the cursor (%d; the oldest kept is %d)", st.Event, w.pos.OldestEvent)
+	case t.mode == modeAppend && t.lastRowid(w.pos.ExportCursor) < t.lastRowid(st.ExportCursor):
+		// Its rows only grow: fewer means another mirror, or one
+		// restored from an older backup, whose new rows would reuse
+		// rowids the cursor has passed.
+		return fmt.Sprintf("the mirror's %s ends before the cursor (rowid %d; the cursor is at %d): restored or replaced", t.name, t.lastRowid(w.pos.ExportCursor), t.lastRowid(st.ExportCursor))
 	}
 	return ""
 }
@@ -256,7 +261,7 @@ func (w *run) changes(ctx context.Context, t *table, st tableState, up sink) err
 		// The rows added since, by rowid (change_events' is its id).
 		up.phase(opAppended)
 		f := w.filter(t, nil)
-		f.After, f.UpTo = st.Audit, w.pos.Audit
+		f.After, f.UpTo = t.lastRowid(st.ExportCursor), t.lastRowid(w.pos.ExportCursor)
 		if t.mode == modeEvents {
 			f.After, f.UpTo = st.Event, w.pos.Event
 		}

@@ -123,11 +123,16 @@ func (p *postgres) write(ctx context.Context, w *run, tables []*table, rep *Repo
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "tursync export "+p.id); err != nil {
 		return targetErr(p.id, err)
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+stateTable+` (
+	for _, q := range []string{`CREATE TABLE IF NOT EXISTS ` + stateTable + ` (
 		export text NOT NULL, table_name text NOT NULL, last_event_id bigint NOT NULL, last_scope_rowid bigint NOT NULL,
 		last_audit_rowid bigint NOT NULL, usage_day text NOT NULL, accounts text NOT NULL, updated_at timestamptz NOT NULL,
-		PRIMARY KEY (export, table_name))`); err != nil {
-		return targetErr(p.id, err)
+		PRIMARY KEY (export, table_name))`,
+		// Added with row_versions: a target an earlier tursync made lacks it.
+		`ALTER TABLE ` + stateTable + ` ADD COLUMN IF NOT EXISTS last_version_rowid bigint NOT NULL DEFAULT 0`,
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return targetErr(p.id, err)
+		}
 	}
 	for _, t := range tables {
 		tr, err := p.writeTable(ctx, tx, w, t)
@@ -150,8 +155,8 @@ func (p *postgres) write(ctx context.Context, w *run, tables []*table, rep *Repo
 
 func (p *postgres) state(ctx context.Context, tx pgx.Tx, t *table) (tableState, bool, error) {
 	var s tableState
-	err := tx.QueryRow(ctx, `SELECT last_event_id, last_scope_rowid, last_audit_rowid, usage_day, accounts FROM `+stateTable+`
-		WHERE export = $1 AND table_name = $2`, p.id, t.name).Scan(&s.Event, &s.Scope, &s.Audit, &s.UsageDay, &s.Accounts)
+	err := tx.QueryRow(ctx, `SELECT last_event_id, last_scope_rowid, last_audit_rowid, last_version_rowid, usage_day, accounts FROM `+stateTable+`
+		WHERE export = $1 AND table_name = $2`, p.id, t.name).Scan(&s.Event, &s.Scope, &s.Audit, &s.Versions, &s.UsageDay, &s.Accounts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, false, nil
 	}
@@ -186,11 +191,13 @@ func (p *postgres) writeTable(ctx context.Context, tx pgx.Tx, w *run, t *table) 
 		return tr, err
 	}
 	tr.Rows = up.rows
-	_, err = tx.Exec(ctx, `INSERT INTO `+stateTable+` (export, table_name, last_event_id, last_scope_rowid, last_audit_rowid, usage_day, accounts, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	_, err = tx.Exec(ctx, `INSERT INTO `+stateTable+` (export, table_name, last_event_id, last_scope_rowid, last_audit_rowid, last_version_rowid,
+			usage_day, accounts, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (export, table_name) DO UPDATE SET last_event_id = excluded.last_event_id, last_scope_rowid = excluded.last_scope_rowid,
-			last_audit_rowid = excluded.last_audit_rowid, usage_day = excluded.usage_day, accounts = excluded.accounts, updated_at = excluded.updated_at`,
-		p.id, t.name, w.pos.Event, w.pos.Scope, w.pos.Audit, w.pos.UsageDay, w.accountsKey(), w.o.Now())
+			last_audit_rowid = excluded.last_audit_rowid, last_version_rowid = excluded.last_version_rowid, usage_day = excluded.usage_day,
+			accounts = excluded.accounts, updated_at = excluded.updated_at`,
+		p.id, t.name, w.pos.Event, w.pos.Scope, w.pos.Audit, w.pos.Versions, w.pos.UsageDay, w.accountsKey(), w.o.Now())
 	return tr, err
 }
 

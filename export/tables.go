@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tursync/tursync/schema"
+	"github.com/tursync/tursync/storage"
 )
 
 // How a table reaches the target after its first copy.
@@ -15,7 +16,7 @@ const (
 	// modeEntity: the rows change events name, and the slices of scopes
 	// whose first pass wrote rows without events.
 	modeEntity mode = iota
-	// modeAppend: rows added since (audit_logs, by rowid).
+	// modeAppend: rows added since, by rowid (audit_logs, row_versions).
 	modeAppend
 	// modeUsage: the rows of the last exported day and later (the day's
 	// counters are overwritten in place through the day).
@@ -60,6 +61,8 @@ var exportable = func() []*table {
 	}
 	out = append(out,
 		newTable(schema.AuditLogs.Name, modeAppend, nil, []string{"account_id", "organization_id", "id"}),
+		// A version is its row's from the time it began.
+		newTable("row_versions", modeAppend, nil, []string{"account_id", "entity", "organization_id", "row_id", "valid_from"}),
 		newTable(schema.UsageDays.Name, modeUsage, nil, []string{"account_id", "organization_id", "day", "database_id"}),
 		newTable("change_events", modeEvents, nil, []string{"id"}),
 		newTable("locations", modeWhole, nil, []string{"code"}))
@@ -78,6 +81,14 @@ func newTable(name string, m mode, t *schema.Table, key []string) *table {
 		accountWide = accountWide && c.Name != "account_id"
 	}
 	return &table{name: name, mode: m, schema: t, columns: cols, key: key, accountWide: accountWide}
+}
+
+// lastRowid is how far an append-only table's rows go in c (their rowid).
+func (t *table) lastRowid(c storage.ExportCursor) int64 {
+	if t.name == "row_versions" {
+		return c.Versions
+	}
+	return c.Audit
 }
 
 func (t *table) columnNames() []string {

@@ -50,10 +50,12 @@ func (r *ExportRead) Close() { _ = r.tx.Rollback() }
 
 // ExportCursor is how far an export has read the mirror: the last change
 // event, the last scope recorded (sync_scopes' rowid, which grows in
-// commit order), the last audit log row (rowid) and the newest usage day.
+// commit order), the last audit log row and row version (rowids: both
+// tables only grow, retention removing their oldest rows) and the newest
+// usage day.
 type ExportCursor struct {
-	Event, Scope, Audit int64
-	UsageDay            string
+	Event, Scope, Audit, Versions int64
+	UsageDay                      string
 }
 
 // Position is where the mirror is now, and the oldest change event it
@@ -70,7 +72,8 @@ func (r *ExportRead) Cursor(ctx context.Context) (Position, error) {
 		(SELECT coalesce(max(id), 0) FROM change_events), (SELECT coalesce(min(id), 0) FROM change_events),
 		(SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'change_events'),
 		(SELECT coalesce(max(rowid), 0) FROM sync_scopes), (SELECT coalesce(max(rowid), 0) FROM audit_logs),
-		(SELECT coalesce(max(day), '') FROM usage)`).Scan(&p.Event, &p.OldestEvent, &p.HighestEvent, &p.Scope, &p.Audit, &p.UsageDay)
+		(SELECT coalesce(max(rowid), 0) FROM row_versions), (SELECT coalesce(max(day), '') FROM usage)`).Scan(
+		&p.Event, &p.OldestEvent, &p.HighestEvent, &p.Scope, &p.Audit, &p.Versions, &p.UsageDay)
 	if err != nil {
 		return p, fmt.Errorf("read the mirror's position: %w", r.s.explain(err))
 	}
