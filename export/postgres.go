@@ -276,7 +276,16 @@ var batchRows = 20000
 // INSERT that ends the copy), and the table itself stays, with the views
 // and grants a warehouse hangs on it. All of it is in the run's
 // transaction: another session sees the old rows or the new, never part.
+// An empty table (a first run) has no rows to keep readable: the copy
+// goes straight in, once.
 func (c *copier) replace(ctx context.Context, produce func(add func([]any) error) error) error {
+	var empty bool
+	if err := c.tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM `+ident(c.t.name)+`)`).Scan(&empty); err != nil {
+		return err
+	}
+	if empty {
+		return c.stream(ctx, c.t.name, produce)
+	}
 	stage := "tursync_stage_" + c.t.name
 	if _, err := c.tx.Exec(ctx, `CREATE TEMP TABLE `+ident(stage)+` (LIKE `+ident(c.t.name)+`) ON COMMIT DROP`); err != nil {
 		return err

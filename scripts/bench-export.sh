@@ -8,9 +8,11 @@
 #     (tursync-bench exportfloor: one pgx COPY per table into a copy of the
 #     export's tables; one parquet-go file per table, every column text);
 #   - a run after an unchanged pass (nothing to copy);
+#   - a --full run to PostgreSQL, whose tables hold rows: staged, then
+#     swapped in (beside the same floor);
 #   - a run after a pass that changed 1% of the databases.
 # Peak RSS of each command from /usr/bin/time. Needs PostgreSQL (Debian's
-# postgresql), /usr/bin/time and curl. Takes about 5 minutes.
+# postgresql), /usr/bin/time and curl. Takes about 6 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -81,6 +83,9 @@ timed "$T" export --config "$work/cfg.yaml" --export wh
 printf '| PostgreSQL, after an unchanged pass | %s s | %s | %s MiB | - | - |\n' "$wall" "$rows" "$rss"
 timed "$T" export --config "$work/cfg.yaml" --export lake
 printf '| Parquet, after an unchanged pass | %s s | %s | %s MiB | - | - |\n' "$wall" "$rows" "$rss"
+
+timed "$T" export --config "$work/cfg.yaml" --export wh --full
+printf '| PostgreSQL, --full (staged, swapped in) | %s s | %s | %s MiB | %.2f s | %s |\n' "$wall" "$rows" "$rss" "$pgfloor" "$(ratio "$wall" "$pgfloor")"
 
 curl -fsS -X POST "http://127.0.0.1:$port/_simulator/churn?fraction=0.01" >/dev/null
 BIG_TOKEN=bench "$T" sync --config "$work/cfg.yaml" > /dev/null
