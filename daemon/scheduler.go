@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ type StatusStore interface {
 	LastRuns(ctx context.Context) (map[string]storage.RunRecord, error)
 	Leases(ctx context.Context) ([]storage.LeaseInfo, error)
 	Extracts() *storage.Extracts // the tasks' last runs
+	Controls() *storage.Controls // pauses and sync requests
 }
 
 // Scheduler runs each account's passes on its cron schedule, at most
@@ -94,6 +96,9 @@ type scheduledJob struct {
 	entry   cron.EntryID
 	run     cron.Job // the pass with its wrappers
 	running bool
+	// busy: a pass is running or waits for a slot (scheduled or asked
+	// for); another does not start meanwhile.
+	busy    bool
 	lastErr string // why the last pass could not start
 	up      *bool
 	// syncer runs the pass in flight (a reload may have replaced the
@@ -200,7 +205,7 @@ func (s *Scheduler) SetJobs(jobs []Job) error {
 			sj.running, sj.lastErr, sj.up = old.running, old.lastErr, old.up
 		}
 		id := j.ID
-		run := s.wrap("account_pass", func() { s.pass(id) })
+		run := s.wrap("account_pass", func() { s.pass(id, nil) })
 		sj.run = run
 		sj.entry = s.cron.Schedule(sched, run)
 		s.jobs[id] = sj
@@ -282,25 +287,49 @@ func (s *Scheduler) slot() (release func(), ok bool) {
 	}
 }
 
-// pass runs one account's pass.
-func (s *Scheduler) pass(id string) {
+// pass runs one account's pass: a scheduled one (req nil), which skips
+// while another pass of the account is busy or the account is paused, or
+// one asked for (RunNow), which reserved the account and hears of the
+// run's id through req.
+func (s *Scheduler) pass(id string, req *passRequest) {
+	defer req.answer(0, errors.New("the pass ended before it began a run (the daemon is stopping, or the account was removed)"))
+	s.mu.Lock()
+	sj := s.jobs[id]
+	if sj == nil || (req == nil && sj.busy) {
+		s.mu.Unlock()
+		return // removed by a reload, or a pass of it is still going
+	}
+	sj.busy = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		sj.busy = false
+		s.mu.Unlock()
+	}()
+
 	release, ok := s.slot()
 	if !ok {
 		return
 	}
 	defer release()
+	if req == nil && s.paused(id) {
+		return
+	}
 
 	s.mu.Lock()
-	sj := s.jobs[id]
-	syncer := s.syncer
-	if sj == nil {
+	if s.jobs[id] != sj {
 		s.mu.Unlock()
 		return // removed by a reload while waiting
 	}
+	syncer := s.syncer
 	sj.running = true
 	build := sj.job.Account
 	trigger := sj.trigger
-	sj.trigger = tsync.TriggerSchedule
+	if req != nil {
+		trigger = req.trigger
+	} else {
+		sj.trigger = tsync.TriggerSchedule
+	}
 	sj.syncer = syncer
 	s.mu.Unlock()
 
@@ -316,10 +345,22 @@ func (s *Scheduler) pass(id string) {
 	if buildErr != nil {
 		s.log.Error("account pass not started", tsync.KeyAccount, id, "error", buildErr)
 		s.metrics.PassDone(metrics.Pass{Account: id, Status: storage.StatusFailed})
+		req.answer(0, buildErr)
 		return
 	}
 	a.Trigger = trigger
+	if req != nil {
+		a.Started = func(runID int64) {
+			s.log.Info("account pass asked for", tsync.KeyAccount, id, tsync.KeyRunID, runID, "trigger", req.trigger, "by", req.by)
+			req.answer(runID, nil)
+		}
+	}
 	res := syncer.SyncAccount(s.ctx, a)
+	if res.Status == tsync.StatusSkipped {
+		req.answer(0, fmt.Errorf("%w: %v", ErrPassRunning, res.Err))
+	} else if res.Err != nil {
+		req.answer(0, res.Err)
+	}
 	up = res.Err == nil || errors.Is(res.Err, tsync.ErrStopped)
 	if res.Status == tsync.StatusSkipped {
 		// Another daemon syncs the account now: its health is unchanged.
@@ -425,6 +466,10 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	controls, err := s.store.Controls().List(ctx)
+	if err != nil {
+		return Status{}, err
+	}
 	webhooks := []WebhookStatus{}
 	if probe := s.webhookProbe.Load(); probe != nil {
 		if webhooks, err = (*probe)(ctx); err != nil {
@@ -450,6 +495,12 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 		st.Accounts = append(st.Accounts, s.accountStatus(id, s.jobs[id], runs, leases, now))
 	}
 	s.mu.Unlock()
+	for _, c := range controls {
+		if i, ok := slices.BinarySearchFunc(st.Accounts, c.Account, func(a AccountStatus, id string) int { return strings.Compare(a.ID, id) }); ok && c.Paused {
+			cs := controlOf(c)
+			st.Accounts[i].Paused, st.Accounts[i].PausedAt, st.Accounts[i].PausedBy = true, cs.PausedAt, cs.PausedBy
+		}
+	}
 	index := map[string]int{}
 	for i, a := range st.Accounts {
 		index[a.ID] = i

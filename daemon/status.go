@@ -116,10 +116,14 @@ type ExtractRunStatus struct {
 
 // AccountStatus is one configured account.
 type AccountStatus struct {
-	ID       string      `json:"id"`
-	Schedule string      `json:"schedule"`
-	NextRun  *time.Time  `json:"next_run,omitempty"`
-	Running  bool        `json:"running"`
+	ID       string     `json:"id"`
+	Schedule string     `json:"schedule"`
+	NextRun  *time.Time `json:"next_run,omitempty"`
+	Running  bool       `json:"running"`
+	// Paused: scheduled passes skip it until resumed (docs/control.md).
+	Paused   bool        `json:"paused"`
+	PausedAt *time.Time  `json:"paused_at,omitempty"`
+	PausedBy string      `json:"paused_by,omitempty"`
 	LastPass *PassStatus `json:"last_pass,omitempty"`
 	Orgs     []OrgStatus `json:"orgs"`
 	// Scopes are the per-account resources' (account_users).

@@ -36,6 +36,7 @@ type Metrics struct {
 	accountUp        *prometheus.GaugeVec
 	tokenExpiry      *prometheus.GaugeVec
 	scheduleInterval *prometheus.GaugeVec
+	accountPaused    *prometheus.GaugeVec
 	jobPanics        *prometheus.CounterVec
 	configReloads    *prometheus.CounterVec
 	pruned           *prometheus.CounterVec
@@ -100,6 +101,8 @@ func New(reg prometheus.Registerer, version, goVersion string) *Metrics {
 			[]string{"account"}),
 		scheduleInterval: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "account_schedule_interval_seconds",
 			Help: "Seconds between two scheduled passes of the account, for staleness alerts."}, []string{"account"}),
+		accountPaused: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "account_paused",
+			Help: "1 while an operator paused the account (docs/control.md): its scheduled passes skip, and its scopes do not alert stale."}, []string{"account"}),
 		jobPanics: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "job_panics_total",
 			Help: "Scheduled jobs that panicked; the scheduler recovered and kept running."}, []string{"job"}),
 		configReloads: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "config_reloads_total",
@@ -352,6 +355,18 @@ func (m *Metrics) Scheduled(account string, every time.Duration) {
 	m.scheduleInterval.WithLabelValues(account).Set(every.Seconds())
 }
 
+// Paused sets whether the account is paused.
+func (m *Metrics) Paused(account string, paused bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if paused {
+		v = 1
+	}
+	m.accountPaused.WithLabelValues(account).Set(v)
+}
+
 // AccountRemoved drops every series of an account taken out of the
 // config, counters included: a removed account must not linger in
 // dashboards or alerts.
@@ -362,7 +377,7 @@ func (m *Metrics) AccountRemoved(account string) {
 	m.RetainScopes(account, func(string, string) bool { return false })
 	l := prometheus.Labels{"account": account}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.accountUp,
-		m.tokenExpiry, m.scheduleInterval, m.mirrorRows, m.leaseHeld, m.syncRuns, m.scopeSyncs, m.guardTrips,
+		m.tokenExpiry, m.scheduleInterval, m.accountPaused, m.mirrorRows, m.leaseHeld, m.syncRuns, m.scopeSyncs, m.guardTrips,
 		m.leaseSkips, m.leaseTakeovers, m.scopeLastSuccess, m.scopeUp, m.scopeLastAttempt, m.scopeFailures} {
 		v.DeletePartialMatch(l)
 	}

@@ -67,6 +67,10 @@ type RunRecord struct {
 	StartedAt  time.Time
 	FinishedAt time.Time // zero while running, or when the process died mid-pass
 	Error      string
+	// Counts are the rows it created, updated, deleted and found
+	// unchanged; APIRequests the Platform API requests it made.
+	Counts      Counts
+	APIRequests int64
 }
 
 // LastRuns returns the latest run of every account.
@@ -93,7 +97,8 @@ func (s *Store) RecentRuns(ctx context.Context, n int) ([]RunRecord, error) {
 
 func (s *Store) queryRuns(ctx context.Context, where string, args ...any) ([]RunRecord, error) {
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT r.id, r.account_id, r.trigger, r.status, r.started_at, coalesce(r.finished_at, ''), coalesce(r.error, '')
+		SELECT r.id, r.account_id, r.trigger, r.status, r.started_at, coalesce(r.finished_at, ''), coalesce(r.error, ''),
+		       r.rows_created, r.rows_updated, r.rows_deleted, r.rows_unchanged, r.api_requests
 		FROM sync_runs r `+where, args...)
 	if err != nil {
 		return nil, err
@@ -103,7 +108,8 @@ func (s *Store) queryRuns(ctx context.Context, where string, args ...any) ([]Run
 	for rows.Next() {
 		var r RunRecord
 		var started, finished string
-		if err := rows.Scan(&r.ID, &r.Account, &r.Trigger, &r.Status, &started, &finished, &r.Error); err != nil {
+		if err := rows.Scan(&r.ID, &r.Account, &r.Trigger, &r.Status, &started, &finished, &r.Error,
+			&r.Counts.Created, &r.Counts.Updated, &r.Counts.Deleted, &r.Counts.Unchanged, &r.APIRequests); err != nil {
 			return nil, err
 		}
 		r.StartedAt, _ = time.Parse(time.RFC3339, started)
@@ -203,7 +209,7 @@ func (s *Store) LiveRows(ctx context.Context, account string) (map[string]int64,
 // (sync_scopes cascade from sync_runs but are listed so counts are shown).
 var accountTables = func() []string {
 	out := []string{"webhook_deliveries", "webhook_cursors", "change_events", "row_versions", "policy_events", "policy_violations", "policy_status",
-		"sync_scopes", "sync_runs", "extract_results", "extract_status"}
+		"sync_scopes", "sync_runs", "extract_results", "extract_status", "account_controls"}
 	for _, t := range schema.AppendOnlyTables {
 		out = append(out, t.Name)
 	}

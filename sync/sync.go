@@ -119,6 +119,9 @@ type Account struct {
 	// Trigger is what sync_runs.trigger records of this pass; default
 	// Options.Trigger.
 	Trigger string
+	// Started, when set, is told the pass's run id once its run began
+	// (the control API answers with it).
+	Started func(runID int64)
 }
 
 // Options tune a pass. Zero values take the defaults above.
@@ -404,6 +407,9 @@ func (s *Syncer) SyncAccount(ctx context.Context, a Account) (res Result) {
 	}
 	res.RunID = p.RunID()
 	log = log.With(KeyRunID, res.RunID)
+	if a.Started != nil {
+		a.Started(res.RunID)
+	}
 	tr := s.track(a.ID, p.Lookup(), log)
 	defer tr.done()
 	ctx = withTracker(ctx, tr)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -47,6 +48,8 @@ var commands = []command{
 		[]string{"0  written", "1  an export failed (its cursor stays), the mirror refused, or the file could not be written", exitUsage}},
 	{"policy", "policy check --config FILE [--policy NAME] [--output json]", "evaluate the policies now for every account they apply to, each under its lease, and list the open violations",
 		[]string{"0  no critical violation is open and every policy ran", "1  a critical violation is open, a policy failed, or another process holds an account's lease", exitUsage}},
+	{"accounts", "accounts (pause | resume | sync) ID --config FILE [flags]", "pause or resume an account's scheduled passes, or ask the daemons for a pass now, through the mirror (docs/control.md)",
+		[]string{"0  done", "1  the mirror refused, or no daemon started the pass", exitUsage}},
 	{"webhooks", "webhooks (list | test | replay) --config FILE [flags]", "list the webhook endpoints' lag, send a test ping, or replay from an event",
 		[]string{"0  done", "1  the ping got no 2xx, or the mirror refused", exitUsage}},
 	{"schema", "schema [TABLE] [--internal] [--output json]", "the data dictionary: every table and view, or one table's columns, types, sources and values",
@@ -66,7 +69,7 @@ var webhookCommands = []command{
 }
 
 func commandNamed(name string) (command, bool) {
-	for _, c := range append(commands, webhookCommands...) {
+	for _, c := range slices.Concat(commands, webhookCommands, accountCommands) {
 		if c.name == name {
 			return c, true
 		}

@@ -85,6 +85,9 @@ type HTTPConfig struct {
 	// (TLS, basic auth with bcrypt hashes), read by exporter-toolkit as
 	// node_exporter reads it.
 	WebConfigFile string `yaml:"web_config_file"`
+	// Control serves the control API (docs/control.md); it needs a
+	// WebConfigFile that authenticates its callers.
+	Control bool `yaml:"control"`
 }
 
 // LogConfig sets the logger.
@@ -538,7 +541,13 @@ func (c *Config) validate(getenv func(string) string, p *configProblems) {
 	if c.HTTP.WebConfigFile != "" {
 		if err := web.Validate(c.HTTP.WebConfigFile); err != nil {
 			p.add("http.web_config_file", 0, "%v", err)
+		} else if c.HTTP.Control && !authenticates(c.HTTP.WebConfigFile) {
+			p.add("http.control", 0, "the control API runs passes and pauses accounts: http.web_config_file must authenticate its callers "+
+				"(basic_auth_users, or tls_server_config.client_auth_type: RequireAndVerifyClientCert)")
 		}
+	} else if c.HTTP.Control {
+		p.add("http.control", 0, "the control API runs passes and pauses accounts: set http.web_config_file with basic_auth_users "+
+			"or TLS client certificates (client_auth_type: RequireAndVerifyClientCert)")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.add("log.level", 0, "want debug, info, warn or error, not %q", c.Log.Level)
@@ -735,4 +744,19 @@ func (c *Config) checkSchedule(p *configProblems, key, spec string) {
 		p.add(key, 0, "schedule %q can fire every %s, more often than sync.min_interval (%s): "+
 			"choose a longer interval, or lower sync.min_interval (never below %s)", spec, gap, floor, daemon.MinScheduleInterval)
 	}
+}
+
+// authenticates reports whether a web config file (already validated)
+// makes every caller prove who it is: basic auth users, or verified TLS
+// client certificates.
+func authenticates(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var wc web.Config
+	if err := yaml.Unmarshal(b, &wc); err != nil {
+		return false
+	}
+	return len(wc.Users) > 0 || wc.TLSConfig.ClientAuth == "RequireAndVerifyClientCert"
 }

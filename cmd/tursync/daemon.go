@@ -32,6 +32,24 @@ import (
 // (besides once at start-up).
 const retentionSchedule = "@every 24h"
 
+// controlsSchedule is how often the daemon reads the accounts' controls
+// (docs/control.md): pauses and the passes `tursync accounts sync` asked
+// for.
+const controlsSchedule = "@every 2s"
+
+// caller names who called the control API: exporter-toolkit let the
+// request through, so its basic auth user or client certificate is
+// verified.
+func caller(r *http.Request) string {
+	if u, _, ok := r.BasicAuth(); ok {
+		return "user:" + u
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		return "cert:" + r.TLS.PeerCertificates[0].Subject.String()
+	}
+	return "anonymous"
+}
+
 // daemon is `tursync run`. It opens, runs and closes as Litestream's
 // ReplicateCommand does: openDaemon builds everything (mirror, metrics,
 // schedule, listener), Run serves and schedules until a signal or ctx says
@@ -96,8 +114,15 @@ func openDaemon(ctx context.Context, w wiring, path string, cfg Config, log *slo
 		d.store.Close()
 		return nil, fmt.Errorf("listen on http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	handler := metrics.Handler(d.reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.StatusProbe, Recent: d.recent})
+	if cfg.HTTP.Control {
+		mux := http.NewServeMux()
+		mux.Handle("/api/v1/", d.sched.ControlHandler(caller))
+		mux.Handle("/", handler)
+		handler = mux
+	}
 	d.srv = &http.Server{
-		Handler: metrics.Handler(d.reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.StatusProbe, Recent: d.recent}),
+		Handler: handler,
 		// Probes and scrapes are small; slow clients must not hold
 		// connections open.
 		ReadHeaderTimeout: 5 * time.Second,
@@ -124,6 +149,10 @@ func (d *runner) schedule(ctx context.Context, cfg Config) error {
 	d.sched.SetWebhookProbe(d.webhookStatus)
 	d.sched.SetPolicyProbe(d.policyStatus)
 	if err := d.sched.Every(retentionSchedule, "retention", d.prune); err != nil {
+		return err
+	}
+	// `tursync accounts` pauses and asks for passes through the mirror.
+	if err := d.sched.Every(controlsSchedule, "account_controls", d.sched.FollowControls); err != nil {
 		return err
 	}
 	if err := d.sched.SeedMetrics(ctx); err != nil {

@@ -113,6 +113,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runPrune(ctx, rest)
 	case "webhooks":
 		return m.runWebhooks(ctx, rest)
+	case "accounts":
+		return m.runAccounts(ctx, rest)
 	case "policy":
 		return m.runPolicy(ctx, rest)
 	case "export":
