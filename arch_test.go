@@ -22,12 +22,11 @@ func TestImportArrows(t *testing.T) {
 		"storage":         {"turso", "mapper", "sync", "metrics", "lease", "daemon", "cmd/tursync"},
 		// Leases know the mirror only: every writer holds its own through it.
 		"lease":   {"turso", "mapper", "sync", "metrics", "extract", "webhook", "daemon", "cmd/tursync"},
-		"metrics": {"turso", "storage", "mapper", "schema", "sync", "daemon", "cmd/tursync"},
+		"metrics": {"turso", "storage", "mapper", "schema", "sync", "daemon", "statuspage", "cmd/tursync"},
 		// A pass of one account: scheduling, tasks and /status are the daemon's.
 		"sync": {"daemon", "extract", "webhook", "cmd/tursync"},
 		// The daemon schedules passes and tasks: extraction and delivery
 		// reach it as tasks cmd hands it.
-		"daemon":  {"extract", "webhook", "cmd/tursync"},
 		"extract": {"mapper", "sync", "metrics", "daemon", "cmd/tursync"},
 		// Checking a statement is pure: it knows nothing else of ours.
 		"sqlcheck": {"turso", "storage", "schema", "mapper", "sync", "metrics", "lease", "extract", "webhook", "daemon", "cmd/tursync"},
@@ -39,6 +38,10 @@ func TestImportArrows(t *testing.T) {
 		// Exports read the mirror and write a warehouse; they know no
 		// Platform API and no daemon.
 		"export": {"turso", "mapper", "sync", "metrics", "lease", "extract", "webhook", "policy", "daemon", "cmd/tursync"},
+		// The status page renders /status and reads the mirror; nothing
+		// but cmd serves it.
+		"statuspage": {"extract", "webhook", "policy", "export", "cmd/tursync"},
+		"daemon":     {"extract", "webhook", "statuspage", "cmd/tursync"},
 		// The test helpers never reach the binary.
 		"cmd/tursync": {"internal/sqldtest", "internal/testclock", "internal/testbin", "internal/webhooktest", "internal/testproc", "internal/testlong",
 			"internal/testmirror", "internal/testmetrics", "internal/testwait", "internal/pgtest", "internal/duckdbtest", "sync/synctest"},

@@ -61,6 +61,17 @@ func (r *passRequest) answer(runID int64, err error) {
 // the concurrency slots for longer than startWait). It refuses while a
 // pass of the account is busy, and for a paused account.
 func (s *Scheduler) RunNow(ctx context.Context, id, trigger, by string) (int64, error) {
+	if !s.schedules(id) {
+		return 0, ErrUnknownAccount
+	}
+	// A pause answers first: it says more than a pass in flight.
+	c, err := s.store.Controls().Get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if c.Paused {
+		return 0, ErrPaused
+	}
 	s.mu.Lock()
 	sj := s.jobs[id]
 	switch {
@@ -76,20 +87,6 @@ func (s *Scheduler) RunNow(ctx context.Context, id, trigger, by string) (int64, 
 	}
 	sj.busy = true // reserved: pass takes it over
 	s.mu.Unlock()
-	unreserve := func() {
-		s.mu.Lock()
-		sj.busy = false
-		s.mu.Unlock()
-	}
-	c, err := s.store.Controls().Get(ctx, id)
-	if err != nil {
-		unreserve()
-		return 0, err
-	}
-	if c.Paused {
-		unreserve()
-		return 0, ErrPaused
-	}
 	req := &passRequest{trigger: trigger, by: by, started: make(chan startResult, 1)}
 	go s.wrap("account_pass", func() { s.pass(id, req) }).Run()
 	t := time.NewTimer(startWait)

@@ -92,10 +92,11 @@ func (s *Scheduler) SetWebhookProbe(probe func(context.Context) ([]WebhookStatus
 }
 
 type scheduledJob struct {
-	job     Job
-	entry   cron.EntryID
-	run     cron.Job // the pass with its wrappers
-	running bool
+	job      Job
+	interval time.Duration // between two scheduled passes
+	entry    cron.EntryID
+	run      cron.Job // the pass with its wrappers
+	running  bool
 	// busy: a pass is running or waits for a slot (scheduled or asked
 	// for); another does not start meanwhile.
 	busy    bool
@@ -196,7 +197,7 @@ func (s *Scheduler) SetJobs(jobs []Job) error {
 		if old != nil {
 			s.cron.Remove(old.entry)
 		}
-		sj := &scheduledJob{job: j, trigger: tsync.TriggerStartup}
+		sj := &scheduledJob{job: j, interval: interval, trigger: tsync.TriggerStartup}
 		if s.started {
 			sj.trigger = tsync.TriggerReload
 		}
@@ -491,8 +492,21 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	// One snapshot of the cron's entries: Entry copies them all at
+	// every call, a thousand accounts' worth each time.
+	next := map[cron.EntryID]time.Time{}
+	for _, e := range s.cron.Entries() {
+		next[e.ID] = e.Next
+	}
+	live := map[string]storage.LeaseInfo{}
+	for _, l := range leases {
+		// Only a live lease says who syncs the account now.
+		if l.ExpiresAt.After(now) {
+			live[l.Account] = l
+		}
+	}
 	for _, id := range ids {
-		st.Accounts = append(st.Accounts, s.accountStatus(id, s.jobs[id], runs, leases, now))
+		st.Accounts = append(st.Accounts, s.accountStatus(id, s.jobs[id], runs, live, next))
 	}
 	s.mu.Unlock()
 	for _, c := range controls {
@@ -535,11 +549,13 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 }
 
 // accountStatus is one account's entry of /status; s.mu is held.
-func (s *Scheduler) accountStatus(id string, sj *scheduledJob, runs map[string]storage.RunRecord, leases []storage.LeaseInfo, now time.Time) AccountStatus {
-	as := AccountStatus{ID: id, Schedule: sj.job.Schedule, Running: sj.running, Error: sj.lastErr, Up: sj.up, Orgs: []OrgStatus{}}
-	if e := s.cron.Entry(sj.entry); e.Valid() && !e.Next.IsZero() {
-		next := e.Next.UTC()
-		as.NextRun = &next
+func (s *Scheduler) accountStatus(id string, sj *scheduledJob, runs map[string]storage.RunRecord, leases map[string]storage.LeaseInfo,
+	next map[cron.EntryID]time.Time) AccountStatus {
+	as := AccountStatus{ID: id, Schedule: sj.job.Schedule, IntervalSeconds: sj.interval.Seconds(), Running: sj.running, Error: sj.lastErr, Up: sj.up,
+		Orgs: []OrgStatus{}}
+	if n := next[sj.entry]; !n.IsZero() {
+		n = n.UTC()
+		as.NextRun = &n
 	}
 	if r, ok := runs[id]; ok {
 		p := &PassStatus{RunID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt, Error: r.Error}
@@ -548,11 +564,8 @@ func (s *Scheduler) accountStatus(id string, sj *scheduledJob, runs map[string]s
 		}
 		as.LastPass = p
 	}
-	for _, l := range leases {
-		// Only a live lease says who syncs the account now.
-		if l.Account == id && l.ExpiresAt.After(now) {
-			as.Lease = &LeaseStatus{Owner: l.Owner, ExpiresAt: l.ExpiresAt.UTC(), Mine: l.Owner == s.owner}
-		}
+	if l, ok := leases[id]; ok {
+		as.Lease = &LeaseStatus{Owner: l.Owner, ExpiresAt: l.ExpiresAt.UTC(), Mine: l.Owner == s.owner}
 	}
 	if sj.running && sj.syncer != nil {
 		if p, ok := sj.syncer.InFlight(id); ok {

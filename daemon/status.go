@@ -116,10 +116,13 @@ type ExtractRunStatus struct {
 
 // AccountStatus is one configured account.
 type AccountStatus struct {
-	ID       string     `json:"id"`
-	Schedule string     `json:"schedule"`
-	NextRun  *time.Time `json:"next_run,omitempty"`
-	Running  bool       `json:"running"`
+	ID       string `json:"id"`
+	Schedule string `json:"schedule"`
+	// IntervalSeconds is the time between two scheduled passes: a scope
+	// whose last complete pass is older than three of them is stale.
+	IntervalSeconds float64    `json:"interval_seconds"`
+	NextRun         *time.Time `json:"next_run,omitempty"`
+	Running         bool       `json:"running"`
 	// Paused: scheduled passes skip it until resumed (docs/control.md).
 	Paused   bool        `json:"paused"`
 	PausedAt *time.Time  `json:"paused_at,omitempty"`

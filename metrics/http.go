@@ -16,17 +16,15 @@ type Probes struct {
 	Alive func() error
 	// Ready reports an error when the mirror is unreachable or not migrated.
 	Ready func(ctx context.Context) error
-	// Status builds the /status document (the scheduler's sync.Status),
-	// which the page renders and /status encodes as JSON.
+	// Status builds the /status document (the scheduler's Status), which
+	// /status encodes as JSON.
 	Status func(ctx context.Context) (any, error)
-	// Recent lists the last runs and change events for the status page.
-	Recent func(ctx context.Context) (Recent, error)
 }
 
-// Handler serves /metrics from reg and the probes.
+// Handler serves /metrics from reg, and the probes: /healthz, /readyz and
+// /status (package statuspage serves the HTML status page).
 func Handler(reg *prometheus.Registry, p Probes) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /", page(p))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second}))
 	mux.Handle("GET /healthz", probe("not alive", func(context.Context) error { return p.Alive() }))
 	mux.Handle("GET /readyz", probe("not ready", p.Ready))

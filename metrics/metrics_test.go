@@ -201,32 +201,6 @@ func TestHandlers(t *testing.T) {
 	}
 }
 
-// The status page escapes what the API and the mirror say: an error text is
-// data, never markup.
-func TestStatusPageEscapes(t *testing.T) {
-	t.Parallel()
-	reg := prometheus.NewRegistry()
-	evil := `<script>alert(1)</script>`
-	st := daemon.Status{Accounts: []daemon.AccountStatus{{ID: "acme", Schedule: "@every 1m", Orgs: []daemon.OrgStatus{{Org: "org1",
-		Resources: []daemon.ScopeStatus{{Resource: "members", LastStatus: "failed", ErrorClass: "server", Error: evil}}}}}}}
-	srv := httptest.NewServer(metrics.Handler(reg, metrics.Probes{Status: func(context.Context) (any, error) { return st, nil },
-		Recent: func(context.Context) (metrics.Recent, error) { return metrics.Recent{}, nil }}))
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || strings.Contains(string(b), evil) || !strings.Contains(string(b), "&lt;script&gt;") ||
-		!strings.Contains(string(b), `data-status="failed"`) {
-		t.Errorf("GET / = %d:\n%s", resp.StatusCode, b)
-	}
-	if r2, _ := http.Get(srv.URL + "/nope"); r2 == nil || r2.StatusCode != 404 {
-		t.Errorf("GET /nope is not a 404")
-	}
-}
-
 // A policy's gauges: violations summed over its accounts, up 0 while one
 // fails, an unknown count keeping the last one, and a policy taken out
 // of the config dropped.

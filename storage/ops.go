@@ -23,20 +23,30 @@ type ScopeHealth struct {
 }
 
 // ScopeHealth returns the latest state of every scope of every account,
-// ordered by account, org and resource.
+// ordered by account, org and resource, from scope_state (which a
+// trigger keeps as passes record scopes: a status page of a thousand
+// accounts reads it at every load), with the offboarded orgs read apart.
 func (s *Store) ScopeHealth(ctx context.Context) ([]ScopeHealth, error) {
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT s.account_id, s.organization_id, s.resource, s.status, coalesce(s.error_class, ''), coalesce(s.error, ''), s.deletes_held,
-		       coalesce((SELECT max(c.finished_at) FROM sync_scopes c
-		                  WHERE c.account_id = s.account_id AND c.organization_id = s.organization_id
-		                    AND c.resource = s.resource AND c.status IN ('complete', 'guarded')), ''),
-		       s.finished_at,
-		       EXISTS (SELECT 1 FROM organizations o WHERE o.account_id = s.account_id AND o.id = s.organization_id
-		                 AND o.deleted_at IS NOT NULL)
-		FROM sync_scopes s
-		WHERE s.run_id = (SELECT max(l.run_id) FROM sync_scopes l
-		                   WHERE l.account_id = s.account_id AND l.organization_id = s.organization_id AND l.resource = s.resource)
-		ORDER BY s.account_id, s.organization_id, s.resource`)
+	gone := map[[2]string]bool{}
+	orgs, err := s.db.QueryContext(ctx, `SELECT account_id, id FROM organizations WHERE deleted_at IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("read scope health: %w", err)
+	}
+	for orgs.Next() {
+		var k [2]string
+		if err := orgs.Scan(&k[0], &k[1]); err != nil {
+			orgs.Close()
+			return nil, fmt.Errorf("read scope health: %w", err)
+		}
+		gone[k] = true
+	}
+	orgs.Close()
+	if err := orgs.Err(); err != nil {
+		return nil, fmt.Errorf("read scope health: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT account_id, organization_id, resource, status, coalesce(error_class, ''), coalesce(error, ''),
+		deletes_held, coalesce(last_complete_at, ''), last_attempt_at
+		FROM scope_state ORDER BY account_id, organization_id, resource`)
 	if err != nil {
 		return nil, fmt.Errorf("read scope health: %w", err)
 	}
@@ -46,13 +56,14 @@ func (s *Store) ScopeHealth(ctx context.Context) ([]ScopeHealth, error) {
 		var h ScopeHealth
 		var last, attempt string
 		if err := rows.Scan(&h.Account, &h.Org, &h.Resource, &h.LastStatus, &h.ErrorClass, &h.Error, &h.DeletesHeld, &last,
-			&attempt, &h.OrgGone); err != nil {
+			&attempt); err != nil {
 			return nil, fmt.Errorf("read scope health: %w", err)
 		}
 		if last != "" {
 			h.LastCompleteAt, _ = time.Parse(time.RFC3339, last)
 		}
 		h.LastAttemptAt, _ = time.Parse(time.RFC3339, attempt)
+		h.OrgGone = gone[[2]string{h.Account, h.Org}]
 		out = append(out, h)
 	}
 	return out, rows.Err()
@@ -75,7 +86,7 @@ type RunRecord struct {
 
 // LastRuns returns the latest run of every account.
 func (s *Store) LastRuns(ctx context.Context) (map[string]RunRecord, error) {
-	runs, err := s.queryRuns(ctx, `WHERE r.id = (SELECT max(l.id) FROM sync_runs l WHERE l.account_id = r.account_id)`)
+	runs, err := s.queryRuns(ctx, `WHERE r.id IN (SELECT max(id) FROM sync_runs GROUP BY account_id)`)
 	if err != nil {
 		return nil, fmt.Errorf("read last runs: %w", err)
 	}
@@ -209,7 +220,7 @@ func (s *Store) LiveRows(ctx context.Context, account string) (map[string]int64,
 // (sync_scopes cascade from sync_runs but are listed so counts are shown).
 var accountTables = func() []string {
 	out := []string{"webhook_deliveries", "webhook_cursors", "change_events", "row_versions", "policy_events", "policy_violations", "policy_status",
-		"sync_scopes", "sync_runs", "extract_results", "extract_status", "account_controls"}
+		"sync_scopes", "scope_state", "run_hours", "sync_runs", "extract_results", "extract_status", "account_controls"}
 	for _, t := range schema.AppendOnlyTables {
 		out = append(out, t.Name)
 	}
@@ -323,6 +334,10 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (map[stri
 			return nil, fmt.Errorf("prune sync_runs: %w", err)
 		}
 		out["sync_runs"], _ = res.RowsAffected()
+		// The charts' hourly sums of passes go with the passes.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM run_hours WHERE hour < substr(?, 1, 13)`, cutoff); err != nil {
+			return nil, fmt.Errorf("prune run_hours: %w", err)
+		}
 		// An extraction run stays while it is its query's latest.
 		res, err = tx.ExecContext(ctx, `DELETE FROM extract_runs WHERE started_at < ? AND status <> 'running'
 		    AND id <> (SELECT max(l.id) FROM extract_runs l WHERE l.query = extract_runs.query)`, cutoff)

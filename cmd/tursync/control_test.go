@@ -137,7 +137,7 @@ func TestControlAPI(t *testing.T) {
 	} else {
 		page, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !strings.Contains(string(page), `class="guarded paused">paused</span> by user:ops`) {
+		if !strings.Contains(string(page), `data-health="paused">paused</span> by user:ops`) {
 			t.Errorf("the status page does not show acme paused")
 		}
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tursync/tursync/extract"
 	"github.com/tursync/tursync/metrics"
+	"github.com/tursync/tursync/statuspage"
 	"github.com/tursync/tursync/storage"
 	tsync "github.com/tursync/tursync/sync"
 )
@@ -114,15 +115,16 @@ func openDaemon(ctx context.Context, w wiring, path string, cfg Config, log *slo
 		d.store.Close()
 		return nil, fmt.Errorf("listen on http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	handler := metrics.Handler(d.reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.StatusProbe, Recent: d.recent})
+	mux := http.NewServeMux()
+	page := statuspage.Handler(statuspage.Source{Status: d.sched.Status, Mirror: d.store, Now: w.now})
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /accounts/", page)
 	if cfg.HTTP.Control {
-		mux := http.NewServeMux()
 		mux.Handle("/api/v1/", d.sched.ControlHandler(caller))
-		mux.Handle("/", handler)
-		handler = mux
 	}
+	mux.Handle("/", metrics.Handler(d.reg, metrics.Probes{Alive: d.sched.Alive, Ready: d.ready, Status: d.sched.StatusProbe}))
 	d.srv = &http.Server{
-		Handler: handler,
+		Handler: mux,
 		// Probes and scrapes are small; slow clients must not hold
 		// connections open.
 		ReadHeaderTimeout: 5 * time.Second,
@@ -419,29 +421,6 @@ func (d *runner) ready(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// recent lists the last runs and change events for the status page.
-func (d *runner) recent(ctx context.Context) (metrics.Recent, error) {
-	const n = 20
-	runs, err := d.store.RecentRuns(ctx, n)
-	if err != nil {
-		return metrics.Recent{}, err
-	}
-	changes, err := d.store.RecentChanges(ctx, n)
-	if err != nil {
-		return metrics.Recent{}, err
-	}
-	var rec metrics.Recent
-	for _, r := range runs {
-		rec.Runs = append(rec.Runs, metrics.RunRow{ID: r.ID, Account: r.Account, Trigger: r.Trigger, Status: r.Status, Error: r.Error,
-			StartedAt: r.StartedAt, FinishedAt: r.FinishedAt})
-	}
-	for _, c := range changes {
-		rec.Changes = append(rec.Changes, metrics.ChangeRow{ID: c.ID, At: c.At, Account: c.Account, Org: c.Org, Entity: c.Entity,
-			EntityID: c.EntityID, Op: c.Op, Changes: c.Changes})
-	}
-	return rec, nil
 }
 
 // prune applies the retention settings.

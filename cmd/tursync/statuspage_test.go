@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,14 +37,18 @@ func browser(t *testing.T) context.Context {
 }
 
 // TestStatusPageInABrowser loads the daemon's status page in a real
-// headless browser: a failing scope shows as failing, a guarded scope shows
-// the command that releases it, and no token is on the page.
+// headless browser: the summary counts the failing accounts, which lead
+// the attention list; its failing and guarded scopes are listed with the
+// command that releases the guarded one; the charts have their 24 bars;
+// the account's own page lists every scope; no token is on either page.
+// TURSYNC_SCREENSHOT=DIR saves both pages as PNG (docs/deploy.md's
+// pictures).
 func TestStatusPageInABrowser(t *testing.T) {
 	ctx := browser(t)
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Size{Orgs: 2, Members: 4, Invites: 2, Databases: 40, Groups: 1,
 		APITokens: 1, AuditEvents: 5}, Token: cmdToken})
 	_, cfg, cfgPath := newDaemonConfig(t)
-	cfg.api, cfg.schedule = apiURL, "@every 2s"
+	cfg.api, cfg.schedule, cfg.accounts = apiURL, "@every 2s", []string{"acme", "beta"}
 	cfg.write(t, cfgPath)
 	startTursync(t, []string{"ACME_TOKEN=" + cmdToken}, "run", "--config", cfgPath)
 	base := "http://" + cfg.listen
@@ -59,12 +65,12 @@ func TestStatusPageInABrowser(t *testing.T) {
 		return strings.Contains(body, `"deletes_held": 30`) && strings.Contains(body, `"last_status": "failed"`), body
 	})
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#guarded`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#summary`))); err != nil {
 		t.Fatalf("browser: load the status page: %v", err)
 	}
-	attr := func(sel string) string {
+	attr := func(sel, name string) string {
 		t.Helper()
-		r, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), "data-status"))
+		r, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
 		if err != nil {
 			t.Fatalf("browser: %s: %v", sel, err)
 		}
@@ -78,27 +84,72 @@ func TestStatusPageInABrowser(t *testing.T) {
 		}
 		return s
 	}
-	failing := attr(`table.scopes tr[data-org="org2"][data-resource="members"]`)
-	guardedStatus := attr(`table.scopes tr[data-org="org1"][data-resource="databases"]`)
-	accountUser := attr(`table.scopes tr[data-org=""][data-resource="account_users"]`)
-	release := text(chromedp.Text(chromedp.CSS(`#guarded tr[data-org="org1"] .release`)))
-	html := text(chromedp.OuterHTML(chromedp.CSS(`html`)))
-	if failing != "failed" {
-		t.Errorf("org2 members shows %q, want failed", failing)
+	count := func(sel string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+strconv.Quote(sel)+`).length`))
+		if err != nil {
+			t.Fatalf("browser: count %s: %v", sel, err)
+		}
+		return n
 	}
-	if accountUser != "complete" {
-		t.Errorf("the account's account_users scope shows %q, want complete", accountUser)
+	// Both accounts read the same simulated orgs with the same token.
+	if failing := text(chromedp.Text(chromedp.CSS(`#summary [data-count="failing"] b`))); failing != "2" {
+		t.Errorf("the summary counts %s failing accounts, want 2", failing)
 	}
-	if guardedStatus != "guarded" {
-		t.Errorf("org1 databases shows %q, want guarded", guardedStatus)
+	if h := attr(`#attention tr:nth-child(2)`, "data-account") + ":" + attr(`#attention tr:nth-child(2)`, "data-health"); h != "acme:failing" {
+		t.Errorf("the attention list starts with %s, want acme:failing", h)
 	}
-	if release != "tursync sync --config CONFIG --force-deletes --account acme --org org1" {
+	if got := attr(`#problem-scopes tr[data-account="acme"][data-org="org2"][data-resource="members"]`, "data-status"); got != "failed" {
+		t.Errorf("org2 members shows %q, want failed", got)
+	}
+	if got := attr(`#problem-scopes tr[data-account="acme"][data-org="org1"][data-resource="databases"]`, "data-status"); got != "guarded" {
+		t.Errorf("org1 databases shows %q, want guarded", got)
+	}
+	if count(`#problem-scopes tr[data-resource="account_users"]`) != 0 {
+		t.Error("a complete scope is listed among the problems")
+	}
+	if release := text(chromedp.Text(chromedp.CSS(`#guarded tr[data-account="acme"][data-org="org1"] .release`))); release != "tursync sync --config CONFIG --force-deletes --account acme --org org1" {
 		t.Errorf("release command %q", release)
 	}
+	if n := count(`svg#chart-passes rect.bar`); n != 24 {
+		t.Errorf("the passes chart has %d bars, want 24", n)
+	}
+	if n := count(`svg#chart-passes rect.bar:not([data-value="0"])`); n == 0 {
+		t.Error("the passes chart shows no pass in the last 24 hours")
+	}
+	html := text(chromedp.OuterHTML(chromedp.CSS(`html`)))
 	if !strings.Contains(html, "[server]") || !strings.Contains(html, "Last runs") {
 		t.Errorf("the page lacks the failing scope's error or the runs:\n%s", html)
 	}
-	if strings.Contains(html, cmdToken) {
+	shot := func(name string) {
+		if dir := os.Getenv("TURSYNC_SCREENSHOT"); dir != "" {
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatalf("browser: screenshot: %v", err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	shot("status-page.png")
+
+	// The account's own page, through its link.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#attention tr[data-account="acme"] a`)), chromedp.WaitVisible(chromedp.CSS(`#account`))); err != nil {
+		t.Fatalf("browser: open acme's page: %v", err)
+	}
+	if got := attr(`table.scopes tr[data-org=""][data-resource="account_users"]`, "data-status"); got != "complete" {
+		t.Errorf("the account's account_users scope shows %q, want complete", got)
+	}
+	if got := attr(`table.scopes tr[data-org="org2"][data-resource="members"]`, "data-status"); got != "failed" {
+		t.Errorf("org2 members on acme's page shows %q, want failed", got)
+	}
+	if n := count(`svg#chart-requests rect.bar`); n != 24 {
+		t.Errorf("acme's requests chart has %d bars, want 24", n)
+	}
+	account := text(chromedp.OuterHTML(chromedp.CSS(`html`)))
+	shot("account-page.png")
+	if strings.Contains(html, cmdToken) || strings.Contains(account, cmdToken) {
 		t.Fatal("the status page shows the token")
 	}
 }
