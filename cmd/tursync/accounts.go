@@ -26,20 +26,9 @@ var accountCommands = []command{
 
 // runAccounts is `tursync accounts pause|resume|sync ID`.
 func (m *Main) runAccounts(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fmt.Fprintf(m.Stderr, "Usage: tursync accounts (pause | resume | sync) ID --config FILE [flags]\n\n")
-		for _, c := range accountCommands {
-			fmt.Fprintf(m.Stderr, "  %-16s  %s\n", c.name, c.summary)
-		}
-		fmt.Fprintf(m.Stderr, "\nRun 'tursync accounts <subcommand> -h' for its flags and exit codes.\n")
-		if len(args) > 0 {
-			return errHelp
-		}
-		return &UsageError{Msg: "accounts: want pause, resume or sync"}
-	}
-	sub, rest := args[0], args[1:]
-	if _, ok := commandNamed("accounts " + sub); !ok {
-		return &UsageError{Msg: fmt.Sprintf("accounts: unknown subcommand %q (want pause, resume or sync)", sub)}
+	sub, rest, err := m.subcommand("accounts", "pause, resume or sync", accountCommands, args)
+	if err != nil {
+		return err
 	}
 	// The account comes first (tursync accounts pause acme --config F)
 	// or after the flags.

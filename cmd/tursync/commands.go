@@ -68,6 +68,33 @@ var webhookCommands = []command{
 		[]string{"0  the cursor moved", "1  the mirror refused", exitUsage}},
 }
 
+// subcommand picks the subcommand of a group (`tursync webhooks list`)
+// from args: with none, or -h, it prints the group's usage (want names the
+// subcommands, "list, test or replay") and returns the error to end with.
+func (m *Main) subcommand(group, want string, cmds []command, args []string) (sub string, rest []string, err error) {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fmt.Fprintf(m.Stderr, "Usage: tursync %s\n\n", commandSynopsis(group))
+		for _, c := range cmds {
+			fmt.Fprintf(m.Stderr, "  %-16s  %s\n", c.name, c.summary)
+		}
+		fmt.Fprintf(m.Stderr, "\nRun 'tursync %s <subcommand> -h' for its flags and exit codes.\n", group)
+		if len(args) > 0 {
+			return "", nil, errHelp
+		}
+		return "", nil, &UsageError{Msg: group + ": want " + want}
+	}
+	if _, ok := commandNamed(group + " " + args[0]); !ok {
+		return "", nil, &UsageError{Msg: fmt.Sprintf("%s: unknown subcommand %q (want %s)", group, args[0], want)}
+	}
+	return args[0], args[1:], nil
+}
+
+// commandSynopsis is a command's synopsis ("" for none).
+func commandSynopsis(name string) string {
+	c, _ := commandNamed(name)
+	return c.synopsis
+}
+
 func commandNamed(name string) (command, bool) {
 	for _, c := range slices.Concat(commands, webhookCommands, accountCommands) {
 		if c.name == name {

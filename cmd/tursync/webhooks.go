@@ -111,20 +111,9 @@ func (d *runner) webhookStatus(ctx context.Context) ([]daemon.WebhookStatus, err
 
 // runWebhooks is `tursync webhooks list|test|replay`.
 func (m *Main) runWebhooks(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fmt.Fprintf(m.Stderr, "Usage: tursync webhooks (list | test | replay) --config FILE [flags]\n\n")
-		for _, c := range webhookCommands {
-			fmt.Fprintf(m.Stderr, "  %-15s  %s\n", c.name, c.summary)
-		}
-		fmt.Fprintf(m.Stderr, "\nRun 'tursync webhooks <subcommand> -h' for its flags and exit codes.\n")
-		if len(args) > 0 {
-			return errHelp
-		}
-		return &UsageError{Msg: "webhooks: want list, test or replay"}
-	}
-	sub, rest := args[0], args[1:]
-	if _, ok := commandNamed("webhooks " + sub); !ok {
-		return &UsageError{Msg: fmt.Sprintf("webhooks: unknown subcommand %q (want list, test or replay)", sub)}
+	sub, rest, err := m.subcommand("webhooks", "list, test or replay", webhookCommands, args)
+	if err != nil {
+		return err
 	}
 	fs := m.flags("webhooks " + sub)
 	var endpoint, account *string
