@@ -217,18 +217,21 @@ func page[T any](r *http.Request, param string, rows []T) ([]T, pager) {
 // fleetView is the fleet page.
 type fleetView struct {
 	daemon.Status
-	Counts          counts
-	Attention       []accountRow
-	AttentionPager  pager
-	Scopes          []scopeRow
-	ScopesPager     pager
-	AccountRows     []accountRow
-	AccountsPager   pager
-	GuardedShown    []daemon.GuardedScope
-	GuardedMore     int
-	PoliciesShown   []daemon.PolicyStatus
-	PoliciesMore    int
-	PoliciesQuiet   int // ok and with no open violation: not listed
+	Counts         counts
+	Attention      []accountRow
+	AttentionPager pager
+	Scopes         []scopeRow
+	ScopesPager    pager
+	AccountRows    []accountRow
+	AccountsPager  pager
+	GuardedShown   []daemon.GuardedScope
+	GuardedMore    int
+	PoliciesShown  []daemon.PolicyStatus
+	PoliciesMore   int
+	PoliciesQuiet  int // ok and with no open violation: not listed
+	// Tasks are the extraction queries, webhook endpoints and exports
+	// that fail or lag, failing first.
+	Tasks           []taskRow
 	Charts          []chart
 	Runs            []storage.RunRecord
 	Changes         []storage.ChangeEvent
@@ -312,6 +315,7 @@ func fleet(ctx context.Context, src Source, r *http.Request) (fleetView, error) 
 	slices.SortStableFunc(loud, func(a, b daemon.PolicyStatus) int { return cmp.Compare(policyRank(a), policyRank(b)) })
 	v.PoliciesShown, v.PoliciesMore = firstOf(loud)
 	v.PoliciesQuiet = len(st.Policies) - len(loud)
+	v.Tasks = tasksOf(st)
 	return v, nil
 }
 
@@ -333,6 +337,46 @@ func policyRank(p daemon.PolicyStatus) int {
 		return 1
 	}
 	return 2
+}
+
+// taskRow is an extraction query, webhook endpoint or export that needs
+// attention.
+type taskRow struct {
+	Kind, Name, Health, Problem string
+}
+
+// webhookLag is how old an undelivered change may be before its endpoint
+// needs attention (TursyncWebhookLagging's threshold).
+const webhookLag = 15 * 60
+
+// tasksOf lists the tasks that fail or lag.
+func tasksOf(st daemon.Status) []taskRow {
+	var out []taskRow
+	for _, e := range st.Extracts {
+		switch {
+		case e.Error != "":
+			out = append(out, taskRow{"extraction", e.Query, healthFailing, e.Error})
+		case e.LastRun != nil && (e.LastRun.Status != "ok" || e.LastRun.Failed > 0):
+			out = append(out, taskRow{"extraction", e.Query, healthFailing, fmt.Sprintf("last run %s: %d databases failed", e.LastRun.Status, e.LastRun.Failed)})
+		}
+	}
+	for _, w := range st.Webhooks {
+		switch {
+		case w.Error != "":
+			out = append(out, taskRow{"webhook", w.Endpoint, healthFailing, w.Error})
+		case w.LastAttempt != nil && w.LastAttempt.Status != "delivered" && w.Behind > 0:
+			out = append(out, taskRow{"webhook", w.Endpoint, healthFailing, fmt.Sprintf("%d events behind; last attempt %s: %s", w.Behind, w.LastAttempt.Status, w.LastAttempt.Error)})
+		case w.OldestAgeSeconds != nil && *w.OldestAgeSeconds > webhookLag:
+			out = append(out, taskRow{"webhook", w.Endpoint, healthStale, fmt.Sprintf("%d events behind, the oldest undelivered for %s", w.Behind, age(w.OldestAgeSeconds))})
+		}
+	}
+	for _, e := range st.Exports {
+		if e.Error != "" {
+			out = append(out, taskRow{"export", e.Export, healthFailing, e.Error})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b taskRow) int { return cmp.Compare(healthRank[a.Health], healthRank[b.Health]) })
+	return out
 }
 
 // firstOf is the first PageSize rows, and how many more there are.

@@ -84,6 +84,11 @@ func fleet(n int) daemon.Status {
 		acct("e-down", b(false), scope("members", "complete", 60)),
 	}}
 	st.Accounts[0].Paused, st.Accounts[0].PausedBy = true, "user:ops"
+	st.Extracts = []daemon.ExtractStatus{{Query: "fine", LastRun: &daemon.ExtractRunStatus{Status: "ok", OK: 3}},
+		{Query: "broken", LastRun: &daemon.ExtractRunStatus{Status: "partial", OK: 1, Failed: 2}}}
+	st.Webhooks = []daemon.WebhookStatus{{Endpoint: "quick"}, {Endpoint: "slow", Behind: 40, OldestAgeSeconds: f(3600),
+		LastAttempt: &daemon.WebhookAttemptStatus{Status: "delivered"}}}
+	st.Exports = []daemon.ExportStatus{{Export: "lake"}, {Export: "wh", Error: "export wh (network): connection refused"}}
 	for i := range n {
 		st.Accounts = append(st.Accounts, acct(fmt.Sprintf("z%04d", i), b(true), scope("members", "complete", 60), scope("databases", "complete", 60)))
 	}
@@ -139,6 +144,13 @@ func TestFleetPage(t *testing.T) {
 	}
 	if got := strings.Join(order, " "); got != "e-down:down d-failing:failing c-guarded:guarded b-stale:stale a-paused:paused" {
 		t.Errorf("needs attention, in order: %s", got)
+	}
+	var tasks []string
+	for _, m := range regexp.MustCompile(`data-kind="([a-z]+)" data-name="([a-z]+)" data-health="([a-z]+)"`).FindAllStringSubmatch(section(page, "problem-tasks"), -1) {
+		tasks = append(tasks, m[1]+":"+m[2]+":"+m[3])
+	}
+	if got := strings.Join(tasks, " "); got != "extraction:broken:failing export:wh:failing webhook:slow:stale" {
+		t.Errorf("the tasks that need attention: %s", got)
 	}
 	problems := section(page, "problem-scopes")
 	if !strings.Contains(problems, `data-account="d-failing" data-org="org1" data-resource="members" data-status="failed"`) ||
