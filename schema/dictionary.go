@@ -306,7 +306,7 @@ var described = []Doc{
 			col("last_complete_at", "TEXT", "When the scope's last complete or guarded pass ended (NULL: never).", "derived"),
 			col("last_attempt_at", "TEXT", "When its latest pass ended.", "derived"),
 		}},
-	{Name: "run_hours", Kind: KindTable, Description: "The finished passes of each account summed per hour they started in, for the status page's 24-hour charts: kept by triggers on sync_runs as passes end, pruned with sync_runs.",
+	{Name: "run_hours", Kind: KindTable, Description: "The finished passes of each account summed per hour they started in, for the status page's 24-hour charts: kept by a trigger on sync_runs as passes end, pruned with sync_runs.",
 		Source: "derived: sync_runs",
 		Columns: []ColumnDoc{colAccount,
 			col("hour", "TEXT", "The hour the passes started in: started_at to the hour (2026-12-07T05), UTC.", "derived"),

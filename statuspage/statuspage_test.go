@@ -22,17 +22,20 @@ import (
 
 var now = time.Date(2026, 12, 7, 12, 30, 0, 0, time.UTC)
 
-// seedRuns writes finished passes into sync_runs: one per account per
-// step over the hours before now, each taking secs, changing rows and
-// making requests.
+// seedRuns writes finished passes into sync_runs as passes do (inserted
+// running, updated when they end): one per account per step over the
+// hours before now, each taking secs, changing rows and making requests.
 func seedRuns(t testing.TB, st *storage.Store, accounts []string, hours int, every time.Duration, secs float64, rows, requests int) {
 	t.Helper()
 	tx, err := st.DB().Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stmt, err := tx.Prepare(`INSERT INTO sync_runs (account_id, trigger, started_at, finished_at, status, rows_updated, api_requests)
-		VALUES (?, 'schedule', ?, ?, 'complete', ?, ?)`)
+	begin, err := tx.Prepare(`INSERT INTO sync_runs (account_id, trigger, started_at, status) VALUES (?, 'schedule', ?, 'running')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish, err := tx.Prepare(`UPDATE sync_runs SET finished_at = ?, status = 'complete', rows_updated = ?, api_requests = ? WHERE id = ?`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +43,12 @@ func seedRuns(t testing.TB, st *storage.Store, accounts []string, hours int, eve
 	for at := start; at.Before(now); at = at.Add(every) {
 		for _, a := range accounts {
 			end := at.Add(time.Duration(secs * float64(time.Second)))
-			if _, err := stmt.Exec(a, at.Format(time.RFC3339), end.Format(time.RFC3339), rows, requests); err != nil {
+			res, err := begin.Exec(a, at.Format(time.RFC3339))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := res.LastInsertId()
+			if _, err := finish.Exec(end.Format(time.RFC3339), rows, requests, id); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -27,7 +27,7 @@ type RunBucket struct {
 // Buckets are the finished passes started in [since, since + n*step),
 // one bucket per step (empty ones included), of one account or ("")
 // every account, from run_hours (the passes summed per account and hour
-// by triggers as they end). since is a whole hour; step is hours.
+// by a trigger as they end). since is a whole hour; step is hours.
 func (p *StatusPage) Buckets(ctx context.Context, account string, since time.Time, step time.Duration, n int) ([]RunBucket, error) {
 	since = since.UTC().Truncate(time.Hour)
 	step = max(step.Truncate(time.Hour), time.Hour)

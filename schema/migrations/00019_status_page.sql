@@ -43,8 +43,9 @@ END;
 -- +goose StatementEnd
 
 -- The finished passes of each account per hour they started in, summed
--- for the status page's 24-hour charts: kept by triggers as passes end
--- (or are recorded ended), pruned with sync_runs.
+-- for the status page's 24-hour charts: kept by a trigger as passes end (a
+-- pass's run is inserted running and updated once it ends), pruned with
+-- sync_runs.
 CREATE TABLE run_hours (
     account_id      TEXT NOT NULL,
     hour            TEXT NOT NULL, -- 2026-12-07T05: started_at to the hour
@@ -61,16 +62,6 @@ SELECT account_id, substr(started_at, 1, 13), count(*), max(unixepoch(finished_a
 FROM sync_runs WHERE finished_at IS NOT NULL GROUP BY account_id, substr(started_at, 1, 13);
 
 -- +goose StatementBegin
-CREATE TRIGGER sync_runs_hours_insert AFTER INSERT ON sync_runs WHEN NEW.finished_at IS NOT NULL BEGIN
-    INSERT INTO run_hours (account_id, hour, passes, longest_seconds, rows_changed, api_requests)
-    VALUES (NEW.account_id, substr(NEW.started_at, 1, 13), 1, unixepoch(NEW.finished_at) - unixepoch(NEW.started_at),
-            NEW.rows_created + NEW.rows_updated + NEW.rows_deleted, NEW.api_requests)
-    ON CONFLICT (hour, account_id) DO UPDATE SET passes = passes + 1, longest_seconds = max(longest_seconds, excluded.longest_seconds),
-        rows_changed = rows_changed + excluded.rows_changed, api_requests = api_requests + excluded.api_requests;
-END;
--- +goose StatementEnd
-
--- +goose StatementBegin
 CREATE TRIGGER sync_runs_hours_finish AFTER UPDATE OF finished_at ON sync_runs
 WHEN OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL BEGIN
     INSERT INTO run_hours (account_id, hour, passes, longest_seconds, rows_changed, api_requests)
@@ -83,7 +74,6 @@ END;
 
 -- +goose Down
 DROP TRIGGER sync_runs_hours_finish;
-DROP TRIGGER sync_runs_hours_insert;
 DROP TABLE run_hours;
 DROP TRIGGER sync_scopes_state;
 DROP TABLE scope_state;
