@@ -122,6 +122,14 @@ func Start(t testing.TB, o Options) *Server {
 		s.cmd = cmd
 		s.URL = "http://" + addr
 		if s.waitReady(10 * time.Second) {
+			// A failed test shows what sqld said (registered first, so it
+			// runs after Stop: the log is whole).
+			t.Cleanup(func() {
+				if t.Failed() {
+					b, _ := os.ReadFile(logs.Name())
+					t.Logf("sqld's log, its last 8 KB:\n%s", b[max(0, len(b)-8192):])
+				}
+			})
 			t.Cleanup(s.Stop)
 			return s
 		}
