@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"strings"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -316,7 +315,11 @@ func (s *Scheduler) pass(id string, req *passRequest) {
 	if req == nil && s.paused(id) {
 		return
 	}
+	s.runPass(id, sj, req)
+}
 
+// runPass runs the pass of an account pass reserved, in its slot.
+func (s *Scheduler) runPass(id string, sj *scheduledJob, req *passRequest) {
 	s.mu.Lock()
 	if s.jobs[id] != sj {
 		s.mu.Unlock()
@@ -357,21 +360,16 @@ func (s *Scheduler) pass(id string, req *passRequest) {
 		}
 	}
 	res := syncer.SyncAccount(s.ctx, a)
-	if res.Status == tsync.StatusSkipped {
-		req.answer(0, fmt.Errorf("%w: %v", ErrPassRunning, res.Err))
-	} else if res.Err != nil {
-		req.answer(0, res.Err)
-	}
 	up = res.Err == nil || errors.Is(res.Err, tsync.ErrStopped)
-	if res.Status == tsync.StatusSkipped {
+	switch {
+	case res.Status == tsync.StatusSkipped:
+		req.answer(0, fmt.Errorf("%w: %v", ErrPassRunning, res.Err))
 		// Another daemon syncs the account now: its health is unchanged.
 		s.mu.Lock()
-		if sj.up != nil {
-			up = *sj.up
-		} else {
-			up = true
-		}
+		up = sj.up == nil || *sj.up
 		s.mu.Unlock()
+	case res.Err != nil:
+		req.answer(0, res.Err)
 	}
 }
 
@@ -484,9 +482,31 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	now := s.now()
-	st := Status{GeneratedAt: now.UTC(), Accounts: []AccountStatus{}, Guarded: []GuardedScope{}, Extracts: extracts, Webhooks: webhooks,
-		Policies: policies, Exports: s.exportStatus(), Config: s.configStatus.Load()}
+	st := Status{GeneratedAt: now.UTC(), Accounts: s.accountsStatus(runs, leases, controls, now), Guarded: []GuardedScope{},
+		Extracts: extracts, Webhooks: webhooks, Policies: policies, Exports: s.exportStatus(), Config: s.configStatus.Load()}
+	st.addScopes(hs, now)
+	return st, nil
+}
+
+// accountsStatus is every scheduled account's entry of /status, by id,
+// with its last run, live lease and pause.
+func (s *Scheduler) accountsStatus(runs map[string]storage.RunRecord, leases []storage.LeaseInfo, controls []storage.AccountControl,
+	now time.Time) []AccountStatus {
+	live := map[string]storage.LeaseInfo{}
+	for _, l := range leases {
+		// Only a live lease says who syncs the account now.
+		if l.ExpiresAt.After(now) {
+			live[l.Account] = l
+		}
+	}
+	paused := map[string]storage.AccountControl{}
+	for _, c := range controls {
+		if c.Paused {
+			paused[c.Account] = c
+		}
+	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	ids := make([]string, 0, len(s.jobs))
 	for id := range s.jobs {
 		ids = append(ids, id)
@@ -498,23 +518,21 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 	for _, e := range s.cron.Entries() {
 		next[e.ID] = e.Next
 	}
-	live := map[string]storage.LeaseInfo{}
-	for _, l := range leases {
-		// Only a live lease says who syncs the account now.
-		if l.ExpiresAt.After(now) {
-			live[l.Account] = l
-		}
-	}
+	out := make([]AccountStatus, 0, len(ids))
 	for _, id := range ids {
-		st.Accounts = append(st.Accounts, s.accountStatus(id, s.jobs[id], runs, live, next))
-	}
-	s.mu.Unlock()
-	for _, c := range controls {
-		if i, ok := slices.BinarySearchFunc(st.Accounts, c.Account, func(a AccountStatus, id string) int { return strings.Compare(a.ID, id) }); ok && c.Paused {
+		as := s.accountStatus(id, s.jobs[id], runs, live, next)
+		if c, ok := paused[id]; ok {
 			cs := controlOf(c)
-			st.Accounts[i].Paused, st.Accounts[i].PausedAt, st.Accounts[i].PausedBy = true, cs.PausedAt, cs.PausedBy
+			as.Paused, as.PausedAt, as.PausedBy = true, cs.PausedAt, cs.PausedBy
 		}
+		out = append(out, as)
 	}
+	return out
+}
+
+// addScopes files each scope's health under its account (the per-account
+// resources apart, the others by org) and lists the guarded ones.
+func (st *Status) addScopes(hs []storage.ScopeHealth, now time.Time) {
 	index := map[string]int{}
 	for i, a := range st.Accounts {
 		index[a.ID] = i
@@ -545,7 +563,6 @@ func (s *Scheduler) Status(ctx context.Context) (Status, error) {
 		o := &a.Orgs[len(a.Orgs)-1]
 		o.Resources = append(o.Resources, sc)
 	}
-	return st, nil
 }
 
 // accountStatus is one account's entry of /status; s.mu is held.

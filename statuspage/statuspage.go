@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -85,18 +86,11 @@ func Handler(src Source) http.Handler {
 	return mux
 }
 
-// errNoAccount is an account id the daemon does not schedule.
-type errNoAccount string
-
-func (e errNoAccount) Error() string {
-	return fmt.Sprintf("no account %q in this daemon's config", string(e))
-}
-
 func render(w http.ResponseWriter, r *http.Request, t *template.Template, build func(context.Context) (any, error)) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	data, err := build(ctx)
-	if _, ok := err.(errNoAccount); ok {
+	if errors.Is(err, daemon.ErrUnknownAccount) {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
@@ -407,7 +401,7 @@ func accountPage(ctx context.Context, src Source, id string) (accountView, error
 	}
 	i := slices.IndexFunc(st.Accounts, func(a daemon.AccountStatus) bool { return a.ID == id })
 	if i < 0 {
-		return accountView{}, errNoAccount(id)
+		return accountView{}, fmt.Errorf("account %q: %w", id, daemon.ErrUnknownAccount)
 	}
 	v := accountView{GeneratedAt: st.GeneratedAt, Stale: map[string]bool{}}
 	v.Account = rowOf(st.Accounts[i], func(org string, sc daemon.ScopeStatus, stale bool) {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tursync/tursync/storage"
 )
 
 // accountCommands are the subcommands of `tursync accounts`: the control
@@ -79,6 +81,12 @@ func (m *Main) runAccounts(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
+	return m.requestPass(ctx, st, id, by, *wait)
+}
+
+// requestPass asks the daemons of the mirror for a pass of the account
+// and waits up to wait for one to start it.
+func (m *Main) requestPass(ctx context.Context, st *storage.Store, id, by string, wait time.Duration) error {
 	c, err := st.Controls().Get(ctx, id)
 	if err != nil {
 		return err
@@ -90,7 +98,7 @@ func (m *Main) runAccounts(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	deadline := m.Now().Add(*wait)
+	deadline := m.Now().Add(wait)
 	for {
 		c, err := st.Controls().Get(ctx, id)
 		if err != nil {
@@ -102,9 +110,9 @@ func (m *Main) runAccounts(ctx context.Context, args []string) error {
 		}
 		if m.Now().After(deadline) {
 			if !c.SyncClaimedAt.IsZero() {
-				return fmt.Errorf("account %s: a daemon took the request but has not started the pass within %s (it waits for a concurrency slot, or a pass was running); see its log and /status", id, *wait)
+				return fmt.Errorf("account %s: a daemon took the request but has not started the pass within %s (it waits for a concurrency slot, or a pass was running); see its log and /status", id, wait)
 			}
-			return fmt.Errorf("account %s: no daemon took the request within %s; it stays pending and a daemon that schedules the account takes it (is `tursync run` running on this mirror?)", id, *wait)
+			return fmt.Errorf("account %s: no daemon took the request within %s; it stays pending and a daemon that schedules the account takes it (is `tursync run` running on this mirror?)", id, wait)
 		}
 		select {
 		case <-ctx.Done():
