@@ -233,12 +233,12 @@ func (p *txBatch) applyAudit(ctx context.Context, org string, sc *Scope) error {
 		have[a.ID] = true
 		n++
 		sc.Counts.Created++
-		if err := p.stage(ctx, "stage_audit_logs", auditStageCols,
+		if err := p.putNew(ctx, "INSERT OR IGNORE", "audit_logs", "stage_audit_logs", auditStageCols, 1,
 			p.account, a.OrganizationID, a.ID, a.Code, a.Message, a.Origin, a.Author, a.CreatedAt, a.Data, string(a.RemoteData), p.at, p.sec.id); err != nil {
 			return err
 		}
 	}
-	if n > 0 {
+	if n > 0 && p.insertHeld("stage_audit_logs") {
 		const cols = "account_id, organization_id, id, code, message, origin, author, created_at, data, remote_data, first_seen_at"
 		p.add(`INSERT OR IGNORE INTO audit_logs (`+cols+`) SELECT `+cols+` FROM stage_audit_logs WHERE stage_id = ?`, p.sec.id)
 	}
@@ -274,8 +274,12 @@ func (p *txBatch) applyUsage(ctx context.Context, sc *Scope) error {
 		before := *kind.n
 		err := kind.rows(func(u schema.Usage) error {
 			*kind.n++
-			return p.stage(ctx, "stage_usage", cols, p.account, u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced,
-				p.at, string(u.RemoteData), p.sec.id, kind.op)
+			vals := []any{p.account, u.OrganizationID, u.Day, u.DatabaseID, u.RowsRead, u.RowsWritten, u.StorageBytes, u.BytesSynced,
+				p.at, string(u.RemoteData), p.sec.id, kind.op}
+			if kind.op == "new" {
+				return p.putNew(ctx, "INSERT", "usage", "stage_usage", cols, 2, vals...)
+			}
+			return p.stage(ctx, "stage_usage", cols, vals...)
 		})
 		if err != nil {
 			return err
@@ -284,6 +288,9 @@ func (p *txBatch) applyUsage(ctx context.Context, sc *Scope) error {
 			continue
 		}
 		if kind.op == "new" {
+			if !p.insertHeld("stage_usage") {
+				continue
+			}
 			c := strings.Join(cols[:10], ", ")
 			p.add(`INSERT INTO usage (`+c+`) SELECT `+c+` FROM stage_usage WHERE stage_id = ? AND stage_op = 'new' ORDER BY day, database_id`, p.sec.id)
 			continue

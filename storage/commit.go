@@ -24,18 +24,23 @@ type stmt struct {
 // The fence, when set, is the first statement: the commit fails unless the
 // account's lease is still this process's.
 func (s *Store) commitBatch(ctx context.Context, fence *Lease, stmts []stmt) error {
-	if fence != nil {
-		stmts = append([]stmt{fence.fenceStmt()}, stmts...)
-	}
-	if len(stmts) == 0 {
-		return nil
-	}
 	// While a commit runs, this process's other writes (staging of other
 	// accounts, lease renewals) wait here rather than on the server: a
 	// libSQL server rolls back a transaction older than its timeout as
 	// soon as another writer waits for the lock.
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	return s.commitLocked(ctx, fence, stmts)
+}
+
+// commitLocked is commitBatch for a caller that holds writeMu.
+func (s *Store) commitLocked(ctx context.Context, fence *Lease, stmts []stmt) error {
+	if fence != nil {
+		stmts = append([]stmt{fence.fenceStmt()}, stmts...)
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
 	err := s.retryBusy(ctx, func() error {
 		if s.remote {
 			return s.commitRemote(ctx, stmts)
@@ -150,6 +155,12 @@ func newStageID() string {
 // insertRows are multi-row INSERTs of rows into table (its name and
 // column list), each under SQLite's bound-parameter limit.
 func insertRows[R ~[]any](table string, rows []R) []stmt {
+	return insertRowsAs(`INSERT INTO `+table, rows)
+}
+
+// insertRowsAs is insertRows with the statement's start given whole
+// (INSERT OR IGNORE INTO table (columns)).
+func insertRowsAs[R ~[]any](insert string, rows []R) []stmt {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -162,7 +173,7 @@ func insertRows[R ~[]any](table string, rows []R) []stmt {
 		for _, r := range batch {
 			args = append(args, r...)
 		}
-		out = append(out, stmt{`INSERT INTO ` + table + ` VALUES ` + tuple + strings.Repeat(", "+tuple, len(batch)-1), args})
+		out = append(out, stmt{insert + ` VALUES ` + tuple + strings.Repeat(", "+tuple, len(batch)-1), args})
 	}
 	return out
 }

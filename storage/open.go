@@ -65,6 +65,12 @@ type Store struct {
 	// writeMu serializes this process's writes to the mirror (see
 	// commitBatch).
 	writeMu stdsync.Mutex
+	// grouped are the small commits waiting for the writer, and
+	// groupedCommits counts those that went in a group of several
+	// (commitGrouped).
+	groupMu        stdsync.Mutex
+	grouped        []*groupedCommit
+	groupedCommits atomic.Int64
 	// unwritable is why writes fail until someone acts (WriteHealth).
 	unwritable atomic.Pointer[error]
 	// ident is the mirror this store opened (CheckIdentity).

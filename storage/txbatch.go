@@ -34,7 +34,17 @@ type txBatch struct {
 	used    map[string]bool // stage tables this batch wrote
 	rows    int             // rows it staged
 	w       *stageWriter    // sends full stage buffers; nil when idle
-	scope   *Scope          // the scope being planned, for a dry run's list
+	// A batch is small until it holds inlineMaxBytes of rows (see
+	// smallbatch.go): its new rows are held for the commit to insert
+	// straight into place, its staging inserts wait in inline for the
+	// commit's own transaction, and it may commit in a group. Past that
+	// it is streaming: the stage writer sends full stage buffers as they
+	// fill, ahead of the commit.
+	streaming   bool
+	inline      []stmt
+	inlineBytes int
+	held        map[string]*heldRows // by stage table
+	scope       *Scope               // the scope being planned, for a dry run's list
 	// touchesUsers: the batch writes users or role assignments.
 	touchesUsers bool
 	// evTables are the tables the batch writes change events of.
@@ -98,7 +108,7 @@ func (p *txBatch) close() {
 		t := u.t
 		cols := entityCols(t)
 		p.touchesUsers = p.touchesUsers || (sharedTable(t) && u.new+u.changed > 0)
-		if u.new > 0 {
+		if u.new > 0 && p.insertHeld("stage_"+t.Name) {
 			// In key order, the inserts append to the primary key's b-tree
 			// instead of splitting pages all over it.
 			p.add(`INSERT INTO `+t.Quoted()+` (`+strings.Join(cols, ", ")+`) SELECT `+strings.Join(cols, ", ")+
@@ -144,11 +154,11 @@ func entityCols(t *schema.Table) []string {
 
 // stageBuf holds rows bound for one stage table until a multi-row insert.
 type stageBuf struct {
-	q     string // INSERT ... VALUES prefix
-	tuple string
-	n     int // columns per row
-	args  []any
-	bytes int
+	insert string // INSERT INTO table (columns)
+	tuple  string
+	n      int // columns per row
+	args   []any
+	bytes  int
 }
 
 // Each staging insert stays under SQLite's bound-parameter limit and keeps
@@ -166,23 +176,14 @@ func (p *txBatch) stage(ctx context.Context, table string, cols []string, vals .
 	key := table + "\x00" + strings.Join(cols, ",")
 	b := p.bufs[key]
 	if b == nil {
-		b = &stageBuf{q: `INSERT INTO ` + table + ` (` + strings.Join(cols, ", ") + `) VALUES `,
+		b = &stageBuf{insert: `INSERT INTO ` + table + ` (` + strings.Join(cols, ", ") + `)`,
 			tuple: "(?" + strings.Repeat(", ?", len(cols)-1) + ")", n: len(cols)}
 		p.bufs[key] = b
 	}
 	p.used[table] = true
 	p.rows++
 	b.args = append(b.args, vals...)
-	for _, v := range vals {
-		switch x := v.(type) {
-		case string:
-			b.bytes += len(x)
-		case []byte:
-			b.bytes += len(x)
-		default:
-			b.bytes += 8
-		}
-	}
+	b.bytes += valuesBytes(vals)
 	if len(b.args)+b.n > stageMaxParams || b.bytes > stageMaxBytes {
 		return p.flush(ctx, b)
 	}
@@ -190,23 +191,43 @@ func (p *txBatch) stage(ctx context.Context, table string, cols []string, vals .
 }
 
 // flush hands a full buffer to the stage writer, which sends it while the
-// batch goes on reading and hashing the next rows.
+// batch goes on reading and hashing the next rows; a small batch keeps it
+// for its commit instead.
 func (p *txBatch) flush(ctx context.Context, b *stageBuf) error {
 	if len(b.args) == 0 {
 		return nil
 	}
-	rows := len(b.args) / b.n
+	st, packed := stmt{}, false
+	if p.s.remote {
+		st, packed = packedInsert(b.insert, b.n, b.args)
+	}
+	if !packed {
+		rows := len(b.args) / b.n
+		st = stmt{b.insert + ` VALUES ` + b.tuple + strings.Repeat(", "+b.tuple, rows-1), b.args}
+	}
+	p.inlineBytes += b.bytes
+	b.args, b.bytes = make([]any, 0, cap(b.args)), 0
+	if !p.streaming {
+		p.inline = append(p.inline, st)
+		if p.inlineBytes <= inlineMaxBytes {
+			return nil
+		}
+		return p.startStreaming(ctx)
+	}
 	p.staged = true
 	if p.w == nil {
 		p.w = p.startWriter(ctx)
 	}
+	return p.send(ctx, st)
+}
+
+func (p *txBatch) send(ctx context.Context, st stmt) error {
 	select {
-	case p.w.ch <- stmt{b.q + b.tuple + strings.Repeat(", "+b.tuple, rows-1), b.args}:
+	case p.w.ch <- st:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	b.args, b.bytes = make([]any, 0, cap(b.args)), 0
-	return nil
 }
 
 // flushAll sends what is left and waits until every staged row is written.
@@ -321,7 +342,9 @@ func (p *txBatch) discard(ctx context.Context) {
 const vacuumAfterRows = 10000
 
 // commit flushes the staged rows and runs the batch's statements in one
-// transaction that ends by removing its stage rows.
+// transaction. A small batch's transaction stages its rows first and
+// removes them last, and may be grouped with other small commits; a large
+// one's staged rows are removed after it.
 func (p *txBatch) commit(ctx context.Context, fence *Lease) error {
 	if p.dry {
 		return nil
@@ -331,12 +354,23 @@ func (p *txBatch) commit(ctx context.Context, fence *Lease) error {
 		return err
 	}
 	start := time.Now()
-	err := p.s.commitBatch(ctx, fence, p.stmts)
+	var err error
+	if p.streaming {
+		err = p.s.commitBatch(ctx, fence, p.stmts)
+	} else {
+		stmts := append(p.inline, p.stmts...)
+		for _, t := range stageTables {
+			if p.used[t] {
+				stmts = append(stmts, stmt{`DELETE FROM ` + t + ` WHERE stage_id >= ? AND stage_id < ?`, []any{p.base + "/", p.base + "0"}})
+			}
+		}
+		err = p.s.commitGrouped(ctx, fence, stmts, p.inlineBytes)
+	}
 	p.took = time.Since(start)
-	// The stage rows go after the commit, outside its transaction, which
-	// they would only lengthen; a crash in between leaves rows no commit
-	// reads again (stage ids are never reused), removed when the
-	// account's lease is next taken.
+	// The stage rows of a large batch go after the commit, outside its
+	// transaction, which they would only lengthen; a crash in between
+	// leaves rows no commit reads again (stage ids are never reused),
+	// removed when the account's lease is next taken.
 	p.discard(ctx)
 	return err
 }
@@ -408,7 +442,7 @@ func (p *txBatch) addNew(ctx context.Context, r schema.Row, baseline bool) error
 		args = append(args, p.at)
 	}
 	args = append(args, p.sec.id, "new")
-	if err := p.stage(ctx, "stage_"+t.Name, stageCols(t), args...); err != nil {
+	if err := p.putNew(ctx, "INSERT", t.Quoted(), "stage_"+t.Name, stageCols(t), 2, args...); err != nil {
 		return err
 	}
 	p.sec.use(t).new++
