@@ -3,7 +3,8 @@
 # mirror file and into a real sqld over http://, against the same simulator
 # in one run: first pass and unchanged pass of each, with tursync's wall
 # time and peak RSS and sqld's peak RSS. Prints the table docs/PERFORMANCE.md
-# carries. Needs /usr/bin/time, curl and sqld (scripts/install-sqld.sh).
+# carries, then issue 26's goals for sqld beside their floors. Needs
+# /usr/bin/time, curl and sqld (scripts/install-sqld.sh).
 # BENCH_DATABASES overrides the org's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +44,7 @@ pass() { # backend, label
   grep -q ": complete" "$work/out" || { cat "$work/out" >&2; exit 1; }
   wall[$1-$2]=$(awk -F': ' '/Elapsed/ {split($2, a, ":"); printf "%.1f", a[1]*60 + a[2]}' "$work/time")
   rss[$1-$2]=$(awk '/Maximum resident/ {printf "%.0f", $6/1024}' "$work/time")
-  commit[$1-$2]=$(grep -o '"msg":"org written".*"commit_ms":[0-9]*' "$work/time" | grep -o '[0-9]*$' | head -1)
+  commit[$1-$2]=$(grep -o '"msg":"org written".*"commit_ms":[0-9]*' "$work/time" | grep -o '[0-9]*$' | sort -n | tail -1)
 }
 pass file first; pass file unchanged
 pass sqld first; pass sqld unchanged
@@ -57,3 +58,15 @@ for p in first unchanged; do
   echo "| $p | ${wall[file-$p]} | ${wall[sqld-$p]} | $(ratio "${wall[sqld-$p]}" "${wall[file-$p]}") | ${commit[file-$p]}, ${commit[sqld-$p]} | ${rss[file-$p]}, ${rss[sqld-$p]} |"
 done
 echo "sqld peak RSS: $sqld_rss MiB"
+echo
+echo "Issue 26's goals on sqld"
+echo "| case | measured | floor | ratio | goal | met |"
+echo "|---|---|---|---|---|---|"
+goal() { # case, measured, floor, ratio, goal (at most)
+  local met=no
+  awk -v r="$4" -v g="$5" 'BEGIN {exit !(r <= g)}' && met=yes
+  echo "| $1 | $2 | $3 | $4 | <= $5 | $met |"
+}
+goal "large first pass on sqld" "${wall[sqld-first]} s" "the file, ${wall[file-first]} s" "$(ratio "${wall[sqld-first]}" "${wall[file-first]}")" 2
+goal "large unchanged pass on sqld" "${wall[sqld-unchanged]} s" "the file, ${wall[file-unchanged]} s" "$(ratio "${wall[sqld-unchanged]}" "${wall[file-unchanged]}")" 1.3
+goal "its longest commit on sqld" "${commit[sqld-first]} ms" "sqld's transaction timeout, 5000 ms" "$(ratio "${commit[sqld-first]}" 5000)" 1

@@ -16,8 +16,10 @@
 #     (scripts/bench-extract.sh)
 #   the large org exported to PostgreSQL and to Parquet beside their floors
 #     (scripts/bench-export.sh)
-# Prints tables; needs /usr/bin/time, curl and sqlite3. Takes about 15
-# minutes. BENCH_ONLY=large, fleet, members, extract or export runs one part.
+# Prints tables, then the goals of issue 26 each beside its floor; needs
+# /usr/bin/time, curl and sqlite3. Takes about 25 minutes.
+# BENCH_ONLY=large,members,fleet (any of large, fleet, members, extract and
+# export, comma-separated) runs those parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -26,6 +28,14 @@ go build -o "$work/tursync" ./cmd/tursync
 go build -o "$work/tursync-bench" ./cmd/tursync-bench
 T="$work/tursync"; B="$work/tursync-bench"
 port=18181
+
+part() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
+goals=()
+goal() { # case, measured, floor, ratio, goal (a ratio at most)
+  local met=no
+  awk -v r="$4" -v g="$5" 'BEGIN {exit !(r <= g)}' && met=yes
+  goals+=("$(printf '| %-44s | %9s | %-34s | %6s | %6s | %3s |' "$1" "$2" "$3" "$4" "<= $5" "$met")")
+}
 
 rows=()
 row() { rows+=("$(printf '| %-34s | %8s | %9s | %9s | %12s | %9s |' "$@")"); }
@@ -70,7 +80,8 @@ large_lb() { echo $((1 + 6 + ($1 + 999) / 1000 + $2)); } # org list, 6 per-org c
 # --- large org: first pass vs baseline, second pass vs fetch-only, 1% churn
 growth=()
 sizes="10000 100000 250000"
-case "${BENCH_ONLY:-}" in fleet|members|extract|export) sizes="" ;; esac
+part large || sizes=""
+
 mirror_growth=""
 for n in $sizes; do
   start_sim --scale large --databases "$n" --token bench
@@ -90,6 +101,8 @@ for n in $sizes; do
     wf_write=$(echo "$wf" | sed 's/.*"write_seconds":\([0-9.]*\).*/\1/')
     wf_rps=$(echo "$wf" | sed 's/.*"rows_per_sec":\([0-9.]*\).*/\1/')
     row "writefloor: one tuned transaction" "$(printf '%.2f' "$wf_write") s" "$(printf '%.0f' "$wf_rps")" "$(ratio "$first_wall" "$wf_write")x pass" "-" "-"
+    goal "large first pass (250k databases)" "$first_wall s" "writefloor $(printf '%.2f' "$wf_write") s" "$(ratio "$first_wall" "$wf_write")" 1.3
+    goal "  in rows/s, against prepared upserts" "$e2e" "baseline $(printf '%.0f' "$base_rps") rows/s" "$(ratio "$base_rps" "$e2e")" 1.67
     rm -f "$work/floor.db"*
   fi
   pass
@@ -105,6 +118,7 @@ for n in $sizes; do
     ff=$("$B" fetchfloor --api "http://127.0.0.1:$port" --token bench)
     ff_wall=$(echo "$ff" | sed 's/.*"wall_seconds":\([0-9.]*\).*/\1/')
     row "fetchfloor: one-pass decode, raw kept" "$(printf '%.2f' "$ff_wall") s" "-" "$(ratio "$second_wall" "$ff_wall")x pass" "$(echo "$ff" | sed 's/.*"requests":\([0-9]*\).*/\1/')" "-"
+    goal "large unchanged pass" "$second_wall s" "fetchfloor $(printf '%.2f' "$ff_wall") s" "$(ratio "$second_wall" "$ff_wall")" 1.3
     changed=$(curl -fsS -X POST "http://127.0.0.1:$port/_simulator/churn?fraction=0.01" | sed 's/.*"changed":\([0-9]*\).*/\1/')
     pass
     row "1% churn pass ($changed dbs changed)" "$wall s" "-" "-" "$reqs / $(large_lb "$n" 1)" "$rss_mib MiB"
@@ -125,7 +139,7 @@ done
 # --- members at scale: one org of 1,000 databases and N members
 members=()
 for n in 10000 100000 1000000; do
-  case "${BENCH_ONLY:-}" in large|fleet|extract|export) break ;; esac
+  part members || break
   start_sim --scale large --databases 1000 --members "$n" --token bench
   db="$work/members$n.db"
   echo "  - id: big
@@ -135,13 +149,18 @@ for n in 10000 100000 1000000; do
   pass
   ff=$("$B" fetchfloor --api "http://127.0.0.1:$port" --token bench)
   ff_wall=$(echo "$ff" | sed 's/.*"wall_seconds":\([0-9.]*\).*/\1/')
+  [ "$n" = 10000 ] && rss10k=$rss_mib
+  if [ "$n" = 1000000 ]; then
+    goal "1M members, unchanged pass" "$wall s" "fetchfloor $(printf '%.2f' "$ff_wall") s" "$(ratio "$wall" "$ff_wall")" 1.5
+    goal "  its peak RSS, against the 10k-member pass" "$rss_mib MiB" "$rss10k MiB" "$(ratio "$rss_mib" "$rss10k")" 2
+  fi
   members+=("$(printf '| %9s | %6s s | %5s MiB | %7s | %6s s | %5s MiB | %5s | %6.2f s | %5sx | %5s MiB |' "$n" "$f_wall" "$f_rss" "$f_written" "$wall" "$rss_mib" "$written" "$ff_wall" "$(ratio "$wall" "$ff_wall")" "$(mib "$db")")")
   rm -f "$db"*
   stop_sim
 done
 
 # --- fleet: 1,000 accounts of one small org each, 20 ms latency
-case "${BENCH_ONLY:-}" in large|members|extract|export) ;; *)
+if part fleet; then
 start_sim --fleet 1000 --latency 20ms
 mkdir -p "$work/tokens"
 for i in $(seq 1 1000); do
@@ -157,6 +176,7 @@ row "  (rows written)" "$written" "-" "-" "-" "-"
 fleet_first=$wall
 pass # unchanged: each account reads 1 audit page
 ideal2=$(awk -v r="$reqs" 'BEGIN {printf "%.2f", r * 0.020 / 16}')
+fleet_unchanged=$wall
 row "fleet unchanged pass" "$wall s" "-" "$(ratio "$wall" "$ideal2") ideal" "$reqs / $((1000 * 13))" "$rss_mib MiB"
 maxrps=$(curl -fsS "http://127.0.0.1:$port/_simulator/stats" | grep -o '"max_requests_per_second":{[^}]*}' | grep -o ':[0-9]*' | tr -d : | sort -n | tail -1)
 stop_sim
@@ -171,7 +191,9 @@ fbound=$(awk -v a="$ideal" -v b="$fwf_write" 'BEGIN {printf "%.2f", (a > b ? a :
 row "fleet writefloor: one transaction" "$(printf '%.2f' "$fwf_write") s" "$(printf '%.0f' "$(echo "$fwf" | sed 's/.*"rows_per_sec":\([0-9.]*\).*/\1/')")" "$(ratio "$fleet_first" "$fbound")x max" "-" "-"
 rm -f "$work/fleetfloor.db"*
 stop_sim
-;; esac
+goal "fleet first pass (1,000 accounts)" "$fleet_first s" "max(ideal $ideal s, writefloor $(printf '%.2f' "$fwf_write") s)" "$(ratio "$fleet_first" "$fbound")" 1.25
+goal "fleet unchanged pass" "$fleet_unchanged s" "ideal $ideal2 s" "$(ratio "$fleet_unchanged" "$ideal2")" 1.25
+fi
 
 if [ ${#rows[@]} -gt 0 ]; then
   echo
@@ -194,5 +216,12 @@ if [ ${#members[@]} -gt 0 ]; then
   echo "|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${members[@]}"
 fi
-case "${BENCH_ONLY:-}" in ""|extract) echo; scripts/bench-extract.sh ;; esac
-case "${BENCH_ONLY:-}" in ""|export) echo; scripts/bench-export.sh ;; esac
+if [ ${#goals[@]} -gt 0 ]; then
+  echo
+  echo "Issue 26's goals (the sqld rows: scripts/bench-remote.sh)"
+  echo "| case | measured | floor | ratio | goal | met |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${goals[@]}"
+fi
+if part extract; then echo; scripts/bench-extract.sh; fi
+if part export; then echo; scripts/bench-export.sh; fi

@@ -168,7 +168,12 @@ func fileConnector(rawURL, path, mode string, o Options) (driver.Connector, erro
 	// Incremental auto-vacuum (it takes effect only on a new file) lets a
 	// pass hand the pages of its removed stage rows back to the file
 	// system, so the file does not keep a first pass's worth of free pages.
-	dsn := rawURL + sep + fmt.Sprintf("_pragma=auto_vacuum(2)&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate",
+	// A checkpoint every 10,000 WAL pages (40 MiB) instead of SQLite's
+	// 1,000 copies a page written by many small commits back once rather
+	// than ten times, and syncs the file a tenth as often, while the
+	// writer waits (a fleet's first pass of 1,000 small orgs: about 41 s
+	// against 42.5 s, run alternately).
+	dsn := rawURL + sep + fmt.Sprintf("_pragma=auto_vacuum(2)&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate",
 		o.BusyTimeout.Milliseconds())
 	c, err := libsql.NewConnector(dsn)
 	if err != nil {
