@@ -31,8 +31,8 @@ func (s *Store) commitOrg(ctx context.Context, op *orgCommit) (Committed, error)
 				return c, s.explainWrite(fmt.Errorf("apply org %s %s: %w", op.org, sc.Resource, err))
 			}
 		}
-		pl.recordScope(op.org, sc)
 	}
+	pl.recordScopes(op.org, op.scopes)
 	if !op.dryRun {
 		pl.attribute(op.org)
 	}
@@ -303,16 +303,21 @@ func (p *txBatch) applyUsage(ctx context.Context, sc *Scope) error {
 	return nil
 }
 
-func (p *txBatch) recordScope(org string, sc *Scope) {
-	if sc.Status == StatusInterrupted {
-		return // nothing of it ran to an outcome; see StatusInterrupted
+// recordScopes adds the sync_scopes rows of an org's scopes, in one
+// statement (a small org's commit runs a dozen statements, this one of
+// them).
+func (p *txBatch) recordScopes(org string, scopes []*Scope) {
+	var rows [][]any
+	for _, sc := range scopes {
+		if sc.Status == StatusInterrupted {
+			continue // nothing of it ran to an outcome; see StatusInterrupted
+		}
+		rows = append(rows, []any{p.runID, p.account, org, sc.Resource, sc.Status, nullStr(sc.ErrorClass), nullStr(sc.Error),
+			sc.Counts.Created, sc.Counts.Updated, sc.Counts.Deleted, sc.Counts.Unchanged, sc.DeletesHeld,
+			p.s.ts(sc.StartedAt), p.s.ts(sc.FinishedAt)})
 	}
-	p.add(`INSERT INTO sync_scopes (run_id, account_id, organization_id, resource, status, error_class, error,
-		rows_created, rows_updated, rows_deleted, rows_unchanged, deletes_held, started_at, finished_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.runID, p.account, org, sc.Resource, sc.Status, nullStr(sc.ErrorClass), nullStr(sc.Error),
-		sc.Counts.Created, sc.Counts.Updated, sc.Counts.Deleted, sc.Counts.Unchanged, sc.DeletesHeld,
-		p.s.ts(sc.StartedAt), p.s.ts(sc.FinishedAt))
+	p.stmts = append(p.stmts, insertRows(`sync_scopes (run_id, account_id, organization_id, resource, status, error_class, error,
+		rows_created, rows_updated, rows_deleted, rows_unchanged, deletes_held, started_at, finished_at)`, rows)...)
 }
 
 // nullInt is n, or NULL for 0.

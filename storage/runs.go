@@ -78,9 +78,7 @@ func (s *Store) finishRun(ctx context.Context, r Run) error {
 // (OrgPass.Abandon).
 func (s *Store) recordScopes(ctx context.Context, account string, runID int64, org string, scopes []*Scope) error {
 	p := s.newTxBatch(account, runID, false)
-	for _, sc := range scopes {
-		p.recordScope(org, sc)
-	}
+	p.recordScopes(org, scopes)
 	if err := p.commit(ctx, s.fence(account)); err != nil {
 		return s.explainWrite(fmt.Errorf("record scopes of %s: %w", org, err))
 	}
