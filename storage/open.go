@@ -71,6 +71,8 @@ type Store struct {
 	groupMu        stdsync.Mutex
 	grouped        []*groupedCommit
 	groupedCommits atomic.Int64
+	// stmts keeps the staging inserts of large batches compiled.
+	stmts stmtCache
 	// unwritable is why writes fail until someone acts (WriteHealth).
 	unwritable atomic.Pointer[error]
 	// ident is the mirror this store opened (CheckIdentity).
@@ -382,6 +384,9 @@ func explainOpen(err error, tokenName string, hasToken bool) error {
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the mirror.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 func (s *Store) ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -257,7 +257,7 @@ func (p *txBatch) startWriter(ctx context.Context) *stageWriter {
 			if w.err != nil {
 				continue
 			}
-			if err := p.s.exec(ctx, nil, st.q, st.args...); err != nil {
+			if err := p.s.execPrepared(ctx, st.q, st.args...); err != nil {
 				w.err = fmt.Errorf("stage rows: %w", err)
 			}
 		}
