@@ -77,8 +77,24 @@ func (p *txBatch) insertHeld(stageTable string) (staged bool) {
 	for i, r := range h.rows {
 		rows[i] = r[:h.width]
 	}
-	p.stmts = append(p.stmts, insertRowsAs(h.insert, rows)...)
+	p.stmts = append(p.stmts, p.insertStmts(h.insert, h.width, rows)...)
 	return h.staged > 0
+}
+
+// insertStmts insert rows (each width values) with insert (INSERT [OR
+// IGNORE] INTO t (columns)): packed on a libSQL server, as multi-row
+// VALUES on a file.
+func (p *txBatch) insertStmts(insert string, width int, rows [][]any) []stmt {
+	if p.s.remote && len(rows) > 0 {
+		flat := make([]any, 0, width*len(rows))
+		for _, r := range rows {
+			flat = append(flat, r...)
+		}
+		if st, ok := packedInsert(insert, width, flat); ok {
+			return []stmt{st}
+		}
+	}
+	return insertRowsAs(insert, rows)
 }
 
 // startStreaming ends the batch's being small: the staging inserts that
