@@ -443,10 +443,15 @@ func (s *Syncer) runPass(ctx context.Context, a Account, p Pass, res *Result, lo
 	if unknown := unknownOrgs(orgs); len(unknown) > 0 && s.o.StrictOrgs {
 		return errors.Join(unknown...)
 	}
-	if err := s.applyAccount(ctx, a, p, res, log); err != nil {
+	written, err := s.applyAccount(ctx, a, p, log)
+	if err != nil {
 		return err
 	}
-	if s.syncAccountScopes(ctx, a, p, res, log) {
+	stop := s.syncAccountScopes(ctx, a, p, res, log)
+	if err := written(res); err != nil {
+		return err
+	}
+	if stop {
 		return nil // res says why
 	}
 	pf, err := s.prefetch(ctx, a, p, orgs)
@@ -470,20 +475,22 @@ func (s *Syncer) runPass(ctx context.Context, a Account, p Pass, res *Result, lo
 }
 
 // applyAccount writes what belongs to the account rather than an org: the
-// role constants and the shared locations list, each only when due.
-func (s *Syncer) applyAccount(ctx context.Context, a Account, p Pass, res *Result, log *slog.Logger) error {
+// role constants and the shared locations list, each only when due. The
+// write goes on while the pass reads the account's own scopes (nothing
+// else of the pass depends on it); written waits for it and adds its
+// counts to res.
+func (s *Syncer) applyAccount(ctx context.Context, a Account, p Pass, log *slog.Logger) (written func(res *Result) error, err error) {
 	var locs []turso.Location
 	if s.dueLocations() {
 		// Locations are a reference list shared by all accounts: one
 		// request per process and day, not one per pass.
-		var err error
 		locs, err = a.API.ListLocations(ctx)
 		if err != nil {
 			s.mu.Lock()
 			s.locationsAt = time.Time{}
 			s.mu.Unlock()
 			if turso.ClassOf(err) == turso.ClassAuth {
-				return err
+				return nil, err
 			}
 			// A failure here leaves the stored list and costs no scope.
 			log.Warn("locations not refreshed", "error", err)
@@ -491,17 +498,27 @@ func (s *Syncer) applyAccount(ctx context.Context, a Account, p Pass, res *Resul
 	}
 	// The roles are constants: written once per process and account, and
 	// again only with a fresh locations list.
-	if locs != nil || !s.rolesWritten(a.ID) {
-		c, err := p.ApplyAccount(ctx, mapper.Roles(), mapper.Locations(locs))
-		if err != nil {
-			return err
+	if locs == nil && s.rolesWritten(a.ID) {
+		return func(*Result) error { return nil }, nil
+	}
+	done := make(chan struct{})
+	var c storage.Counts
+	var werr error
+	go func() {
+		defer close(done)
+		c, werr = p.ApplyAccount(ctx, mapper.Roles(), mapper.Locations(locs))
+	}()
+	return func(res *Result) error {
+		<-done
+		if werr != nil {
+			return werr
 		}
 		res.Counts.Add(c)
 		s.mu.Lock()
 		s.roles[a.ID] = true
 		s.mu.Unlock()
-	}
-	return nil
+		return nil
+	}, nil
 }
 
 // syncOrgs syncs the planned orgs one by one into res and returns those
