@@ -17,7 +17,7 @@
 #   the large org exported to PostgreSQL and to Parquet beside their floors
 #     (scripts/bench-export.sh)
 # Prints tables, then the goals of issue 26 each beside its floor; needs
-# /usr/bin/time, curl and sqlite3. Takes about 25 minutes.
+# /usr/bin/time, curl and sqlite3. Takes about 9 minutes.
 # BENCH_ONLY=large,members,fleet (any of large, fleet, members, extract and
 # export, comma-separated) runs those parts.
 set -euo pipefail

@@ -197,7 +197,9 @@ func usageIter(rows []schema.Usage) storage.UsageIter {
 	}
 }
 
-// stageRows diffs rows and stages them as the scope res, as the sync does.
+// stageRows diffs rows against the mirror and stages them as the scope
+// res, counting each key once (the first row of a repeated key is kept),
+// as the sync does.
 func stageRows(t *testing.T, st *storage.Store, account, res string, rows []schema.Row) *storage.Scope {
 	t.Helper()
 	kinds, err := st.Diff(context.Background(), account, rows)
@@ -205,9 +207,12 @@ func stageRows(t *testing.T, st *storage.Store, account, res string, rows []sche
 		t.Fatal(err)
 	}
 	staged := &storage.Staged{}
-	var fresh, changed []schema.Row
+	var fresh, changed, kept []schema.Row
 	for i, r := range rows {
-		staged.Count(r.Table(), r.KeyValues(), kinds[i])
+		if !staged.Count(r.Table(), r.KeyValues(), kinds[i]) {
+			continue
+		}
+		kept = append(kept, r)
 		switch kinds[i] {
 		case storage.New:
 			fresh = append(fresh, r)
@@ -216,7 +221,7 @@ func stageRows(t *testing.T, st *storage.Store, account, res string, rows []sche
 		}
 	}
 	staged.New, staged.Changed = storage.SliceIter(fresh), storage.SliceIter(changed)
-	staged.Keys = storage.RowKeys(storage.SliceIter(rows))
+	staged.Keys = storage.RowKeys(storage.SliceIter(kept))
 	return &storage.Scope{Resource: res, Status: storage.StatusComplete, Rows: staged}
 }
 

@@ -14,27 +14,7 @@ import (
 // databases scope, counting each key once, as the sync does.
 func stageDatabases(t *testing.T, st *storage.Store, rows []schema.Row) *storage.Scope {
 	t.Helper()
-	kinds, err := st.Diff(context.Background(), "acme", rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	staged := &storage.Staged{}
-	var fresh, changed, kept []schema.Row
-	for i, r := range rows {
-		if !staged.Count(r.Table(), r.KeyValues(), kinds[i]) {
-			continue
-		}
-		kept = append(kept, r)
-		switch kinds[i] {
-		case storage.New:
-			fresh = append(fresh, r)
-		case storage.Changed, storage.Revived:
-			changed = append(changed, r)
-		}
-	}
-	staged.New, staged.Changed = storage.SliceIter(fresh), storage.SliceIter(changed)
-	staged.Keys = storage.RowKeys(storage.SliceIter(kept))
-	return &storage.Scope{Resource: schema.ResDatabases, Status: storage.StatusComplete, Rows: staged}
+	return stageRows(t, st, "acme", schema.ResDatabases, rows)
 }
 
 // TestRepeatedRowCannotHideAMissingOne: an answer that lists one database
