@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -66,12 +67,12 @@ func appendJSON(b *strings.Builder, v any) bool {
 			b.WriteByte('0')
 		}
 	case float64:
-		s := strconv.FormatFloat(x, 'g', -1, 64)
-		if !strings.ContainsAny(s, ".eEnI") {
-			s += ".0" // stays a real, as the bound float64 would
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false // no JSON form
 		}
-		if strings.ContainsAny(s, "nI") { // NaN, ±Inf have no JSON form
-			return false
+		s := strconv.FormatFloat(x, 'g', -1, 64)
+		if !strings.ContainsAny(s, ".e") {
+			s += ".0" // stays a real, as the bound float64 would
 		}
 		b.WriteString(s)
 	case *string:
