@@ -53,11 +53,15 @@ func TestScaleOut(t *testing.T) {
 		env = append(env, fmt.Sprintf("FLEET_%d=fleet-%d", i, i))
 		fmt.Fprintf(&accts, "  - id: fleet-%d\n    token_env: FLEET_%d\n", i, i)
 	}
-	writeCfg := func(name, mirror, listen string) string {
+	// The daemons' HTTP endpoints are not used here: port 0 lets each
+	// bind whatever port is free when it starts, where a port picked
+	// beforehand may meanwhile be taken by one of the thousands of
+	// connections the daemons open.
+	writeCfg := func(name, mirror string) string {
 		p := filepath.Join(dir, name+".yaml")
 		y := fmt.Sprintf("mirror: {url: %q}\napi: {base_url: %q, requests_per_second: 1000, max_retries: 2}\nhttp: {listen: %q}\n"+
 			"log: {level: debug, format: json}\nsync: {max_concurrent_accounts: 4, lease_ttl: %s, min_interval: 1s}\ndefaults: {schedule: \"@every %s\"}\naccounts:\n%s",
-			mirror, apiURL, listen, ttl, interval, accts.String())
+			mirror, apiURL, "127.0.0.1:0", ttl, interval, accts.String())
 		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +69,7 @@ func TestScaleOut(t *testing.T) {
 	}
 	var daemons []*proc
 	for i := range 3 {
-		daemons = append(daemons, startTursync(t, env, "run", "--config", writeCfg(fmt.Sprintf("d%d", i), srv.URL, freeAddr(t))))
+		daemons = append(daemons, startTursync(t, env, "run", "--config", writeCfg(fmt.Sprintf("d%d", i), srv.URL)))
 	}
 	// The fleet keeps changing while the daemons run.
 	stopChurn := make(chan struct{})
@@ -127,11 +131,11 @@ func TestScaleOut(t *testing.T) {
 	}
 	// One more pass on the shared mirror, then a fresh file mirror from the
 	// same simulator: they must hold the same live rows.
-	sqldCfg := writeCfg("final", srv.URL, freeAddr(t))
+	sqldCfg := writeCfg("final", srv.URL)
 	if code := startTursync(t, env, "sync", "--config", sqldCfg, "--lease-wait", "30s").wait(); code != 0 {
 		t.Fatalf("a final sync on the shared mirror exited %d", code)
 	}
-	fileCfg := writeCfg("file", "file:"+filepath.Join(dir, "fresh.db"), freeAddr(t))
+	fileCfg := writeCfg("file", "file:"+filepath.Join(dir, "fresh.db"))
 	if code := startTursync(t, env, "sync", "--config", fileCfg).wait(); code != 0 {
 		t.Fatalf("a sync into a file mirror exited %d", code)
 	}
