@@ -23,7 +23,6 @@ import (
 	"github.com/tursodatabase/libsql-client-go/libsql"
 	_ "modernc.org/sqlite" // the file: driver libsql-client-go looks for
 
-	_ "github.com/tursync/tursync/internal/libsqlhttp" // connections to a libSQL server kept open
 	"github.com/tursync/tursync/schema"
 )
 

@@ -1,7 +1,8 @@
-// Package libsqlhttp keeps the connections to a libSQL server open between
-// requests. Importing it for its effect is all it takes; storage does, so
-// every process that opens a mirror (and extract's tenant connections
-// beside it) has it.
+package storage
+
+import "net/http"
+
+// The connections to a libSQL server stay open between requests.
 //
 // libsql-client-go sends every request to a server (sqld, Turso Cloud)
 // through http.DefaultClient and offers no option to pass another. Its
@@ -11,19 +12,18 @@
 // mirror left about 90 closed connections a second (ss, in TIME_WAIT), each
 // a TCP handshake, and each a local port the kernel hands out again, even
 // to a listener about to bind it.
-package libsqlhttp
 
-import "net/http"
-
-// IdleConnsPerHost is how many idle connections to one server are kept:
+// idleConnsPerHost is how many idle connections to one server are kept:
 // above the mirror's 4 pooled connections plus the readers beside them,
 // and above an extraction's connections to one tenant database.
-const IdleConnsPerHost = 32
+const idleConnsPerHost = 32
 
 // It runs at init, before any request: a transport's settings must not be
-// changed while it serves one.
+// changed while it serves one. The transport is the process's, so the
+// extractions' connections to tenant databases (extract, through the
+// same client) keep theirs too.
 func init() {
 	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		t.MaxIdleConnsPerHost = IdleConnsPerHost
+		t.MaxIdleConnsPerHost = idleConnsPerHost
 	}
 }
