@@ -118,6 +118,10 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	// One writer at a time is all SQLite allows; readers use their own
 	// connections (through WAL on a file, as streams on a server).
 	s.db.SetMaxOpenConns(4)
+	// Kept open when idle (database/sql keeps 2), so that a busy pass does
+	// not close and reopen its connections, each reopening running the
+	// connection's pragmas again.
+	s.db.SetMaxIdleConns(4)
 	// A real query: libsql-client-go's PingContext never reaches a remote
 	// server, so a refused token would only surface at the first write.
 	var one int
@@ -152,7 +156,8 @@ func fileConnector(rawURL, path, mode string, o Options) (driver.Connector, erro
 	if o.FileMode == 0 {
 		o.FileMode = 0o600
 	}
-	if err := createFile(path, mode, o.FileMode); err != nil {
+	created, err := createFile(path, mode, o.FileMode)
+	if err != nil {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) {
 			// The directory refuses a new file: the same hint as a
 			// read-only mirror file gets.
@@ -165,17 +170,26 @@ func fileConnector(rawURL, path, mode string, o Options) (driver.Connector, erro
 	if strings.Contains(rawURL, "?") {
 		sep = "&"
 	}
+	if created {
+		// Incremental auto-vacuum lets a pass hand the pages of its
+		// removed stage rows back to the file system, so the file does not
+		// keep a first pass's worth of free pages. It takes effect only
+		// on a new file, and is set once, here: as a pragma of every
+		// connection it opened a write transaction, so a reader's new
+		// connection waited for the writer (and failed after
+		// mirror.busy_timeout).
+		if err := initFile(rawURL + sep + "_pragma=auto_vacuum(2)&_pragma=journal_mode(WAL)"); err != nil {
+			return nil, fmt.Errorf("open mirror %s: set up the new file: %w", path, err)
+		}
+	}
 	// WAL lets analysts read while a pass writes; IMMEDIATE transactions
 	// take the write lock up front instead of failing to upgrade later.
-	// Incremental auto-vacuum (it takes effect only on a new file) lets a
-	// pass hand the pages of its removed stage rows back to the file
-	// system, so the file does not keep a first pass's worth of free pages.
 	// A checkpoint every 10,000 WAL pages (40 MiB) instead of SQLite's
 	// 1,000 copies a page written by many small commits back once rather
 	// than ten times, and syncs the file a tenth as often, while the
 	// writer waits (a fleet's first pass of 1,000 small orgs: about 41 s
 	// against 42.5 s, run alternately).
-	dsn := rawURL + sep + fmt.Sprintf("_pragma=auto_vacuum(2)&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate",
+	dsn := rawURL + sep + fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate",
 		o.BusyTimeout.Milliseconds())
 	c, err := libsql.NewConnector(dsn)
 	if err != nil {
@@ -194,23 +208,35 @@ func FilePath(rawURL string) string {
 
 // createFile creates a missing mirror file with perm (by default readable
 // only by its owner, so the mirror's emails and org data are not
-// world-readable), whatever the umask.
-func createFile(path, mode string, perm os.FileMode) error {
+// world-readable), whatever the umask, and reports whether it did.
+func createFile(path, mode string, perm os.FileMode) (bool, error) {
 	if mode == "ro" || mode == "memory" || strings.HasPrefix(path, ":memory:") {
-		return nil
+		return false, nil
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, perm)
 	if errors.Is(err, os.ErrExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := f.Chmod(perm); err != nil {
 		f.Close()
+		return false, err
+	}
+	return true, f.Close()
+}
+
+// initFile opens one connection with dsn's pragmas and closes it: WAL
+// writes the file's first page, and with it the pragmas set before.
+func initFile(dsn string) error {
+	c, err := libsql.NewConnector(dsn)
+	if err != nil {
 		return err
 	}
-	return f.Close()
+	db := sql.OpenDB(c)
+	defer db.Close()
+	return db.Ping()
 }
 
 // RedactURL drops credentials and query parameters from a mirror URL before
