@@ -55,8 +55,8 @@ func TestScaleOut(t *testing.T) {
 	}
 	// The daemons' HTTP endpoints are not used here: port 0 lets each
 	// bind whatever port is free when it starts, where a port picked
-	// beforehand may meanwhile be taken by one of the thousands of
-	// connections the daemons open.
+	// beforehand may meanwhile be taken as the local port of a connection
+	// another daemon opens.
 	writeCfg := func(name, mirror string) string {
 		p := filepath.Join(dir, name+".yaml")
 		y := fmt.Sprintf("mirror: {url: %q}\napi: {base_url: %q, requests_per_second: 1000, max_retries: 2}\nhttp: {listen: %q}\n"+
