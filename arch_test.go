@@ -44,7 +44,7 @@ func TestImportArrows(t *testing.T) {
 		"daemon":     {"extract", "webhook", "statuspage", "cmd/tursync"},
 		// The test helpers never reach the binary.
 		"cmd/tursync": {"internal/sqldtest", "internal/testclock", "internal/testbin", "internal/webhooktest", "internal/testproc", "internal/testlong",
-			"internal/testmirror", "internal/testmetrics", "internal/testwait", "internal/pgtest", "internal/duckdbtest", "sync/synctest"},
+			"internal/testmirror", "internal/testmetrics", "internal/testwait", "internal/pgtest", "internal/duckdbtest", "internal/testport", "sync/synctest"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/tursync/tursync/internal/testlong"
 	"github.com/tursync/tursync/internal/testmirror"
+	"github.com/tursync/tursync/internal/testport"
 	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/schema"
 	"github.com/tursync/tursync/storage"
@@ -53,16 +53,6 @@ func orgResources() int {
 		}
 	}
 	return n
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // proc is a tursync process started from the test binary.
@@ -187,7 +177,7 @@ func newDaemonConfig(t *testing.T) (*tursotest.Server, daemonConfig, string) {
 	t.Helper()
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
 	dir := t.TempDir()
-	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: freeAddr(t), schedule: "@every 1h",
+	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: testport.Addr(t), schedule: "@every 1h",
 		shutdownTimeout: "30s", accounts: []string{"acme"}}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	cfg.write(t, cfgPath)
@@ -388,7 +378,7 @@ func TestSIGTERMWhileAnOrgIsWritten(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "m.db")
 			cfgPath := filepath.Join(dir, "config.yaml")
-			cfg := daemonConfig{mirror: "file:" + path, api: apiURL, listen: freeAddr(t), schedule: "@every 1h",
+			cfg := daemonConfig{mirror: "file:" + path, api: apiURL, listen: testport.Addr(t), schedule: "@every 1h",
 				shutdownTimeout: c.timeout, accounts: []string{"acme"}}
 			cfg.write(t, cfgPath)
 			env := []string{"ACME_TOKEN=" + cmdToken}
@@ -601,7 +591,7 @@ func TestLooseTokenFileIsWarnedAbout(t *testing.T) {
 // TestStatusShowsThePassInFlight: while a pass runs, /status says which org
 // and resource it fetches and how far it got.
 func TestStatusShowsThePassInFlight(t *testing.T) {
-	simAddr := freeAddr(t)
+	simAddr := testport.Addr(t)
 	startSimulator(t, simAddr, "--latency", "150ms")
 	_, cfg, cfgPath := newDaemonConfig(t)
 	cfg.api = "http://" + simAddr

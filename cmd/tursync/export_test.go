@@ -16,6 +16,7 @@ import (
 	"github.com/tursync/tursync/internal/pgtest"
 	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/internal/testmirror"
+	"github.com/tursync/tursync/internal/testport"
 	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso/tursotest"
@@ -146,7 +147,7 @@ func TestDaemonExportsFromSqld(t *testing.T) {
 func daemonExports(t *testing.T, dir, mirrorURL string, stop syscall.Signal, mirrorValue func(q string) string) {
 	pg := pgtest.Start(t)
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
-	cfg := daemonConfig{mirror: mirrorURL, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
+	cfg := daemonConfig{mirror: mirrorURL, api: apiURL, listen: testport.Addr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	cfg.write(t, cfgPath)
 	lake := filepath.Join(dir, "lake")

@@ -15,6 +15,7 @@ import (
 	"github.com/tursync/tursync/daemon"
 
 	"github.com/tursync/tursync/internal/sqldtest"
+	"github.com/tursync/tursync/internal/testport"
 	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/storage"
 	"github.com/tursync/tursync/turso/tursotest"
@@ -35,7 +36,7 @@ func extractBed(t *testing.T, schedule string) (*tursotest.Server, string, strin
 		Tenants: &tursotest.TenantBed{SQLD: srv.URL, Admin: srv.Admin, Key: srv.Key()}})
 	dir := t.TempDir()
 	mirror := filepath.Join(dir, "m.db")
-	listen := freeAddr(t)
+	listen := testport.Addr(t)
 	y := fmt.Sprintf(`mirror: {url: "file:%s"}
 api: {base_url: %q, requests_per_second: 1000, max_retries: 0}
 http: {listen: %q}

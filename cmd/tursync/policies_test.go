@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tursync/tursync/daemon"
+	"github.com/tursync/tursync/internal/testport"
 	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -113,7 +114,7 @@ func TestDaemonEvaluatesPolicies(t *testing.T) {
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
 	dir := t.TempDir()
 	mirror := filepath.Join(dir, "m.db")
-	cfg := daemonConfig{mirror: "file:" + mirror, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
+	cfg := daemonConfig{mirror: "file:" + mirror, api: apiURL, listen: testport.Addr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	cfg.write(t, cfgPath)
 	pack := policiesYAML + `  - name: residency

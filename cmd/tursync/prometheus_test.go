@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/tursync/tursync/internal/testbin"
+	"github.com/tursync/tursync/internal/testport"
 	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/turso/tursotest"
 )
@@ -78,11 +79,11 @@ func startSimulator(t *testing.T, addr string, extra ...string) *proc {
 func TestPrometheusScrapesTheDaemon(t *testing.T) {
 	t.Parallel() // mostly waits on its daemons: it runs beside the others
 	prom := testbin.Find(t, "prometheus")
-	simAddr := freeAddr(t)
+	simAddr := testport.Addr(t)
 	apiURL := "http://" + simAddr
 	sim := startSimulator(t, simAddr)
 	dir := t.TempDir()
-	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: freeAddr(t), schedule: "@every 2s",
+	cfg := daemonConfig{mirror: "file:" + filepath.Join(dir, "m.db"), api: apiURL, listen: testport.Addr(t), schedule: "@every 2s",
 		shutdownTimeout: "30s", accounts: []string{"acme"}}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	cfg.write(t, cfgPath)
@@ -101,7 +102,7 @@ scrape_configs:
 `, rules, cfg.listen)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freeAddr(t)
+	promAddr := testport.Addr(t)
 	pc := exec.Command(prom, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
 	logPath := filepath.Join(dir, "prometheus.log")

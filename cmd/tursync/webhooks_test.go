@@ -16,6 +16,7 @@ import (
 
 	"github.com/tursync/tursync/internal/sqldtest"
 	"github.com/tursync/tursync/internal/testmirror"
+	"github.com/tursync/tursync/internal/testport"
 	"github.com/tursync/tursync/internal/testwait"
 	"github.com/tursync/tursync/internal/webhooktest"
 	"github.com/tursync/tursync/storage"
@@ -53,7 +54,7 @@ func TestDaemonDeliversEveryChange(t *testing.T) {
 	sim, apiURL := tursotest.NewServer(t, tursotest.Config{Seed: 3, Size: tursotest.Small, Token: cmdToken})
 	dir := t.TempDir()
 	mirror := filepath.Join(dir, "m.db")
-	cfg := daemonConfig{mirror: "file:" + mirror, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
+	cfg := daemonConfig{mirror: "file:" + mirror, api: apiURL, listen: testport.Addr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	cfg.write(t, cfgPath)
 	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
@@ -335,7 +336,7 @@ func TestTwoDaemonsDeliverEachChangeOnce(t *testing.T) {
 	var daemons []*proc
 	for i := 0; i < 2; i++ {
 		dir := t.TempDir()
-		cfg := daemonConfig{mirror: srv.URL, api: apiURL, listen: freeAddr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
+		cfg := daemonConfig{mirror: srv.URL, api: apiURL, listen: testport.Addr(t), schedule: "@every 2s", shutdownTimeout: "30s", accounts: []string{"acme"}}
 		cfgPath := filepath.Join(dir, "config.yaml")
 		cfg.write(t, cfgPath)
 		f, _ := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)

@@ -7,7 +7,6 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tursync/tursync/internal/testport"
 )
 
 // RequireEnv, set to 1, turns a missing PostgreSQL into a test failure.
@@ -86,7 +87,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	s.Port = freePort(t)
+	s.Port = testport.Port(t)
 	s.URL = fmt.Sprintf("postgres://tursync@127.0.0.1:%d/postgres?sslmode=disable", s.Port)
 	s.Restart()
 	t.Cleanup(s.Stop)
@@ -175,14 +176,4 @@ func (s *Server) Conn(t testing.TB) *pgx.Conn {
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

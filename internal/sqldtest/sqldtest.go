@@ -10,8 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tursync/tursync/internal/testport"
 )
 
 // RequireEnv, set to 1, turns a missing sqld into a test failure.
@@ -107,10 +107,10 @@ func Start(t testing.TB, o Options) *Server {
 	// The port is picked here and bound by sqld a moment later; another
 	// process taking it in between is retried with a new port.
 	for attempt := 0; attempt < 5; attempt++ {
-		addr := freeAddr(t)
+		addr := testport.Addr(t)
 		args[3] = addr
 		if adminAt > 0 {
-			args[adminAt] = freeAddr(t)
+			args[adminAt] = testport.Addr(t)
 			s.Admin = "http://" + args[adminAt]
 		}
 		cmd := exec.Command(bin, args...)
@@ -208,14 +208,4 @@ func (s *Server) Token(access string) string {
 	claims, _ := json.Marshal(map[string]any{"a": access, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
 	msg := enc.EncodeToString(head) + "." + enc.EncodeToString(claims)
 	return msg + "." + enc.EncodeToString(ed25519.Sign(s.key, []byte(msg)))
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprintf("127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port)
 }
