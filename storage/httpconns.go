@@ -9,7 +9,7 @@ import "net/http"
 // transport keeps 2 idle connections per host, so a process with more
 // requests in flight than that closes a connection after nearly every
 // request and opens a new one for the next: three daemons sharing a sqld
-// mirror left about 90 closed connections a second (ss, in TIME_WAIT), each
+// mirror left about 70 closed connections a second (ss, in TIME_WAIT), each
 // a TCP handshake, and each a local port the kernel hands out again, even
 // to a listener about to bind it.
 
