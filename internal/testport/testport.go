@@ -13,25 +13,29 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 )
 
 // lowest is the first port Addr picks from, above the ports of services.
 const lowest = 10000
 
-// Addr returns 127.0.0.1:PORT with PORT free now and below the ephemeral
-// range; where that range leaves too little room below it, a port the
-// kernel picks.
+// Addr returns 127.0.0.1:PORT with Port's port.
 func Addr(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", Port(t))
+}
+
+// Port returns a loopback port free now and below the ephemeral range;
+// where that range leaves too little room below it, a port the kernel
+// picks.
+func Port(t testing.TB) int {
 	t.Helper()
 	if top := ephemeralStart(); top-lowest >= 1000 {
 		for range 100 {
 			port := lowest + rand.IntN(top-lowest)
 			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 				l.Close()
-				return l.Addr().String()
+				return port
 			}
 		}
 	}
@@ -40,31 +44,15 @@ func Addr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	return l.Addr().String()
-}
-
-// Port is Addr's port.
-func Port(t testing.TB) int {
-	t.Helper()
-	_, p, _ := net.SplitHostPort(Addr(t))
-	n, _ := strconv.Atoi(p)
-	return n
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // ephemeralStart is the first port of the kernel's ephemeral range
 // (Linux's default, 32768, where it cannot be read).
 func ephemeralStart() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
+	start := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		fmt.Sscan(string(b), &start)
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return n
+	return start
 }
